@@ -1,0 +1,384 @@
+/**
+ * Scalar expressions: the one expression language shared by tensor expressions (`te`) and
+ * the loop IR. Nodes are small immutable values in the spirit of Halide's IR; every node
+ * carries its dtype, and the chaining methods (`a.add(b).mul(2)`) build new nodes with the
+ * usual promotion rules (a plain number takes the other operand's type; int meets float as
+ * float). Tensor reads at the `te` level are `TensorRead`s; after lowering they are
+ * `BufferLoad`s. `Reduce` only appears at the top of a compute body.
+ */
+import { TesseraError } from "../error.ts";
+import { type DType, isBool, isFloat, isInt } from "./dtype.ts";
+
+export type ExprLike = Expr | number | boolean;
+
+export type BinaryOp =
+  | "add"
+  | "sub"
+  | "mul"
+  | "div" // float: true division; int: truncates toward zero, like C
+  | "mod" // int: truncated remainder, sign of the dividend, like C's %
+  | "floordiv" // rounds toward -inf, like Python's //
+  | "floormod" // sign of the divisor, like Python's %
+  | "min"
+  | "max"
+  | "pow";
+export type CmpOp = "lt" | "le" | "gt" | "ge" | "eq" | "ne";
+export type LogicalOp = "and" | "or";
+export const INTRINSICS = [
+  "exp",
+  "log",
+  "sqrt",
+  "rsqrt",
+  "tanh",
+  "sigmoid",
+  "abs",
+  "floor",
+  "ceil",
+  "round",
+  "erf",
+] as const;
+export type Intrinsic = typeof INTRINSICS[number];
+
+let nextId = 0;
+
+/** Methods every expression has, so that `A(i, k).mul(B(k, j))` reads like math. */
+export abstract class ExprBase {
+  abstract readonly kind: string;
+  abstract readonly dtype: DType;
+  add(o: ExprLike): Expr {
+    return binary("add", this as unknown as Expr, o);
+  }
+  sub(o: ExprLike): Expr {
+    return binary("sub", this as unknown as Expr, o);
+  }
+  mul(o: ExprLike): Expr {
+    return binary("mul", this as unknown as Expr, o);
+  }
+  div(o: ExprLike): Expr {
+    return binary("div", this as unknown as Expr, o);
+  }
+  mod(o: ExprLike): Expr {
+    return binary("mod", this as unknown as Expr, o);
+  }
+  floordiv(o: ExprLike): Expr {
+    return binary("floordiv", this as unknown as Expr, o);
+  }
+  floormod(o: ExprLike): Expr {
+    return binary("floormod", this as unknown as Expr, o);
+  }
+  max(o: ExprLike): Expr {
+    return binary("max", this as unknown as Expr, o);
+  }
+  min(o: ExprLike): Expr {
+    return binary("min", this as unknown as Expr, o);
+  }
+  pow(o: ExprLike): Expr {
+    return binary("pow", this as unknown as Expr, o);
+  }
+  neg(): Expr {
+    const a = this as unknown as Expr;
+    if (isBool(a.dtype)) throw new TesseraError("neg: cannot negate a bool expression; use .not()");
+    return new Neg(a);
+  }
+  lt(o: ExprLike): Expr {
+    return compare("lt", this as unknown as Expr, o);
+  }
+  le(o: ExprLike): Expr {
+    return compare("le", this as unknown as Expr, o);
+  }
+  gt(o: ExprLike): Expr {
+    return compare("gt", this as unknown as Expr, o);
+  }
+  ge(o: ExprLike): Expr {
+    return compare("ge", this as unknown as Expr, o);
+  }
+  eq(o: ExprLike): Expr {
+    return compare("eq", this as unknown as Expr, o);
+  }
+  ne(o: ExprLike): Expr {
+    return compare("ne", this as unknown as Expr, o);
+  }
+  and(o: ExprLike): Expr {
+    return logical("and", this as unknown as Expr, o);
+  }
+  or(o: ExprLike): Expr {
+    return logical("or", this as unknown as Expr, o);
+  }
+  not(): Expr {
+    const a = this as unknown as Expr;
+    if (!isBool(a.dtype)) {
+      throw new TesseraError(`not: expects a bool expression, got ${a.dtype}; compare first`);
+    }
+    return new Not(a);
+  }
+}
+
+export class Const extends ExprBase {
+  readonly kind = "const";
+  constructor(readonly value: number, readonly dtype: DType) {
+    super();
+  }
+}
+
+/** A scalar variable: a symbolic size, a loop variable or a compute axis. Identity is the object. */
+export class Var extends ExprBase {
+  readonly kind = "var";
+  readonly id = nextId++;
+  constructor(readonly name: string, readonly dtype: DType = "int32") {
+    super();
+  }
+}
+
+export class Binary extends ExprBase {
+  readonly kind = "binary";
+  constructor(
+    readonly op: BinaryOp,
+    readonly a: Expr,
+    readonly b: Expr,
+    readonly dtype: DType,
+  ) {
+    super();
+  }
+}
+
+export class Cmp extends ExprBase {
+  readonly kind = "cmp";
+  readonly dtype: DType = "bool";
+  constructor(readonly op: CmpOp, readonly a: Expr, readonly b: Expr) {
+    super();
+  }
+}
+
+export class Logical extends ExprBase {
+  readonly kind = "logical";
+  readonly dtype: DType = "bool";
+  constructor(readonly op: LogicalOp, readonly a: Expr, readonly b: Expr) {
+    super();
+  }
+}
+
+export class Not extends ExprBase {
+  readonly kind = "not";
+  readonly dtype: DType = "bool";
+  constructor(readonly a: Expr) {
+    super();
+  }
+}
+
+export class Neg extends ExprBase {
+  readonly kind = "neg";
+  readonly dtype: DType;
+  constructor(readonly a: Expr) {
+    super();
+    this.dtype = a.dtype;
+  }
+}
+
+export class Call extends ExprBase {
+  readonly kind = "call";
+  constructor(readonly op: Intrinsic, readonly args: Expr[], readonly dtype: DType) {
+    super();
+  }
+}
+
+/**
+ * `cond ? t : f`, evaluated lazily like C's ternary: only the taken branch is evaluated,
+ * so `select(i.ge(1), A(i.sub(1)), 0)` never reads A[-1]. Backends must keep that.
+ */
+export class Select extends ExprBase {
+  readonly kind = "select";
+  readonly dtype: DType;
+  constructor(readonly cond: Expr, readonly t: Expr, readonly f: Expr) {
+    super();
+    this.dtype = t.dtype;
+  }
+}
+
+export class Cast extends ExprBase {
+  readonly kind = "cast";
+  constructor(readonly dtype: DType, readonly value: Expr) {
+    super();
+  }
+}
+
+/** What a tensor read refers to; implemented by `te` tensors. Kept abstract to avoid a cycle. */
+export interface TensorRef {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly Expr[];
+  readonly op: { readonly name: string };
+  readonly valueIndex: number;
+}
+
+/** A read of a `te` tensor element: `A(i, k)`. Replaced by `BufferLoad` during lowering. */
+export class TensorRead extends ExprBase {
+  readonly kind = "tensorRead";
+  readonly dtype: DType;
+  constructor(readonly tensor: TensorRef, readonly indices: Expr[]) {
+    super();
+    this.dtype = tensor.dtype;
+  }
+}
+
+/** A named memory region in the loop IR. `strides` is set when rows are padded. */
+export class Buffer {
+  readonly id = nextId++;
+  constructor(
+    readonly name: string,
+    readonly dtype: DType,
+    readonly shape: Expr[],
+    readonly scope: "global" | "shared" | "local" = "global",
+    readonly strides: Expr[] | null = null,
+  ) {}
+}
+
+export class BufferLoad extends ExprBase {
+  readonly kind = "bufferLoad";
+  readonly dtype: DType;
+  constructor(readonly buffer: Buffer, readonly indices: Expr[]) {
+    super();
+    this.dtype = buffer.dtype;
+  }
+}
+
+/** A commutative, associative combiner with an identity, as in TVM's `comm_reducer`. */
+export interface CommReducer {
+  readonly name: string;
+  readonly lhs: Var;
+  readonly rhs: Var;
+  readonly result: Expr;
+  readonly identity: Expr;
+}
+
+/** A reduction over `axis` (IterVars of kind "reduce"); `condition` filters the iterations. */
+export class Reduce extends ExprBase {
+  readonly kind = "reduce";
+  readonly dtype: DType;
+  constructor(
+    readonly combiner: CommReducer,
+    readonly source: Expr,
+    readonly axis: Var[],
+    readonly condition: Expr,
+  ) {
+    super();
+    this.dtype = source.dtype;
+  }
+}
+
+export type Expr =
+  | Const
+  | Var
+  | Binary
+  | Cmp
+  | Logical
+  | Not
+  | Neg
+  | Call
+  | Select
+  | Cast
+  | TensorRead
+  | BufferLoad
+  | Reduce;
+
+export function isExpr(x: unknown): x is Expr {
+  return x instanceof ExprBase;
+}
+
+export function constOf(value: number | boolean, dtype: DType): Const {
+  if (typeof value === "boolean") return new Const(value ? 1 : 0, "bool");
+  if (isInt(dtype)) {
+    if (!Number.isInteger(value)) {
+      throw new TesseraError(`const: ${value} is not an integer but the dtype is ${dtype}`);
+    }
+    return new Const(value | 0, dtype);
+  }
+  if (isBool(dtype)) return new Const(value ? 1 : 0, "bool");
+  return new Const(value, dtype);
+}
+
+export const intConst = (v: number): Const => new Const(v, "int32");
+
+/** Turns a number or boolean into an expression; numbers take `hint`'s type when given. */
+export function toExpr(x: ExprLike, hint?: DType): Expr {
+  if (isExpr(x)) return x;
+  if (typeof x === "boolean") return constOf(x, "bool");
+  if (typeof x !== "number" || Number.isNaN(x) && hint === undefined) {
+    throw new TesseraError(`expected an expression or a number, got ${String(x)}`);
+  }
+  if (hint !== undefined && !isBool(hint)) {
+    if (isInt(hint) && !Number.isInteger(x)) return new Const(x, "float32");
+    return constOf(x, hint);
+  }
+  return Number.isInteger(x) ? new Const(x, "int32") : new Const(x, "float32");
+}
+
+function promote(op: string, a: Expr, b: Expr): [Expr, Expr] {
+  if (a.dtype === b.dtype) return [a, b];
+  if (isBool(a.dtype) || isBool(b.dtype)) {
+    throw new TesseraError(
+      `${op}: cannot combine ${a.dtype} with ${b.dtype}; use te.cast to convert the bool`,
+    );
+  }
+  if (isFloat(a.dtype) && isFloat(b.dtype)) {
+    return a.dtype === "float32" ? [a, new Cast("float32", b)] : [new Cast("float32", a), b];
+  }
+  // int meets float: the int side converts, as in C and TVM.
+  return isFloat(a.dtype) ? [a, new Cast(a.dtype, b)] : [new Cast(b.dtype, a), b];
+}
+
+function operands(op: string, x: ExprLike, y: ExprLike): [Expr, Expr] {
+  const a = isExpr(x) ? x : toExpr(x, isExpr(y) ? y.dtype : undefined);
+  const b = isExpr(y) ? y : toExpr(y, a.dtype);
+  return promote(op, a, b);
+}
+
+export function binary(op: BinaryOp, x: ExprLike, y: ExprLike): Expr {
+  const [a, b] = operands(op, x, y);
+  if (isBool(a.dtype)) {
+    throw new TesseraError(`${op}: arithmetic on bool is not defined; use .and/.or or te.cast`);
+  }
+  if (op === "mod" && isFloat(a.dtype)) {
+    throw new TesseraError("mod: truncated remainder is for integers; use floormod for floats");
+  }
+  return new Binary(op, a, b, a.dtype);
+}
+
+export function compare(op: CmpOp, x: ExprLike, y: ExprLike): Expr {
+  const [a, b] = operands(op, x, y);
+  return new Cmp(op, a, b);
+}
+
+export function logical(op: LogicalOp, x: ExprLike, y: ExprLike): Expr {
+  const a = toExpr(x, "bool");
+  const b = toExpr(y, "bool");
+  if (!isBool(a.dtype) || !isBool(b.dtype)) {
+    throw new TesseraError(
+      `${op}: expects bool operands, got ${a.dtype} and ${b.dtype}; compare first (e.g. x.gt(0))`,
+    );
+  }
+  return new Logical(op, a, b);
+}
+
+export function call(op: Intrinsic, ...xs: ExprLike[]): Expr {
+  const args = xs.map((x) => toExpr(x, "float32"));
+  for (const a of args) {
+    if (isBool(a.dtype)) throw new TesseraError(`te.${op}: argument is bool; cast it first`);
+  }
+  if (op === "abs" && isInt(args[0].dtype)) return new Call(op, args, "int32");
+  const fargs = args.map((a) => (isFloat(a.dtype) ? a : new Cast("float32", a)));
+  return new Call(op, fargs, fargs[0].dtype);
+}
+
+export function select(cond: ExprLike, t: ExprLike, f: ExprLike): Expr {
+  const c = toExpr(cond, "bool");
+  if (!isBool(c.dtype)) {
+    throw new TesseraError(`select: the condition must be bool, got ${c.dtype}`);
+  }
+  const [a, b] = operands("select", t, f);
+  return new Select(c, a, b);
+}
+
+export function cast(dtype: DType, x: ExprLike): Expr {
+  const e = toExpr(x, dtype);
+  return e.dtype === dtype ? e : new Cast(dtype, e);
+}

@@ -1,0 +1,87 @@
+/**
+ * The loop IR: statements over buffers, the output of lowering and the input of every
+ * backend and of the interpreter. Like TVM's TIR it is small: loops with a kind (serial,
+ * parallel, vectorized, unrolled, thread-bound), stores, conditionals, allocations with a
+ * memory scope, barriers and sequences. A `PrimFunc` is one kernel: its parameter buffers
+ * (in the order the caller passes arrays), its symbolic sizes and its body.
+ */
+import type { Buffer, Expr, Var } from "./expr.ts";
+
+export type ForKind = "serial" | "parallel" | "vectorized" | "unrolled" | "threadBinding";
+
+export class For {
+  readonly kind = "for";
+  constructor(
+    readonly loopVar: Var,
+    readonly min: Expr,
+    readonly extent: Expr,
+    readonly forKind: ForKind,
+    readonly body: Stmt,
+    readonly threadTag: string | null = null,
+    readonly pragmas: ReadonlyArray<readonly [string, string | number]> = [],
+  ) {}
+}
+
+export class BufferStore {
+  readonly kind = "store";
+  constructor(readonly buffer: Buffer, readonly indices: Expr[], readonly value: Expr) {}
+}
+
+export class IfThenElse {
+  readonly kind = "if";
+  constructor(readonly cond: Expr, readonly then: Stmt, readonly otherwise: Stmt | null = null) {}
+}
+
+/** Declares `buffer` (its scope says where it lives) for the extent of `body`. */
+export class Allocate {
+  readonly kind = "allocate";
+  constructor(readonly buffer: Buffer, readonly body: Stmt) {}
+}
+
+/** `let v = value` for the extent of `body`. */
+export class LetStmt {
+  readonly kind = "let";
+  constructor(readonly v: Var, readonly value: Expr, readonly body: Stmt) {}
+}
+
+/** A workgroup barrier (`__syncthreads` / `workgroupBarrier`); a no-op on one thread. */
+export class Barrier {
+  readonly kind = "barrier";
+}
+
+export class Seq {
+  readonly kind = "seq";
+  constructor(readonly stmts: Stmt[]) {}
+}
+
+export type Stmt = For | BufferStore | IfThenElse | Allocate | LetStmt | Barrier | Seq;
+
+/** Builds a sequence, flattening nested ones and dropping empties. */
+export function seq(stmts: Stmt[]): Stmt {
+  const out: Stmt[] = [];
+  for (const s of stmts) {
+    if (s.kind === "seq") out.push(...s.stmts);
+    else out.push(s);
+  }
+  return out.length === 1 ? out[0] : new Seq(out);
+}
+
+/** One lowered kernel. `params` are in the order the caller passes arrays. */
+export class PrimFunc {
+  constructor(
+    readonly name: string,
+    readonly params: Buffer[],
+    readonly sizeVars: Var[],
+    readonly body: Stmt,
+    /** Which params the kernel writes (outputs); the rest are read-only inputs. */
+    readonly outputs: Buffer[],
+  ) {}
+  toString(): string {
+    return printerHook.print(this);
+  }
+}
+
+/** Set by the printer module, so that `String(func)` works without an import cycle. */
+export const printerHook: { print: (f: PrimFunc) => string } = {
+  print: () => "<PrimFunc>",
+};
