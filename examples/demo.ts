@@ -1,0 +1,77 @@
+/**
+ * The main demo (`deno task demo`): a tiled matmul and a softmax, written as tensor
+ * expressions, scheduled, lowered to the loop IR, printed, run through the interpreter and
+ * checked against a plain TypeScript reference.
+ */
+import { nd, te } from "../mod.ts";
+
+function check(name: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: number) {
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) {
+    worst = Math.max(worst, Math.abs(got[i] - want[i]) / Math.max(1, Math.abs(want[i])));
+  }
+  if (!(worst <= tol)) throw new Error(`${name}: mismatch, max relative error ${worst}`);
+  console.log(`${name}: OK (max relative error ${worst.toExponential(2)})`);
+}
+
+const rand = (n: number) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
+
+// --- matmul: C[n, 32] = A[n, 64] . B[64, 32], tiled 8x8 with a vectorized inner loop ---
+const n = te.var("n");
+const A = te.placeholder([n, 64], "float32", "A");
+const B = te.placeholder([64, 32], "float32", "B");
+const k = te.reduceAxis([0, 64], "k");
+const C = te.compute([n, 32], (i, j) => te.sum(A(i, k).mul(B(k, j)), [k]), "C");
+
+const s = te.createSchedule(C);
+const [i, j] = s.stage(C).op.axis;
+const [io, jo, ii, ji] = s.stage(C).tile(i, j, 8, 8);
+const [ko, ki] = s.stage(C).split(k, { factor: 4 });
+s.stage(C).reorder(io, jo, ko, ki, ii, ji).vectorize(ji).unroll(ki).parallel(io);
+
+const matmul = te.lower(s, [A, B, C], { name: "matmul" });
+console.log(String(matmul));
+
+const rows = 100; // not a multiple of the tile: the guards take the partial tile
+const a = rand(rows * 64), b = rand(64 * 32);
+const c = nd.empty([rows, 32]);
+te.evaluate(matmul, [nd.array(a, [rows, 64]), nd.array(b, [64, 32]), c]);
+const want = new Float32Array(rows * 32);
+for (let r = 0; r < rows; r++) {
+  for (let q = 0; q < 32; q++) {
+    let acc = 0;
+    for (let x = 0; x < 64; x++) acc += a[r * 64 + x] * b[x * 32 + q];
+    want[r * 32 + q] = acc;
+  }
+}
+check("matmul", c.toArray(), want, 1e-5);
+
+// --- softmax over rows: max, exp, sum, divide; exp is inlined, the sums computed per row ---
+const m = te.var("m");
+const X = te.placeholder([m, 16], "float32", "X");
+const r1 = te.reduceAxis(16, "r1");
+const rmax = te.compute([m], (i) => te.max(X(i, r1), [r1]), "rowmax");
+const E = te.compute([m, 16], (i, j) => te.exp(X(i, j).sub(rmax(i))), "E");
+const r2 = te.reduceAxis(16, "r2");
+const rsum = te.compute([m], (i) => te.sum(E(i, r2), [r2]), "rowsum");
+const Y = te.compute([m, 16], (i, j) => E(i, j).div(rsum(i)), "softmax");
+
+const s2 = te.createSchedule(Y);
+s2.stage(E).computeInline();
+const [yi] = s2.stage(Y).op.axis;
+s2.stage(rmax).computeAt(s2.stage(Y), yi);
+s2.stage(rsum).computeAt(s2.stage(Y), yi);
+const softmax = te.lower(s2, [X, Y], { name: "softmax" });
+console.log(String(softmax));
+
+const x = rand(5 * 16), y = nd.empty([5, 16]);
+te.evaluate(softmax, [nd.array(x, [5, 16]), y]);
+const wantY = new Float32Array(5 * 16);
+for (let r = 0; r < 5; r++) {
+  const row = x.subarray(r * 16, r * 16 + 16);
+  const mx = Math.max(...row);
+  const e = row.map((v) => Math.exp(v - mx));
+  const sum = e.reduce((p, q) => p + q, 0);
+  e.forEach((v, q) => (wantY[r * 16 + q] = v / sum));
+}
+check("softmax", y.toArray(), wantY, 1e-5);

@@ -1,0 +1,627 @@
+/**
+ * The reference interpreter: the definition of what a loop-IR program means. Every backend
+ * and every schedule transformation is tested against it, so it favours being strict and
+ * plain over being clever: all arithmetic goes through `scalar.ts` (bit-for-bit the same as
+ * the constant folder), every buffer access is bounds-checked, fresh allocations are filled
+ * with poison, and anything left over from an earlier stage (tensor reads, reductions,
+ * variables used outside their scope) is an error. To be usable on real sizes it compiles
+ * the IR once into JavaScript closures over a flat slot array for variables and then runs
+ * those, instead of walking the tree on every iteration.
+ *
+ * All loops run serially in order, whatever their kind. For thread-bound loops this means
+ * each stage's threads run to completion before the next stage's loop starts, which is
+ * exactly what a barrier between the stages guarantees on a GPU; so a program that is
+ * correct on the GPU gives the same result here (a missing barrier is not detected).
+ */
+import { TesseraError } from "../error.ts";
+import { bitsToF16, f16ToBits, type NDArray } from "../runtime/ndarray.ts";
+import type { DType } from "./dtype.ts";
+import type { Buffer, Expr, Var } from "./expr.ts";
+import { evalBinary, evalCall, evalCast, evalCmp, fit } from "./scalar.ts";
+import type { PrimFunc, Stmt } from "./stmt.ts";
+
+type Mem = Float32Array | Int32Array | Uint8Array | Float16Array;
+type NumFn = () => number;
+type Run = () => void;
+
+/** Runtime state of one buffer: its storage and its evaluated shape and strides. */
+interface BufState {
+  data: Mem;
+  shape: number[];
+  strides: number[];
+}
+
+/**
+ * Poison for fresh allocations: NaN for floats, and for int32 and bool a value no correct
+ * program computes by accident, so that reading an element nobody wrote shows up in a test
+ * instead of silently reading 0.
+ */
+export const INT32_POISON = 0x7eadbeef;
+export const BOOL_POISON = 0xaa;
+
+function allocMem(dtype: DType, n: number): Mem {
+  switch (dtype) {
+    case "float32":
+      return new Float32Array(n).fill(NaN);
+    case "float16": {
+      // Values are kept rounded to half precision by `fit`, so float32 storage is exact
+      // when the platform has no Float16Array.
+      const F16 = (globalThis as { Float16Array?: typeof Float16Array }).Float16Array;
+      return F16 ? new F16(n).fill(NaN) : new Float32Array(n).fill(NaN);
+    }
+    case "int32":
+      return new Int32Array(n).fill(INT32_POISON);
+    case "bool":
+      return new Uint8Array(n).fill(BOOL_POISON);
+  }
+}
+
+const rowMajor = (shape: number[]): number[] => {
+  const st = new Array<number>(shape.length);
+  let s = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    st[d] = s;
+    s *= shape[d];
+  }
+  return st;
+};
+
+/** Elements a buffer needs: one past the largest offset reachable inside its shape. */
+function extentOf(shape: number[], strides: number[]): number {
+  if (shape.some((d) => d === 0)) return 0;
+  let last = 0;
+  for (let d = 0; d < shape.length; d++) last += (shape[d] - 1) * strides[d];
+  return last + 1;
+}
+
+class Compiler {
+  readonly slots = new Map<Var, number>();
+  readonly env: Float64Array;
+  /** How many enclosing scopes bind each variable (0: not bound here). */
+  private readonly bound = new Map<Var, number>();
+  readonly bufSlots = new Map<Buffer, number>();
+  readonly bufs: BufState[] = [];
+  private readonly live = new Map<Buffer, number>();
+
+  constructor(readonly fname: string, nslots: number) {
+    this.env = new Float64Array(nslots);
+  }
+
+  slotOf(v: Var): number {
+    let s = this.slots.get(v);
+    if (s === undefined) {
+      s = this.slots.size;
+      this.slots.set(v, s);
+    }
+    return s;
+  }
+
+  bind(v: Var): number {
+    this.bound.set(v, (this.bound.get(v) ?? 0) + 1);
+    return this.slotOf(v);
+  }
+
+  unbind(v: Var): void {
+    this.bound.set(v, this.bound.get(v)! - 1);
+  }
+
+  bufSlot(b: Buffer): number {
+    let s = this.bufSlots.get(b);
+    if (s === undefined) {
+      s = this.bufs.length;
+      this.bufSlots.set(b, s);
+      this.bufs.push({ data: new Float32Array(0), shape: [], strides: [] });
+    }
+    return s;
+  }
+
+  openBuffer(b: Buffer): number {
+    this.live.set(b, (this.live.get(b) ?? 0) + 1);
+    return this.bufSlot(b);
+  }
+
+  closeBuffer(b: Buffer): void {
+    this.live.set(b, this.live.get(b)! - 1);
+  }
+
+  fail(msg: string): never {
+    throw new TesseraError(`evaluate(${this.fname}): ${msg}`);
+  }
+
+  expr(e: Expr): NumFn {
+    const env = this.env;
+    switch (e.kind) {
+      case "const": {
+        const v = fit(e.dtype, e.value);
+        return () => v;
+      }
+      case "var": {
+        if (!this.bound.get(e)) {
+          this.fail(
+            `variable '${e.name}' is used outside the scope of any loop, let or size ` +
+              `variable that binds it`,
+          );
+        }
+        const s = this.slotOf(e);
+        return () => env[s];
+      }
+      case "binary": {
+        const a = this.expr(e.a), b = this.expr(e.b);
+        const { op, dtype } = e;
+        // Hot cases inlined; each is exactly what evalBinary computes.
+        if (dtype === "int32") {
+          if (op === "add") return () => (a() + b()) | 0;
+          if (op === "sub") return () => (a() - b()) | 0;
+          if (op === "mul") return () => Math.imul(a(), b());
+        } else if (dtype === "float32") {
+          if (op === "add") return () => Math.fround(a() + b());
+          if (op === "sub") return () => Math.fround(a() - b());
+          if (op === "mul") return () => Math.fround(a() * b());
+        }
+        return () => {
+          const x = a();
+          return evalBinary(op, dtype, x, b());
+        };
+      }
+      case "cmp": {
+        const a = this.expr(e.a), b = this.expr(e.b);
+        const op = e.op;
+        if (op === "lt") return () => (a() < b() ? 1 : 0);
+        return () => {
+          const x = a();
+          return evalCmp(op, x, b());
+        };
+      }
+      case "logical": {
+        const a = this.expr(e.a), b = this.expr(e.b);
+        return e.op === "and"
+          ? () => (a() !== 0 && b() !== 0 ? 1 : 0)
+          : () => (a() !== 0 || b() !== 0 ? 1 : 0);
+      }
+      case "not": {
+        const a = this.expr(e.a);
+        return () => (a() !== 0 ? 0 : 1);
+      }
+      case "neg": {
+        const a = this.expr(e.a);
+        const dtype = e.dtype;
+        return () => fit(dtype, -a());
+      }
+      case "call": {
+        const args = e.args.map((x) => this.expr(x));
+        const { op, dtype } = e;
+        if (args.length === 1) {
+          const a = args[0];
+          return () => evalCall(op, dtype, [a()]);
+        }
+        return () => evalCall(op, dtype, args.map((f) => f()));
+      }
+      case "select": {
+        const c = this.expr(e.cond), t = this.expr(e.t), f = this.expr(e.f);
+        return () => (c() !== 0 ? t() : f());
+      }
+      case "cast": {
+        const v = this.expr(e.value);
+        const to = e.dtype, from = e.value.dtype;
+        if (to === from) return v;
+        return () => evalCast(to, from, v());
+      }
+      case "bufferLoad":
+        return this.load(e.buffer, e.indices);
+      case "tensorRead":
+        return this.fail(
+          `found a read of tensor '${e.tensor.name}' (a TensorRead); the program is not ` +
+            `lowered: tensor reads must become buffer loads before interpretation`,
+        );
+      case "reduce":
+        return this.fail(
+          `found a ${e.combiner.name} reduction (a Reduce); the program is not lowered: ` +
+            `reductions must become loops before interpretation`,
+        );
+    }
+  }
+
+  private checkBuffer(b: Buffer, indices: Expr[], what: string): number {
+    if (!this.live.get(b)) {
+      this.fail(
+        `${what} buffer '${b.name}', which is neither a parameter nor inside its Allocate`,
+      );
+    }
+    const bs = this.bufSlot(b);
+    const bad = indices.findIndex((x) => x.dtype !== "int32");
+    if (bad >= 0) {
+      this.fail(
+        `${what} buffer '${b.name}': index ${bad} has dtype ${indices[bad].dtype}, not int32`,
+      );
+    }
+    if (indices.length !== b.shape.length) {
+      this.fail(
+        `${what} buffer '${b.name}' with ${indices.length} indices, but it has ` +
+          `${b.shape.length} dimensions`,
+      );
+    }
+    return bs;
+  }
+
+  private oob(b: Buffer, st: BufState, idx: number[], what: string): never {
+    const shape = `[${st.shape.join(", ")}]`;
+    const dim = idx.findIndex((x, d) => !(x >= 0 && x < st.shape[d]));
+    const why = dim >= 0
+      ? `index ${dim} is ${idx[dim]}, outside [0, ${st.shape[dim]})`
+      : `the offset is outside the ${st.data.length} allocated elements`;
+    return this.fail(
+      `out-of-bounds ${what} ${b.name}[${idx.join(", ")}] of buffer '${b.name}' with shape ` +
+        `${shape}: ${why}`,
+    );
+  }
+
+  private load(b: Buffer, indices: Expr[]): NumFn {
+    const bs = this.checkBuffer(b, indices, "load from");
+    const bufs = this.bufs;
+    const ix = indices.map((x) => this.expr(x));
+    if (ix.length === 1) {
+      const [f0] = ix;
+      return () => {
+        const st = bufs[bs];
+        const i0 = f0();
+        const off = i0 * st.strides[0];
+        if (!(i0 >= 0 && i0 < st.shape[0] && off < st.data.length)) {
+          this.oob(b, st, [i0], "load");
+        }
+        return st.data[off];
+      };
+    }
+    if (ix.length === 2) {
+      const [f0, f1] = ix;
+      return () => {
+        const st = bufs[bs];
+        const i0 = f0(), i1 = f1();
+        const sh = st.shape, sd = st.strides;
+        const off = i0 * sd[0] + i1 * sd[1];
+        if (
+          !(i0 >= 0 && i0 < sh[0] && i1 >= 0 && i1 < sh[1] && off >= 0 && off < st.data.length)
+        ) {
+          this.oob(b, st, [i0, i1], "load");
+        }
+        return st.data[off];
+      };
+    }
+    return () => {
+      const st = bufs[bs];
+      const idx = ix.map((f) => f());
+      const off = this.offset(b, st, idx, "load");
+      return st.data[off];
+    };
+  }
+
+  private offset(b: Buffer, st: BufState, idx: number[], what: string): number {
+    let off = 0;
+    for (let d = 0; d < idx.length; d++) {
+      const i = idx[d];
+      if (!(i >= 0 && i < st.shape[d])) this.oob(b, st, idx, what);
+      off += i * st.strides[d];
+    }
+    if (!(off >= 0 && off < st.data.length)) this.oob(b, st, idx, what);
+    return off;
+  }
+
+  stmt(s: Stmt): Run {
+    const env = this.env;
+    switch (s.kind) {
+      case "for": {
+        const min = this.expr(s.min), extent = this.expr(s.extent);
+        const v = s.loopVar;
+        if (v.dtype !== "int32") {
+          this.fail(`loop variable '${v.name}' has dtype ${v.dtype}; loop variables are int32`);
+        }
+        const slot = this.bind(v);
+        const body = this.stmt(s.body);
+        this.unbind(v);
+        return () => {
+          const lo = min(), end = lo + extent();
+          const saved = env[slot];
+          for (let i = lo; i < end; i++) {
+            env[slot] = i;
+            body();
+          }
+          env[slot] = saved;
+        };
+      }
+      case "store":
+        return this.store(s.buffer, s.indices, s.value);
+      case "if": {
+        const c = this.expr(s.cond), t = this.stmt(s.then);
+        const o = s.otherwise ? this.stmt(s.otherwise) : null;
+        return o
+          ? () => {
+            if (c() !== 0) t();
+            else o();
+          }
+          : () => {
+            if (c() !== 0) t();
+          };
+      }
+      case "allocate": {
+        const b = s.buffer;
+        const shape = b.shape.map((x) => this.expr(x));
+        const strides = b.strides ? b.strides.map((x) => this.expr(x)) : null;
+        if (strides && strides.length !== shape.length) {
+          this.fail(
+            `buffer '${b.name}' has ${shape.length} dimensions but ${strides.length} strides`,
+          );
+        }
+        const bs = this.openBuffer(b);
+        const body = this.stmt(s.body);
+        this.closeBuffer(b);
+        const bufs = this.bufs;
+        return () => {
+          const sh = shape.map((f) => f());
+          sh.forEach((d, i) => {
+            if (!(Number.isInteger(d) && d >= 0)) {
+              this.fail(`allocation of '${b.name}': dimension ${i} has size ${d}`);
+            }
+          });
+          const sd = strides ? strides.map((f) => f()) : rowMajor(sh);
+          const saved = bufs[bs];
+          bufs[bs] = { data: allocMem(b.dtype, extentOf(sh, sd)), shape: sh, strides: sd };
+          try {
+            body();
+          } finally {
+            bufs[bs] = saved;
+          }
+        };
+      }
+      case "let": {
+        const value = this.expr(s.value);
+        const slot = this.bind(s.v);
+        const body = this.stmt(s.body);
+        this.unbind(s.v);
+        return () => {
+          const saved = env[slot];
+          env[slot] = value();
+          body();
+          env[slot] = saved;
+        };
+      }
+      case "barrier":
+        return () => {};
+      case "seq": {
+        const xs = s.stmts.map((x) => this.stmt(x));
+        if (xs.length === 2) {
+          const [a, b] = xs;
+          return () => {
+            a();
+            b();
+          };
+        }
+        return () => {
+          for (const x of xs) x();
+        };
+      }
+    }
+  }
+
+  private store(b: Buffer, indices: Expr[], value: Expr): Run {
+    const bs = this.checkBuffer(b, indices, "store to");
+    if (value.dtype !== b.dtype) {
+      this.fail(
+        `store of a ${value.dtype} value to ${b.dtype} buffer '${b.name}'; cast the value first`,
+      );
+    }
+    const bufs = this.bufs;
+    const ix = indices.map((x) => this.expr(x));
+    const val = this.expr(value);
+    if (ix.length === 2) {
+      const [f0, f1] = ix;
+      return () => {
+        const st = bufs[bs];
+        const i0 = f0(), i1 = f1();
+        const sh = st.shape, sd = st.strides;
+        const off = i0 * sd[0] + i1 * sd[1];
+        if (
+          !(i0 >= 0 && i0 < sh[0] && i1 >= 0 && i1 < sh[1] && off >= 0 && off < st.data.length)
+        ) {
+          this.oob(b, st, [i0, i1], "store");
+        }
+        st.data[off] = val();
+      };
+    }
+    return () => {
+      const st = bufs[bs];
+      const idx = ix.map((f) => f());
+      const off = this.offset(b, st, idx, "store");
+      st.data[off] = val();
+    };
+  }
+}
+
+/**
+ * Runs `func` on `args` (one per parameter, in order), writing its outputs into the arrays
+ * in place. Sizes are taken from the arrays' shapes; any disagreement between them and the
+ * parameters' declared shapes is a TesseraError naming the argument and the dimension.
+ */
+export function evaluate(func: PrimFunc, args: NDArray[]): void {
+  const fname = func.name;
+  const fail = (msg: string): never => {
+    throw new TesseraError(`evaluate(${fname}): ${msg}`);
+  };
+  if (args.length !== func.params.length) {
+    fail(
+      `expected ${func.params.length} arguments (${
+        func.params.map((p) => p.name).join(", ")
+      }) but got ${args.length}`,
+    );
+  }
+  const argName = (i: number) => `argument ${i + 1} '${func.params[i].name}'`;
+  func.params.forEach((p, i) => {
+    const a = args[i];
+    if (a.dtype !== p.dtype) {
+      fail(`${argName(i)} has dtype ${a.dtype} but the parameter is ${p.dtype}`);
+    }
+    if (a.shape.length !== p.shape.length) {
+      fail(
+        `${argName(i)} has rank ${a.shape.length} (shape [${a.shape.join(", ")}]) but the ` +
+          `parameter has rank ${p.shape.length}`,
+      );
+    }
+  });
+
+  // Bind size variables from the first dimension they appear in; check all the others.
+  const values = new Map<Var, { value: number; from: number }>();
+  const later: Array<[number, number, Expr]> = [];
+  func.params.forEach((p, i) => {
+    p.shape.forEach((dim, d) => {
+      const actual = args[i].shape[d];
+      if (dim.kind === "var") {
+        const prev = values.get(dim);
+        if (prev === undefined) values.set(dim, { value: actual, from: i });
+        else if (prev.value !== actual) {
+          fail(
+            `${argName(i)} dimension ${d} is ${actual} but ${dim.name} = ${prev.value} from ` +
+              argName(prev.from),
+          );
+        }
+      } else if (dim.kind === "const") {
+        if (dim.value !== actual) {
+          fail(`${argName(i)} dimension ${d} is ${actual} but the parameter requires ${dim.value}`);
+        }
+      } else later.push([i, d, dim]);
+    });
+  });
+  for (const v of func.sizeVars) {
+    if (!values.has(v)) {
+      fail(
+        `size variable '${v.name}' does not appear as a dimension of any parameter, so it ` +
+          `cannot be bound from the arguments' shapes`,
+      );
+    }
+  }
+
+  // The slot array must exist before closures capture it; count the variables first.
+  const vars = new Set<Var>(values.keys());
+  for (const p of func.params) {
+    for (const e of [...p.shape, ...(p.strides ?? [])]) collectExprVars(e, vars);
+  }
+  collectVars(func.body, vars);
+  const comp = new Compiler(fname, vars.size);
+  for (const [v, { value }] of values) {
+    comp.env[comp.bind(v)] = value;
+  }
+  for (const [i, d, dim] of later) {
+    const actual = args[i].shape[d];
+    const want = comp.expr(dim)();
+    if (want !== actual) {
+      fail(`${argName(i)} dimension ${d} is ${actual} but the parameter requires ${want}`);
+    }
+  }
+
+  // Params alias the arrays' storage, except raw-bits float16, which is decoded around the run.
+  const copyBack: Array<() => void> = [];
+  func.params.forEach((p, i) => {
+    const bs = comp.openBuffer(p);
+    const a = args[i];
+    let data: Mem;
+    if (a.data instanceof Uint16Array) {
+      const raw = a.data;
+      const f = Float32Array.from(raw, bitsToF16);
+      copyBack.push(() => {
+        for (let k = 0; k < f.length; k++) raw[k] = f16ToBits(f[k]);
+      });
+      data = f;
+    } else data = a.data;
+    const shape = [...a.shape];
+    const strides = p.strides ? p.strides.map((s) => comp.expr(s)()) : rowMajor(shape);
+    if (p.strides) {
+      if (strides.length !== shape.length) {
+        fail(`parameter '${p.name}' has ${shape.length} dimensions but ${strides.length} strides`);
+      }
+      if (extentOf(shape, strides) > data.length) {
+        fail(
+          `${argName(i)} has ${data.length} elements but the parameter's strides ` +
+            `[${strides.join(", ")}] reach element ${extentOf(shape, strides) - 1}`,
+        );
+      }
+    }
+    comp.bufs[bs] = { data, shape, strides };
+  });
+
+  const run = comp.stmt(func.body);
+  run();
+  for (const f of copyBack) f();
+}
+
+function collectExprVars(e: Expr, out: Set<Var>): void {
+  const ex = (x: Expr) => collectExprVars(x, out);
+  switch (e.kind) {
+    case "var":
+      out.add(e);
+      return;
+    case "const":
+      return;
+    case "binary":
+    case "cmp":
+    case "logical":
+      ex(e.a);
+      ex(e.b);
+      return;
+    case "not":
+    case "neg":
+      ex(e.a);
+      return;
+    case "call":
+      e.args.forEach(ex);
+      return;
+    case "select":
+      ex(e.cond);
+      ex(e.t);
+      ex(e.f);
+      return;
+    case "cast":
+      ex(e.value);
+      return;
+    case "bufferLoad":
+    case "tensorRead":
+      e.indices.forEach(ex);
+      return;
+    case "reduce":
+      ex(e.source);
+      ex(e.condition);
+      return;
+  }
+}
+
+/** Every variable a statement binds or mentions, so the slot array can be sized up front. */
+function collectVars(s: Stmt, out: Set<Var>): void {
+  const ex = (x: Expr) => collectExprVars(x, out);
+  switch (s.kind) {
+    case "for":
+      out.add(s.loopVar);
+      ex(s.min);
+      ex(s.extent);
+      collectVars(s.body, out);
+      return;
+    case "store":
+      s.indices.forEach(ex);
+      ex(s.value);
+      return;
+    case "if":
+      ex(s.cond);
+      collectVars(s.then, out);
+      if (s.otherwise) collectVars(s.otherwise, out);
+      return;
+    case "allocate":
+      s.buffer.shape.forEach(ex);
+      s.buffer.strides?.forEach(ex);
+      collectVars(s.body, out);
+      return;
+    case "let":
+      out.add(s.v);
+      ex(s.value);
+      collectVars(s.body, out);
+      return;
+    case "barrier":
+      return;
+    case "seq":
+      s.stmts.forEach((x) => collectVars(x, out));
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * `te.lower`: a schedule becomes one `PrimFunc`. The steps are the classic ones — inline,
+ * infer bounds, give each computed stage a buffer, build each root stage's loop nest with
+ * attached stages spliced into their loops, then simplify. The arguments name the buffers the
+ * caller passes (inputs and outputs, in order); every other stage gets an allocation in its
+ * scope, at the function's top for root stages and inside the attach loop otherwise.
+ */
+import { simplify, simplifyStmt } from "../arith/simplify.ts";
+import { TesseraError } from "../error.ts";
+import { binary, Buffer, BufferLoad, type Expr, type Var } from "../ir/expr.ts";
+import { Allocate, PrimFunc, seq, type Stmt } from "../ir/stmt.ts";
+import { freeVars, rewriteExpr, walkStmt } from "../ir/visit.ts";
+import type { Schedule } from "../schedule/schedule.ts";
+import type { Stage } from "../schedule/stage.ts";
+import { checkName, isTensor, IterVar, type Tensor } from "../te/tensor.ts";
+import { inferBounds, type StageBounds } from "./bounds.ts";
+import { inlineBodies } from "./inline.ts";
+import { stageNest } from "./stageNest.ts";
+
+export interface LowerOptions {
+  name?: string;
+}
+
+export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): PrimFunc {
+  const name = checkName(opts.name ?? "main", "te.lower");
+  if (!Array.isArray(args) || !args.every(isTensor)) {
+    throw new TesseraError(
+      "te.lower: args must be an array of tensors (inputs and outputs, in call order)",
+    );
+  }
+  const argStages = args.map((t) => s.stage(t));
+  if (new Set(argStages).size !== argStages.length) {
+    throw new TesseraError("te.lower: a tensor appears twice in args");
+  }
+  for (const st of s.stages) {
+    if (st.isOutput && !argStages.includes(st)) {
+      throw new TesseraError(
+        `te.lower: output '${st.name}' is missing from args; add it where the caller passes it`,
+      );
+    }
+  }
+  const bodies = inlineBodies(s);
+  for (const st of s.stages) {
+    if (st.op.kind !== "placeholder" || argStages.includes(st)) continue;
+    const read = [...bodies].some(([c, b]) => c.attach.type !== "inline" && readsOp(b, st));
+    if (read) {
+      throw new TesseraError(
+        `te.lower: input '${st.name}' is read but not in args; add it to args`,
+      );
+    }
+  }
+  for (const st of argStages) {
+    if (st.attach.type !== "root") {
+      throw new TesseraError(
+        `te.lower: '${st.name}' is passed as an argument, so it must be computed at the root (it is ${
+          st.attach.type === "inline" ? "inlined" : "attached to a loop"
+        })`,
+      );
+    }
+  }
+  const bounds = inferBounds(s, bodies);
+
+  // One buffer per stage that holds data.
+  const buffers = new Map<Stage, Buffer>();
+  const params: Buffer[] = [];
+  argStages.forEach((st) => {
+    const t = st.op.output;
+    const buf = new Buffer(st.name, t.dtype, [...t.shape], "global");
+    buffers.set(st, buf);
+    params.push(buf);
+  });
+  for (const [st, b] of bounds) {
+    if (!buffers.has(st)) buffers.set(st, allocBuffer(st, b));
+  }
+
+  const toLoads = (e: Expr): Expr =>
+    rewriteExpr(e, (x) => {
+      if (x.kind !== "tensorRead") return x;
+      const p = s.stageOfOp((x.tensor as Tensor).op)!;
+      const min = bounds.get(p)?.regionMin;
+      const idx = min ? x.indices.map((i, d) => binary("sub", i, min[d])) : x.indices;
+      return new BufferLoad(buffers.get(p)!, idx);
+    });
+
+  const build = (st: Stage): Stmt =>
+    stageNest(st, bodies.get(st)!, bounds.get(st)!, buffers.get(st)!, {
+      toLoads,
+      atLoop: (v: IterVar) => {
+        const here = s.stages.filter((a) =>
+          a.attach.type === "scope" && a.attach.stage === st && a.attach.axis === v
+        );
+        return {
+          pre: here.map(build),
+          wrap: (body: Stmt) =>
+            here.reduceRight((acc, a) => new Allocate(buffers.get(a)!, acc), body),
+        };
+      },
+    });
+
+  const roots = s.stages.filter((st) => st.op.kind === "compute" && st.attach.type === "root");
+  let body: Stmt = seq(roots.map(build));
+  for (const st of [...roots].reverse()) {
+    if (!argStages.includes(st)) body = new Allocate(buffers.get(st)!, body);
+  }
+  body = simplifyStmt(body);
+
+  const sizeVars = collectSizeVars(params);
+  checkClosed(name, body, sizeVars);
+  const outputs = argStages.filter((st) => st.op.kind === "compute").map((st) => buffers.get(st)!);
+  return new PrimFunc(name, params, sizeVars, body, outputs);
+}
+
+function readsOp(body: Expr, st: Stage): boolean {
+  let hit = false;
+  rewriteExpr(body, (x) => {
+    if (x.kind === "tensorRead" && (x.tensor as Tensor).op === st.op) hit = true;
+    return x;
+  });
+  return hit;
+}
+
+function allocBuffer(st: Stage, b: StageBounds): Buffer {
+  const t = st.op.output;
+  const shape = b.allocShape.map((e) => simplify(e));
+  let strides: Expr[] | null = null;
+  if (st.storageAligns.size > 0) {
+    const axis = (st.op as { axis: IterVar[] }).axis;
+    strides = new Array(shape.length);
+    let acc: Expr = binary("add", 0, 1);
+    for (let d = shape.length - 1; d >= 0; d--) {
+      const al = st.storageAligns.get(axis[d]);
+      if (al && d < shape.length - 1) {
+        // Round the pitch up to the next factor*k + offset.
+        const k = binary(
+          "floordiv",
+          binary("add", binary("sub", acc, al.offset), al.factor - 1),
+          al.factor,
+        );
+        acc = binary("add", binary("mul", k, al.factor), al.offset);
+      }
+      strides[d] = simplify(acc);
+      acc = binary("mul", acc, shape[d]);
+    }
+  }
+  return new Buffer(st.name, t.dtype, shape, st.scope, strides);
+}
+
+function collectSizeVars(params: Buffer[]): Var[] {
+  const out: Var[] = [];
+  for (const p of params) {
+    for (const d of p.shape) {
+      for (const v of freeVars(d)) if (!out.includes(v)) out.push(v);
+    }
+  }
+  return out;
+}
+
+/** Every variable the body uses must be a loop variable, a let, or a size of an argument. */
+function checkClosed(name: string, body: Stmt, sizeVars: Var[]): void {
+  const bound = new Set<Var>(sizeVars);
+  walkStmt(body, (st) => {
+    if (st.kind === "for") bound.add(st.loopVar);
+    if (st.kind === "let") bound.add(st.v);
+  });
+  const free = new Set<Var>();
+  const see = (e: Expr) => {
+    for (const v of freeVars(e)) if (!bound.has(v)) free.add(v);
+  };
+  walkStmt(body, (st) => {
+    switch (st.kind) {
+      case "for":
+        see(st.min);
+        see(st.extent);
+        break;
+      case "store":
+        st.indices.forEach(see);
+        see(st.value);
+        break;
+      case "if":
+        see(st.cond);
+        break;
+      case "let":
+        see(st.value);
+        break;
+      case "allocate":
+        st.buffer.shape.forEach(see);
+        break;
+    }
+  });
+  if (free.size > 0) {
+    throw new TesseraError(
+      `te.lower(${name}): symbolic size(s) ${
+        [...free].map((v) => v.name).join(", ")
+      } are used but are not a dimension of any argument; pass a tensor whose shape has them`,
+    );
+  }
+}

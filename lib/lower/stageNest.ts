@@ -1,0 +1,140 @@
+/**
+ * One stage as a loop nest: its leaf loops in schedule order, the store of its body, and for
+ * a reduction an initialisation nest placed just outside the first reduction loop (over the
+ * data loops that come after it). Guards for non-dividing splits and for regions that run
+ * past a producer's domain are placed at the innermost loop whose variable they mention, so
+ * they cost nothing in loops that never need them. Stages attached at one of these loops are
+ * built by the caller and spliced in through `atLoop`.
+ */
+import { simplify } from "../arith/simplify.ts";
+import { TesseraError } from "../error.ts";
+import {
+  type Buffer,
+  BufferLoad,
+  compare,
+  type Expr,
+  intConst,
+  logical,
+  type Var,
+} from "../ir/expr.ts";
+import { BufferStore, For, IfThenElse, seq, type Stmt } from "../ir/stmt.ts";
+import { freeVars, substitute } from "../ir/visit.ts";
+import { splitGuards } from "../schedule/relations.ts";
+import type { Stage } from "../schedule/stage.ts";
+import type { ComputeOp, IterVar } from "../te/tensor.ts";
+import { rootValues, type StageBounds } from "./bounds.ts";
+
+export interface NestContext {
+  /** Turns te reads into buffer loads (with region offsets). */
+  toLoads(e: Expr): Expr;
+  /** Statements to run inside loop `v` before the rest of the body, wrapped by allocations. */
+  atLoop(v: IterVar): { pre: Stmt[]; wrap: (s: Stmt) => Stmt };
+}
+
+export function stageNest(
+  st: Stage,
+  body: Expr,
+  b: StageBounds,
+  buffer: Buffer,
+  ctx: NestContext,
+): Stmt {
+  const op = st.op as ComputeOp;
+  const leaves = st.leafIterVars;
+  const values = rootValues(st, b);
+  const index = op.axis.map((a) => b.offsets.get(a)!);
+  const guards = splitGuards(st.relations, b.offsets, b.ext);
+  if (b.regionMin) {
+    // The region may run past the domain (partial tiles, padding): skip those points.
+    op.axis.forEach((a) => {
+      const v = values.get(a)!;
+      guards.push(compare("ge", v, 0), compare("lt", v, a.dom!.extent));
+    });
+  }
+  for (const v of leaves) {
+    const kind = st.attrs.get(v)?.forKind;
+    if (kind === "vectorized" && simplify(b.ext.get(v)!).kind !== "const") {
+      throw new TesseraError(
+        `lower: vectorize(stage '${st.name}', axis '${v.name}'): the loop's extent ${
+          String(b.ext.get(v))
+        } is not a constant; split by a constant factor and vectorize the inner loop`,
+      );
+    }
+  }
+  const level = (g: Expr, among: IterVar[]): number => {
+    const fv = freeVars(g);
+    let at = -1;
+    among.forEach((v, i) => {
+      if (fv.has(v)) at = i;
+    });
+    return at;
+  };
+  const nest = (
+    loops: IterVar[],
+    gs: Expr[],
+    innermost: Stmt,
+    before: (i: number) => Stmt[],
+    attachHere: boolean,
+  ): Stmt => {
+    const byLevel = new Map<number, Expr[]>();
+    for (const g of gs) {
+      const l = level(g, loops);
+      byLevel.set(l, [...(byLevel.get(l) ?? []), g]);
+    }
+    const guard = (l: number, s: Stmt): Stmt => {
+      const list = byLevel.get(l);
+      if (!list) return s;
+      return new IfThenElse(list.reduce((x, y) => logical("and", x, y)), s);
+    };
+    const rec = (i: number): Stmt => {
+      if (i === loops.length) return seq([...before(i), innermost]);
+      const v = loops[i];
+      let bodyStmt = rec(i + 1);
+      if (attachHere) {
+        const { pre, wrap } = ctx.atLoop(v);
+        bodyStmt = wrap(seq([...pre, bodyStmt]));
+      }
+      const a = st.attrs.get(v);
+      const loop = new For(
+        v,
+        intConst(0),
+        b.ext.get(v)!,
+        a?.forKind ?? "serial",
+        guard(i, bodyStmt),
+        a?.threadTag ?? null,
+        a?.pragmas ?? [],
+      );
+      return seq([...before(i), loop]);
+    };
+    return guard(-1, rec(0));
+  };
+
+  if (body.kind !== "reduce") {
+    const store = new BufferStore(buffer, index, ctx.toLoads(substitute(body, values)));
+    return nest(leaves, guards, store, () => [], true);
+  }
+  // The init nest runs just outside the first reduction loop, over the data loops after it;
+  // guards on the loops outside it are placed once, around both init and update.
+  const p = leaves.findIndex((v) => v.iterType === "reduce");
+  const first = p < 0 ? leaves.length : p;
+  const initLoops = leaves.slice(first).filter((v) => v.iterType === "data");
+  const c = body.combiner;
+  const cur = new BufferLoad(buffer, index);
+  const src = ctx.toLoads(substitute(body.source, values));
+  const combined = substitute(c.result, new Map<Var, Expr>([[c.lhs, cur], [c.rhs, src]]));
+  let update: Stmt = new BufferStore(buffer, index, combined);
+  const cond = simplify(substitute(body.condition, values));
+  if (!(cond.kind === "const" && cond.value === 1)) {
+    update = new IfThenElse(ctx.toLoads(cond), update);
+  }
+  const usesReduce = (g: Expr) =>
+    [...freeVars(g)].some((v) => (v as IterVar).iterType === "reduce");
+  const initGuards = guards.filter((g) => !usesReduce(g) && level(g, leaves) >= first);
+  const init = nest(
+    initLoops,
+    initGuards,
+    new BufferStore(buffer, index, c.identity),
+    () => [],
+    false,
+  );
+  return nest(leaves, guards, update, (i) => (i === first ? [init] : []), true);
+}

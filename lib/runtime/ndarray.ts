@@ -1,0 +1,370 @@
+/**
+ * Host arrays: the values a caller passes to a compiled or interpreted kernel and reads the
+ * results from. An `NDArray` is a contiguous row-major typed array plus a shape and a dtype,
+ * and nothing more, so that every backend (the interpreter, native C, WebGPU) can hand the
+ * same bytes to its kernels without copying or re-laying them out. float16 uses the
+ * platform's `Float16Array` when it has one; otherwise the raw IEEE half bits are kept in a
+ * `Uint16Array` and converted on the way in and out.
+ */
+import { TesseraError } from "../error.ts";
+import { type DType, parseDType } from "../ir/dtype.ts";
+
+type Float16ArrayCtor = typeof Float16Array;
+const NativeFloat16Array: Float16ArrayCtor | undefined =
+  (globalThis as { Float16Array?: Float16ArrayCtor }).Float16Array;
+
+/** Whether float16 arrays hold numbers directly (true) or raw half bits in a Uint16Array. */
+export const hasNativeFloat16: boolean = NativeFloat16Array !== undefined;
+
+export type NDData = Float32Array | Int32Array | Uint8Array | Float16Array | Uint16Array;
+
+/** A nested JavaScript array of numbers (or booleans), such as `[[1, 2], [3, 4]]`. */
+export type NestedArray = ReadonlyArray<number | boolean | NestedArray>;
+
+type TypedSource =
+  | Float32Array
+  | Float64Array
+  | Int32Array
+  | Int16Array
+  | Int8Array
+  | Uint32Array
+  | Uint16Array
+  | Uint8Array
+  | Uint8ClampedArray
+  | Float16Array;
+
+// --- float16 bit conversion, only used when the platform lacks Float16Array ---
+
+const cvtF32 = new Float32Array(1);
+const cvtU32 = new Uint32Array(cvtF32.buffer);
+
+/** IEEE half bits of `x`, rounded to nearest even. */
+export function f16ToBits(x: number): number {
+  cvtF32[0] = x;
+  const f = cvtU32[0];
+  const sign = (f >>> 16) & 0x8000;
+  const exp = (f >>> 23) & 0xff;
+  let mant = f & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && (h & 1))) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  e = h >>> 10;
+  return sign | (e >= 0x1f ? 0x7c00 : h);
+}
+
+/** The number whose IEEE half bits are `h`. */
+export function bitsToF16(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+function allocData(dtype: DType, n: number): NDData {
+  switch (dtype) {
+    case "float32":
+      return new Float32Array(n);
+    case "int32":
+      return new Int32Array(n);
+    case "bool":
+      return new Uint8Array(n);
+    case "float16":
+      return NativeFloat16Array ? new NativeFloat16Array(n) : new Uint16Array(n);
+  }
+}
+
+function expectedCtorName(dtype: DType): string {
+  switch (dtype) {
+    case "float32":
+      return "Float32Array";
+    case "int32":
+      return "Int32Array";
+    case "bool":
+      return "Uint8Array";
+    case "float16":
+      return NativeFloat16Array ? "Float16Array" : "Uint16Array";
+  }
+}
+
+function checkShape(shape: readonly number[], where: string): number[] {
+  if (!Array.isArray(shape)) {
+    throw new TesseraError(`${where}: shape must be an array of integers, got ${String(shape)}`);
+  }
+  shape.forEach((d, i) => {
+    if (typeof d !== "number" || !Number.isInteger(d) || d < 0) {
+      throw new TesseraError(
+        `${where}: shape[${i}] is ${String(d)}; shape entries must be non-negative integers`,
+      );
+    }
+  });
+  return [...shape];
+}
+
+const product = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** A dense, contiguous, row-major array on the host. */
+export class NDArray {
+  readonly shape: number[];
+  readonly dtype: DType;
+  /** The storage, shared with kernels (they write outputs into it in place). */
+  readonly data: NDData;
+
+  constructor(shape: readonly number[], dtype: DType, data?: NDData) {
+    this.dtype = parseDType(dtype, "NDArray");
+    this.shape = checkShape(shape, "NDArray");
+    const n = product(this.shape);
+    if (data === undefined) {
+      this.data = allocData(this.dtype, n);
+      return;
+    }
+    const want = expectedCtorName(this.dtype);
+    if (data.constructor.name !== want) {
+      throw new TesseraError(
+        `NDArray: ${this.dtype} data must be a ${want}, got a ${data.constructor.name}`,
+      );
+    }
+    if (data.length !== n) {
+      throw new TesseraError(
+        `NDArray: data has ${data.length} elements but shape [${this.shape.join(", ")}] ` +
+          `needs ${n}`,
+      );
+    }
+    this.data = data;
+  }
+
+  get size(): number {
+    return this.data.length;
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  /**
+   * A flat row-major copy of the elements as numbers (float16 without native support comes
+   * back as a Float32Array of the decoded values).
+   */
+  toArray(): Float32Array | Int32Array | Uint8Array | Float16Array {
+    const d = this.data;
+    if (this.dtype === "float16" && !NativeFloat16Array) {
+      return Float32Array.from(d as Uint16Array, bitsToF16);
+    }
+    return d.slice() as Float32Array | Int32Array | Uint8Array | Float16Array;
+  }
+
+  /** Element `i` of the flat row-major data, as a number. */
+  at(i: number): number {
+    const v = this.data[i];
+    return this.dtype === "float16" && !NativeFloat16Array ? bitsToF16(v) : v;
+  }
+
+  /** A nested JavaScript array with the same shape (a number for a 0-d array). */
+  toNested(): number | NestedArray {
+    const go = (dim: number, off: number): number | NestedArray => {
+      if (dim === this.shape.length) return this.at(off);
+      const stride = product(this.shape.slice(dim + 1));
+      return Array.from({ length: this.shape[dim] }, (_, i) => go(dim + 1, off + i * stride));
+    };
+    return go(0, 0);
+  }
+
+  /** Like numpy's `str()`: aligned columns, and `...` in place of the middle of big arrays. */
+  toString(): string {
+    const summarize = this.size > 1000;
+    const edge = 3;
+    const fmt = (x: number): string => formatElement(this.dtype, x);
+    const strs: string[] = [];
+    // Collect shown elements first so the columns can be padded to a common width.
+    const collect = (dim: number, off: number): void => {
+      if (dim === this.shape.length) {
+        strs.push(fmt(this.at(off)));
+        return;
+      }
+      const stride = product(this.shape.slice(dim + 1));
+      for (const i of shownIndices(this.shape[dim], summarize, edge)) {
+        if (i >= 0) collect(dim + 1, off + i * stride);
+      }
+    };
+    collect(0, 0);
+    // Like numpy, floats are aligned on the decimal point when they all have one.
+    const dotted = strs.every((s) => /^-?\d+\.\d*$/.test(s));
+    const intW = strs.reduce((w, s) => Math.max(w, dotted ? s.indexOf(".") : s.length), 0);
+    const fracW = dotted ? strs.reduce((w, s) => Math.max(w, s.length - s.indexOf(".")), 0) : 0;
+    const pad = (s: string) =>
+      dotted
+        ? s.slice(0, s.indexOf(".")).padStart(intW) + s.slice(s.indexOf(".")).padEnd(fracW)
+        : s.padStart(intW);
+    let k = 0;
+    const render = (dim: number, off: number): string => {
+      if (dim === this.shape.length) {
+        return pad(strs[k++]);
+      }
+      const stride = product(this.shape.slice(dim + 1));
+      const parts = shownIndices(this.shape[dim], summarize, edge).map((i) =>
+        i < 0 ? "..." : render(dim + 1, off + i * stride)
+      );
+      const depth = this.shape.length - dim;
+      if (depth === 1) return `[${parts.join(" ")}]`;
+      const sep = "\n".repeat(depth - 1) + " ".repeat(dim + 1);
+      return `[${parts.join(sep)}]`;
+    };
+    return render(0, 0);
+  }
+}
+
+/** Indices to show along a dimension of length `n`; -1 marks the elided middle. */
+function shownIndices(n: number, summarize: boolean, edge: number): number[] {
+  if (!summarize || n <= 2 * edge) return Array.from({ length: n }, (_, i) => i);
+  return [
+    ...Array.from({ length: edge }, (_, i) => i),
+    -1,
+    ...Array.from({ length: edge }, (_, i) => n - edge + i),
+  ];
+}
+
+function formatElement(dtype: DType, x: number): string {
+  if (dtype === "bool") return x ? "True" : "False";
+  if (dtype === "int32") return String(x);
+  if (Number.isNaN(x)) return "nan";
+  if (!Number.isFinite(x)) return x > 0 ? "inf" : "-inf";
+  // Eight significant digits is what numpy shows for float32; enough to tell values apart.
+  const s = String(Number(x.toPrecision(8)));
+  if (Object.is(x, -0)) return "-0.";
+  return /[.e]/.test(s) ? s : `${s}.`;
+}
+
+function isTypedSource(x: unknown): x is TypedSource {
+  return ArrayBuffer.isView(x) && !(x instanceof DataView);
+}
+
+function dtypeOfTyped(x: TypedSource): DType {
+  if (x instanceof Int32Array) return "int32";
+  if (x instanceof Uint8Array) return "bool";
+  if (NativeFloat16Array && x instanceof NativeFloat16Array) return "float16";
+  return "float32";
+}
+
+/** Flattens nested arrays, checking that they are rectangular; returns [values, shape]. */
+function flattenNested(data: NestedArray, where: string): [number[], number[]] {
+  const shape: number[] = [];
+  let probe: unknown = data;
+  while (Array.isArray(probe)) {
+    shape.push(probe.length);
+    if (probe.length === 0) break;
+    probe = probe[0];
+  }
+  const out: number[] = [];
+  const go = (x: unknown, dim: number, path: number[]): void => {
+    const at = path.length ? `data[${path.join("][")}]` : "data";
+    if (dim === shape.length) {
+      if (typeof x === "number") out.push(x);
+      else if (typeof x === "boolean") out.push(x ? 1 : 0);
+      else {
+        throw new TesseraError(
+          `${where}: ${at} is ${Array.isArray(x) ? "an array" : String(x)} but a number ` +
+            `was expected (the first row nests ${shape.length} deep)`,
+        );
+      }
+      return;
+    }
+    if (!Array.isArray(x) || x.length !== shape[dim]) {
+      throw new TesseraError(
+        `${where}: ragged nested array: ${at} has ${
+          Array.isArray(x) ? `length ${x.length}` : `the scalar ${String(x)}`
+        } but dimension ${dim} has length ${shape[dim]} (inferred from the first row)`,
+      );
+    }
+    x.forEach((y, i) => go(y, dim + 1, [...path, i]));
+  };
+  go(data, 0, []);
+  return [out, shape];
+}
+
+function fillFrom(dtype: DType, values: ArrayLike<number>, where: string): NDData {
+  const out = allocData(dtype, values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = Number(values[i]);
+    if (dtype === "int32" && !(Number.isInteger(v) && v >= -(2 ** 31) && v < 2 ** 31)) {
+      throw new TesseraError(
+        `${where}: element ${i} is ${v}, which is not an int32; use dtype "float32" or ` +
+          `round the data first`,
+      );
+    }
+    if (dtype === "bool") out[i] = v !== 0 ? 1 : 0;
+    else if (dtype === "float16" && !NativeFloat16Array) out[i] = f16ToBits(v);
+    else out[i] = v;
+  }
+  return out;
+}
+
+export type NDArrayInput = number | ArrayLike<number> | NestedArray | TypedSource;
+
+/** Constructors for host arrays, in the style of `tvm.nd`. */
+export const nd = {
+  /**
+   * An array from data: nested arrays give the shape, typed arrays give the dtype
+   * (Float32Array, Int32Array, Uint8Array as bool, Float16Array); otherwise float32. A
+   * given `shape` reshapes the (flattened) data and must have the same element count.
+   * The data is always copied.
+   */
+  array(data: NDArrayInput, shape?: readonly number[], dtype?: DType): NDArray {
+    const where = "nd.array";
+    let values: ArrayLike<number>;
+    let inferred: number[];
+    let dt: DType;
+    if (typeof data === "number") {
+      values = [data];
+      inferred = [];
+      dt = "float32";
+    } else if (isTypedSource(data)) {
+      values = data;
+      inferred = [data.length];
+      dt = dtypeOfTyped(data);
+    } else if (Array.isArray(data)) {
+      [values, inferred] = flattenNested(data as NestedArray, where);
+      dt = "float32";
+    } else if (data !== null && typeof data === "object" && "length" in data) {
+      values = Array.from(data as ArrayLike<number>);
+      inferred = [values.length];
+      dt = "float32";
+    } else {
+      throw new TesseraError(
+        `${where}: data must be a number, a (nested) array or a typed array, got ${String(data)}`,
+      );
+    }
+    if (dtype !== undefined) dt = parseDType(dtype, where);
+    const sh = shape === undefined ? inferred : checkShape(shape, where);
+    const n = product(sh);
+    if (values.length !== n) {
+      throw new TesseraError(
+        `${where}: data has ${values.length} elements but shape [${sh.join(", ")}] needs ${n}`,
+      );
+    }
+    return new NDArray(sh, dt, fillFrom(dt, values, where));
+  },
+
+  /** An uninitialized array; here always zero-filled, but callers must not rely on it. */
+  empty(shape: readonly number[], dtype: DType = "float32"): NDArray {
+    return new NDArray(checkShape(shape, "nd.empty"), parseDType(dtype, "nd.empty"));
+  },
+
+  /** A zero-filled array. */
+  zeros(shape: readonly number[], dtype: DType = "float32"): NDArray {
+    return new NDArray(checkShape(shape, "nd.zeros"), parseDType(dtype, "nd.zeros"));
+  },
+};

@@ -1,0 +1,429 @@
+/**
+ * A stage: one operation of the schedule and the decisions about how to run it — its loop
+ * variables after splits and fuses, their order, their kinds (unrolled, vectorized,
+ * parallel, bound to a GPU thread), where it is attached (root, inlined, or inside a loop of
+ * a consumer) and its buffer's memory scope. Each primitive checks its arguments and says
+ * what is allowed when they are wrong; primitives that return nothing else return the stage
+ * so calls chain.
+ */
+import { z } from "zod";
+import { TesseraError } from "../error.ts";
+import { type Expr, type ExprLike, isExpr, toExpr } from "../ir/expr.ts";
+import type { ForKind } from "../ir/stmt.ts";
+import { IterVar, type Operation, type Tensor } from "../te/tensor.ts";
+import type { Relation } from "./relations.ts";
+import type { Schedule } from "./schedule.ts";
+
+export type Scope = "global" | "shared" | "local";
+export const SCOPES: readonly Scope[] = ["global", "shared", "local"];
+export const THREAD_TAGS = [
+  "blockIdx.x",
+  "blockIdx.y",
+  "blockIdx.z",
+  "threadIdx.x",
+  "threadIdx.y",
+  "threadIdx.z",
+] as const;
+export type ThreadTag = typeof THREAD_TAGS[number];
+
+export interface IterAttr {
+  forKind: ForKind;
+  threadTag: ThreadTag | null;
+  pragmas: Array<[string, string | number]>;
+}
+
+export type Attach =
+  | { readonly type: "root" }
+  | { readonly type: "inline" }
+  | { readonly type: "scope"; readonly stage: Stage; readonly axis: IterVar };
+
+const factorSchema = z.union([
+  z.object({ factor: z.union([z.number().int().positive(), z.custom<Expr>(isExpr)]) }).strict(),
+  z.object({ nparts: z.union([z.number().int().positive(), z.custom<Expr>(isExpr)]) }).strict(),
+]);
+
+export class Stage {
+  /** All loop variables the stage has had: roots, then everything splits and fuses made. */
+  readonly allIterVars: IterVar[];
+  leafIterVars: IterVar[];
+  relations: Relation[] = [];
+  readonly attrs = new Map<IterVar, IterAttr>();
+  attach: Attach = { type: "root" };
+  scope: Scope = "global";
+  readonly storageAligns = new Map<IterVar, { factor: number; offset: number }>();
+
+  constructor(
+    readonly schedule: Schedule,
+    public op: Operation,
+    readonly origOp: Operation,
+    readonly isOutput: boolean,
+  ) {
+    this.allIterVars = op.kind === "compute" ? [...op.axis, ...op.reduceAxis] : [];
+    this.leafIterVars = [...this.allIterVars];
+  }
+
+  get name(): string {
+    return this.op.name;
+  }
+
+  /** Resets the loop structure after the operation was replaced (cacheWrite, rfactor). */
+  resetOp(op: Operation): void {
+    this.op = op;
+    this.allIterVars.length = 0;
+    if (op.kind === "compute") this.allIterVars.push(...op.axis, ...op.reduceAxis);
+    this.leafIterVars = [...this.allIterVars];
+    this.relations = [];
+    this.attrs.clear();
+  }
+
+  private where(prim: string, axis?: IterVar): string {
+    return `${prim}(stage '${this.name}'${axis ? `, axis '${axis.name}'` : ""})`;
+  }
+
+  private computeOnly(prim: string): void {
+    if (this.op.kind !== "compute") {
+      throw new TesseraError(
+        `${
+          this.where(prim)
+        }: '${this.name}' is a placeholder (an input); only computes can be scheduled`,
+      );
+    }
+  }
+
+  /** Checks that `axis` is a current loop of this stage; explains what it is otherwise. */
+  leaf(prim: string, axis: unknown): IterVar {
+    this.computeOnly(prim);
+    if (!(axis instanceof IterVar)) {
+      throw new TesseraError(
+        `${
+          this.where(prim)
+        }: expected an axis of this stage (e.g. s.stage(T).op.axis[0] or one returned by split/fuse), got ${
+          String(axis)
+        }`,
+      );
+    }
+    if (this.leafIterVars.includes(axis)) return axis;
+    const owner = this.schedule.stages.find((s) => s !== this && s.allIterVars.includes(axis));
+    if (owner) {
+      throw new TesseraError(
+        `${
+          this.where(prim, axis)
+        }: the axis belongs to stage '${owner.name}', not '${this.name}'; use s.stage(${this.name}).op.axis or the axes its own primitives returned`,
+      );
+    }
+    const rel = this.relations.find((r) =>
+      r.kind === "split" ? r.parent === axis : r.outer === axis || r.inner === axis
+    );
+    if (rel) {
+      const into = rel.kind === "split"
+        ? `split into '${rel.outer.name}' and '${rel.inner.name}'`
+        : `fused into '${rel.fused.name}'`;
+      throw new TesseraError(
+        `${
+          this.where(prim, axis)
+        }: the axis was ${into} and is no longer a loop; use the new axes (loops now: ${this.leafNames()})`,
+      );
+    }
+    throw new TesseraError(
+      `${
+        this.where(prim, axis)
+      }: the axis is not a loop of this stage (loops: ${this.leafNames()})`,
+    );
+  }
+
+  leafNames(): string {
+    return this.leafIterVars.map((v) => v.name).join(", ");
+  }
+
+  split(axis: IterVar, by: { factor: ExprLike } | { nparts: ExprLike }): [IterVar, IterVar] {
+    const parent = this.leaf("split", axis);
+    const p = factorSchema.safeParse(by);
+    if (!p.success) {
+      throw new TesseraError(
+        `${
+          this.where("split", parent)
+        }: expected { factor: n } or { nparts: n } with n a positive integer, got ${
+          JSON.stringify(by)
+        }`,
+      );
+    }
+    const val = "factor" in p.data ? p.data.factor : p.data.nparts;
+    const e = toExpr(val as ExprLike, "int32");
+    if (e.dtype !== "int32") {
+      throw new TesseraError(`${this.where("split", parent)}: factor must be int32`);
+    }
+    const outer = new IterVar(`${parent.name}_outer`, null, parent.iterType);
+    const inner = new IterVar(`${parent.name}_inner`, null, parent.iterType);
+    this.relations.push({
+      kind: "split",
+      parent,
+      outer,
+      inner,
+      factor: "factor" in p.data ? e : null,
+      nparts: "nparts" in p.data ? e : null,
+    });
+    this.allIterVars.push(outer, inner);
+    const at = this.leafIterVars.indexOf(parent);
+    this.leafIterVars.splice(at, 1, outer, inner);
+    return [outer, inner];
+  }
+
+  tile(
+    x: IterVar,
+    y: IterVar,
+    xFactor: ExprLike,
+    yFactor: ExprLike,
+  ): [IterVar, IterVar, IterVar, IterVar] {
+    const [xo, xi] = this.split(x, { factor: xFactor });
+    const [yo, yi] = this.split(y, { factor: yFactor });
+    this.reorder(xo, yo, xi, yi);
+    return [xo, yo, xi, yi];
+  }
+
+  /** Fuses consecutive loops, outermost first, into one. */
+  fuse(...axes: IterVar[]): IterVar {
+    if (axes.length === 0) throw new TesseraError(`${this.where("fuse")}: give at least one axis`);
+    const list = axes.map((a) => this.leaf("fuse", a));
+    const pos = list.map((a) => this.leafIterVars.indexOf(a));
+    for (let i = 1; i < pos.length; i++) {
+      if (pos[i] !== pos[i - 1] + 1) {
+        throw new TesseraError(
+          `${
+            this.where("fuse", list[i])
+          }: fused axes must be adjacent loops given outermost first; loops are: ${this.leafNames()}`,
+        );
+      }
+      if (list[i].iterType !== list[0].iterType) {
+        throw new TesseraError(
+          `${this.where("fuse", list[i])}: cannot fuse a reduction axis with a data axis`,
+        );
+      }
+    }
+    let acc = list[0];
+    for (let i = 1; i < list.length; i++) {
+      const fused = new IterVar(`${acc.name}_${list[i].name}_fused`, null, acc.iterType);
+      this.relations.push({ kind: "fuse", outer: acc, inner: list[i], fused });
+      this.allIterVars.push(fused);
+      const at = this.leafIterVars.indexOf(acc);
+      this.leafIterVars.splice(at, 2, fused);
+      acc = fused;
+    }
+    return acc;
+  }
+
+  /** Puts the given loops in this order, in the positions they occupy now. */
+  reorder(...axes: IterVar[]): this {
+    const list = axes.map((a) => this.leaf("reorder", a));
+    if (new Set(list).size !== list.length) {
+      throw new TesseraError(`${this.where("reorder")}: an axis is listed twice`);
+    }
+    const pos = list.map((a) => this.leafIterVars.indexOf(a)).sort((a, b) => a - b);
+    pos.forEach((p, i) => (this.leafIterVars[p] = list[i]));
+    return this;
+  }
+
+  private attr(axis: IterVar): IterAttr {
+    let a = this.attrs.get(axis);
+    if (!a) this.attrs.set(axis, a = { forKind: "serial", threadTag: null, pragmas: [] });
+    return a;
+  }
+
+  private setKind(prim: string, axis: IterVar, kind: ForKind): this {
+    const v = this.leaf(prim, axis);
+    const a = this.attr(v);
+    if (a.forKind !== "serial" && a.forKind !== kind) {
+      throw new TesseraError(`${this.where(prim, v)}: the loop is already ${a.forKind}`);
+    }
+    a.forKind = kind;
+    return this;
+  }
+
+  unroll(axis: IterVar): this {
+    return this.setKind("unroll", axis, "unrolled");
+  }
+
+  vectorize(axis: IterVar): this {
+    const v = this.leaf("vectorize", axis);
+    if (v.iterType === "reduce") {
+      throw new TesseraError(
+        `${
+          this.where("vectorize", v)
+        }: a reduction axis cannot be vectorized (lanes would race on the accumulator); vectorize a data axis, or rfactor first`,
+      );
+    }
+    return this.setKind("vectorize", v, "vectorized");
+  }
+
+  parallel(axis: IterVar): this {
+    const v = this.leaf("parallel", axis);
+    if (v.iterType === "reduce") {
+      throw new TesseraError(
+        `${
+          this.where("parallel", v)
+        }: a reduction axis cannot run in parallel (threads would race on the accumulator); parallelize a data axis, or rfactor first`,
+      );
+    }
+    return this.setKind("parallel", v, "parallel");
+  }
+
+  bind(axis: IterVar, tag: ThreadTag): this {
+    const v = this.leaf("bind", axis);
+    if (!THREAD_TAGS.includes(tag)) {
+      throw new TesseraError(
+        `${this.where("bind", v)}: unknown thread tag ${JSON.stringify(tag)}; use one of ${
+          THREAD_TAGS.join(", ")
+        }`,
+      );
+    }
+    if (v.iterType === "reduce") {
+      throw new TesseraError(
+        `${
+          this.where("bind", v)
+        }: binding a reduction axis to threads (a cross-thread reduction) is not supported yet; rfactor it and bind the factored data axis`,
+      );
+    }
+    for (const [other, a] of this.attrs) {
+      if (other !== v && a.threadTag === tag && this.leafIterVars.includes(other)) {
+        throw new TesseraError(
+          `${this.where("bind", v)}: '${tag}' is already bound to '${other.name}'`,
+        );
+      }
+    }
+    this.setKind("bind", v, "threadBinding");
+    this.attr(v).threadTag = tag;
+    return this;
+  }
+
+  pragma(axis: IterVar, key: string, value: string | number = 1): this {
+    const v = this.leaf("pragma", axis);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
+      throw new TesseraError(
+        `${this.where("pragma", v)}: pragma key ${JSON.stringify(key)} must be an identifier`,
+      );
+    }
+    if (typeof value === "string" && !/^[A-Za-z0-9_.-]*$/.test(value)) {
+      throw new TesseraError(
+        `${this.where("pragma", v)}: pragma value ${
+          JSON.stringify(value)
+        } must be a number or a plain word`,
+      );
+    }
+    this.attr(v).pragmas.push([key, value]);
+    return this;
+  }
+
+  /** Pads the row pitch of `axis`'s dimension in this stage's buffer to `factor*k + offset`. */
+  storageAlign(axis: IterVar, factor: number, offset: number): this {
+    this.computeOnly("storageAlign");
+    const op = this.op as { axis: IterVar[] };
+    if (!op.axis.includes(axis)) {
+      throw new TesseraError(
+        `${
+          this.where("storageAlign", axis)
+        }: storageAlign takes one of the stage's own axes (op.axis), not a split or reduce axis`,
+      );
+    }
+    if (
+      !Number.isInteger(factor) || factor <= 0 || !Number.isInteger(offset) || offset < 0 ||
+      offset >= factor
+    ) {
+      throw new TesseraError(
+        `${
+          this.where("storageAlign", axis)
+        }: need an integer factor > 0 and 0 <= offset < factor, got factor ${factor}, offset ${offset}`,
+      );
+    }
+    this.storageAligns.set(axis, { factor, offset });
+    return this;
+  }
+
+  computeAt(parent: Stage | Tensor, axis: IterVar): this {
+    const p = parent instanceof Stage ? parent : this.schedule.stage(parent);
+    const where = `computeAt(stage '${this.name}', at '${p.name}'.${axis?.name ?? String(axis)})`;
+    this.computeOnly("computeAt");
+    if (p === this) throw new TesseraError(`${where}: a stage cannot be computed at its own loop`);
+    if (this.isOutput) {
+      throw new TesseraError(
+        `${where}: '${this.name}' is an output of the schedule; outputs are computed at the root`,
+      );
+    }
+    p.leaf("computeAt", axis);
+    if (p.attach.type === "inline") {
+      throw new TesseraError(`${where}: '${p.name}' is inlined and has no loops`);
+    }
+    if (!this.schedule.consumes(p, this)) {
+      throw new TesseraError(
+        `${where}: '${p.name}' does not read '${this.name}', so its loops cannot hold it; attach a stage at a consumer's loop`,
+      );
+    }
+    for (let s: Stage | null = p; s; s = s.attach.type === "scope" ? s.attach.stage : null) {
+      if (s === this) {
+        throw new TesseraError(
+          `${where}: '${p.name}' is itself computed inside '${this.name}'; that would be a cycle`,
+        );
+      }
+    }
+    this.attach = { type: "scope", stage: p, axis };
+    return this;
+  }
+
+  computeInline(): this {
+    this.computeOnly("computeInline");
+    const where = `computeInline(stage '${this.name}')`;
+    if (this.isOutput) {
+      throw new TesseraError(`${where}: an output of the schedule cannot be inlined`);
+    }
+    if ((this.op as { reduceAxis: IterVar[] }).reduceAxis.length > 0) {
+      throw new TesseraError(
+        `${where}: a reduction cannot be inlined into its consumers; use computeAt`,
+      );
+    }
+    for (const s of this.schedule.stages) {
+      if (s.attach.type === "scope" && s.attach.stage === this) {
+        throw new TesseraError(`${where}: stage '${s.name}' is computed at one of its loops`);
+      }
+    }
+    this.attach = { type: "inline" };
+    return this;
+  }
+
+  computeRoot(): this {
+    this.computeOnly("computeRoot");
+    this.attach = { type: "root" };
+    return this;
+  }
+
+  setScope(scope: Scope): this {
+    if (!SCOPES.includes(scope)) {
+      throw new TesseraError(
+        `setScope(stage '${this.name}'): scope must be one of ${SCOPES.join(", ")}`,
+      );
+    }
+    this.scope = scope;
+    return this;
+  }
+
+  cacheRead(tensor: Tensor, scope: Scope, readers: Array<Tensor | Stage>): Tensor {
+    return this.schedule.cacheRead(tensor, scope, readers);
+  }
+
+  cacheWrite(scope: Scope): Tensor {
+    return this.schedule.cacheWrite(this.op.output, scope);
+  }
+
+  rfactor(axis: IterVar, factorAxis = 0): Tensor {
+    return this.schedule.rfactor(this.op.output, axis, factorAxis);
+  }
+
+  toString(): string {
+    const at = this.attach.type === "scope"
+      ? `computeAt ${this.attach.stage.name}.${this.attach.axis.name}`
+      : this.attach.type;
+    return `stage ${this.name} [${at}, ${this.scope}]: ${
+      this.leafIterVars.map((v) => {
+        const a = this.attrs.get(v);
+        return a && a.forKind !== "serial" ? `${v.name}:${a.threadTag ?? a.forKind}` : v.name;
+      }).join(", ")
+    }`;
+  }
+}

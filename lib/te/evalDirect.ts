@@ -1,0 +1,118 @@
+/**
+ * The second road to an answer: evaluate the compute definitions directly, element by
+ * element, with no schedule, no bound inference and no loop IR. The property tests hold every
+ * lowered-and-interpreted program to this. It shares only the scalar arithmetic
+ * (`lib/ir/scalar.ts`) with the interpreter, so a bug in lowering cannot hide in both.
+ */
+import { TesseraError } from "../error.ts";
+import type { Expr, Var } from "../ir/expr.ts";
+import { evalBinary, evalCall, evalCast, evalCmp, fit } from "../ir/scalar.ts";
+import { NDArray } from "../runtime/ndarray.ts";
+import { type Operation, postOrder, type Tensor } from "./tensor.ts";
+
+/** Computes `outputs` from the given input arrays (placeholders and their values). */
+export function evalDirect(outputs: Tensor[], feeds: ReadonlyArray<[Tensor, NDArray]>): NDArray[] {
+  const env = new Map<Var, number>();
+  const values = new Map<Operation, NDArray>();
+  for (const [t, arr] of feeds) {
+    values.set(t.op, arr);
+    t.shape.forEach((d, i) => {
+      if (d.kind === "var") {
+        const had = env.get(d);
+        if (had !== undefined && had !== arr.shape[i]) {
+          throw new TesseraError(`evalDirect: size ${d.name} is both ${had} and ${arr.shape[i]}`);
+        }
+        env.set(d, arr.shape[i]);
+      }
+    });
+  }
+  const num = (e: Expr): number => ev(e, env, values);
+  for (const op of postOrder(outputs.map((t) => t.op))) {
+    if (values.has(op)) continue;
+    if (op.kind === "placeholder") {
+      throw new TesseraError(`evalDirect: no value for input '${op.name}'`);
+    }
+    const shape = op.shape.map(num);
+    const out = new NDArray(shape, op.dtype);
+    const n = out.size;
+    const idx = new Array<number>(shape.length).fill(0);
+    for (let flat = 0; flat < n; flat++) {
+      let r = flat;
+      for (let d = shape.length - 1; d >= 0; d--) {
+        idx[d] = r % shape[d];
+        r = Math.floor(r / shape[d]);
+      }
+      op.axis.forEach((a, d) => env.set(a, idx[d]));
+      out.data[flat] = num(op.body);
+    }
+    values.set(op, out);
+  }
+  return outputs.map((t) => values.get(t.op)!);
+}
+
+function ev(e: Expr, env: Map<Var, number>, values: Map<Operation, NDArray>): number {
+  const go = (x: Expr): number => ev(x, env, values);
+  switch (e.kind) {
+    case "const":
+      return e.value;
+    case "var": {
+      const v = env.get(e);
+      if (v === undefined) throw new TesseraError(`evalDirect: variable '${e.name}' has no value`);
+      return v;
+    }
+    case "binary":
+      return evalBinary(e.op, e.dtype, go(e.a), go(e.b));
+    case "cmp":
+      return evalCmp(e.op, go(e.a), go(e.b));
+    case "logical":
+      return e.op === "and" ? (go(e.a) && go(e.b) ? 1 : 0) : (go(e.a) || go(e.b) ? 1 : 0);
+    case "not":
+      return go(e.a) ? 0 : 1;
+    case "neg":
+      return fit(e.dtype, -go(e.a));
+    case "call":
+      return evalCall(e.op, e.dtype, e.args.map(go));
+    case "select":
+      return go(e.cond) ? go(e.t) : go(e.f);
+    case "cast":
+      return evalCast(e.dtype, e.value.dtype, go(e.value));
+    case "tensorRead": {
+      const arr = values.get((e.tensor as Tensor).op)!;
+      let flat = 0;
+      e.indices.forEach((ix, d) => {
+        const i = go(ix);
+        if (i < 0 || i >= arr.shape[d]) {
+          throw new TesseraError(
+            `evalDirect: ${e.tensor.name} index ${i} out of bounds in dimension ${d} (size ${
+              arr.shape[d]
+            })`,
+          );
+        }
+        flat = flat * arr.shape[d] + i;
+      });
+      return arr.at(flat);
+    }
+    case "bufferLoad":
+      throw new TesseraError("evalDirect: buffer loads belong to lowered code");
+    case "reduce": {
+      const c = e.combiner;
+      let acc = go(c.identity);
+      const axes = e.axis;
+      const lo = axes.map((k) => go((k as unknown as { dom: { min: Expr } }).dom.min));
+      const ext = axes.map((k) => go((k as unknown as { dom: { extent: Expr } }).dom.extent));
+      if (ext.some((x) => x <= 0)) return acc;
+      const cur = lo.slice();
+      for (;;) {
+        axes.forEach((k, d) => env.set(k, cur[d]));
+        if (go(e.condition)) {
+          env.set(c.lhs, acc);
+          env.set(c.rhs, go(e.source));
+          acc = go(c.result);
+        }
+        let d = axes.length - 1;
+        while (d >= 0 && ++cur[d] === lo[d] + ext[d]) cur[d--] = lo[d + 1];
+        if (d < 0) return acc;
+      }
+    }
+  }
+}

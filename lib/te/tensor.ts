@@ -1,0 +1,161 @@
+/**
+ * Tensors, operations and iteration variables: the dataflow graph a user builds with
+ * `te.placeholder` and `te.compute`. An operation is either a placeholder (an input) or a
+ * compute (a body expression over its axes, possibly a reduction). A tensor is a callable
+ * handle on an operation's output, so `A(i, k)` builds a read. Schedules never mutate these;
+ * primitives that change a stage's computation (cacheWrite, rfactor) make new operations.
+ */
+import { TesseraError } from "../error.ts";
+import type { DType } from "../ir/dtype.ts";
+import { type Expr, type ExprLike, TensorRead, toExpr, Var } from "../ir/expr.ts";
+import { walkExpr } from "../ir/visit.ts";
+
+export type IterType = "data" | "reduce";
+
+export interface Range {
+  readonly min: Expr;
+  readonly extent: Expr;
+}
+
+/** A loop variable of a stage: an axis of a compute, a reduce axis, or one made by a split. */
+export class IterVar extends Var {
+  constructor(
+    name: string,
+    readonly dom: Range | null,
+    readonly iterType: IterType,
+  ) {
+    super(name, "int32");
+  }
+  override toString(): string {
+    return `IterVar(${this.name}, ${this.iterType})`;
+  }
+}
+
+export class PlaceholderOp {
+  readonly kind = "placeholder";
+  /** Inputs have no loops; empty so that `t.op.axis` type-checks for any tensor. */
+  readonly axis: IterVar[] = [];
+  readonly reduceAxis: IterVar[] = [];
+  constructor(readonly name: string, readonly shape: Expr[], readonly dtype: DType) {}
+  get output(): Tensor {
+    return tensorOf(this);
+  }
+}
+
+export class ComputeOp {
+  readonly kind = "compute";
+  constructor(
+    readonly name: string,
+    readonly axis: IterVar[],
+    readonly reduceAxis: IterVar[],
+    readonly body: Expr,
+    readonly tag: string = "",
+  ) {}
+  get shape(): Expr[] {
+    return this.axis.map((a) => a.dom!.extent);
+  }
+  get dtype(): DType {
+    return this.body.dtype;
+  }
+  get output(): Tensor {
+    return tensorOf(this);
+  }
+}
+
+export type Operation = PlaceholderOp | ComputeOp;
+
+/** The callable handle users hold. `A(i, j)` reads element (i, j). */
+export interface Tensor {
+  (...indices: ExprLike[]): Expr;
+  readonly op: Operation;
+  readonly valueIndex: number;
+  readonly shape: Expr[];
+  readonly dtype: DType;
+  readonly ndim: number;
+  /** The tensor's name (a function's own `name` is shadowed by this). */
+  readonly name: string;
+}
+
+const tensors = new WeakMap<Operation, Tensor>();
+
+export function tensorOf(op: Operation): Tensor {
+  const cached = tensors.get(op);
+  if (cached) return cached;
+  const shape = op.shape;
+  const t = function (...indices: ExprLike[]): Expr {
+    if (indices.length !== shape.length) {
+      throw new TesseraError(
+        `${op.name}(...): tensor has ${shape.length} dimension(s) but ${indices.length} index(es) were given`,
+      );
+    }
+    return new TensorRead(
+      t,
+      indices.map((x) => toExpr(x, "int32")).map((e, d) => {
+        if (e.dtype !== "int32") {
+          throw new TesseraError(
+            `${op.name}(...): index ${d} has dtype ${e.dtype}; indices must be int32 (use te.cast)`,
+          );
+        }
+        return e;
+      }),
+    );
+  } as Tensor;
+  Object.defineProperties(t, {
+    name: { value: op.name },
+    op: { value: op },
+    valueIndex: { value: 0 },
+    shape: { value: shape },
+    dtype: { value: op.dtype },
+    ndim: { value: shape.length },
+    toString: { value: () => `Tensor(${op.name}, [${shape.map(String)}], ${t.dtype})` },
+  });
+  tensors.set(op, t);
+  return t;
+}
+
+export function isTensor(x: unknown): x is Tensor {
+  return typeof x === "function" && "op" in x && "valueIndex" in x;
+}
+
+/** Names reach generated C and WGSL, so they must be plain identifiers. */
+export function checkName(name: unknown, where: string): string {
+  if (typeof name !== "string" || !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)) {
+    throw new TesseraError(
+      `${where}: name ${
+        JSON.stringify(name)
+      } is not allowed; use letters, digits and '_' (starting with a letter or '_', at most 64 characters)`,
+    );
+  }
+  return name;
+}
+
+/** Every operation reachable from `outputs`, producers before consumers. */
+export function postOrder(outputs: Operation[]): Operation[] {
+  const seen = new Set<Operation>();
+  const order: Operation[] = [];
+  const visit = (op: Operation) => {
+    if (seen.has(op)) return;
+    seen.add(op);
+    for (const p of inputOps(op)) visit(p);
+    order.push(op);
+  };
+  outputs.forEach(visit);
+  return order;
+}
+
+/** The operations whose outputs `op` reads directly. */
+export function inputOps(op: Operation): Operation[] {
+  if (op.kind === "placeholder") return [];
+  const out: Operation[] = [];
+  walkExpr(op.body, (e) => {
+    if (e.kind === "tensorRead") {
+      const p = (e.tensor as Tensor).op;
+      if (!out.includes(p)) out.push(p);
+    }
+  });
+  return out;
+}
+
+export function newVar(name: string): Var {
+  return new Var(name, "int32");
+}

@@ -1,0 +1,17 @@
+/**
+ * Tessera's public surface: re-exports only. See README.md for a tour and DESIGN notes.
+ */
+export { te } from "./lib/te/te.ts";
+export { nd, NDArray } from "./lib/runtime/ndarray.ts";
+export { TesseraError } from "./lib/error.ts";
+export type { DType } from "./lib/ir/dtype.ts";
+export type { Expr, ExprLike } from "./lib/ir/expr.ts";
+export { Buffer, Var } from "./lib/ir/expr.ts";
+export { PrimFunc } from "./lib/ir/stmt.ts";
+export type { Stmt } from "./lib/ir/stmt.ts";
+export { IterVar } from "./lib/te/tensor.ts";
+export type { Operation, Tensor } from "./lib/te/tensor.ts";
+export { Schedule } from "./lib/schedule/schedule.ts";
+export { Stage } from "./lib/schedule/stage.ts";
+export type { Kernel } from "./lib/runtime/build.ts";
+export { printExpr, printFunc } from "./lib/ir/printer.ts";
