@@ -28,10 +28,17 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
       "te.lower: args must be an array of tensors (inputs and outputs, in call order)",
     );
   }
-  const argStages = args.map((t) => s.stage(t));
-  if (new Set(argStages).size !== argStages.length) {
+  if (new Set(args.map((t) => t.op)).size !== args.length) {
     throw new TesseraError("te.lower: a tensor appears twice in args");
   }
+  // An input the program never reads is still a parameter (the caller passes it).
+  const unread = args.filter((t) => !s.stageOfOp(t.op));
+  for (const t of unread) {
+    if (t.op.kind !== "placeholder") {
+      throw new TesseraError(`te.lower: '${t.name}' in args is not computed by this schedule`);
+    }
+  }
+  const argStages = args.filter((t) => s.stageOfOp(t.op)).map((t) => s.stage(t));
   for (const st of s.stages) {
     if (st.isOutput && !argStages.includes(st)) {
       throw new TesseraError(
@@ -62,12 +69,12 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
 
   // One buffer per stage that holds data.
   const buffers = new Map<Stage, Buffer>();
-  const params: Buffer[] = [];
-  argStages.forEach((st) => {
-    const t = st.op.output;
-    const buf = new Buffer(st.name, t.dtype, [...t.shape], "global");
-    buffers.set(st, buf);
-    params.push(buf);
+  const params = args.map((arg) => {
+    const st = s.stageOfOp(arg.op);
+    const t = st ? st.op.output : arg;
+    const buf = new Buffer(t.name, t.dtype, [...t.shape], "global");
+    if (st) buffers.set(st, buf);
+    return buf;
   });
   for (const [st, b] of bounds) {
     if (!buffers.has(st)) buffers.set(st, allocBuffer(st, b));

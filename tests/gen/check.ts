@@ -1,0 +1,91 @@
+/**
+ * The oracle comparison used by every property test: lower a scheduled program, run it on
+ * random inputs (outputs pre-filled with poison), evaluate the compute definitions directly,
+ * and compare. On mismatch the error carries the program, the schedule log and the IR.
+ */
+import { nd, NDArray, type Schedule, te, TesseraError } from "../../mod.ts";
+import { evalDirect } from "../../lib/te/evalDirect.ts";
+import { rng } from "./choices.ts";
+import type { Program } from "./programs.ts";
+
+export function concreteShape(p: Program, shape: readonly unknown[]): number[] {
+  return shape.map((d) => {
+    const e = d as { kind: string; value?: number };
+    if (e.kind === "const") return e.value!;
+    const v = p.sizes.get(d as never);
+    if (v === undefined) throw new Error(`no size for ${String(d)}`);
+    return v;
+  });
+}
+
+export function randomInputs(p: Program, seed: number): NDArray[] {
+  const r = rng(seed);
+  return p.inputs.map((t) => {
+    const shape = concreteShape(p, t.shape);
+    const n = shape.reduce((a, b) => a * b, 1);
+    const vals = Array.from(
+      { length: n },
+      () => t.dtype === "int32" ? Math.floor(r() * 17) - 8 : Math.fround(r() * 2 - 1),
+    );
+    return nd.array(vals, shape, t.dtype);
+  });
+}
+
+export function poisoned(p: Program): NDArray[] {
+  return p.outputs.map((t) => {
+    const a = nd.empty(concreteShape(p, t.shape), t.dtype);
+    a.data.fill(t.dtype === "int32" ? 0x7eadbeef : NaN);
+    return a;
+  });
+}
+
+export function closeEnough(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  tol: number,
+): string | null {
+  if (got.length !== want.length) return `length ${got.length} != ${want.length}`;
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i], w = want[i];
+    if (Number.isNaN(w) && Number.isNaN(g)) continue;
+    if (g === w) continue;
+    if (!(Math.abs(g - w) <= tol * Math.max(1, Math.abs(w)))) {
+      return `element ${i}: got ${g}, want ${w}`;
+    }
+  }
+  return null;
+}
+
+/** Runs the comparison; returns "rejected" when lowering refuses the schedule with a TesseraError. */
+export function checkSchedule(
+  p: Program,
+  s: Schedule,
+  log: string[],
+  seed: number,
+): "ok" | "rejected" {
+  const describe = () => [`program (${p.family}):`, ...p.text, "schedule:", ...log].join("\n  ");
+  let func;
+  try {
+    func = te.lower(s, [...p.inputs, ...p.outputs]);
+  } catch (e) {
+    if (e instanceof TesseraError && /not a constant/.test(e.message)) return "rejected";
+    throw new Error(`lowering failed: ${(e as Error).message}\n  ${describe()}`);
+  }
+  const ins = randomInputs(p, seed);
+  const want = evalDirect(p.outputs, p.inputs.map((t, i) => [t, ins[i]]));
+  const outs = poisoned(p);
+  try {
+    te.evaluate(func, [...ins, ...outs]);
+  } catch (e) {
+    throw new Error(
+      `interpreter failed: ${(e as Error).message}\n  ${describe()}\n${String(func)}`,
+    );
+  }
+  outs.forEach((o, i) => {
+    const bad = closeEnough(o.toArray(), want[i].toArray(), p.dtype === "int32" ? 0 : 1e-4);
+    if (bad) {
+      throw new Error(`mismatch in ${p.outputs[i].name}: ${bad}\n  ${describe()}\n${String(func)}`);
+    }
+  });
+  return "ok";
+}

@@ -1,0 +1,242 @@
+/**
+ * Random tensor programs for property tests: elementwise chains, reductions (built-in and
+ * user-defined reducers, with `where`), matmul and batch matmul, conv-like windows with
+ * padding and strides, and multi-stage producers (softmax-like). Sizes are small so the
+ * direct evaluator stays fast; some programs use symbolic sizes bound at call time.
+ */
+import { type DType, type Expr, te, type Tensor, type Var } from "../../mod.ts";
+import type { Choices } from "./choices.ts";
+
+export interface Program {
+  family: string;
+  inputs: Tensor[];
+  outputs: Tensor[];
+  /** Concrete values for the symbolic sizes. */
+  sizes: Map<Var, number>;
+  dtype: DType;
+  text: string[];
+}
+
+type Dim = number | Var;
+
+function dims(
+  c: Choices,
+  rank: number,
+  p: { sizes: Map<Var, number>; symbolic: boolean },
+  max = 7,
+): Dim[] {
+  return Array.from({ length: rank }, (_, d) => {
+    const n = c.int(1, max);
+    if (!p.symbolic || !c.chance(50)) return n;
+    const v = te.var(`n${d}`);
+    p.sizes.set(v, n);
+    return v;
+  });
+}
+
+const FLOAT_BIN = ["add", "sub", "mul", "max", "min", "selgt"] as const;
+const FLOAT_UN = ["tanh", "sigmoid", "abs", "neg", "affine", "exp"] as const;
+const INT_BIN = ["add", "sub", "mul", "max", "min", "selgt"] as const;
+const INT_UN = ["floordiv", "floormod", "div", "mod", "neg", "affine"] as const;
+
+function binop(op: string, a: Expr, b: Expr): Expr {
+  switch (op) {
+    case "add":
+      return a.add(b);
+    case "sub":
+      return a.sub(b);
+    case "mul":
+      return a.mul(b);
+    case "max":
+      return te.max(a, b);
+    case "min":
+      return te.min(a, b);
+    default:
+      return te.select(a.gt(b), a, b.neg());
+  }
+}
+
+function unop(op: string, a: Expr, float: boolean): Expr {
+  switch (op) {
+    case "tanh":
+      return te.tanh(a);
+    case "sigmoid":
+      return te.sigmoid(a);
+    case "abs":
+      return te.abs(a);
+    case "neg":
+      return a.neg();
+    case "exp":
+      return te.exp(te.min(a, 3));
+    case "affine":
+      return float ? a.mul(0.5).add(1) : a.mul(3).sub(2);
+    case "floordiv":
+      return a.floordiv(3);
+    case "floormod":
+      return a.floormod(3);
+    case "div":
+      return a.div(2);
+    default:
+      return a.mod(3);
+  }
+}
+
+export function elementwise(c: Choices, symbolic: boolean): Program {
+  const sizes = new Map<Var, number>();
+  const dtype: DType = c.chance(30) ? "int32" : "float32";
+  const float = dtype === "float32";
+  const shape = dims(c, c.int(1, 3), { sizes, symbolic });
+  const X = te.placeholder(shape, dtype, "X");
+  const Y = te.placeholder(shape, dtype, "Y");
+  const text = [`X, Y: [${shape.map(String)}] ${dtype}`];
+  let prev: Tensor = X;
+  const n = c.int(1, 3);
+  for (let s = 0; s < n; s++) {
+    const p = prev;
+    if (c.chance(50)) {
+      const op = c.one(float ? FLOAT_BIN : INT_BIN);
+      const other = c.chance(50) ? Y : X;
+      prev = te.compute(shape, (...i) => binop(op, p(...i), other(...i)), `S${s}`);
+      text.push(`S${s} = ${op}(${p.name}, ${other.name})`);
+    } else {
+      const op = c.one(float ? FLOAT_UN : INT_UN);
+      prev = te.compute(shape, (...i) => unop(op, p(...i), float), `S${s}`);
+      text.push(`S${s} = ${op}(${p.name})`);
+    }
+  }
+  return { family: "elementwise", inputs: [X, Y], outputs: [prev], sizes, dtype, text };
+}
+
+export function reduction(c: Choices, symbolic: boolean): Program {
+  const sizes = new Map<Var, number>();
+  const dtype: DType = c.chance(30) ? "int32" : "float32";
+  const rank = c.int(2, 3);
+  const shape = dims(c, rank, { sizes, symbolic });
+  const X = te.placeholder(shape, dtype, "X");
+  const kind = c.one(["sum", "max", "min", "prod", "sumsq", "where"] as const);
+  const nred = c.int(1, rank - 1);
+  const outShape = shape.slice(0, rank - nred);
+  const ks = shape.slice(rank - nred).map((d, i) => te.reduceAxis(d, `k${i}`));
+  const sumsq = te.commReducer((a, b) => a.add(b), 0, "sumsq");
+  const R = te.compute(outShape, (...i) => {
+    const x = X(...i, ...ks);
+    switch (kind) {
+      case "sum":
+        return te.sum(x, ks);
+      case "max":
+        return te.max(x, ks);
+      case "min":
+        return te.min(x, ks);
+      case "prod":
+        return te.prod(dtype === "float32" ? x.mul(0.5).add(1) : x.floormod(3).sub(1), ks);
+      case "sumsq":
+        return sumsq(x.mul(x), ks);
+      default:
+        return te.sum(x, ks, ks[0].lt(2).or(ks[0].eq(4)));
+    }
+  }, "R");
+  const text = [`X: [${shape.map(String)}] ${dtype}`, `R = ${kind} over last ${nred} axes`];
+  let out = R;
+  if (c.chance(50)) {
+    out = te.compute(outShape, (...i) => R(...i).mul(2).add(1), "D");
+    text.push("D = R*2 + 1");
+  }
+  return { family: "reduction", inputs: [X], outputs: [out], sizes, dtype, text };
+}
+
+export function matmul(c: Choices, symbolic: boolean): Program {
+  const sizes = new Map<Var, number>();
+  const [m, k, n] = dims(c, 3, { sizes, symbolic }, 9);
+  const batch = c.chance(30) ? c.int(1, 3) : 0;
+  const pre = batch ? [batch] : [];
+  const A = te.placeholder([...pre, m, k], "float32", "A");
+  const B = te.placeholder([...pre, k, n], "float32", "B");
+  const r = te.reduceAxis(k, "r");
+  const C = batch
+    ? te.compute([batch, m, n], (b, i, j) => te.sum(A(b, i, r).mul(B(b, r, j)), [r]), "C")
+    : te.compute([m, n], (i, j) => te.sum(A(i, r).mul(B(r, j)), [r]), "C");
+  const text = [`C = A[${[...pre, m, k].map(String)}] @ B[${[...pre, k, n].map(String)}]`];
+  let out = C;
+  if (c.chance(40)) {
+    out = te.compute(C.shape, (...i) => te.max(C(...i), 0), "relu");
+    text.push("relu = max(C, 0)");
+  }
+  return { family: "matmul", inputs: [A, B], outputs: [out], sizes, dtype: "float32", text };
+}
+
+export function conv(c: Choices): Program {
+  const H = c.int(2, 8), W = c.int(2, 8), stride = c.int(1, 2), pad = c.int(0, 1);
+  const R = Math.min(c.int(1, 3), H + 2 * pad), S = Math.min(c.int(1, 3), W + 2 * pad);
+  const OH = Math.floor((H + 2 * pad - R) / stride) + 1;
+  const OW = Math.floor((W + 2 * pad - S) / stride) + 1;
+  const X = te.placeholder([H, W], "float32", "X");
+  const K = te.placeholder([R, S], "float32", "K");
+  const ry = te.reduceAxis(R, "ry"), rx = te.reduceAxis(S, "rx");
+  const text = [`conv X[${H},${W}] K[${R},${S}] stride ${stride} pad ${pad}`];
+  let input: Tensor = X;
+  if (c.chance(50)) {
+    // Padding as a stage of its own, so schedules can inline or attach it.
+    input = te.compute([H + 2 * pad, W + 2 * pad], (y, x) => {
+      const inside = y.ge(pad).and(y.lt(H + pad)).and(x.ge(pad)).and(x.lt(W + pad));
+      return te.select(inside, X(y.sub(pad), x.sub(pad)), 0);
+    }, "Xpad");
+    const Y = te.compute(
+      [OH, OW],
+      (y, x) =>
+        te.sum(input(y.mul(stride).add(ry), x.mul(stride).add(rx)).mul(K(ry, rx)), [ry, rx]),
+      "Y",
+    );
+    text.push("with a padding stage");
+    return {
+      family: "conv",
+      inputs: [X, K],
+      outputs: [Y],
+      sizes: new Map(),
+      dtype: "float32",
+      text,
+    };
+  }
+  const Y = te.compute([OH, OW], (y, x) => {
+    const iy = y.mul(stride).add(ry).sub(pad), ix = x.mul(stride).add(rx).sub(pad);
+    const inside = iy.ge(0).and(iy.lt(H)).and(ix.ge(0)).and(ix.lt(W));
+    return te.sum(te.select(inside, X(iy, ix), 0).mul(K(ry, rx)), [ry, rx]);
+  }, "Y");
+  return { family: "conv", inputs: [X, K], outputs: [Y], sizes: new Map(), dtype: "float32", text };
+}
+
+export function multistage(c: Choices, symbolic: boolean): Program {
+  const sizes = new Map<Var, number>();
+  const [m, n] = dims(c, 2, { sizes, symbolic });
+  const X = te.placeholder([m, n], "float32", "X");
+  const B = te.compute([m, n], (i, j) => X(i, j).mul(2).add(1), "B");
+  const k1 = te.reduceAxis(n, "k1");
+  const M = te.compute([m], (i) => te.max(B(i, k1), [k1]), "M");
+  const E = te.compute([m, n], (i, j) => te.exp(B(i, j).sub(M(i))), "E");
+  const k2 = te.reduceAxis(n, "k2");
+  const S = te.compute([m], (i) => te.sum(E(i, k2), [k2]), "S");
+  const Y = te.compute([m, n], (i, j) => E(i, j).div(S(i)), "Y");
+  return {
+    family: "multistage",
+    inputs: [X],
+    outputs: [Y],
+    sizes,
+    dtype: "float32",
+    text: [`softmax of B = 2X+1, X: [${m}, ${n}]`],
+  };
+}
+
+export function randomProgram(c: Choices): Program {
+  const symbolic = c.chance(30);
+  switch (c.pick(5)) {
+    case 0:
+      return elementwise(c, symbolic);
+    case 1:
+      return reduction(c, symbolic);
+    case 2:
+      return matmul(c, symbolic);
+    case 3:
+      return conv(c);
+    default:
+      return multistage(c, symbolic);
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * Random valid schedules for a program: graph changes first (cacheRead, cacheWrite, rfactor),
+ * then loop changes on every stage (split with dividing and non-dividing factors, fuse,
+ * reorder), then inlining and computeAt, then loop annotations. Every step is logged, so a
+ * failing case prints the exact schedule. A primitive that rightly rejects a random choice
+ * (a TesseraError) is logged as rejected and the walk goes on: the tests of misuse live
+ * elsewhere; here we check that whatever is accepted computes the right answer.
+ */
+import { type IterVar, type Schedule, type Stage, te, TesseraError } from "../../mod.ts";
+import type { Choices } from "./choices.ts";
+import type { Program } from "./programs.ts";
+
+function attempt(log: string[], what: string, f: () => unknown): void {
+  try {
+    f();
+    log.push(what);
+  } catch (e) {
+    if (!(e instanceof TesseraError)) throw e;
+    log.push(`(rejected) ${what}: ${e.message}`);
+  }
+}
+
+const computeStages = (s: Schedule) => s.stages.filter((st) => st.op.kind === "compute");
+
+/** Stages that read `st` once inlined stages are looked through. */
+function effectiveReaders(s: Schedule, st: Stage): Stage[] {
+  const out = new Set<Stage>();
+  for (const r of s.readers(st)) {
+    if (r.attach.type === "inline") effectiveReaders(s, r).forEach((x) => out.add(x));
+    else out.add(r);
+  }
+  return [...out];
+}
+
+export function randomSchedule(p: Program, c: Choices): { s: Schedule; log: string[] } {
+  const s = te.createSchedule(p.outputs);
+  const log: string[] = [];
+
+  // 1. Graph changes.
+  for (let n = c.int(0, 2); n > 0; n--) {
+    const stages = s.stages;
+    switch (c.pick(3)) {
+      case 0: {
+        const prod = c.one(stages);
+        const readers = s.readers(prod);
+        if (readers.length === 0) break;
+        const reader = c.one(readers);
+        const scope = c.one(["local", "shared", "global"] as const);
+        attempt(
+          log,
+          `cacheRead(${prod.name}, ${scope}, [${reader.name}])`,
+          () => s.cacheRead(prod.op.output, scope, [reader]),
+        );
+        break;
+      }
+      case 1: {
+        const st = c.one(computeStages(s));
+        attempt(log, `cacheWrite(${st.name}, local)`, () => s.cacheWrite(st.op.output, "local"));
+        break;
+      }
+      default: {
+        const reds = computeStages(s).filter((st) => st.op.reduceAxis.length > 0);
+        if (reds.length === 0) break;
+        const st = c.one(reds);
+        const k = c.one(st.leafIterVars.filter((v) => v.iterType === "reduce"));
+        const f = c.int(1, 4);
+        let target: IterVar = k;
+        attempt(log, `split(${st.name}.${k.name}, factor ${f})`, () => {
+          const [ko, ki] = st.split(k, { factor: f });
+          target = c.chance(50) ? ki : ko;
+        });
+        const fa = c.int(0, st.op.axis.length);
+        attempt(
+          log,
+          `rfactor(${st.name}, ${target.name}, ${fa})`,
+          () => s.rfactor(st.op.output, target, fa),
+        );
+      }
+    }
+  }
+
+  // 2. Loop structure of every computed stage.
+  for (const st of computeStages(s)) {
+    for (let n = c.int(0, 4); n > 0; n--) {
+      const leaves = st.leafIterVars;
+      switch (c.pick(4)) {
+        case 0:
+        case 1: {
+          const v = c.one(leaves);
+          const by = c.chance(70) ? { factor: c.int(1, 5) } : { nparts: c.int(1, 4) };
+          attempt(log, `${st.name}.split(${v.name}, ${JSON.stringify(by)})`, () => st.split(v, by));
+          break;
+        }
+        case 2: {
+          if (leaves.length < 2) break;
+          const i = c.pick(leaves.length - 1);
+          attempt(
+            log,
+            `${st.name}.fuse(${leaves[i].name}, ${leaves[i + 1].name})`,
+            () => st.fuse(leaves[i], leaves[i + 1]),
+          );
+          break;
+        }
+        default: {
+          const order = c.shuffle(leaves);
+          attempt(
+            log,
+            `${st.name}.reorder(${order.map((v) => v.name)})`,
+            () => st.reorder(...order),
+          );
+        }
+      }
+    }
+  }
+
+  // 3. Inlining, then attaching producers inside their consumer's loops.
+  for (const st of computeStages(s)) {
+    if (st.isOutput || st.op.reduceAxis.length > 0 || !c.chance(30)) continue;
+    attempt(log, `${st.name}.computeInline()`, () => st.computeInline());
+  }
+  for (const st of [...computeStages(s)].reverse()) {
+    if (st.isOutput || st.attach.type === "inline" || !c.chance(60)) continue;
+    const readers = effectiveReaders(s, st);
+    if (readers.length !== 1) continue;
+    const parent = readers[0];
+    const axis = c.one(parent.leafIterVars);
+    attempt(
+      log,
+      `${st.name}.computeAt(${parent.name}, ${axis.name})`,
+      () => st.computeAt(parent, axis),
+    );
+  }
+
+  // 4. Loop annotations.
+  for (const st of computeStages(s)) {
+    if (st.attach.type === "inline") continue;
+    for (let n = c.int(0, 2); n > 0; n--) {
+      const v = c.one(st.leafIterVars);
+      const kind = c.one(["unroll", "vectorize", "parallel", "pragma"] as const);
+      attempt(log, `${st.name}.${kind}(${v.name})`, () => {
+        if (kind === "pragma") st.pragma(v, "auto_unroll_max_step", 16);
+        else st[kind](v);
+      });
+    }
+  }
+  return { s, log };
+}
