@@ -41,10 +41,16 @@ export type Intrinsic = typeof INTRINSICS[number];
 
 let nextId = 0;
 
+/** Set by the printer module, so that `String(expr)` shows Python-like text without a cycle. */
+export const exprPrinterHook: { print: (e: Expr) => string } = { print: (e) => e.kind };
+
 /** Methods every expression has, so that `A(i, k).mul(B(k, j))` reads like math. */
 export abstract class ExprBase {
   abstract readonly kind: string;
   abstract readonly dtype: DType;
+  toString(): string {
+    return exprPrinterHook.print(this as unknown as Expr);
+  }
   add(o: ExprLike): Expr {
     return binary("add", this as unknown as Expr, o);
   }

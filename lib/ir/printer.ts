@@ -6,7 +6,7 @@
  * or buffers that happen to share a name are told apart with `_1`, `_2`, ... suffixes.
  */
 import type { DType } from "./dtype.ts";
-import { Binary, type Buffer, Const, type Expr, type Var } from "./expr.ts";
+import { Binary, type Buffer, Const, type Expr, exprPrinterHook, type Var } from "./expr.ts";
 import { type For, type PrimFunc, printerHook, type Stmt } from "./stmt.ts";
 
 /** Gives each distinct Var or Buffer a name no other object in the same printout has. */
@@ -270,3 +270,4 @@ export function printExpr(e: Expr): string {
 }
 
 printerHook.print = printFunc;
+exprPrinterHook.print = printExpr;

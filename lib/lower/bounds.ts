@@ -110,6 +110,11 @@ function attachedRegion(
   const at = st.attach as { stage: Stage; axis: IterVar };
   const op = st.op as ComputeOp;
   const where = `lower: stage '${st.name}' computed at '${at.stage.name}'.${at.axis.name}`;
+  if (!at.stage.leafIterVars.includes(at.axis)) {
+    throw new TesseraError(
+      `${where}: '${at.axis.name}' is no longer a loop of '${at.stage.name}' (it was split or fused after computeAt); attach at one of: ${at.stage.leafNames()}`,
+    );
+  }
   // Loops that stay symbolic: the attach loop and everything outside it.
   const kept = new Set<Var>([
     ...at.stage.leafIterVars.slice(0, at.stage.leafIterVars.indexOf(at.axis) + 1),

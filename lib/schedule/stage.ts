@@ -51,6 +51,8 @@ export class Stage {
   attach: Attach = { type: "root" };
   scope: Scope = "global";
   readonly storageAligns = new Map<IterVar, { factor: number; offset: number }>();
+  /** Loop variables of operations that cacheWrite or rfactor replaced. */
+  private readonly retired = new Set<IterVar>();
 
   constructor(
     readonly schedule: Schedule,
@@ -68,6 +70,7 @@ export class Stage {
 
   /** Resets the loop structure after the operation was replaced (cacheWrite, rfactor). */
   resetOp(op: Operation): void {
+    this.allIterVars.forEach((v) => this.retired.add(v));
     this.op = op;
     this.allIterVars.length = 0;
     if (op.kind === "compute") this.allIterVars.push(...op.axis, ...op.reduceAxis);
@@ -103,6 +106,13 @@ export class Stage {
       );
     }
     if (this.leafIterVars.includes(axis)) return axis;
+    if (this.retired.has(axis)) {
+      throw new TesseraError(
+        `${
+          this.where(prim, axis)
+        }: the axis is from the operation that cacheWrite/rfactor replaced; use s.stage(${this.name}).op.axis (loops now: ${this.leafNames()})`,
+      );
+    }
     const owner = this.schedule.stages.find((s) => s !== this && s.allIterVars.includes(axis));
     if (owner) {
       throw new TesseraError(
@@ -355,13 +365,6 @@ export class Stage {
       throw new TesseraError(
         `${where}: '${p.name}' does not read '${this.name}', so its loops cannot hold it; attach a stage at a consumer's loop`,
       );
-    }
-    for (let s: Stage | null = p; s; s = s.attach.type === "scope" ? s.attach.stage : null) {
-      if (s === this) {
-        throw new TesseraError(
-          `${where}: '${p.name}' is itself computed inside '${this.name}'; that would be a cycle`,
-        );
-      }
     }
     this.attach = { type: "scope", stage: p, axis };
     return this;

@@ -5,6 +5,7 @@
 import type { DType } from "../ir/dtype.ts";
 import { call, cast as castExpr, type Expr, type ExprLike, select } from "../ir/expr.ts";
 import { evaluate } from "../ir/interpret.ts";
+import "../ir/printer.ts";
 import { lower } from "../lower/lower.ts";
 import { createSchedule } from "../schedule/schedule.ts";
 import { build } from "../runtime/build.ts";
