@@ -25,7 +25,8 @@ function hull(xs: number[]): Bound {
 }
 
 function divBound(a: Bound, c: number, round: (x: number) => number): Bound {
-  const x = round(a.lo / c), y = round(a.hi / c);
+  // `+ 0` turns Math.trunc's -0 into 0: a -0 bound would fold to a -0 int32 constant.
+  const x = round(a.lo / c) + 0, y = round(a.hi / c) + 0;
   return c > 0 ? { lo: x, hi: y } : { lo: y, hi: x };
 }
 

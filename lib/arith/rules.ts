@@ -94,7 +94,7 @@ export class Simplifier {
     let r = this.rebuild(mapChildren(e, (x) => this.run(x)));
     if (r.dtype === "int32" && r.kind !== "const") {
       const b = this.bounds.of(r);
-      if (b.lo === b.hi) r = intConst(b.lo);
+      if (b.lo === b.hi) r = intConst(b.lo | 0);
     }
     this.memo.set(e, r);
     return r;

@@ -136,9 +136,20 @@ export function randomSchedule(p: Program, c: Choices): { s: Schedule; log: stri
     if (st.attach.type === "inline") continue;
     for (let n = c.int(0, 2); n > 0; n--) {
       const v = c.one(st.leafIterVars);
-      const kind = c.one(["unroll", "vectorize", "parallel", "pragma"] as const);
-      attempt(log, `${st.name}.${kind}(${v.name})`, () => {
+      const kind = c.one(
+        ["unroll", "vectorize", "parallel", "pragma", "bind", "storageAlign"] as const,
+      );
+      const tag = c.one(["blockIdx.x", "threadIdx.x", "threadIdx.y"] as const);
+      const ax = c.one(st.op.axis), factor = c.int(1, 4), offset = c.pick(factor);
+      const what = kind === "bind"
+        ? `${st.name}.bind(${v.name}, ${tag})`
+        : kind === "storageAlign"
+        ? `${st.name}.storageAlign(${ax.name}, ${factor}, ${offset})`
+        : `${st.name}.${kind}(${v.name})`;
+      attempt(log, what, () => {
         if (kind === "pragma") st.pragma(v, "auto_unroll_max_step", 16);
+        else if (kind === "bind") st.bind(v, tag);
+        else if (kind === "storageAlign") st.storageAlign(ax, factor, offset);
         else st[kind](v);
       });
     }
