@@ -24,7 +24,7 @@ const rand = (n: number, seed = 1) => {
 };
 
 function agree(out: Tensor, inputs: Tensor[], shapes: number[][], f: ReturnType<typeof te.lower>) {
-  const arrays = inputs.map((t, i) =>
+  const arrays = inputs.map((_t, i) =>
     nd.array(rand(shapes[i].reduce((a, b) => a * b, 1), i + 3), shapes[i])
   );
   const want = evalDirect([out], inputs.map((t, i) => [t, arrays[i]]))[0];
