@@ -226,7 +226,11 @@ export class TensorRead extends ExprBase {
   }
 }
 
-/** A named memory region in the loop IR. `strides` is set when rows are padded. */
+/**
+ * A named memory region in the loop IR. `strides` is set when rows are padded. A buffer with
+ * `aliasOf` allocates nothing: it is a view (with its own shape, e.g. a flat one) of the
+ * storage of the buffer it aliases.
+ */
 export class Buffer {
   readonly id = nextId++;
   constructor(
@@ -235,6 +239,7 @@ export class Buffer {
     readonly shape: Expr[],
     readonly scope: "global" | "shared" | "local" = "global",
     readonly strides: Expr[] | null = null,
+    readonly aliasOf: Buffer | null = null,
   ) {}
 }
 

@@ -8,6 +8,10 @@
  * the IR once into JavaScript closures over a flat slot array for variables and then runs
  * those, instead of walking the tree on every iteration.
  *
+ * A buffer with `aliasOf` (a flat view made by storage flattening) has no storage of its own:
+ * it reads and writes the storage of the buffer it aliases (a parameter's array or an
+ * allocation in scope), bounds-checked against its own shape.
+ *
  * All loops run serially in order, whatever their kind. For thread-bound loops this means
  * each stage's threads run to completion before the next stage's loop starts, which is
  * exactly what a barrier between the stages guarantees on a GPU; so a program that is
@@ -82,6 +86,8 @@ class Compiler {
   readonly bufSlots = new Map<Buffer, number>();
   readonly bufs: BufState[] = [];
   private readonly live = new Map<Buffer, number>();
+  /** Alias views seen in the program, by the buffer whose storage they share. */
+  private readonly aliases = new Map<Buffer, Set<Buffer>>();
 
   constructor(readonly fname: string, nslots: number) {
     this.env = new Float64Array(nslots);
@@ -122,6 +128,45 @@ class Compiler {
 
   closeBuffer(b: Buffer): void {
     this.live.set(b, this.live.get(b)! - 1);
+  }
+
+  /**
+   * Compiles the states of the alias views of `b`, whose storage is opened here: call it
+   * after the scope of `b` was compiled (so every view is known) and with that scope's
+   * variables bound. The result points each view at `b`'s current storage.
+   */
+  aliasSetup(b: Buffer): (() => void) | null {
+    const views = this.aliases.get(b);
+    if (!views || views.size === 0) return null;
+    const bufs = this.bufs, target = this.bufSlot(b);
+    const each = [...views].map((v) => {
+      const slot = this.bufSlot(v);
+      const shape = v.shape.map((x) => this.expr(x));
+      const strides = v.strides ? v.strides.map((x) => this.expr(x)) : null;
+      if (strides && strides.length !== shape.length) {
+        this.fail(
+          `buffer '${v.name}' has ${shape.length} dimensions but ${strides.length} strides`,
+        );
+      }
+      return () => {
+        const sh = shape.map((f) => f());
+        sh.forEach((d, i) => {
+          if (!(Number.isInteger(d) && d >= 0)) {
+            this.fail(`view '${v.name}' of '${b.name}': dimension ${i} has size ${d}`);
+          }
+        });
+        const sd = strides ? strides.map((f) => f()) : rowMajor(sh);
+        bufs[slot] = { data: bufs[target].data, shape: sh, strides: sd };
+      };
+    });
+    return () => {
+      for (const f of each) f();
+    };
+  }
+
+  /** The slots of `b`'s alias views, so that an allocation can save and restore them. */
+  aliasSlots(b: Buffer): number[] {
+    return [...(this.aliases.get(b) ?? [])].map((v) => this.bufSlot(v));
   }
 
   fail(msg: string): never {
@@ -222,7 +267,24 @@ class Compiler {
   }
 
   private checkBuffer(b: Buffer, indices: Expr[], what: string): number {
-    if (!this.live.get(b)) {
+    if (b.aliasOf) {
+      let root = b.aliasOf;
+      while (root.aliasOf) root = root.aliasOf;
+      if (root.dtype !== b.dtype) {
+        this.fail(
+          `${what} buffer '${b.name}', a ${b.dtype} view of ${root.dtype} buffer '${root.name}'`,
+        );
+      }
+      if (!this.live.get(root)) {
+        this.fail(
+          `${what} buffer '${b.name}', a view of '${root.name}', which is neither a parameter ` +
+            `nor inside its Allocate`,
+        );
+      }
+      let views = this.aliases.get(root);
+      if (!views) this.aliases.set(root, views = new Set());
+      views.add(b);
+    } else if (!this.live.get(b)) {
       this.fail(
         `${what} buffer '${b.name}', which is neither a parameter nor inside its Allocate`,
       );
@@ -343,6 +405,11 @@ class Compiler {
       }
       case "allocate": {
         const b = s.buffer;
+        if (b.aliasOf) {
+          this.fail(
+            `Allocate of buffer '${b.name}', a view of '${b.aliasOf.name}'; views allocate nothing`,
+          );
+        }
         const shape = b.shape.map((x) => this.expr(x));
         const strides = b.strides ? b.strides.map((x) => this.expr(x)) : null;
         if (strides && strides.length !== shape.length) {
@@ -353,6 +420,8 @@ class Compiler {
         const bs = this.openBuffer(b);
         const body = this.stmt(s.body);
         this.closeBuffer(b);
+        const setViews = this.aliasSetup(b);
+        const viewSlots = setViews ? this.aliasSlots(b) : [];
         const bufs = this.bufs;
         return () => {
           const sh = shape.map((f) => f());
@@ -363,11 +432,14 @@ class Compiler {
           });
           const sd = strides ? strides.map((f) => f()) : rowMajor(sh);
           const saved = bufs[bs];
+          const savedViews = viewSlots.map((v) => bufs[v]);
           bufs[bs] = { data: allocMem(b.dtype, extentOf(sh, sd)), shape: sh, strides: sd };
           try {
+            setViews?.();
             body();
           } finally {
             bufs[bs] = saved;
+            viewSlots.forEach((v, k) => bufs[v] = savedViews[k]);
           }
         };
       }
@@ -411,6 +483,18 @@ class Compiler {
     const bufs = this.bufs;
     const ix = indices.map((x) => this.expr(x));
     const val = this.expr(value);
+    if (ix.length === 1) {
+      const [f0] = ix;
+      return () => {
+        const st = bufs[bs];
+        const i0 = f0();
+        const off = i0 * st.strides[0];
+        if (!(i0 >= 0 && i0 < st.shape[0] && off < st.data.length)) {
+          this.oob(b, st, [i0], "store");
+        }
+        st.data[off] = val();
+      };
+    }
     if (ix.length === 2) {
       const [f0, f1] = ix;
       return () => {
@@ -518,6 +602,9 @@ export function evaluate(func: PrimFunc, args: NDArray[]): void {
   // Params alias the arrays' storage, except raw-bits float16, which is decoded around the run.
   const copyBack: Array<() => void> = [];
   func.params.forEach((p, i) => {
+    if (p.aliasOf) {
+      fail(`parameter '${p.name}' is a view of '${p.aliasOf.name}'; pass the buffer itself`);
+    }
     const bs = comp.openBuffer(p);
     const a = args[i];
     let data: Mem;
@@ -546,6 +633,8 @@ export function evaluate(func: PrimFunc, args: NDArray[]): void {
   });
 
   const run = comp.stmt(func.body);
+  // Views of parameters see the arrays' storage for the whole run.
+  for (const p of func.params) comp.aliasSetup(p)?.();
   run();
   for (const f of copyBack) f();
 }
@@ -580,6 +669,9 @@ function collectExprVars(e: Expr, out: Set<Var>): void {
       ex(e.value);
       return;
     case "bufferLoad":
+      e.indices.forEach(ex);
+      if (e.buffer.aliasOf) collectBufferVars(e.buffer, out);
+      return;
     case "tensorRead":
       e.indices.forEach(ex);
       return;
@@ -588,6 +680,10 @@ function collectExprVars(e: Expr, out: Set<Var>): void {
       ex(e.condition);
       return;
   }
+}
+
+function collectBufferVars(b: Buffer, out: Set<Var>): void {
+  for (const e of [...b.shape, ...(b.strides ?? [])]) collectExprVars(e, out);
 }
 
 /** Every variable a statement binds or mentions, so the slot array can be sized up front. */
@@ -603,6 +699,7 @@ function collectVars(s: Stmt, out: Set<Var>): void {
     case "store":
       s.indices.forEach(ex);
       ex(s.value);
+      if (s.buffer.aliasOf) collectBufferVars(s.buffer, out);
       return;
     case "if":
       ex(s.cond);

@@ -3,7 +3,8 @@
  * `String(func)` gives, what lowering tests compare against and what a user looks at to see
  * what a schedule did, so it aims to be unambiguous above all: expressions get exactly the
  * parentheses Python precedence needs, float constants round-trip, and distinct variables
- * or buffers that happen to share a name are told apart with `_1`, `_2`, ... suffixes.
+ * or buffers that happen to share a name are told apart with `_1`, `_2`, ... suffixes (a view
+ * made by storage flattening prints with the name of the buffer it aliases).
  */
 import type { DType } from "./dtype.ts";
 import { Binary, type Buffer, Const, type Expr, exprPrinterHook, type Var } from "./expr.ts";
@@ -15,6 +16,8 @@ class Namer {
   private readonly used = new Set<string>();
 
   name(x: Var | Buffer): string {
+    // A view prints as the buffer whose storage it shares: one name, not two.
+    if ("aliasOf" in x && x.aliasOf) return this.name(x.aliasOf);
     let n = this.names.get(x);
     if (n !== undefined) return n;
     n = x.name;

@@ -1,10 +1,12 @@
 /**
  * The oracle comparison used by every property test: lower a scheduled program, run it on
  * random inputs (outputs pre-filled with poison), evaluate the compute definitions directly,
- * and compare. On mismatch the error carries the program, the schedule log and the IR.
+ * and compare; then run the storage-flattened function too and require the very same bits.
+ * On mismatch the error carries the program, the schedule log and the IR.
  */
-import { nd, NDArray, type Schedule, te, TesseraError } from "../../mod.ts";
+import { nd, NDArray, type PrimFunc, type Schedule, te, TesseraError } from "../../mod.ts";
 import { evalDirect } from "../../lib/te/evalDirect.ts";
+import { flattenStorage } from "../../lib/lower/flatten.ts";
 import { rng } from "./choices.ts";
 import type { Program } from "./programs.ts";
 
@@ -87,5 +89,41 @@ export function checkSchedule(
       throw new Error(`mismatch in ${p.outputs[i].name}: ${bad}\n  ${describe()}\n${String(func)}`);
     }
   });
+  checkFlattened(p, func, ins, outs, describe);
   return "ok";
+}
+
+const bytesOf = (a: NDArray) => new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength);
+
+/** The flattened function must write exactly the bits the unflattened one wrote. */
+function checkFlattened(
+  p: Program,
+  func: PrimFunc,
+  ins: NDArray[],
+  want: NDArray[],
+  describe: () => string,
+): void {
+  let flat: PrimFunc | undefined;
+  const outs = poisoned(p);
+  try {
+    flat = flattenStorage(func);
+    te.evaluate(flat, [...ins, ...outs]);
+  } catch (e) {
+    throw new Error(
+      `flattened function failed: ${(e as Error).message}\n  ${describe()}\n${
+        String(flat ?? func)
+      }`,
+    );
+  }
+  outs.forEach((o, i) => {
+    const got = bytesOf(o), exp = bytesOf(want[i]);
+    const at = got.findIndex((b, k) => b !== exp[k]);
+    if (at >= 0 || got.length !== exp.length) {
+      const el = Math.floor(at / o.data.BYTES_PER_ELEMENT);
+      throw new Error(
+        `flattening changed ${p.outputs[i].name}: element ${el} is ${o.data[el]}, unflattened ` +
+          `${want[i].data[el]}\n  ${describe()}\n${String(func)}\nflattened:\n${String(flat)}`,
+      );
+    }
+  });
 }
