@@ -9,7 +9,7 @@ import { checkSchedule } from "./gen/check.ts";
 import { randomProgram } from "./gen/programs.ts";
 import { randomSchedule } from "./gen/schedules.ts";
 
-const RUNS = Number(Deno.env.get("TESSERA_PROPERTY_RUNS") ?? 600);
+const RUNS = Number(Deno.env.get("TESSERA_PROPERTY_RUNS") ?? 1000);
 
 Deno.test(`lowered and interpreted equals direct evaluation (${RUNS} programs x schedules)`, () => {
   let ok = 0, rejected = 0;
