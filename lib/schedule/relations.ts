@@ -6,7 +6,7 @@
  * the offset the relations compute.
  */
 import { binary, compare, type Expr } from "../ir/expr.ts";
-import type { IterVar, Range } from "../te/tensor.ts";
+import type { IterVar } from "../te/tensor.ts";
 
 export interface Split {
   readonly kind: "split";
@@ -89,5 +89,3 @@ export function splitGuards(
     r.kind === "split" ? [compare("lt", offsets.get(r.parent)!, ext.get(r.parent)!)] : []
   );
 }
-
-export type { Range };
