@@ -168,7 +168,7 @@ function findStage(s: Schedule, v: Var): Stage | undefined {
   return s.stages.find((st) => st.leafIterVars.includes(v as IterVar));
 }
 
-function readsStage(s: Schedule, body: Expr, st: Stage): boolean {
+export function readsStage(s: Schedule, body: Expr, st: Stage): boolean {
   let hit = false;
   walkExpr(body, (e) => {
     if (e.kind === "tensorRead" && s.stageOfOp((e.tensor as Tensor).op) === st) hit = true;

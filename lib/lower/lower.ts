@@ -7,13 +7,13 @@
  */
 import { simplify, simplifyStmt } from "../arith/simplify.ts";
 import { TesseraError } from "../error.ts";
-import { binary, Buffer, BufferLoad, type Expr, type Var } from "../ir/expr.ts";
+import { binary, Buffer, BufferLoad, type Expr, intConst, type Var } from "../ir/expr.ts";
 import { Allocate, PrimFunc, seq, type Stmt } from "../ir/stmt.ts";
 import { freeVars, rewriteExpr, walkStmt } from "../ir/visit.ts";
 import type { Schedule } from "../schedule/schedule.ts";
 import type { Stage } from "../schedule/stage.ts";
 import { checkName, isTensor, IterVar, type Tensor } from "../te/tensor.ts";
-import { inferBounds, type StageBounds } from "./bounds.ts";
+import { inferBounds, readsStage, type StageBounds } from "./bounds.ts";
 import { inlineBodies } from "./inline.ts";
 import { stageNest } from "./stageNest.ts";
 
@@ -49,7 +49,7 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
   const bodies = inlineBodies(s);
   for (const st of s.stages) {
     if (st.op.kind !== "placeholder" || argStages.includes(st)) continue;
-    const read = [...bodies].some(([c, b]) => c.attach.type !== "inline" && readsOp(b, st));
+    const read = [...bodies].some(([c, b]) => c.attach.type !== "inline" && readsStage(s, b, st));
     if (read) {
       throw new TesseraError(
         `te.lower: input '${st.name}' is read but not in args; add it to args`,
@@ -117,15 +117,6 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
   return new PrimFunc(name, params, sizeVars, body, outputs);
 }
 
-function readsOp(body: Expr, st: Stage): boolean {
-  let hit = false;
-  rewriteExpr(body, (x) => {
-    if (x.kind === "tensorRead" && (x.tensor as Tensor).op === st.op) hit = true;
-    return x;
-  });
-  return hit;
-}
-
 function allocBuffer(st: Stage, b: StageBounds): Buffer {
   const t = st.op.output;
   const shape = b.allocShape.map((e) => simplify(e));
@@ -133,7 +124,7 @@ function allocBuffer(st: Stage, b: StageBounds): Buffer {
   if (st.storageAligns.size > 0) {
     const axis = (st.op as { axis: IterVar[] }).axis;
     strides = new Array(shape.length);
-    let acc: Expr = binary("add", 0, 1);
+    let acc: Expr = intConst(1);
     for (let d = shape.length - 1; d >= 0; d--) {
       const al = st.storageAligns.get(axis[d]);
       if (al && d < shape.length - 1) {

@@ -52,7 +52,7 @@ export function stageNest(
   }
   for (const v of leaves) {
     const kind = st.attrs.get(v)?.forKind;
-    if (kind === "vectorized" && simplify(b.ext.get(v)!).kind !== "const") {
+    if (kind === "vectorized" && b.ext.get(v)!.kind !== "const") {
       throw new TesseraError(
         `lower: vectorize(stage '${st.name}', axis '${v.name}'): the loop's extent ${
           String(b.ext.get(v))
