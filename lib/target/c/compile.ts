@@ -1,0 +1,309 @@
+/**
+ * The C compiler driver: turns generated C source into a shared object that `Deno.dlopen` can
+ * load. Builds are cached on disk under a key that covers everything that can change the
+ * machine code (source, flags, compiler, and the CPU that `-march=native` resolves to), so a
+ * kernel is compiled once per machine, not once per process; files appear in the cache by an
+ * atomic rename, so concurrent processes never see a half-written library.
+ */
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { TesseraError } from "../../error.ts";
+
+export interface CompileOptions {
+  /** Replaces the default optimisation/arch flags (default: ["-O3", "-march=native"]). */
+  flags?: string[];
+  /**
+   * Extra flags appended after everything else (e.g. ["-fsanitize=address"]): after the source
+   * file, so an extra `-lfoo` links, and before only the final `-lm`.
+   */
+  extraFlags?: string[];
+  /** The compiler to use; default: $CC, else the first of cc, gcc, clang found on PATH. */
+  cc?: string;
+  /**
+   * Where libraries are cached; default: `cacheDir()`. Tests pass their own: `deno test
+   * --parallel` runs all test files in one process, so one file's `Deno.env.set` is every
+   * file's environment.
+   */
+  cacheDir?: string;
+}
+
+export interface CompiledLibrary {
+  /** The shared object, ready for `Deno.dlopen`. */
+  path: string;
+  /** True when it came from the cache and nothing was compiled. */
+  cached: boolean;
+  /** The invocation that builds `path` (it writes a temporary name first, then renames). */
+  command: string[];
+}
+
+/**
+ * A compiler rejected the source. `message` has the diagnostics and, for each error in the
+ * generated file, the generated line it points at; `stderr` is the compiler's full output.
+ */
+export class CompileError extends TesseraError {
+  constructor(message: string, readonly stderr: string, readonly command: string[]) {
+    super(message);
+    this.name = "CompileError";
+  }
+}
+
+export const DEFAULT_FLAGS: readonly string[] = ["-O3", "-march=native"];
+
+/**
+ * Passed on every compile, whatever the options:
+ * - `-std=gnu11`: C11 plus GNU extensions, so `_Float16` and `#pragma omp` are available.
+ * - `-fwrapv`: int32 arithmetic must wrap as it does in the interpreter; without it signed
+ *   overflow is undefined and `-O3` exploits that.
+ * - `-ffp-contract=fast`: lets the compiler fuse multiply-adds (the speed a user expects).
+ * - `-fopenmp`: parallel loops are `#pragma omp parallel for`.
+ * - `-Wl,-z,nodelete`: Deno dlcloses FFI libraries at process exit while libgomp's worker
+ *   threads are still alive; unmapping the code under them segfaults the exit. `nodelete`
+ *   keeps the library mapped until the process is gone.
+ * `-lm` goes after the source (link order matters) and is added separately.
+ */
+export const BASE_FLAGS: readonly string[] = [
+  "-std=gnu11",
+  "-fPIC",
+  "-shared",
+  "-fwrapv",
+  "-ffp-contract=fast",
+  "-fopenmp",
+  "-Wl,-z,nodelete",
+];
+
+/** Bump when the way a library is built changes without the flags showing it. */
+const CACHE_FORMAT = 1;
+
+/** Compiler output in English with ASCII quotes, so diagnostics parse the same everywhere. */
+const COMPILER_ENV = { LC_ALL: "C", LANG: "C" };
+
+/** Where compiled libraries live: per user, and outside the repository. */
+export function cacheDir(
+  getEnv: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): string {
+  const env = (k: string) => getEnv(k) || undefined;
+  const explicit = env("TESSERA_CACHE_DIR");
+  if (explicit) return explicit;
+  const xdg = env("XDG_CACHE_HOME");
+  if (xdg) return join(xdg, "tessera", "c");
+  const home = env("HOME");
+  if (home) return join(home, ".cache", "tessera", "c");
+  // The temp dir is shared between users: a per-user name, created 0700 below.
+  return join(tmpdir(), `tessera-${env("USER") ?? env("LOGNAME") ?? "user"}`, "c");
+}
+
+const compilers = new Map<string, Promise<{ path: string; version: string }>>();
+
+/** The compiler that compileC would use: its path and its `--version` first line. */
+export async function findCompiler(cc?: string): Promise<{ path: string; version: string }> {
+  const envCC = Deno.env.get("CC")?.trim();
+  const candidates = cc !== undefined ? [cc] : [...(envCC ? [envCC] : []), "cc", "gcc", "clang"];
+  const key = candidates.join("\0");
+  let found = compilers.get(key);
+  if (!found) {
+    found = probe(candidates, cc === undefined);
+    // A failure is not remembered: the user may install a compiler and try again.
+    found.catch(() => compilers.delete(key));
+    compilers.set(key, found);
+  }
+  return await found;
+}
+
+async function probe(
+  candidates: string[],
+  defaults: boolean,
+): Promise<{ path: string; version: string }> {
+  const tried: string[] = [];
+  for (const name of candidates) {
+    const path = await which(name);
+    if (!path) {
+      tried.push(`${name} (not found)`);
+      continue;
+    }
+    try {
+      const out = await new Deno.Command(path, {
+        args: ["--version"],
+        env: COMPILER_ENV,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout) || new TextDecoder().decode(out.stderr);
+      if (out.success) return { path, version: text.split("\n")[0].trim() };
+      tried.push(`${path} (\`--version\` exited with ${out.code})`);
+    } catch (e) {
+      tried.push(`${path} (${e instanceof Error ? e.message : String(e)})`);
+    }
+  }
+  const what = defaults ? "tried $CC, cc, gcc, clang" : "tried the `cc` option";
+  throw new TesseraError(
+    `no C compiler found (${what}: ${tried.join(", ")}); install one: ` +
+      "`apt-get install gcc` on Debian/Ubuntu, `dnf install gcc` on Fedora, " +
+      "Xcode command line tools (`xcode-select --install`) on macOS; or set $CC",
+  );
+}
+
+/** Resolves a command name on PATH like the shell would; a name with a slash is taken as is. */
+async function which(name: string): Promise<string | undefined> {
+  if (name === "") return undefined;
+  const dirs = name.includes("/") ? [""] : (Deno.env.get("PATH") ?? "").split(":");
+  for (const dir of dirs) {
+    const path = dir === "" ? name : join(dir, name);
+    try {
+      const st = await Deno.stat(path);
+      if (st.isFile && (st.mode === null || (st.mode & 0o111) !== 0)) return path;
+    } catch {
+      // not here; keep looking
+    }
+  }
+  return undefined;
+}
+
+const natives = new Map<string, Promise<string>>();
+
+/**
+ * What `-march=native` (and friends) means on this machine, in the compiler's own words. It
+ * goes into the cache key so that a cache directory shared across machines (an NFS home)
+ * never hands one CPU a library built for another's instruction set.
+ */
+function nativeTarget(cc: string, flags: string[]): Promise<string> {
+  const native = flags.filter((f) => f.includes("native"));
+  if (native.length === 0) return Promise.resolve("");
+  const key = [cc, ...native].join("\0");
+  let found = natives.get(key);
+  if (!found) {
+    found = new Deno.Command(cc, {
+      args: [...native, "-###", "-E", "-x", "c", "/dev/null"],
+      env: COMPILER_ENV,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output().then((out) => {
+      // Keep only target options: the rest (-fdebug-compilation-dir=<cwd>, ...) varies by run.
+      const tokens = new TextDecoder().decode(out.stderr).split(/\s+/).map((t) =>
+        t.replace(/^"|"$/g, "")
+      );
+      return tokens.filter((t, i) =>
+        t.startsWith("-m") || t === "-target-cpu" || t === "-target-feature" ||
+        t === "--param" || ["-target-cpu", "-target-feature", "--param"].includes(tokens[i - 1])
+      ).join(" ");
+    }, () => "");
+    natives.set(key, found);
+  }
+  return found;
+}
+
+async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A name no other process or call will pick, in `dir`, ending in `ext`. */
+function tempName(dir: string, key: string, ext: string): string {
+  const rand = Array.from(
+    crypto.getRandomValues(new Uint8Array(6)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  return join(dir, `${key}.${Deno.pid}.${rand}.tmp${ext}`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch {
+    return false;
+  }
+}
+
+async function removeQuietly(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch {
+    // already gone, or never written
+  }
+}
+
+/** Compiles `source` to a shared object, cached; returns its path. */
+export async function compileC(
+  source: string,
+  opts: CompileOptions = {},
+): Promise<CompiledLibrary> {
+  const { path: cc, version } = await findCompiler(opts.cc);
+  const flags = [...BASE_FLAGS, ...(opts.flags ?? DEFAULT_FLAGS)];
+  // Extra flags go after the source so that an extra `-lfoo` resolves its symbols; `-lm` last.
+  const extra = opts.extraFlags ?? [];
+  const native = await nativeTarget(cc, [...flags, ...extra]);
+  const key = await sha256(
+    JSON.stringify([CACHE_FORMAT, source, flags, extra, cc, version, native]),
+  );
+
+  const dir = opts.cacheDir ?? cacheDir();
+  const so = join(dir, `${key}.so`);
+  const cFile = join(dir, `${key}.c`);
+  const command = [cc, ...flags, cFile, "-o", so, ...extra, "-lm"];
+  if (await exists(so)) return { path: so, cached: true, command };
+
+  // The source is kept beside the library (and after a failure) so a user can read and
+  // recompile it. Same key means same text, so racing writers rename identical files.
+  const tmpC = tempName(dir, key, ".c");
+  try {
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    await Deno.writeTextFile(tmpC, source);
+    await Deno.rename(tmpC, cFile);
+  } catch (e) {
+    throw new TesseraError(
+      `cannot write to the C build cache ${dir} (${e instanceof Error ? e.message : e}); ` +
+        "set TESSERA_CACHE_DIR to a writable directory",
+    );
+  } finally {
+    await removeQuietly(tmpC);
+  }
+
+  const tmpSo = tempName(dir, key, ".so");
+  try {
+    const out = await new Deno.Command(cc, {
+      args: [...flags, cFile, "-o", tmpSo, ...extra, "-lm"],
+      env: COMPILER_ENV,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      const stderr = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+      throw new CompileError(describeFailure(cc, out.code, cFile, source, stderr), stderr, command);
+    }
+    // Atomic: a reader sees no file or the whole file, and a racing compile of the same key
+    // just replaces it with an identical one.
+    await Deno.rename(tmpSo, so);
+  } finally {
+    await removeQuietly(tmpSo);
+  }
+  return { path: so, cached: false, command };
+}
+
+/** The message for a failed compile: each error's generated line first, then the diagnostics. */
+function describeFailure(
+  cc: string,
+  code: number,
+  cFile: string,
+  source: string,
+  stderr: string,
+): string {
+  const lines = source.split("\n");
+  const width = String(lines.length).length;
+  const pointed: string[] = [];
+  const fileName = cFile.split("/").pop()!;
+  for (const m of stderr.matchAll(/^(.*?):(\d+):(?:(\d+):)? (?:fatal )?error: (.*)$/gm)) {
+    if (!m[1].endsWith(fileName)) continue; // an error inside a system header
+    const n = Number(m[2]);
+    const text = lines[n - 1] ?? "";
+    pointed.push(`  line ${String(n).padStart(width)}: ${text.trim()}\n      error: ${m[4]}`);
+  }
+  const maxDiag = 8000;
+  const diag = stderr.length > maxDiag
+    ? `${stderr.slice(0, maxDiag)}\n... (${stderr.length - maxDiag} more characters in .stderr)`
+    : stderr;
+  return `C compilation failed (${cc} exited with ${code}); the source is at ${cFile}\n` +
+    (pointed.length ? `generated lines with errors:\n${pointed.join("\n")}\n` : "") +
+    `compiler output:\n${diag.trimEnd()}`;
+}
