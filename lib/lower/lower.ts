@@ -15,6 +15,7 @@ import type { Stage } from "../schedule/stage.ts";
 import { checkName, isTensor, IterVar, type Tensor } from "../te/tensor.ts";
 import { inferBounds, readsStage, type StageBounds } from "./bounds.ts";
 import { inlineBodies } from "./inline.ts";
+import { partitionLoops } from "./partition.ts";
 import { stageNest } from "./stageNest.ts";
 
 export interface LowerOptions {
@@ -113,6 +114,7 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
 
   const sizeVars = collectSizeVars(params);
   checkClosed(name, body, sizeVars);
+  body = partitionLoops(body, sizeVars);
   const outputs = argStages.filter((st) => st.op.kind === "compute").map((st) => buffers.get(st)!);
   return new PrimFunc(name, params, sizeVars, body, outputs);
 }
