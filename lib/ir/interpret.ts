@@ -18,6 +18,7 @@
  * correct on the GPU gives the same result here (a missing barrier is not detected).
  */
 import { TesseraError } from "../error.ts";
+import { bindArguments } from "../runtime/args.ts";
 import { bitsToF16, f16ToBits, type NDArray } from "../runtime/ndarray.ts";
 import type { DType } from "./dtype.ts";
 import type { Buffer, Expr, Var } from "./expr.ts";
@@ -529,57 +530,8 @@ export function evaluate(func: PrimFunc, args: NDArray[]): void {
   const fail = (msg: string): never => {
     throw new TesseraError(`evaluate(${fname}): ${msg}`);
   };
-  if (args.length !== func.params.length) {
-    fail(
-      `expected ${func.params.length} arguments (${
-        func.params.map((p) => p.name).join(", ")
-      }) but got ${args.length}`,
-    );
-  }
+  const values = bindArguments(func, args, `evaluate(${fname})`);
   const argName = (i: number) => `argument ${i + 1} '${func.params[i].name}'`;
-  func.params.forEach((p, i) => {
-    const a = args[i];
-    if (a.dtype !== p.dtype) {
-      fail(`${argName(i)} has dtype ${a.dtype} but the parameter is ${p.dtype}`);
-    }
-    if (a.shape.length !== p.shape.length) {
-      fail(
-        `${argName(i)} has rank ${a.shape.length} (shape [${a.shape.join(", ")}]) but the ` +
-          `parameter has rank ${p.shape.length}`,
-      );
-    }
-  });
-
-  // Bind size variables from the first dimension they appear in; check all the others.
-  const values = new Map<Var, { value: number; from: number }>();
-  const later: Array<[number, number, Expr]> = [];
-  func.params.forEach((p, i) => {
-    p.shape.forEach((dim, d) => {
-      const actual = args[i].shape[d];
-      if (dim.kind === "var") {
-        const prev = values.get(dim);
-        if (prev === undefined) values.set(dim, { value: actual, from: i });
-        else if (prev.value !== actual) {
-          fail(
-            `${argName(i)} dimension ${d} is ${actual} but ${dim.name} = ${prev.value} from ` +
-              argName(prev.from),
-          );
-        }
-      } else if (dim.kind === "const") {
-        if (dim.value !== actual) {
-          fail(`${argName(i)} dimension ${d} is ${actual} but the parameter requires ${dim.value}`);
-        }
-      } else later.push([i, d, dim]);
-    });
-  });
-  for (const v of func.sizeVars) {
-    if (!values.has(v)) {
-      fail(
-        `size variable '${v.name}' does not appear as a dimension of any parameter, so it ` +
-          `cannot be bound from the arguments' shapes`,
-      );
-    }
-  }
 
   // The slot array must exist before closures capture it; count the variables first.
   const vars = new Set<Var>(values.keys());
@@ -588,17 +540,9 @@ export function evaluate(func: PrimFunc, args: NDArray[]): void {
   }
   collectVars(func.body, vars);
   const comp = new Compiler(fname, vars.size);
-  for (const [v, { value }] of values) {
+  for (const [v, value] of values) {
     comp.env[comp.bind(v)] = value;
   }
-  for (const [i, d, dim] of later) {
-    const actual = args[i].shape[d];
-    const want = comp.expr(dim)();
-    if (want !== actual) {
-      fail(`${argName(i)} dimension ${d} is ${actual} but the parameter requires ${want}`);
-    }
-  }
-
   // Params alias the arrays' storage, except raw-bits float16, which is decoded around the run.
   const copyBack: Array<() => void> = [];
   func.params.forEach((p, i) => {

@@ -11,38 +11,63 @@ import { lower } from "../lower/lower.ts";
 import type { Schedule } from "../schedule/schedule.ts";
 import type { Tensor } from "../te/tensor.ts";
 import type { NDArray } from "./ndarray.ts";
+import { parseTimeOptions, timeCalls, type TimeOptions, type TimingResult } from "./timing.ts";
+import { buildC } from "../target/c/target.ts";
 
 export interface Kernel {
   (...args: NDArray[]): Promise<void>;
   readonly func: PrimFunc;
   readonly target: string;
-  /** The code the target runs: the printed loop IR for the interpreter. */
+  /** The code the target runs: C or WGSL text, or the printed loop IR for the interpreter. */
   readonly source: string;
+  /** A timer in the spirit of TVM's `time_evaluator`: `await f.timeEvaluator(o)(a, b, c)`. */
+  timeEvaluator(opts?: TimeOptions): (...args: NDArray[]) => Promise<TimingResult>;
+  /** The result of the last timeEvaluator run, if any. */
+  readonly lastTiming: TimingResult | null;
 }
 
 export interface BuildOptions {
   target?: string;
   name?: string;
+  /** C: compiler flags replacing the default `-O3 -march=native`. */
+  flags?: string[];
+  /** C: the compiler (default $CC, else cc, gcc or clang). */
+  cc?: string;
+  /** C: run calls on a worker thread so that the event loop stays free (for notebooks). */
+  nonblocking?: boolean;
 }
 
-type TargetFn = (
-  func: PrimFunc,
-) => Promise<{ run: (args: NDArray[]) => Promise<void>; source: string }>;
+/** What a target makes of a lowered function. */
+export interface TargetKernel {
+  source: string;
+  /** Checks the arrays against the parameters, then returns a call that runs on them. */
+  prepare(args: NDArray[]): () => Promise<void> | void;
+  /** Seconds `n` back-to-back calls take, when the target times on its device. */
+  measure?(args: NDArray[], n: number): Promise<number>;
+}
+
+export type TargetFn = (func: PrimFunc, opts: BuildOptions) => Promise<TargetKernel>;
 
 const targets = new Map<string, TargetFn>([
   ["interpreter", (func) =>
     Promise.resolve({
-      run: (args: NDArray[]) => Promise.resolve(evaluate(func, args)),
       source: String(func),
+      prepare: (args: NDArray[]) => () => evaluate(func, args),
     })],
+  ["c", buildC],
 ]);
 
 export function registerTarget(name: string, fn: TargetFn): void {
   targets.set(name, fn);
 }
 
-const optsSchema = z.object({ target: z.string().optional(), name: z.string().optional() })
-  .strict();
+const optsSchema = z.object({
+  target: z.string().optional(),
+  name: z.string().optional(),
+  flags: z.array(z.string()).optional(),
+  cc: z.string().optional(),
+  nonblocking: z.boolean().optional(),
+}).strict();
 
 export async function build(
   s: Schedule | PrimFunc,
@@ -51,8 +76,10 @@ export async function build(
 ): Promise<Kernel> {
   const o = optsSchema.safeParse(opts);
   if (!o.success) {
+    const issue = o.error.issues[0];
     throw new TesseraError(
-      `te.build: bad options ${JSON.stringify(opts)}; expected { target?, name? }`,
+      `te.build: bad option '${issue.path.join(".")}': ${issue.message}; expected ` +
+        `{ target?, name?, flags?, cc?, nonblocking? }`,
     );
   }
   const target = o.data.target ?? "interpreter";
@@ -68,12 +95,35 @@ export async function build(
     if (!args) throw new TesseraError("te.build: pass the argument tensors (inputs and outputs)");
     func = lower(s, args, { name: o.data.name });
   }
-  const { run, source } = await fn(func);
-  const kernel = (...arrays: NDArray[]) => run(arrays);
+  const tk = await fn(func, o.data);
+  let lastTiming: TimingResult | null = null;
+  const kernel = async (...arrays: NDArray[]) => {
+    await tk.prepare(arrays)();
+  };
+  const timeEvaluator = (topts: TimeOptions = {}) => {
+    parseTimeOptions(topts);
+    return async (...arrays: NDArray[]) => {
+      const measure = tk.measure
+        ? (n: number) => tk.measure!(arrays, n)
+        : hostMeasure(tk.prepare(arrays));
+      lastTiming = await timeCalls(measure, topts);
+      return lastTiming;
+    };
+  };
   Object.defineProperties(kernel, {
     func: { value: func },
     target: { value: target },
-    source: { value: source },
+    source: { value: tk.source },
+    timeEvaluator: { value: timeEvaluator },
+    lastTiming: { get: () => lastTiming },
   });
   return kernel as unknown as Kernel;
+}
+
+function hostMeasure(call: () => Promise<void> | void): (n: number) => Promise<number> {
+  return async (n) => {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) await call();
+    return (performance.now() - t0) / 1000;
+  };
 }

@@ -127,3 +127,49 @@ function checkFlattened(
     }
   });
 }
+
+/**
+ * Builds the scheduled program for `target` and holds its results to the interpreter's on
+ * the same inputs: exactly for int32, within `tol` (relative, absolute below 1) for floats.
+ * Returns "rejected" when lowering refuses the schedule, as `checkSchedule` does.
+ */
+export async function checkBackend(
+  p: Program,
+  s: Schedule,
+  log: string[],
+  seed: number,
+  target: string,
+  tol = 1e-5,
+): Promise<"ok" | "rejected"> {
+  const describe = () => [`program (${p.family}):`, ...p.text, "schedule:", ...log].join("\n  ");
+  let func;
+  try {
+    func = te.lower(s, [...p.inputs, ...p.outputs]);
+  } catch (e) {
+    if (e instanceof TesseraError && /not a constant/.test(e.message)) return "rejected";
+    throw new Error(`lowering failed: ${(e as Error).message}\n  ${describe()}`);
+  }
+  const ins = randomInputs(p, seed);
+  const want = poisoned(p);
+  te.evaluate(func, [...ins, ...want]);
+  const got = poisoned(p);
+  let kernel;
+  try {
+    kernel = await te.build(func, undefined, { target });
+    await kernel(...ins, ...got);
+  } catch (e) {
+    throw new Error(`${target} failed: ${(e as Error).message}\n  ${describe()}\n${String(func)}`);
+  }
+  got.forEach((o, i) => {
+    const bad = closeEnough(o.toArray(), want[i].toArray(), p.dtype === "int32" ? 0 : tol);
+    if (bad) {
+      throw new Error(
+        `${target} differs from the interpreter in ${
+          p.outputs[i].name
+        }: ${bad}\n  ${describe()}\n` +
+          `${String(func)}\n${kernel.source}`,
+      );
+    }
+  });
+  return "ok";
+}

@@ -1,0 +1,458 @@
+/**
+ * The C backend's printer: a flattened `PrimFunc` becomes one C99 (GNU) function that the
+ * runtime calls through Deno FFI. It keeps the interpreter's meaning, which is the contract:
+ *
+ * - int32 arithmetic wraps (the code is compiled with `-fwrapv`); integer division and modulo
+ *   by anything but a positive constant go through helpers that report division by zero in
+ *   the kernel's status instead of trapping (the interpreter throws there);
+ * - float min/max propagate NaN like `Math.min`; `floordiv`/`floormod`/`pow` and the
+ *   transcendental intrinsics are computed in double and rounded, as the interpreter does;
+ *   float-to-int casts follow JavaScript's ToInt32 (NaN and infinities give 0);
+ * - float16 is `_Float16`, rounded after every operation; bool is stored as `uint8_t`.
+ *
+ * Where it may differ: `a*b + c` may be contracted to one fused multiply-add (one rounding
+ * instead of two; needed for speed), and the C library's `exp`, `log`, `tanh`, `erf`, `pow`
+ * may differ from V8's by an ulp of double before rounding to float. Tests allow a relative
+ * error of 1e-5 for float32.
+ *
+ * Schedules map as TVM's CPU codegen maps them: `parallel` on the outermost parallel loop
+ * becomes an OpenMP `parallel for`; `vectorize` becomes `#pragma omp simd` when every access
+ * to a written buffer is provably one distinct element per iteration (otherwise the loop is
+ * left to GCC's own vectorizer, which checks dependences itself); `unroll` becomes
+ * `#pragma GCC unroll`; small constant-size allocations live on the stack, others on a
+ * 64-byte-aligned heap block freed at the end of their scope; indices are computed in
+ * int64 wherever a buffer may hold more than 2^31 elements.
+ */
+import { constBound } from "../../arith/interval.ts";
+import { exprKey } from "../../arith/structural.ts";
+import { simplify } from "../../arith/simplify.ts";
+import type { DType } from "../../ir/dtype.ts";
+import { Binary, type Buffer, type Expr, intConst, type Var } from "../../ir/expr.ts";
+import type { For, PrimFunc, Stmt } from "../../ir/stmt.ts";
+import { substitute, walkExpr, walkStmt } from "../../ir/visit.ts";
+import { CStylePrinter, Names, P, type Printed, shortestFloat } from "../cstyle.ts";
+
+/** Status codes the kernel returns; the runtime turns them into TesseraErrors. */
+export const C_STATUS: Record<number, string> = {
+  1: "integer division or modulo by zero",
+  2: "out of memory allocating a temporary buffer",
+};
+
+/** Allocations up to this many bytes with a constant size go on the stack. */
+const STACK_LIMIT = 32 * 1024;
+
+const C_KEYWORDS = new Set(
+  ("auto break case char const continue default do double else enum extern float for goto if " +
+    "inline int long register restrict return short signed sizeof static struct switch typedef " +
+    "union unsigned void volatile while _Bool _Complex _Imaginary _Float16 bool true false " +
+    "main exp log sqrt tanh erf pow floor ceil rint fabs abs malloc free printf NAN INFINITY " +
+    "int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t size_t err")
+    .split(" "),
+);
+
+const PRELUDE = `#include <stdint.h>
+#include <stdlib.h>
+#include <math.h>
+
+#define TSR_INLINE static inline __attribute__((always_inline))
+TSR_INLINE void tsr_fail(int32_t* err, int32_t code) { __atomic_store_n(err, code, __ATOMIC_RELAXED); }
+TSR_INLINE int32_t tsr_div(int32_t a, int32_t b, int32_t* err) {
+  if (b == 0) { tsr_fail(err, 1); return 0; }
+  return b == -1 ? (int32_t)(0u - (uint32_t)a) : a / b;
+}
+TSR_INLINE int32_t tsr_mod(int32_t a, int32_t b, int32_t* err) {
+  if (b == 0) { tsr_fail(err, 1); return 0; }
+  return b == -1 ? 0 : a % b;
+}
+TSR_INLINE int32_t tsr_floordiv(int32_t a, int32_t b, int32_t* err) {
+  int32_t q = tsr_div(a, b, err);
+  return (b != 0 && b != -1 && a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+TSR_INLINE int32_t tsr_floormod(int32_t a, int32_t b, int32_t* err) {
+  int32_t r = tsr_mod(a, b, err);
+  return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
+TSR_INLINE int64_t tsr_floordiv_pos(int64_t a, int64_t b) { int64_t q = a / b; return (a % b < 0) ? q - 1 : q; }
+TSR_INLINE int64_t tsr_floormod_pos(int64_t a, int64_t b) { int64_t r = a % b; return r < 0 ? r + b : r; }
+TSR_INLINE int32_t tsr_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
+TSR_INLINE int32_t tsr_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
+TSR_INLINE int64_t tsr_min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
+TSR_INLINE int64_t tsr_max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
+TSR_INLINE int32_t tsr_abs_i32(int32_t a) { return a < 0 ? (int32_t)(0u - (uint32_t)a) : a; }
+/* Math.min / Math.max: NaN if either operand is NaN. */
+TSR_INLINE float tsr_min_f32(float a, float b) { return (a != a || b != b) ? a + b : (a < b ? a : b); }
+TSR_INLINE float tsr_max_f32(float a, float b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
+/* JavaScript's ToInt32: truncate, wrap modulo 2^32; NaN and infinities give 0. */
+TSR_INLINE int32_t tsr_to_i32(double x) {
+  if (!isfinite(x)) return 0;
+  double t = fmod(trunc(x), 4294967296.0);
+  if (t < 0) t += 4294967296.0;
+  return (int32_t)(uint32_t)t;
+}
+TSR_INLINE double tsr_floordiv_f(double a, double b) { return floor(a / b); }
+TSR_INLINE double tsr_floormod_f(double a, double b) { return a - floor(a / b) * b; }
+TSR_INLINE double tsr_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+TSR_INLINE void* tsr_alloc(int64_t bytes) {
+  size_t n = bytes <= 0 ? 64 : ((size_t)bytes + 63) / 64 * 64;
+  return aligned_alloc(64, n);
+}
+`;
+
+export interface CKernelSource {
+  source: string;
+  /** The exported function's name. */
+  entry: string;
+}
+
+class CPrinter extends CStylePrinter {
+  /** Buffers whose indices must be computed in int64. */
+  private readonly wide = new Set<Buffer>();
+  private parallelDepth = 0;
+
+  typeName(t: DType): string {
+    return { float32: "float", float16: "_Float16", int32: "int32_t", bool: "uint8_t" }[t];
+  }
+
+  constant(v: number, t: DType): Printed {
+    if (t === "bool") return [v ? "1" : "0", P.atom];
+    if (t === "int32") {
+      if (v === -2147483648) return ["(-2147483647 - 1)", P.atom];
+      return [String(v), v < 0 ? P.unary : P.atom];
+    }
+    let s: string;
+    if (Number.isNaN(v)) s = "NAN";
+    else if (!Number.isFinite(v)) s = v > 0 ? "INFINITY" : "-INFINITY";
+    else if (Object.is(v, -0)) s = "-0.0f";
+    else s = shortestFloat(v, Math.fround) + "f";
+    if (t === "float16") return [`(_Float16)${s}`, P.unary];
+    return [s, s.startsWith("-") ? P.unary : P.atom];
+  }
+
+  override arith(text: string, p: number, t: DType): Printed {
+    // _Float16 must round after every operation, as the interpreter's float16 does.
+    return t === "float16" ? [`(_Float16)(${text})`, P.unary] : [text, p];
+  }
+
+  /** A call of `fn` computed in double and rounded to `t`, as scalar.ts computes it. */
+  private viaDouble(fn: string, args: Expr[], t: DType): Printed {
+    const a = args.map((x) => `(double)${this.operand(x, P.unary)}`).join(", ");
+    return [`(${this.typeName(t)})${fn}(${a})`, P.unary];
+  }
+
+  binaryCall(e: Expr & { kind: "binary" }): Printed {
+    const { op, a, b, dtype: t } = e;
+    const call = (fn: string): Printed => [`${fn}(${this.expr(a)}, ${this.expr(b)})`, P.atom];
+    if (t === "int32") {
+      const posConst = b.kind === "const" && b.value > 0;
+      switch (op) {
+        case "div":
+          return posConst
+            ? [`${this.operand(a, P.mul)} / ${b.value}`, P.mul]
+            : this.errCall("tsr_div", a, b);
+        case "mod":
+          return posConst
+            ? [`${this.operand(a, P.mul)} % ${b.value}`, P.mul]
+            : this.errCall("tsr_mod", a, b);
+        case "floordiv":
+          return posConst
+            ? [`(int32_t)tsr_floordiv_pos(${this.expr(a)}, ${b.value})`, P.unary]
+            : this.errCall("tsr_floordiv", a, b);
+        case "floormod":
+          return posConst
+            ? [`(int32_t)tsr_floormod_pos(${this.expr(a)}, ${b.value})`, P.unary]
+            : this.errCall("tsr_floormod", a, b);
+        case "min":
+          return call("tsr_min_i32");
+        case "max":
+          return call("tsr_max_i32");
+        case "pow":
+          return [
+            `tsr_to_i32(pow((double)${this.operand(a, P.unary)}, (double)${
+              this.operand(b, P.unary)
+            }))`,
+            P.atom,
+          ];
+      }
+    }
+    switch (op) {
+      case "div":
+        return this.arith(`${this.operand(a, P.mul)} / ${this.operand(b, P.mul + 1)}`, P.mul, t);
+      case "min":
+      case "max": {
+        const r: Printed = [`tsr_${op}_f32(${this.expr(a)}, ${this.expr(b)})`, P.atom];
+        return t === "float16" ? [`(_Float16)${r[0]}`, P.unary] : r;
+      }
+      case "floordiv":
+        return this.viaDouble("tsr_floordiv_f", [a, b], t);
+      case "floormod":
+        return this.viaDouble("tsr_floormod_f", [a, b], t);
+      case "pow":
+        return this.viaDouble("pow", [a, b], t);
+      default:
+        throw new Error(`C printer: float ${op}`);
+    }
+  }
+
+  private errCall(fn: string, a: Expr, b: Expr): Printed {
+    return [`${fn}(${this.expr(a)}, ${this.expr(b)}, &tsr_err)`, P.atom];
+  }
+
+  call(e: Expr & { kind: "call" }): Printed {
+    const x = e.args[0], t = e.dtype;
+    if (t === "int32") {
+      if (e.op === "abs") return [`tsr_abs_i32(${this.expr(x)})`, P.atom];
+      if (e.op === "floor" || e.op === "ceil" || e.op === "round") return this.ex(x);
+    }
+    const f32 = (fn: string): Printed => {
+      const r = `${fn}(${this.expr(x)})`;
+      return t === "float16"
+        ? [`(_Float16)${fn}((float)${this.operand(x, P.unary)})`, P.unary]
+        : [r, P.atom];
+    };
+    switch (e.op) {
+      case "abs":
+        return f32("fabsf");
+      case "floor":
+        return f32("floorf");
+      case "ceil":
+        return f32("ceilf");
+      case "round":
+        return f32("rintf"); // round half to even in the default rounding mode
+      case "sqrt":
+        return f32("sqrtf"); // correctly rounded, so equal to rounding the double result
+      case "rsqrt":
+        return [`(${this.typeName(t)})(1.0 / sqrt((double)${this.operand(x, P.unary)}))`, P.unary];
+      case "sigmoid":
+        return this.viaDouble("tsr_sigmoid", [x], t);
+      default:
+        return this.viaDouble(e.op, [x], t);
+    }
+  }
+
+  cast(e: Expr & { kind: "cast" }): Printed {
+    const from = e.value.dtype, to = e.dtype;
+    if (from === to) return this.ex(e.value);
+    if (to === "bool") return [`(uint8_t)(${this.operand(e.value, P.eq)} != 0)`, P.unary];
+    if (to === "int32" && (from === "float32" || from === "float16")) {
+      return [`tsr_to_i32((double)${this.operand(e.value, P.unary)})`, P.atom];
+    }
+    return [`(${this.typeName(to)})${this.operand(e.value, P.unary)}`, P.unary];
+  }
+
+  select(e: Expr & { kind: "select" }): Printed {
+    // C's ?: evaluates only the branch taken, as the interpreter's select does.
+    return [
+      `${this.operand(e.cond, P.or)} ? ${this.operand(e.t, P.or)} : ${this.operand(e.f, P.select)}`,
+      P.select,
+    ];
+  }
+
+  load(e: Expr & { kind: "bufferLoad" }): Printed {
+    return [`${this.names.of(e.buffer)}[${this.index(e.buffer, e.indices)}]`, P.atom];
+  }
+
+  private index(b: Buffer, indices: Expr[]): string {
+    if (indices.length !== 1) throw new Error(`C printer: buffer ${b.name} is not flattened`);
+    const root = b.aliasOf ?? b;
+    return this.wide.has(root) ? this.wideExpr(indices[0])[0] : this.expr(indices[0]);
+  }
+
+  /** An int32 index expression evaluated in int64, so that it cannot overflow. */
+  private wideExpr(e: Expr): Printed {
+    switch (e.kind) {
+      case "const":
+        return this.constant(e.value, "int32");
+      case "var":
+        return [`(int64_t)${this.names.of(e)}`, P.unary];
+      case "binary": {
+        const { op, a, b } = e;
+        const sym = { add: "+", sub: "-", mul: "*" }[op as string];
+        const w = (x: Expr, p: number) => {
+          const [s, q] = this.wideExpr(x);
+          return q >= p ? s : `(${s})`;
+        };
+        if (sym) {
+          const p = sym === "*" ? P.mul : P.add;
+          return [`${w(a, p)} ${sym} ${w(b, p + 1)}`, p];
+        }
+        if (b.kind === "const" && b.value > 0) {
+          if (op === "div" || op === "mod") {
+            return [`${w(a, P.mul)} ${op === "div" ? "/" : "%"} ${b.value}`, P.mul];
+          }
+          if (op === "floordiv" || op === "floormod") {
+            return [`tsr_${op}_pos(${this.wideExpr(a)[0]}, ${b.value})`, P.atom];
+          }
+        }
+        if (op === "min" || op === "max") {
+          return [`tsr_${op}_i64(${this.wideExpr(a)[0]}, ${this.wideExpr(b)[0]})`, P.atom];
+        }
+        break;
+      }
+      case "select":
+        return [
+          `${this.operand(e.cond, P.or)} ? ${this.wideExpr(e.t)[0]} : ${this.wideExpr(e.f)[0]}`,
+          P.select,
+        ];
+    }
+    return [`(int64_t)${this.operand(e, P.unary)}`, P.unary];
+  }
+
+  store(s: Stmt & { kind: "store" }): void {
+    const t = s.buffer.dtype;
+    const v = this.expr(s.value);
+    const val = t === "bool" ? `(uint8_t)(${v})` : v;
+    this.emit(`${this.names.of(s.buffer)}[${this.index(s.buffer, s.indices)}] = ${val};`);
+  }
+
+  letStmt(s: Stmt & { kind: "let" }): void {
+    this.emit("{");
+    this.depth++;
+    this.emit(`const ${this.typeName(s.v.dtype)} ${this.names.of(s.v)} = ${this.expr(s.value)};`);
+    this.stmt(s.body);
+    this.depth--;
+    this.emit("}");
+  }
+
+  barrier(): void {
+    this.emit("/* barrier: a no-op on the CPU, where thread loops run in order */");
+  }
+
+  forLoop(s: For): void {
+    const v = this.names.of(s.loopVar);
+    const lo = this.expr(s.min);
+    const hi = s.min.kind === "const" && s.min.value === 0
+      ? this.expr(s.extent)
+      : this.expr(simplify(new Binary("add", s.min, s.extent, "int32")));
+    const header = `for (int32_t ${v} = ${lo}; ${v} < ${hi}; ++${v}) {`;
+    const ext = s.extent.kind === "const" ? s.extent.value : null;
+    let parallel = false;
+    switch (s.forKind) {
+      case "parallel":
+        if (this.parallelDepth === 0) {
+          this.emit("#pragma omp parallel for schedule(static)");
+          parallel = true;
+        } else this.emit("/* parallel inside a parallel loop: runs serially */");
+        break;
+      case "vectorized":
+        if (independentIterations(s)) this.emit("#pragma omp simd");
+        else this.emit("/* vectorize: iterations may overlap; left to the compiler */");
+        break;
+      case "unrolled":
+        if (ext !== null && ext > 0 && ext <= 1024) this.emit(`#pragma GCC unroll ${ext}`);
+        break;
+      case "threadBinding":
+        this.emit(`/* ${s.threadTag ?? "thread"}: one CPU thread runs every index in order */`);
+        break;
+    }
+    this.emit(header);
+    if (parallel) this.parallelDepth++;
+    this.block(s.body);
+    if (parallel) this.parallelDepth--;
+    this.emit("}");
+  }
+
+  allocate(s: Stmt & { kind: "allocate" }): void {
+    const b = s.buffer;
+    const name = this.names.of(b);
+    const ty = this.typeName(b.dtype);
+    const size = simplify(
+      b.shape.reduce((a: Expr, d) => new Binary("mul", a, d, "int32"), intConst(1)),
+    );
+    const elem = b.dtype === "float32" || b.dtype === "int32" ? 4 : b.dtype === "float16" ? 2 : 1;
+    this.markWide(b, size);
+    this.emit("{");
+    this.depth++;
+    if (size.kind === "const" && size.value * elem <= STACK_LIMIT) {
+      this.emit(`${ty} ${name}[${Math.max(1, size.value)}] __attribute__((aligned(64)));`);
+      this.stmt(s.body);
+    } else {
+      this.emit(
+        `${ty}* restrict ${name} = (${ty}*)tsr_alloc((int64_t)${
+          this.operand(size, P.unary)
+        } * ${elem});`,
+      );
+      this.emit(`if (${name} == NULL) {`);
+      this.emit("  tsr_fail(&tsr_err, 2);");
+      this.emit("} else {");
+      this.block(s.body);
+      this.emit("}");
+      this.emit(`free(${name});`);
+    }
+    this.depth--;
+    this.emit("}");
+  }
+
+  /** Indices of `b` are computed in int64 unless its element count provably fits int32. */
+  markWide(b: Buffer, size: Expr): void {
+    const { max } = constBound(size, new Map());
+    if (!(max <= 0x7fffffff)) this.wide.add(b);
+  }
+
+  func(f: PrimFunc): CKernelSource {
+    const entry = /^[A-Za-z_][A-Za-z0-9_]*$/.test(f.name) ? `tsr_${f.name}` : "tsr_kernel";
+    const params = f.params.map((p) => {
+      const size = simplify(
+        p.shape.reduce((a: Expr, d) => new Binary("mul", a, d, "int32"), intConst(1)),
+      );
+      this.markWide(p, size);
+      const ro = f.outputs.includes(p) ? "" : "const ";
+      return `${ro}${this.typeName(p.dtype)}* restrict ${this.names.of(p)}`;
+    });
+    for (const v of f.sizeVars) params.push(`int32_t ${this.names.of(v)}`);
+    this.depth = 1;
+    this.emit("int32_t tsr_err = 0;");
+    this.stmt(f.body);
+    this.emit("return tsr_err;");
+    const body = this.lines.join("\n");
+    const sig = params.length ? params.join(",\n    ") : "void";
+    const source =
+      `${PRELUDE}\n/* kernel ${entry.slice(4)}: generated by Tessera from the loop IR */\n` +
+      `int32_t ${entry}(\n    ${sig}) {\n${body}\n}\n`;
+    return { source, entry };
+  }
+}
+
+/**
+ * Whether a vectorized loop's iterations touch disjoint elements of every buffer they
+ * write: each access to such a buffer uses the same index, and that index moves by a
+ * nonzero constant when the loop variable moves by one. Then `omp simd` is safe; a
+ * reduction vectorized over its own axis, say, is not, and is left to GCC.
+ */
+function independentIterations(s: For): boolean {
+  const v = s.loopVar;
+  const next = new Map<Var, Expr>([[v, new Binary("add", v, intConst(1), "int32")]]);
+  const written = new Map<Buffer, string>();
+  const accesses: Array<[Buffer, Expr]> = [];
+  let ok = true;
+  walkStmt(s.body, (x) => {
+    if (x.kind === "for" || x.kind === "allocate" || x.kind === "barrier") ok = false;
+    if (x.kind === "store") {
+      const root = x.buffer.aliasOf ?? x.buffer;
+      accesses.push([root, x.indices[0]]);
+      written.set(root, exprKey(x.indices[0]));
+    }
+    const scan = (e: Expr) =>
+      walkExpr(e, (y) => {
+        if (y.kind === "bufferLoad") accesses.push([y.buffer.aliasOf ?? y.buffer, y.indices[0]]);
+      });
+    if (x.kind === "store") {
+      scan(x.value);
+      x.indices.forEach(scan);
+    } else if (x.kind === "if") scan(x.cond);
+    else if (x.kind === "let") scan(x.value);
+  });
+  if (!ok) return false;
+  for (const [b, idx] of accesses) {
+    const w = written.get(b);
+    if (w === undefined) continue;
+    if (exprKey(idx) !== w) return false;
+    const step = simplify(new Binary("sub", substitute(idx, next), idx, "int32"));
+    if (step.kind !== "const" || step.value === 0) return false;
+  }
+  return true;
+}
+
+/** Prints a flattened function as a C translation unit with one exported kernel. */
+export function printC(f: PrimFunc): CKernelSource {
+  return new CPrinter(new Names(C_KEYWORDS, "tsr_")).func(f);
+}
