@@ -1,0 +1,42 @@
+/**
+ * The list of matmul peers a benchmark measures beside Tessera's own kernels, and a
+ * description of the machine to print next to the numbers, since a GFLOP/s figure means
+ * little without the CPU, core count and runtime it came from.
+ */
+import { cpus } from "node:os";
+import { jaxJsPeer } from "./jax_js.ts";
+import { naivePeer } from "./naive.ts";
+import { onnxruntimePeer } from "./onnxruntime.ts";
+import { openblasPeer } from "./openblas.ts";
+import type { MatmulPeer } from "./peer.ts";
+import { tfjsCpuPeer, tfjsWasmPeer } from "./tfjs.ts";
+
+export type { MatmulPeer, PreparedMatmul } from "./peer.ts";
+
+/**
+ * Every peer, fastest kind first; ask each `available()` before using it. A script that ran
+ * jax-js-wasm must end with `Deno.exit()`, since its worker pool cannot be shut down.
+ */
+export function allMatmulPeers(): MatmulPeer[] {
+  return [openblasPeer, onnxruntimePeer, jaxJsPeer, tfjsWasmPeer, tfjsCpuPeer, naivePeer];
+}
+
+/**
+ * The CPU model comes from `node:os` (needs --allow-sys); Deno refuses /proc/cpuinfo to
+ * anything short of --allow-all, so it is not read directly.
+ */
+export function machineInfo(): { cpu: string; cores: number; deno: string; v8: string } {
+  let cpu = `unknown ${Deno.build.arch} CPU (${Deno.build.os})`;
+  try {
+    const model = cpus()[0]?.model?.trim();
+    if (model) cpu = model;
+  } catch {
+    // No --allow-sys: keep the generic description.
+  }
+  return {
+    cpu,
+    cores: navigator.hardwareConcurrency,
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+  };
+}

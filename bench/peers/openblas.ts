@@ -1,0 +1,113 @@
+/**
+ * OpenBLAS's `cblas_sgemm` through `Deno.dlopen`: the tuned native library a compiled CPU
+ * kernel is measured against. OpenBLAS is a system library, not an npm package, so the peer
+ * looks for it where Debian-like systems put it (or at `TESSERA_OPENBLAS`) and reports how to
+ * install it when it is missing.
+ */
+import { checkShapes, firstLine, type MatmulPeer, type PreparedMatmul } from "./peer.ts";
+
+const MISSING = "OpenBLAS not found; install libopenblas0 (apt-get install libopenblas0-pthread) " +
+  "or set TESSERA_OPENBLAS=/path/libopenblas.so";
+
+const I = "i32", F = "f32", P = "buffer";
+const SYMBOLS = {
+  // order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc
+  cblas_sgemm: { parameters: [I, I, I, I, I, I, F, P, I, P, I, F, P, I], result: "void" },
+  openblas_set_num_threads: { parameters: [I], result: "void", optional: true },
+} as const;
+
+// CBLAS enum values from cblas.h.
+const ROW_MAJOR = 101, NO_TRANS = 111;
+
+type Lib = Deno.DynamicLibrary<typeof SYMBOLS>;
+
+const DIRS = [
+  "/usr/lib/x86_64-linux-gnu",
+  "/usr/lib/aarch64-linux-gnu",
+  "/usr/lib64",
+  "/usr/lib",
+  "/usr/local/lib",
+  "/opt/homebrew/opt/openblas/lib",
+];
+const NAMES = ["libopenblas.so.0", "libopenblas.so", "libopenblas.dylib"];
+
+function exists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** Paths from the dynamic linker's cache; empty when `ldconfig` cannot be run here. */
+function fromLdconfig(): string[] {
+  try {
+    const out = new Deno.Command("ldconfig", { args: ["-p"], stdout: "piped", stderr: "null" })
+      .outputSync();
+    return new TextDecoder().decode(out.stdout).split("\n")
+      .filter((line) => /\blibopenblas\.so/.test(line))
+      .map((line) => line.split("=>")[1]?.trim() ?? "")
+      .filter((path) => path !== "");
+  } catch {
+    return [];
+  }
+}
+
+function candidates(): string[] {
+  let fromEnv: string | undefined;
+  try {
+    fromEnv = Deno.env.get("TESSERA_OPENBLAS");
+  } catch {
+    // Without --allow-env the variable is simply not consulted.
+  }
+  if (fromEnv) return [fromEnv];
+  const found = DIRS.flatMap((dir) => NAMES.map((name) => `${dir}/${name}`)).filter(exists);
+  if (found.length > 0) return found;
+  // The bare soname last: the dynamic linker may still know a place we did not list.
+  return [...fromLdconfig(), "libopenblas.so.0"];
+}
+
+let loaded: Promise<Lib | string> | undefined;
+
+function load(): Promise<Lib | string> {
+  loaded ??= Promise.resolve().then(() => {
+    let lastError = "";
+    for (const path of candidates()) {
+      try {
+        const lib = Deno.dlopen(path, SYMBOLS);
+        // Its own pthread pool over every core; the benchmark compares against the library at
+        // its best on this machine.
+        lib.symbols.openblas_set_num_threads?.(navigator.hardwareConcurrency);
+        return lib;
+      } catch (e) {
+        if (e instanceof Deno.errors.NotCapable) {
+          return `OpenBLAS is at ${path} but FFI is not allowed: run with --allow-ffi`;
+        }
+        lastError = firstLine(e);
+      }
+    }
+    return lastError ? `${MISSING} (${lastError})` : MISSING;
+  });
+  return loaded;
+}
+
+export const openblasPeer: MatmulPeer = {
+  name: "openblas",
+  async available() {
+    const lib = await load();
+    return typeof lib === "string" ? lib : null;
+  },
+  async prepare(m, n, k, a, b): Promise<PreparedMatmul> {
+    checkShapes("openblas", m, n, k, a, b);
+    const lib = await load();
+    if (typeof lib === "string") throw new Error(`openblas: ${lib}`);
+    const ac = a.slice(), bc = b.slice(), c = new Float32Array(m * n);
+    return {
+      run() {
+        lib.symbols.cblas_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1, ac, k, bc, n, 0, c, n);
+      },
+      result: () => Promise.resolve(c.slice()),
+      dispose() {},
+    };
+  },
+};
