@@ -15,3 +15,22 @@ export { Schedule } from "./lib/schedule/schedule.ts";
 export { Stage } from "./lib/schedule/stage.ts";
 export type { Kernel } from "./lib/runtime/build.ts";
 export { printExpr, printFunc } from "./lib/ir/printer.ts";
+// Importing the display module also installs the Jupyter bundles of the types above.
+export {
+  chart,
+  display,
+  Displayable,
+  inJupyter,
+  IterationDiagram,
+  iterationSpace,
+  progress,
+} from "./lib/display/mod.ts";
+export type {
+  DisplayOptions,
+  IterationSpace,
+  MimeBundle,
+  Progress,
+  ProgressOptions,
+  VegaLiteSpec,
+} from "./lib/display/mod.ts";
+export type { ShowOptions } from "./lib/schedule/stage.ts";

@@ -79,7 +79,15 @@ export class PrimFunc {
   toString(): string {
     return printerHook.print(this);
   }
+  [Symbol.for("Jupyter.display")](): Record<string, unknown> {
+    return primFuncDisplayHook.bundle(this);
+  }
 }
+
+/** Set by lib/display: the Jupyter MIME bundle of a function, without an import of it here. */
+export const primFuncDisplayHook: { bundle: (f: PrimFunc) => Record<string, unknown> } = {
+  bundle: (f) => ({ "text/plain": String(f) }),
+};
 
 /** Set by the printer module, so that `String(func)` works without an import cycle. */
 export const printerHook: { print: (f: PrimFunc) => string } = {

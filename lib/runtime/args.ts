@@ -29,11 +29,29 @@ export function evalSize(e: Expr, sizes: ReadonlyMap<Var, number>): number | nul
   return r.kind === "const" ? r.value : null;
 }
 
+/** What a kernel argument must have: host NDArrays and device arrays both do. */
+export interface ArrayLikeArg {
+  readonly shape: readonly number[];
+  readonly dtype: string;
+}
+
+const isDeviceArray = (a: unknown): a is ArrayLikeArg & { device: string } =>
+  !(a instanceof NDArray) && typeof a === "object" && a !== null &&
+  Array.isArray((a as ArrayLikeArg).shape) && typeof (a as ArrayLikeArg).dtype === "string" &&
+  typeof (a as { device?: unknown }).device === "string";
+
 /**
  * Checks `args` against `func`'s parameters and returns the value of every size variable.
- * `who` prefixes every message (e.g. "evaluate(matmul)").
+ * `who` prefixes every message (e.g. "evaluate(matmul)"). Targets that run on a device pass
+ * `{ deviceArrays: true }` to accept its arrays too (their storage is the device's to check);
+ * the others reject them, saying how to bring them to the host.
  */
-export function bindArguments(func: PrimFunc, args: unknown[], who: string): Map<Var, number> {
+export function bindArguments(
+  func: PrimFunc,
+  args: unknown[],
+  who: string,
+  opts: { deviceArrays?: boolean } = {},
+): Map<Var, number> {
   const fail = (msg: string): never => {
     throw new TesseraError(`${who}: ${msg}`);
   };
@@ -46,10 +64,16 @@ export function bindArguments(func: PrimFunc, args: unknown[], who: string): Map
   }
   const argName = (i: number) => `argument ${i + 1} '${func.params[i].name}'`;
   const arrays = args.map((a, i) => {
-    if (!(a instanceof NDArray)) {
+    if (isDeviceArray(a) && !opts.deviceArrays) {
+      fail(
+        `${argName(i)} is an array on the ${a.device} device, but this target takes host ` +
+          `arrays; pass \`await x.toHost()\` instead`,
+      );
+    }
+    if (!(a instanceof NDArray) && !isDeviceArray(a)) {
       fail(`${argName(i)} is not an NDArray (make one with nd.array or nd.empty)`);
     }
-    return a as NDArray;
+    return a as ArrayLikeArg;
   });
   func.params.forEach((p, i) => {
     const a = arrays[i];
@@ -64,6 +88,7 @@ export function bindArguments(func: PrimFunc, args: unknown[], who: string): Map
     }
     // NDArray's constructor guarantees this, but a native call must not trust it.
     const n = a.shape.reduce((x, y) => x * y, 1);
+    if (!(a instanceof NDArray)) return;
     if (a.data.constructor.name !== storageName[a.dtype] || a.data.length !== n) {
       fail(
         `${argName(i)} has ${a.data.length} elements of ${a.data.constructor.name} storage ` +

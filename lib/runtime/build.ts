@@ -11,17 +11,22 @@ import { lower } from "../lower/lower.ts";
 import type { Schedule } from "../schedule/schedule.ts";
 import type { Tensor } from "../te/tensor.ts";
 import type { NDArray } from "./ndarray.ts";
+import type { DeviceArray } from "./device_array.ts";
 import { parseTimeOptions, timeCalls, type TimeOptions, type TimingResult } from "./timing.ts";
 import { buildC } from "../target/c/target.ts";
+import { buildWebgpu } from "../target/wgsl/target.ts";
+
+/** What kernels take: host arrays, or arrays resident on the target's device. */
+export type ArrayArg = NDArray | DeviceArray;
 
 export interface Kernel {
-  (...args: NDArray[]): Promise<void>;
+  (...args: ArrayArg[]): Promise<void>;
   readonly func: PrimFunc;
   readonly target: string;
   /** The code the target runs: C or WGSL text, or the printed loop IR for the interpreter. */
   readonly source: string;
   /** A timer in the spirit of TVM's `time_evaluator`: `await f.timeEvaluator(o)(a, b, c)`. */
-  timeEvaluator(opts?: TimeOptions): (...args: NDArray[]) => Promise<TimingResult>;
+  timeEvaluator(opts?: TimeOptions): (...args: ArrayArg[]) => Promise<TimingResult>;
   /** The result of the last timeEvaluator run, if any. */
   readonly lastTiming: TimingResult | null;
 }
@@ -41,9 +46,9 @@ export interface BuildOptions {
 export interface TargetKernel {
   source: string;
   /** Checks the arrays against the parameters, then returns a call that runs on them. */
-  prepare(args: NDArray[]): () => Promise<void> | void;
+  prepare(args: ArrayArg[]): () => Promise<void> | void;
   /** Seconds `n` back-to-back calls take, when the target times on its device. */
-  measure?(args: NDArray[], n: number): Promise<number>;
+  measure?(args: ArrayArg[], n: number): Promise<number>;
 }
 
 export type TargetFn = (func: PrimFunc, opts: BuildOptions) => Promise<TargetKernel>;
@@ -52,10 +57,16 @@ const targets = new Map<string, TargetFn>([
   ["interpreter", (func) =>
     Promise.resolve({
       source: String(func),
-      prepare: (args: NDArray[]) => () => evaluate(func, args),
+      prepare: (args: ArrayArg[]) => () => evaluate(func, args as NDArray[]),
     })],
   ["c", buildC],
+  ["webgpu", buildWebgpu],
 ]);
+
+/** Set by lib/display: a kernel's Jupyter MIME bundle, so that core never imports Jupyter code. */
+export const kernelDisplayHook: { bundle: (k: Kernel) => Record<string, unknown> } = {
+  bundle: (k) => ({ "text/plain": `Kernel ${k.func.name} (target ${k.target})` }),
+};
 
 export function registerTarget(name: string, fn: TargetFn): void {
   targets.set(name, fn);
@@ -97,12 +108,12 @@ export async function build(
   }
   const tk = await fn(func, o.data);
   let lastTiming: TimingResult | null = null;
-  const kernel = async (...arrays: NDArray[]) => {
+  const kernel = async (...arrays: ArrayArg[]) => {
     await tk.prepare(arrays)();
   };
   const timeEvaluator = (topts: TimeOptions = {}) => {
     parseTimeOptions(topts);
-    return async (...arrays: NDArray[]) => {
+    return async (...arrays: ArrayArg[]) => {
       const measure = tk.measure
         ? (n: number) => tk.measure!(arrays, n)
         : hostMeasure(tk.prepare(arrays));
@@ -116,6 +127,9 @@ export async function build(
     source: { value: tk.source },
     timeEvaluator: { value: timeEvaluator },
     lastTiming: { get: () => lastTiming },
+    [Symbol.for("Jupyter.display")]: {
+      value: () => kernelDisplayHook.bundle(kernel as unknown as Kernel),
+    },
   });
   return kernel as unknown as Kernel;
 }

@@ -8,6 +8,7 @@
  */
 import { TesseraError } from "../error.ts";
 import { type DType, parseDType } from "../ir/dtype.ts";
+import type { DeviceArray } from "./device_array.ts";
 
 type Float16ArrayCtor = typeof Float16Array;
 const NativeFloat16Array: Float16ArrayCtor | undefined =
@@ -167,6 +168,20 @@ export class NDArray {
     return d.slice() as Float32Array | Int32Array | Uint8Array | Float16Array;
   }
 
+  /**
+   * A copy of the array on a device: `await a.to("webgpu")` gives a `DeviceArray` that
+   * WebGPU kernels use without copying. The WebGPU runtime loads on first use only.
+   */
+  async to(device: "webgpu"): Promise<DeviceArray> {
+    if (device !== "webgpu") {
+      throw new TesseraError(
+        `NDArray.to: unknown device ${JSON.stringify(device)}; the one device is "webgpu"`,
+      );
+    }
+    const { DeviceArray } = await import("./device_array.ts");
+    return await DeviceArray.from(this);
+  }
+
   /** Element `i` of the flat row-major data, as a number. */
   at(i: number): number {
     const v = this.data[i];
@@ -225,7 +240,16 @@ export class NDArray {
     };
     return render(0, 0);
   }
+
+  [Symbol.for("Jupyter.display")](): Record<string, unknown> {
+    return ndarrayDisplayHook.bundle(this);
+  }
 }
+
+/** Set by lib/display: an array's Jupyter MIME bundle, so that core never imports Jupyter code. */
+export const ndarrayDisplayHook: { bundle: (a: NDArray) => Record<string, unknown> } = {
+  bundle: (a) => ({ "text/plain": String(a) }),
+};
 
 /** Indices to show along a dimension of length `n`; -1 marks the elided middle. */
 function shownIndices(n: number, summarize: boolean, edge: number): number[] {

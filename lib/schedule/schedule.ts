@@ -278,7 +278,16 @@ export class Schedule {
   toString(): string {
     return this.stages.map(String).join("\n");
   }
+
+  [Symbol.for("Jupyter.display")](): Record<string, unknown> {
+    return scheduleDisplayHook.bundle(this);
+  }
 }
+
+/** Set by lib/display: a schedule's Jupyter MIME bundle, so that core never imports Jupyter code. */
+export const scheduleDisplayHook: { bundle: (s: Schedule) => Record<string, unknown> } = {
+  bundle: (s) => ({ "text/plain": String(s) }),
+};
 
 function fresh(a: IterVar, map: Map<Var, Expr>): IterVar {
   const v = new IterVar(a.name, a.dom, a.iterType);

@@ -37,6 +37,23 @@ export type Attach =
   | { readonly type: "inline" }
   | { readonly type: "scope"; readonly stage: Stage; readonly axis: IterVar };
 
+/** `at`: values of outer loops (by name) picking the tile; `sizes`: values of symbolic sizes. */
+export interface ShowOptions {
+  at?: Record<string, number>;
+  sizes?: Record<string, number>;
+}
+
+/** Set by lib/display: a stage's bundle and diagram, so that core never imports Jupyter code. */
+export const stageDisplayHook: {
+  bundle: (st: Stage) => Record<string, unknown>;
+  show: (st: Stage, opts: ShowOptions) => object;
+} = {
+  bundle: (st) => ({ "text/plain": String(st) }),
+  show: (st) => {
+    throw new TesseraError(`show(stage '${st.name}'): import mod.ts, which installs lib/display`);
+  },
+};
+
 const factorSchema = z.union([
   z.object({ factor: z.union([z.number().int().positive(), z.custom<Expr>(isExpr)]) }).strict(),
   z.object({ nparts: z.union([z.number().int().positive(), z.custom<Expr>(isExpr)]) }).strict(),
@@ -416,6 +433,15 @@ export class Stage {
 
   rfactor(axis: IterVar, factorAxis = 0): Tensor {
     return this.schedule.rfactor(this.op.output, axis, factorAxis);
+  }
+
+  /** The iteration-space diagram: tiles, the one `at` selects, and what it reads. */
+  show(opts: ShowOptions = {}): object {
+    return stageDisplayHook.show(this, opts);
+  }
+
+  [Symbol.for("Jupyter.display")](): Record<string, unknown> {
+    return stageDisplayHook.bundle(this);
   }
 
   toString(): string {

@@ -78,6 +78,11 @@ export interface Tensor {
 
 const tensors = new WeakMap<Operation, Tensor>();
 
+/** Set by lib/display: a tensor's Jupyter MIME bundle, so that core never imports Jupyter code. */
+export const tensorDisplayHook: { bundle: (t: Tensor) => Record<string, unknown> } = {
+  bundle: (t) => ({ "text/plain": String(t) }),
+};
+
 export function tensorOf(op: Operation): Tensor {
   const cached = tensors.get(op);
   if (cached) return cached;
@@ -108,6 +113,7 @@ export function tensorOf(op: Operation): Tensor {
     dtype: { value: op.dtype },
     ndim: { value: shape.length },
     toString: { value: () => `Tensor(${op.name}, [${shape.map(String)}], ${t.dtype})` },
+    [Symbol.for("Jupyter.display")]: { value: () => tensorDisplayHook.bundle(t) },
   });
   tensors.set(op, t);
   return t;

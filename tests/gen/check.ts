@@ -140,6 +140,8 @@ export async function checkBackend(
   seed: number,
   target: string,
   tol = 1e-5,
+  /** Build errors that are the target rightly refusing the schedule, not failures. */
+  refusals?: RegExp,
 ): Promise<"ok" | "rejected"> {
   const describe = () => [`program (${p.family}):`, ...p.text, "schedule:", ...log].join("\n  ");
   let func;
@@ -156,6 +158,13 @@ export async function checkBackend(
   let kernel;
   try {
     kernel = await te.build(func, undefined, { target });
+  } catch (e) {
+    if (refusals && e instanceof TesseraError && refusals.test(e.message)) return "rejected";
+    throw new Error(
+      `${target} build failed: ${(e as Error).message}\n  ${describe()}\n${String(func)}`,
+    );
+  }
+  try {
     await kernel(...ins, ...got);
   } catch (e) {
     throw new Error(`${target} failed: ${(e as Error).message}\n  ${describe()}\n${String(func)}`);

@@ -8,6 +8,9 @@
  */
 import { type IterVar, type Schedule, type Stage, te, TesseraError } from "../../mod.ts";
 import type { Choices } from "./choices.ts";
+import type { Expr } from "../../lib/ir/expr.ts";
+import { passDownExtents } from "../../lib/schedule/relations.ts";
+import { simplify } from "../../lib/arith/simplify.ts";
 import type { Program } from "./programs.ts";
 
 function attempt(log: string[], what: string, f: () => unknown): void {
@@ -32,7 +35,11 @@ function effectiveReaders(s: Schedule, st: Stage): Stage[] {
   return [...out];
 }
 
-export function randomSchedule(p: Program, c: Choices): { s: Schedule; log: string[] } {
+export function randomSchedule(
+  p: Program,
+  c: Choices,
+  target: "cpu" | "gpu" = "cpu",
+): { s: Schedule; log: string[] } {
   const s = te.createSchedule(p.outputs);
   const log: string[] = [];
 
@@ -131,6 +138,11 @@ export function randomSchedule(p: Program, c: Choices): { s: Schedule; log: stri
     );
   }
 
+  if (target === "gpu") {
+    bindForGpu(s, c, log);
+    return { s, log };
+  }
+
   // 4. Loop annotations.
   for (const st of computeStages(s)) {
     if (st.attach.type === "inline") continue;
@@ -155,4 +167,50 @@ export function randomSchedule(p: Program, c: Choices): { s: Schedule; log: stri
     }
   }
   return { s, log };
+}
+
+/**
+ * GPU-style bindings: a root stage's outermost loop (when it is a data axis) goes to
+ * blockIdx.x, and one later data loop of constant extent up to 64 to a thread index; stages
+ * computed inside another may bind a loop to threadIdx.y (a cooperative, shared-memory-style
+ * fill). Unrolling and vectorizing still apply, and mean nothing different on the GPU.
+ */
+function bindForGpu(s: Schedule, c: Choices, log: string[]): void {
+  for (const st of computeStages(s)) {
+    if (st.attach.type === "inline") continue;
+    const leaves = st.leafIterVars;
+    const rootExt = new Map<IterVar, Expr>(
+      [...st.op.axis, ...st.op.reduceAxis].map((a) => [a, a.dom!.extent]),
+    );
+    const ext = passDownExtents(st.relations, rootExt);
+    const small = (v: IterVar) => {
+      const e = ext.get(v) && simplify(ext.get(v)!);
+      return v.iterType !== "reduce" && e?.kind === "const" && e.value <= 64;
+    };
+    if (st.attach.type === "root") {
+      if (leaves[0].iterType !== "reduce" && c.chance(80)) {
+        attempt(
+          log,
+          `${st.name}.bind(${leaves[0].name}, blockIdx.x)`,
+          () => st.bind(leaves[0], "blockIdx.x"),
+        );
+      }
+      const inner = leaves.slice(1).filter(small);
+      if (inner.length && c.chance(80)) {
+        const v = c.one(inner);
+        attempt(log, `${st.name}.bind(${v.name}, threadIdx.x)`, () => st.bind(v, "threadIdx.x"));
+      }
+    } else {
+      const inner = leaves.filter(small);
+      if (inner.length && c.chance(50)) {
+        const v = c.one(inner);
+        attempt(log, `${st.name}.bind(${v.name}, threadIdx.y)`, () => st.bind(v, "threadIdx.y"));
+      }
+    }
+    if (c.chance(30)) {
+      const v = c.one(st.leafIterVars);
+      const kind = c.one(["unroll", "vectorize"] as const);
+      attempt(log, `${st.name}.${kind}(${v.name})`, () => st[kind](v));
+    }
+  }
 }

@@ -10,7 +10,7 @@ import { TesseraError } from "../../error.ts";
 import type { PrimFunc } from "../../ir/stmt.ts";
 import { flattenStorage } from "../../lower/flatten.ts";
 import { bindArguments, checkNoOutputAliasing } from "../../runtime/args.ts";
-import type { BuildOptions, TargetKernel } from "../../runtime/build.ts";
+import type { ArrayArg, BuildOptions, TargetKernel } from "../../runtime/build.ts";
 import type { NDArray } from "../../runtime/ndarray.ts";
 import { compileC } from "./compile.ts";
 import { C_STATUS, printC } from "./printer.ts";
@@ -43,8 +43,9 @@ export async function buildC(func: PrimFunc, opts: BuildOptions): Promise<Target
   };
   return {
     source,
-    prepare(args: NDArray[]) {
-      const sizes = bindArguments(func, args, who);
+    prepare(arrays: ArrayArg[]) {
+      const sizes = bindArguments(func, arrays, who);
+      const args = arrays as NDArray[]; // bindArguments accepts host arrays only
       checkNoOutputAliasing(func, args, who);
       const ffiArgs: unknown[] = args.map((a) =>
         new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength)

@@ -1,0 +1,35 @@
+/**
+ * The display module: rich Jupyter output for everything a user holds. Importing it installs
+ * the bundle builders into the hooks the core types expose (core never imports this), and it
+ * exports the helpers notebooks call: `display`, `progress`, `chart`, the iteration-space
+ * diagram. Tessera's `mod.ts` imports it, so users get all of this without asking.
+ */
+import { primFuncDisplayHook } from "../ir/stmt.ts";
+import { kernelDisplayHook } from "../runtime/build.ts";
+import { ndarrayDisplayHook } from "../runtime/ndarray.ts";
+import { scheduleDisplayHook } from "../schedule/schedule.ts";
+import { stageDisplayHook } from "../schedule/stage.ts";
+import { tensorDisplayHook } from "../te/tensor.ts";
+import { showStage } from "./diagram.ts";
+import { kernelBundle } from "./kernel.ts";
+import { scheduleBundle, stageBundle } from "./loopnest.ts";
+import { ndarrayBundle } from "./ndarray.ts";
+import { primFuncBundle } from "./primfunc.ts";
+import { tensorBundle } from "./tensor.ts";
+
+tensorDisplayHook.bundle = tensorBundle;
+scheduleDisplayHook.bundle = scheduleBundle;
+stageDisplayHook.bundle = stageBundle;
+stageDisplayHook.show = showStage;
+primFuncDisplayHook.bundle = primFuncBundle;
+kernelDisplayHook.bundle = kernelBundle;
+ndarrayDisplayHook.bundle = ndarrayBundle;
+
+export { bundleOf, Displayable, type MimeBundle } from "./bundle.ts";
+export { display, type DisplayOptions } from "./display.ts";
+export { chart, type VegaLiteSpec } from "./chart.ts";
+export { IterationDiagram, showStage } from "./diagram.ts";
+export { type IterationSpace, iterationSpace } from "./iterspace.ts";
+export { type Progress, progress, type ProgressMode, type ProgressOptions } from "./progress.ts";
+export { escapeHtml, h, Html } from "./html.ts";
+export { inJupyter } from "./jupyter.ts";

@@ -1,0 +1,34 @@
+/**
+ * How a tensor shows itself: its name, dtype and shape, and for a compute its definition as
+ * math with the range of every index, so that a notebook cell holding `C` says what `C` is.
+ */
+import type { Tensor } from "../te/tensor.ts";
+import { bundle, type MimeBundle } from "./bundle.ts";
+import { h } from "./html.ts";
+import { mathHtml, mathText, rangeOf } from "./math.ts";
+import { card } from "./style.ts";
+
+export function shapeText(t: Tensor): string {
+  return `${t.dtype}[${t.shape.map(mathText).join(", ")}]`;
+}
+
+function title(t: Tensor, kind: string) {
+  const shape = shapeText(t);
+  return h`<div class="tsr-title">${t.name} <span class="tsr-dim">${shape}</span><span class="tsr-badge">${kind}</span></div>`;
+}
+
+export function tensorBundle(t: Tensor): MimeBundle {
+  const op = t.op;
+  const head = `Tensor ${t.name}: ${shapeText(t)}`;
+  if (op.kind === "placeholder") return bundle(`${head} (input)`, card(title(t, "input")));
+  const lhs = `${t.name}[${op.axis.map((a) => a.name).join(", ")}]`;
+  const axes = [...op.axis, ...op.reduceAxis];
+  const domain = axes.map((a) => `${a.name} ∈ ${rangeOf(a.dom!.min, a.dom!.extent)}`).join(", ");
+  const text = [head, `  ${lhs} = ${mathText(op.body)}`];
+  if (axes.length > 0) text.push(`  ${domain}`);
+  const def = h`<div class="tsr-nest">${lhs} = ${mathHtml(op.body)}</div>`;
+  return bundle(
+    text.join("\n"),
+    card(h`${title(t, "compute")}${def}<div class="tsr-dim">${domain}</div>`),
+  );
+}

@@ -1,0 +1,771 @@
+/**
+ * The WGSL printer: a flattened `PrimFunc` becomes a `WgslPlan`, one compute shader per root
+ * statement (as TVM makes one kernel per root stage), dispatched in order. It shares
+ * expression and statement printing with the C printer (`cstyle.ts`) and differs where GPUs
+ * differ:
+ *
+ * - Loops bound to `blockIdx.*` read `workgroup_id`, loops bound to `threadIdx.*` read
+ *   `local_invocation_id`; the workgroup size is the largest constant extent bound to each
+ *   thread index, and a loop with a smaller extent is guarded. `blockIdx.x` beyond 65535
+ *   workgroups folds into y.
+ * - As in TVM, every invocation runs the whole shader, a thread-bound loop is its thread
+ *   index, and a loop nested in another bound to the same index is that same index (a
+ *   cooperative fill: thread t copies element t). The interpreter instead runs thread loops
+ *   one after another; to keep its meaning, the shader's uniform skeleton (loops, blockIdx
+ *   guards, sequences) carries a `storageBarrier(); workgroupBarrier();` after each step
+ *   that writes memory, conditions that may differ between threads are sunk to the leaves,
+ *   and a leaf outside any loop bound to a thread axis the shader uses runs on thread 0 of
+ *   that axis only (a reduction's final step after a cross-thread rfactor, say). That gives
+ *   shared-memory tiles their barriers before and after use.
+ * - Where a buffer lives: at the root, a storage buffer the runtime allocates; `shared`, or
+ *   allocated where some thread axis is not yet bound (so other threads read it), in
+ *   `var<workgroup>`; otherwise a private array. Arrays inside a shader need constant sizes.
+ * - Symbolic sizes come from one uniform struct; bool is stored as one u32 per element.
+ *
+ * Numerics follow the interpreter where WGSL lets them: int32 wraps, integer division
+ * truncates and `floordiv`/`floormod` round toward -inf, `round` is half to even,
+ * float-to-int casts follow ToInt32. Differences: integer division by zero yields 0 (there
+ * is no way to stop a shader), transcendental functions have WGSL's accuracy (tests allow
+ * 1e-4 relative), and `select` evaluates both branches — which cannot change a result,
+ * since WGSL defines out-of-bounds reads to return some value instead of faulting and has no
+ * traps, and the branch not taken is discarded.
+ */
+import { simplify } from "../../arith/simplify.ts";
+import { TesseraError } from "../../error.ts";
+import type { DType } from "../../ir/dtype.ts";
+import { Binary, type Buffer, Cmp, type Expr, intConst, type Var } from "../../ir/expr.ts";
+import type { For, PrimFunc, Stmt } from "../../ir/stmt.ts";
+import { freeVars, walkExpr, walkStmt } from "../../ir/visit.ts";
+import { evalSize } from "../../runtime/args.ts";
+import { CStylePrinter, Names, P, type Printed, shortestFloat } from "../cstyle.ts";
+import type { Sizes, WgslBufferSpec, WgslDispatch, WgslPlan } from "./plan.ts";
+
+const MAX_GRID = 65535;
+const BARRIER = "storageBarrier(); workgroupBarrier();";
+const AXES = ["x", "y", "z"] as const;
+
+const WGSL_RESERVED = new Set(
+  ("alias break case const const_assert continue continuing default diagnostic discard else " +
+    "enable false fn for if let loop override requires return struct switch true var while " +
+    "array atomic bool f16 f32 i32 u32 mat2x2 mat3x3 mat4x4 ptr sampler texture_2d vec2 vec3 " +
+    "vec4 bitcast select min max abs floor ceil round exp log sqrt inverseSqrt tanh pow trunc " +
+    "clamp fract main workgroupBarrier storageBarrier wid lid nwg NULL Self abstract active " +
+    "as asm async attribute auto await become binding_array cast catch class co_await " +
+    "co_return co_yield coherent column_major common compile compile_fragment concept " +
+    "const_cast consteval constexpr constinit crate debugger decltype delete demote " +
+    "demote_to_helper do dynamic_cast enum explicit export extends extern external fallthrough " +
+    "filter final finally friend from fxgroup get goto groupshared highp impl implements import " +
+    "inline instanceof interface layout lowp macro macro_rules match mediump meta mod module " +
+    "move mut mutable namespace new nil noexcept noinline nointerpolation noperspective null " +
+    "nullptr of operator package packoffset partition pass patch pixelfragment precise " +
+    "precision premerge priv protected pub public readonly ref regardless register " +
+    "reinterpret_cast require resource restrict self set shared sizeof smooth snorm static " +
+    "static_assert static_cast std subroutine super target template this thread_local throw " +
+    "trait try type typedef typeid typename typeof union unless unorm unsafe unsized use using " +
+    "varying virtual volatile wgsl where with writeonly yield")
+    .split(" "),
+);
+
+const HELPERS = `fn tsr_div(a: i32, b: i32) -> i32 {
+  if (b == 0) { return 0; }
+  if (b == -1) { return -a; }
+  return a / b;
+}
+fn tsr_mod(a: i32, b: i32) -> i32 {
+  // Not \`a % b\`: Mesa's llvmpipe (through naga) computes i32 % as unsigned.
+  if (b == 0 || b == -1) { return 0; }
+  return a - (a / b) * b;
+}
+fn tsr_floordiv(a: i32, b: i32) -> i32 {
+  let q = tsr_div(a, b);
+  let r = a - q * b;
+  if (r != 0 && (r ^ b) < 0) { return q - 1; }
+  return q;
+}
+fn tsr_floormod(a: i32, b: i32) -> i32 {
+  let r = tsr_mod(a, b);
+  if (r != 0 && (r ^ b) < 0) { return r + b; }
+  return r;
+}
+fn tsr_minf(a: f32, b: f32) -> f32 { if (a != a || b != b) { return a + b; } return select(b, a, a < b); }
+fn tsr_maxf(a: f32, b: f32) -> f32 { if (a != a || b != b) { return a + b; } return select(b, a, a > b); }
+fn tsr_to_i32(x: f32) -> i32 {
+  if (x != x || abs(x) > 3.4e38) { return 0; }
+  let t = trunc(x);
+  if (abs(t) < 2147483648.0) { return i32(t); }
+  var r = t - floor(t / 4294967296.0) * 4294967296.0;
+  if (r >= 2147483648.0) { r = r - 4294967296.0; }
+  return i32(r);
+}
+fn tsr_powf(a: f32, b: f32) -> f32 {
+  if (b == 0.0) { return 1.0; }
+  if (a == 0.0) { return select(0.0, bitcast<f32>(0x7f800000u), b < 0.0); }
+  if (a < 0.0) {
+    if (b != floor(b)) { return bitcast<f32>(0x7fc00000u); }
+    let r = pow(-a, b);
+    return select(r, -r, fract(b * 0.5) != 0.0);
+  }
+  return pow(a, b);
+}
+fn tsr_powi(a: i32, b: i32) -> i32 {
+  if (b < 0) { return select(0, select(1, select(-1, 1, (b & 1) == 0), a == -1), a == 1 || a == -1); }
+  var r = 1;
+  var base = a;
+  var e = b;
+  loop {
+    if (e == 0) { break; }
+    if ((e & 1) == 1) { r = r * base; }
+    base = base * base;
+    e = e >> 1u;
+  }
+  return r;
+}
+fn tsr_erf(x: f32) -> f32 {
+  // Abramowitz & Stegun 7.1.26, absolute error below 1.5e-7.
+  let s = sign(x);
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+  return s * y;
+}
+fn tsr_tanh(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
+fn tsr_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+`;
+
+/** The helper functions `body` calls, and the ones they call, in prelude order. */
+function helpersFor(body: string): string {
+  const fns = HELPERS.split(/\n(?=fn )/);
+  const name = (f: string) => /^fn (\w+)/.exec(f)![1];
+  const need = new Set<string>();
+  let text = body;
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const f of fns) {
+      if (!need.has(name(f)) && new RegExp(`\\b${name(f)}\\(`).test(text)) {
+        need.add(name(f));
+        text += f;
+        changed = true;
+      }
+    }
+  }
+  return fns.filter((f) => need.has(name(f))).join("\n");
+}
+
+type ThreadTag = `${"blockIdx" | "threadIdx"}.${"x" | "y" | "z"}`;
+
+interface ShaderInfo {
+  /** Workgroup size per threadIdx axis (1 when unused). */
+  wg: [number, number, number];
+  /** Extent bound to each blockIdx axis, or null when unused. */
+  grid: Array<Expr | null>;
+}
+
+/** Thread loops in `s`: checks them and returns the workgroup size and grid extents. */
+function threadInfo(s: Stmt, sizeVars: ReadonlySet<Var>, who: string): ShaderInfo {
+  const wg: [number, number, number] = [1, 1, 1];
+  const grid: Array<Expr | null> = [null, null, null];
+  // `top`: nothing but blockIdx loops, lets and allocations encloses this statement.
+  const visit = (x: Stmt, open: Set<string>, top: boolean) => {
+    if (x.kind === "for" && x.forKind === "threadBinding") {
+      const tag = x.threadTag as ThreadTag;
+      if (tag.startsWith("blockIdx") && !top) {
+        throw new TesseraError(
+          `${who}: loop '${x.loopVar.name}' is bound to ${tag} inside another loop or ` +
+            `statement; bind blockIdx only to the outermost loops of a root stage ` +
+            `(workgroups run independently and cannot wait for each other)`,
+        );
+      }
+      // A threadIdx loop inside another bound to the same index is that same index (a
+      // cooperative fill); a workgroup cannot be inside itself.
+      if (open.has(tag) && tag.startsWith("blockIdx")) {
+        throw new TesseraError(
+          `${who}: '${tag}' is bound by two nested loops ('${x.loopVar.name}' inside another)`,
+        );
+      }
+      const d = AXES.indexOf(tag.slice(-1) as "x");
+      if (tag.startsWith("threadIdx")) {
+        if (x.extent.kind !== "const") {
+          throw new TesseraError(
+            `${who}: loop '${x.loopVar.name}' bound to ${tag} has extent ${String(x.extent)}; ` +
+              `the workgroup size must be a constant (split it by a constant factor first)`,
+          );
+        }
+        wg[d] = Math.max(wg[d], x.extent.value);
+      } else {
+        for (const v of freeVars(x.extent)) {
+          if (!sizeVars.has(v)) {
+            throw new TesseraError(
+              `${who}: loop '${x.loopVar.name}' bound to ${tag} has extent ${String(x.extent)}, ` +
+                `which depends on loop '${v.name}'; the grid must depend on sizes only`,
+            );
+          }
+        }
+        const prev = grid[d];
+        grid[d] = prev === null ? x.extent : simplify(new Binary("max", prev, x.extent, "int32"));
+      }
+      visit(x.body, new Set([...open, tag]), top && tag.startsWith("blockIdx"));
+      return;
+    }
+    if (x.kind === "for") visit(x.body, open, false);
+    else if (x.kind === "if") {
+      visit(x.then, open, false);
+      if (x.otherwise) visit(x.otherwise, open, false);
+    } else if (x.kind === "allocate" || x.kind === "let") visit(x.body, open, top);
+    else if (x.kind === "seq") x.stmts.forEach((y) => visit(y, open, false));
+  };
+  visit(s, new Set(), true);
+  return { wg, grid };
+}
+
+function mentions(s: Stmt, v: Var): boolean {
+  let found = false;
+  const scan = (e: Expr) => {
+    if (freeVars(e).has(v)) found = true;
+  };
+  walkStmt(s, (x) => {
+    if (x.kind === "store") {
+      scan(x.value);
+      x.indices.forEach(scan);
+    } else if (x.kind === "for") {
+      scan(x.min);
+      scan(x.extent);
+    } else if (x.kind === "if") scan(x.cond);
+    else if (x.kind === "let") scan(x.value);
+  });
+  return found;
+}
+
+function touchesMemory(s: Stmt): boolean {
+  let found = false;
+  walkStmt(s, (x) => {
+    if (x.kind === "store") found = true;
+  });
+  return found;
+}
+
+const elemBytes = (t: DType) => (t === "float16" ? 2 : 4);
+
+class WgslPrinter extends CStylePrinter {
+  /** Threads per axis in this shader (1: axis unused). */
+  private wg: [number, number, number] = [1, 1, 1];
+  /** The loop variable an enclosing loop binds to each threadIdx axis. */
+  private threadVar: Array<Var | null> = [null, null, null];
+  /** Conditions that guard the leaves below (sunk out of the uniform skeleton). */
+  private pending: Expr[] = [];
+  /** Inside a leaf block: printed as plain code, no guards or barriers of our own. */
+  private inLeaf = false;
+  /** Offsets of the per-thread copies of workgroup buffers (see `allocate`). */
+  private readonly slots = new Map<Buffer, string>();
+  /** Module-scope declarations, by name (a copied loop allocates the same buffer twice). */
+  readonly workgroupVars = new Map<string, string>();
+  workgroupBytes = 0;
+  usesF16 = false;
+  private foldX = false;
+
+  constructor(names: Names, private readonly storageName: (b: Buffer) => string | undefined) {
+    super(names);
+  }
+
+  typeName(t: DType): string {
+    if (t === "float16") this.usesF16 = true;
+    return { float32: "f32", float16: "f16", int32: "i32", bool: "bool" }[t];
+  }
+
+  constant(v: number, t: DType): Printed {
+    if (t === "bool") return [v ? "true" : "false", P.atom];
+    if (t === "int32") {
+      if (v === -2147483648) return ["(-2147483647i - 1i)", P.atom];
+      return [`${v}i`, v < 0 ? P.unary : P.atom];
+    }
+    const ty = this.typeName(t);
+    if (Number.isNaN(v)) return [`bitcast<f32>(0x7fc00000u)`, P.atom];
+    if (!Number.isFinite(v)) {
+      return [`bitcast<f32>(${v > 0 ? "0x7f800000u" : "0xff800000u"})`, P.atom];
+    }
+    const s = Object.is(v, -0) ? "-0.0" : shortestFloat(v, Math.fround);
+    const text = t === "float16" ? `${ty}(${s})` : `${s}f`;
+    return [text, s.startsWith("-") ? P.unary : P.atom];
+  }
+
+  binaryCall(e: Expr & { kind: "binary" }): Printed {
+    const { op, a, b, dtype: t } = e;
+    const call = (fn: string): Printed => [`${fn}(${this.expr(a)}, ${this.expr(b)})`, P.atom];
+    if (t === "int32") {
+      const posConst = b.kind === "const" && b.value > 0;
+      switch (op) {
+        case "div":
+          return posConst ? [`${this.operand(a, P.mul)} / ${b.value}i`, P.mul] : call("tsr_div");
+        case "mod":
+          return call("tsr_mod");
+        case "floordiv":
+          return call("tsr_floordiv");
+        case "floormod":
+          return call("tsr_floormod");
+        case "min":
+          return call("min");
+        case "max":
+          return call("max");
+        case "pow":
+          return call("tsr_powi");
+      }
+    }
+    const f32 = (r: Printed): Printed => t === "float16" ? [`f16(${r[0]})`, P.atom] : r;
+    const arg = (x: Expr) => t === "float16" ? `f32(${this.expr(x)})` : this.expr(x);
+    switch (op) {
+      case "div":
+        return [`${this.operand(a, P.mul)} / ${this.operand(b, P.mul + 1)}`, P.mul];
+      case "min":
+        return f32([`tsr_minf(${arg(a)}, ${arg(b)})`, P.atom]);
+      case "max":
+        return f32([`tsr_maxf(${arg(a)}, ${arg(b)})`, P.atom]);
+      case "floordiv":
+        return [`floor(${this.operand(a, P.mul)} / ${this.operand(b, P.mul + 1)})`, P.atom];
+      case "floormod": {
+        const x = this.operand(a, P.mul), y = this.operand(b, P.mul + 1);
+        return [`(${x} - floor(${x} / ${y}) * ${y})`, P.atom];
+      }
+      case "pow":
+        return f32([`tsr_powf(${arg(a)}, ${arg(b)})`, P.atom]);
+      default:
+        throw new Error(`WGSL printer: float ${op}`);
+    }
+  }
+
+  call(e: Expr & { kind: "call" }): Printed {
+    const x = e.args[0], t = e.dtype;
+    if (t === "int32") {
+      if (e.op === "abs") {
+        return [
+          `select(${this.operand(x, P.unary)}, -${this.operand(x, P.unary)}, ${
+            this.operand(x, P.rel)
+          } < 0)`,
+          P.atom,
+        ];
+      }
+      if (e.op === "floor" || e.op === "ceil" || e.op === "round") return this.ex(x);
+    }
+    const fn: Record<string, string> = {
+      exp: "exp",
+      log: "log",
+      sqrt: "sqrt",
+      rsqrt: "inverseSqrt",
+      tanh: "tsr_tanh",
+      sigmoid: "tsr_sigmoid",
+      abs: "abs",
+      floor: "floor",
+      ceil: "ceil",
+      round: "round", // WGSL rounds half to even
+      erf: "tsr_erf",
+    };
+    const name = fn[e.op];
+    if (t === "float16" && name.startsWith("tsr_")) {
+      return [`f16(${name}(f32(${this.expr(x)})))`, P.atom];
+    }
+    return [`${name}(${this.expr(x)})`, P.atom];
+  }
+
+  cast(e: Expr & { kind: "cast" }): Printed {
+    const from = e.value.dtype, to = e.dtype;
+    if (from === to) return this.ex(e.value);
+    if (to === "bool") {
+      return [`(${this.operand(e.value, P.eq)} != ${this.constant(0, from)[0]})`, P.atom];
+    }
+    if (to === "int32" && (from === "float32" || from === "float16")) {
+      return [`tsr_to_i32(f32(${this.expr(e.value)}))`, P.atom];
+    }
+    if (from === "bool") {
+      return [
+        `select(${this.constant(0, to)[0]}, ${this.constant(1, to)[0]}, ${this.expr(e.value)})`,
+        P.atom,
+      ];
+    }
+    return [`${this.typeName(to)}(${this.expr(e.value)})`, P.atom];
+  }
+
+  select(e: Expr & { kind: "select" }): Printed {
+    return [`select(${this.expr(e.f)}, ${this.expr(e.t)}, ${this.expr(e.cond)})`, P.atom];
+  }
+
+  load(e: Expr & { kind: "bufferLoad" }): Printed {
+    const root = e.buffer.aliasOf ?? e.buffer;
+    const text = `${this.names.of(root)}[${this.index(root, e.indices[0])}]`;
+    if (root.dtype === "bool" && this.storageName(root) !== undefined) {
+      return [`(${text} != 0u)`, P.atom];
+    }
+    return [text, P.atom];
+  }
+
+  store(s: Stmt & { kind: "store" }): void {
+    const root = s.buffer.aliasOf ?? s.buffer;
+    let v = this.expr(s.value);
+    if (root.dtype === "bool" && this.storageName(root) !== undefined) v = `select(0u, 1u, ${v})`;
+    const line = `${this.names.of(root)}[${this.index(root, s.indices[0])}] = ${v};`;
+    this.leaf(() => this.emit(line));
+  }
+
+  letStmt(s: Stmt & { kind: "let" }): void {
+    this.emit("{");
+    this.depth++;
+    this.emit(`let ${this.names.of(s.v)}: ${this.typeName(s.v.dtype)} = ${this.expr(s.value)};`);
+    this.stmt(s.body);
+    this.depth--;
+    this.emit("}");
+  }
+
+  barrier(): void {
+    if (this.skeleton) this.emitBarrier();
+  }
+
+  private emitBarrier(): void {
+    if (this.lines.at(-1)?.trim() !== BARRIER) this.emit(BARRIER);
+  }
+
+  get multiThread(): boolean {
+    return this.wg.some((n) => n > 1);
+  }
+
+  /** In the uniform part of a multi-thread shader, where barriers may go. */
+  private get skeleton(): boolean {
+    return this.multiThread && !this.inLeaf;
+  }
+
+  /**
+   * Prints a subtree without thread loops so that it runs as in the interpreter: only where
+   * the sunk conditions hold, and once per thread index it does not use (on thread 0 of every
+   * axis the shader uses but no enclosing loop binds).
+   */
+  private leaf(print: () => void): void {
+    if (!this.skeleton) return print();
+    const conds = this.pending.map((c) => this.operand(c, P.and));
+    for (let d = 0; d < 3; d++) {
+      if (this.wg[d] > 1 && this.threadVar[d] === null) conds.push(`lid.${AXES[d]} == 0u`);
+    }
+    if (conds.length) {
+      this.emit(`if (${conds.join(" && ")}) {`);
+      this.depth++;
+    }
+    this.inLeaf = true;
+    print();
+    this.inLeaf = false;
+    if (conds.length) {
+      this.depth--;
+      this.emit("}");
+    }
+  }
+
+  /**
+   * The skeleton of a multi-thread shader is uniform control flow: loops whose bounds no
+   * thread index changes, blockIdx guards, and sequences with a barrier after each step that
+   * writes memory. Conditions that may differ between threads are sunk to the leaves.
+   */
+  override stmt(s: Stmt): void {
+    if (!this.skeleton) return super.stmt(s);
+    switch (s.kind) {
+      case "seq":
+        for (const x of s.stmts) {
+          this.stmt(x);
+          if (touchesMemory(x)) this.emitBarrier();
+        }
+        return;
+      case "if": {
+        if (!this.hasCooperative(s)) return this.leaf(() => super.stmt(s));
+        if (s.otherwise) return super.stmt(s); // rare: no guard sinking through an else
+        this.pending.push(s.cond);
+        this.stmt(s.then);
+        this.pending.pop();
+        return;
+      }
+      default:
+        super.stmt(s);
+    }
+  }
+
+  forLoop(s: For): void {
+    const v = this.names.of(s.loopVar);
+    const hi = s.min.kind === "const" && s.min.value === 0
+      ? s.extent
+      : simplify(new Binary("add", s.min, s.extent, "int32"));
+    if (s.forKind === "threadBinding" && s.threadTag && !this.inLeaf && this.cooperative(s)) {
+      const d = AXES.indexOf(s.threadTag.slice(-1) as "x");
+      const block = s.threadTag.startsWith("blockIdx");
+      const base = block
+        ? (d === 0 && this.foldX ? "(wid.x + wid.y * nwg.x)" : `wid.${AXES[d]}`)
+        : `lid.${AXES[d]}`;
+      const idx = s.min.kind === "const" && s.min.value === 0
+        ? `i32(${base})`
+        : `i32(${base}) + ${this.operand(s.min, P.add)}`;
+      this.emit("{");
+      this.depth++;
+      this.emit(`let ${v}: i32 = ${idx};`);
+      if (block) {
+        // Workgroup ids are uniform: a real branch, inside which barriers are allowed.
+        this.emit(`if (${v} < ${this.expr(hi)}) {`);
+        this.block(s.body);
+        this.emit("}");
+      } else {
+        const savedPending = this.pending, savedVar = this.threadVar[d];
+        // A loop nested in another bound to the same index is the same hardware index (as in
+        // TVM): thread t runs iteration t of the inner loop. In the interpreter the inner loop
+        // ran in full for every valid outer index, so the outer loop's guards do not apply.
+        if (savedVar) this.pending = this.pending.filter((c) => !freeVars(c).has(savedVar));
+        if (!(s.extent.kind === "const" && s.extent.value === this.wg[d])) {
+          this.pending = [...this.pending, new Cmp("lt", s.loopVar, hi)];
+        }
+        this.threadVar[d] = s.loopVar;
+        this.stmt(s.body);
+        this.threadVar[d] = savedVar;
+        this.pending = savedPending;
+      }
+      this.depth--;
+      this.emit("}");
+      return;
+    }
+    if (this.skeleton && !this.hasCooperative(s)) return this.leaf(() => this.plainLoop(s, v, hi));
+    this.plainLoop(s, v, hi);
+  }
+
+  /**
+   * Whether a thread-bound loop runs as a thread index here. A threadIdx loop nested in
+   * another bound to the same index is that index only when its body does not depend on the
+   * outer loop's value (a tile every thread needs, filled cooperatively); otherwise each
+   * thread runs it as an ordinary loop, as the interpreter does.
+   */
+  private cooperative(s: For): boolean {
+    if (!s.threadTag?.startsWith("threadIdx")) return true;
+    const outer = this.threadVar[AXES.indexOf(s.threadTag.slice(-1) as "x")];
+    return outer === null || !mentions(s, outer);
+  }
+
+  private hasCooperative(s: Stmt): boolean {
+    let found = false;
+    walkStmt(s, (x) => {
+      if (x.kind === "for" && x.forKind === "threadBinding" && this.cooperative(x)) found = true;
+    });
+    return found;
+  }
+
+  private plainLoop(s: For, v: string, hi: Expr): void {
+    this.emit(
+      `for (var ${v}: i32 = ${this.expr(s.min)}; ${v} < ${this.expr(hi)}; ${v} = ${v} + 1) {`,
+    );
+    const skeleton = this.skeleton;
+    this.block(s.body);
+    if (skeleton && s.body.kind !== "seq" && touchesMemory(s.body)) {
+      // The next iteration must not overwrite what this one's other threads still read.
+      this.depth++;
+      this.emitBarrier();
+      this.depth--;
+    }
+    this.emit("}");
+  }
+
+  allocate(s: Stmt & { kind: "allocate" }): void {
+    const b = s.buffer;
+    const size = simplify(
+      b.shape.reduce((a: Expr, d) => new Binary("mul", a, d, "int32"), intConst(1)),
+    );
+    if (size.kind !== "const") {
+      throw new TesseraError(
+        `'${b.name}' is allocated inside a GPU kernel with size ${String(size)}; arrays in a ` +
+          `shader need a constant size (compute it at the root, or split by a constant first)`,
+      );
+    }
+    const n = Math.max(1, size.value);
+    const name = this.names.of(b);
+    const ty = this.typeName(b.dtype);
+    // A buffer allocated inside loops bound to thread axes S exists once per thread of S, as
+    // in the interpreter (once per iteration). When every axis the shader uses is in S it is
+    // private to the thread. Otherwise other threads read it (a fill on thread 0, a
+    // cooperative fill that re-binds an axis): it lives in workgroup memory, one copy per
+    // thread of S, found at a slot from the thread's index.
+    const rebound = new Set<number>();
+    walkStmt(s.body, (x) => {
+      if (x.kind !== "for" || x.forKind !== "threadBinding" || !this.cooperative(x)) return;
+      const d = AXES.indexOf(x.threadTag!.slice(-1) as "x");
+      if (x.threadTag!.startsWith("threadIdx") && this.threadVar[d] !== null) rebound.add(d);
+    });
+    const used = [0, 1, 2].filter((d) => this.wg[d] > 1);
+    const S = used.filter((d) => this.threadVar[d] !== null && !rebound.has(d));
+    const hasInner = used.some((d) => this.threadVar[d] === null) || rebound.size > 0;
+    if (!this.skeleton || (b.scope !== "shared" && !hasInner)) {
+      // In a block of its own: a loop copied by partitioning allocates the same buffer twice.
+      this.emit("{");
+      this.depth++;
+      this.emit(`var ${name}: array<${ty}, ${n}>;`);
+      this.stmt(s.body);
+      this.depth--;
+      this.emit("}");
+      return;
+    } else if (!this.workgroupVars.has(name)) {
+      let copies = 1;
+      const slot: string[] = [];
+      for (const d of S) {
+        slot.push(`i32(lid.${AXES[d]}) * ${n * copies}i`);
+        copies *= this.wg[d];
+      }
+      if (slot.length) this.slots.set(b, slot.join(" + "));
+      this.workgroupVars.set(name, `var<workgroup> ${name}: array<${ty}, ${n * copies}>;`);
+      this.workgroupBytes += n * copies * elemBytes(b.dtype);
+    }
+    this.stmt(s.body);
+  }
+
+  /** The index into `b`, with its per-thread slot when it has one. */
+  private index(b: Buffer, i: Expr): string {
+    const slot = this.slots.get(b);
+    return slot ? `${slot} + ${this.operand(i, P.add + 1)}` : this.expr(i);
+  }
+
+  /** Prints one root statement as a shader body. */
+  shader(s: Stmt, info: ShaderInfo, sizeDecls: string[]): string {
+    this.wg = info.wg;
+    this.threadVar = [null, null, null];
+    this.foldX = info.grid[0] !== null && info.grid[1] === null;
+    this.depth = 1;
+    for (const d of sizeDecls) this.emit(d);
+    this.stmt(s);
+    return this.lines.join("\n");
+  }
+}
+
+/** Buffers a statement reads and writes (by the buffer they alias, for flat views). */
+function accesses(s: Stmt): { reads: Set<Buffer>; writes: Set<Buffer> } {
+  const reads = new Set<Buffer>(), writes = new Set<Buffer>();
+  const scan = (e: Expr) =>
+    walkExpr(e, (x) => {
+      if (x.kind === "bufferLoad") reads.add(x.buffer.aliasOf ?? x.buffer);
+    });
+  walkStmt(s, (x) => {
+    if (x.kind === "store") {
+      writes.add(x.buffer.aliasOf ?? x.buffer);
+      scan(x.value);
+      x.indices.forEach(scan);
+    } else if (x.kind === "for") {
+      scan(x.min);
+      scan(x.extent);
+    } else if (x.kind === "if") scan(x.cond);
+    else if (x.kind === "let") scan(x.value);
+  });
+  return { reads, writes };
+}
+
+/** Turns a flattened function into dispatches over storage buffers. */
+export function planWgsl(f: PrimFunc): WgslPlan {
+  const who = `kernel ${f.name} (webgpu)`;
+  const buffers: WgslBufferSpec[] = [];
+  const index = new Map<Buffer, number>();
+  const sizeOf = (b: Buffer) => {
+    const e = simplify(
+      b.shape.reduce((a: Expr, d) => new Binary("mul", a, d, "int32"), intConst(1)),
+    );
+    return (sizes: Sizes) => {
+      const v = evalSize(e, sizes);
+      if (v === null) {
+        throw new TesseraError(`${who}: cannot size buffer '${b.name}' (${String(e)})`);
+      }
+      return v;
+    };
+  };
+  f.params.forEach((p, i) => {
+    index.set(p, buffers.length);
+    buffers.push({
+      name: p.name,
+      dtype: p.dtype,
+      elements: sizeOf(p),
+      param: i,
+      written: f.outputs.includes(p),
+    });
+  });
+  // Root allocations become storage buffers the runtime allocates; what is left is a
+  // sequence of root statements, one shader each.
+  let body: Stmt = f.body;
+  const roots: Stmt[] = [];
+  const peel = (s: Stmt) => {
+    if (s.kind === "allocate") {
+      index.set(s.buffer, buffers.length);
+      buffers.push({
+        name: s.buffer.name,
+        dtype: s.buffer.dtype,
+        elements: sizeOf(s.buffer),
+        param: null,
+        written: true,
+      });
+      peel(s.body);
+    } else if (s.kind === "seq") s.stmts.forEach(peel);
+    else roots.push(s);
+  };
+  peel(body);
+  body = f.body;
+
+  const sizeVars = new Set(f.sizeVars);
+  const dispatches: WgslDispatch[] = roots.map((root, k) => {
+    const info = threadInfo(root, sizeVars, who);
+    const names = new Names(WGSL_RESERVED, "tsr_");
+    const { reads, writes } = accesses(root);
+    const used = [...new Set([...reads, ...writes])].filter((b) => index.has(b));
+    const storage = new Map(used.map((b) => [b, names.of(b)]));
+    const p = new WgslPrinter(names, (b) => storage.get(b));
+    const sizeDecls = f.sizeVars.map((v) => `let ${names.of(v)}: i32 = tsr_sizes.${names.of(v)};`);
+    const text = p.shader(root, info, sizeDecls);
+    const bindings = used.map((b) => ({
+      buffer: index.get(b)!,
+      access: writes.has(b) ? "read_write" as const : "read" as const,
+    }));
+    const decl: string[] = [];
+    if (p.usesF16 || used.some((b) => b.dtype === "float16")) decl.push("enable f16;");
+    bindings.forEach((bd, i) => {
+      const b = used[i];
+      const elem = b.dtype === "bool" ? "u32" : p.typeName(b.dtype);
+      const acc = bd.access === "read" ? "read" : "read_write";
+      decl.push(`@group(0) @binding(${i}) var<storage, ${acc}> ${storage.get(b)}: array<${elem}>;`);
+    });
+    if (f.sizeVars.length) {
+      decl.push(`struct TsrSizes { ${f.sizeVars.map((v) => `${names.of(v)}: i32,`).join(" ")} }`);
+      decl.push(`@group(0) @binding(${bindings.length}) var<uniform> tsr_sizes: TsrSizes;`);
+    }
+    decl.push(...p.workgroupVars.values());
+    const [wx, wy, wz] = info.wg;
+    const source = [
+      `// ${f.name}, dispatch ${k + 1} of ${roots.length}: generated by Tessera from the loop IR`,
+      ...decl,
+      "",
+      helpersFor(text),
+      `@compute @workgroup_size(${wx}, ${wy}, ${wz})`,
+      "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, " +
+      "@builtin(num_workgroups) nwg: vec3<u32>) {",
+      text,
+      "}",
+      "",
+    ].join("\n");
+    const gridExprs = info.grid;
+    const foldX = gridExprs[0] !== null && gridExprs[1] === null;
+    const grid = (sizes: Sizes): [number, number, number] => {
+      const g = gridExprs.map((e) => {
+        if (e === null) return 1;
+        const v = evalSize(e, sizes);
+        if (v === null) {
+          throw new TesseraError(`${who}: cannot evaluate the grid extent ${String(e)}`);
+        }
+        return Math.max(0, v);
+      });
+      if (foldX && g[0] > MAX_GRID) return [MAX_GRID, Math.ceil(g[0] / MAX_GRID), g[2]];
+      return [g[0], g[1], g[2]];
+    };
+    return {
+      name: describeRoot(root),
+      source,
+      workgroupSize: info.wg,
+      grid,
+      bindings,
+      workgroupStorageBytes: p.workgroupBytes,
+      usesF16: p.usesF16,
+    };
+  });
+  return { name: f.name, buffers, dispatches, sizeVars: f.sizeVars };
+}
+
+/** A name for a root statement in messages: the buffers it writes. */
+function describeRoot(s: Stmt): string {
+  const { writes } = accesses(s);
+  return `stage writing ${[...writes].map((b) => b.name).join(", ") || "nothing"}`;
+}

@@ -1,0 +1,33 @@
+/**
+ * The "webgpu" target: flatten, plan the dispatches and print their WGSL, then hand the plan
+ * to the WebGPU runtime. Arguments are checked against the parameters before anything is
+ * uploaded or dispatched, exactly as for the C target; host arrays are copied in and out
+ * for the caller, device arrays are used in place.
+ */
+import type { PrimFunc } from "../../ir/stmt.ts";
+import { flattenStorage } from "../../lower/flatten.ts";
+import { bindArguments } from "../../runtime/args.ts";
+import type { BuildOptions, TargetKernel } from "../../runtime/build.ts";
+import type { KernelArg } from "./runtime.ts";
+import { planWgsl } from "./printer.ts";
+import { prepareWgsl } from "./runtime.ts";
+
+export async function buildWebgpu(func: PrimFunc, _opts: BuildOptions): Promise<TargetKernel> {
+  const plan = planWgsl(flattenStorage(func));
+  const who = `kernel ${func.name} (webgpu)`;
+  const runner = await prepareWgsl(plan, who);
+  const source = plan.dispatches.map((d) => d.source).join("\n");
+  return {
+    source,
+    prepare(args: KernelArg[]) {
+      const sizes = bindArguments(func, args, who, { deviceArrays: true });
+      runner.check(args, sizes);
+      return () => runner.run(args, sizes);
+    },
+    measure(args: KernelArg[], n: number) {
+      const sizes = bindArguments(func, args, who, { deviceArrays: true });
+      runner.check(args, sizes);
+      return runner.measure(args, sizes, n);
+    },
+  };
+}
