@@ -13,7 +13,10 @@ export { IterVar } from "./lib/te/tensor.ts";
 export type { Operation, Tensor } from "./lib/te/tensor.ts";
 export { Schedule } from "./lib/schedule/schedule.ts";
 export { Stage } from "./lib/schedule/stage.ts";
-export type { Kernel } from "./lib/runtime/build.ts";
+export type { ArrayArg, BuildOptions, Kernel } from "./lib/runtime/build.ts";
+export type { TimeOptions, TimingResult } from "./lib/runtime/timing.ts";
+export { DeviceArray } from "./lib/runtime/device_array.ts";
+export { getDevice } from "./lib/target/wgsl/device.ts";
 export { printExpr, printFunc } from "./lib/ir/printer.ts";
 // Importing the display module also installs the Jupyter bundles of the types above.
 export {

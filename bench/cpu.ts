@@ -1,9 +1,10 @@
 /**
- * The CPU benchmark (`deno task bench`): Tessera's hand-scheduled matmul against every peer
+ * The benchmark (`deno task bench`), CPU part: Tessera's hand-scheduled matmul against every peer
  * that is installed, and a fused memory-bound chain against a plain copy of the same bytes.
  * Peers are measured in the same run on the same inputs, one call of each in turn per round
  * (A B C A B C ...), so that drift on a noisy machine hits every side alike; medians are
  * reported with their ratio to OpenBLAS (or to the best peer when OpenBLAS is missing).
+ * The WebGPU part (bench/gpu.ts) follows in the same process, so `--quick` reaches both.
  *
  *   deno task bench [--sizes 256,512,1024] [--rounds 15] [--settle 200] [--quick]
  */
@@ -12,6 +13,7 @@ import { matmulCpu } from "../examples/matmul_cpu.ts";
 import { allMatmulPeers, machineInfo } from "./peers/mod.ts";
 import type { PreparedMatmul } from "./peers/peer.ts";
 import { median } from "../lib/runtime/timing.ts";
+import { gpuOptionsFromArgs, gpuSection } from "./gpu.ts";
 
 const args = Deno.args;
 const opt = (name: string) => {
@@ -189,4 +191,6 @@ for (const [name, t] of mem) {
   );
 }
 console.log(`  fused / copy: ${(mem.get("copy")! / mem.get("fused")!).toFixed(2)}`);
+console.log();
+await gpuSection(gpuOptionsFromArgs(Deno.args));
 Deno.exit(0); // jax-js keeps worker threads alive that it cannot shut down

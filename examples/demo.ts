@@ -2,10 +2,13 @@
  * The main demo (`deno task demo`): a tiled matmul and a softmax, written as tensor
  * expressions, scheduled, lowered to the loop IR, printed, run through the interpreter and
  * checked against a plain TypeScript reference; then the matmul compiled to C, and a
- * BLAS-class CPU schedule (examples/matmul_cpu.ts) timed beside OpenBLAS and tfjs-wasm.
+ * BLAS-class CPU schedule (examples/matmul_cpu.ts) timed beside OpenBLAS and tfjs-wasm; then
+ * GPU schedules of the matmul (examples/matmul_gpu.ts) run through WebGPU and checked.
  */
 import { nd, te } from "../mod.ts";
 import { matmulCpu } from "./matmul_cpu.ts";
+import { matmulGpu } from "./matmul_gpu.ts";
+import { getDevice } from "../lib/target/wgsl/device.ts";
 import { allMatmulPeers, machineInfo } from "../bench/peers/mod.ts";
 import { median } from "../lib/runtime/timing.ts";
 
@@ -145,3 +148,33 @@ for (
   pm.dispose();
 }
 console.log("(deno task bench measures every peer, interleaved, with more repeats)");
+
+// --- the matmul on the GPU: WebGPU on whatever adapter Deno finds (llvmpipe in CI) ---
+let adapter: string | null = null;
+try {
+  adapter = (await getDevice()).description;
+} catch (e) {
+  console.log(`\nWebGPU skipped: ${(e as Error).message}`);
+}
+if (adapter) {
+  console.log(`\nWebGPU adapter: ${adapter}`);
+  for (const shared of [true, false]) {
+    const opts = shared ? { threads: 8, reg: 2, tk: 8 } : { threads: 8, reg: 4, shared };
+    const g = matmulGpu(70, 48, 33, opts);
+    const fg = await te.build(g.s, g.args, { target: "webgpu", name: "matmul_gpu" });
+    const fi = await te.build(g.s, g.args);
+    const ga = nd.array(rand(70 * 33), [70, 33]), gb = nd.array(rand(33 * 48), [33, 48]);
+    const [g1, g2] = [nd.empty([70, 48]), nd.empty([70, 48])];
+    await fg(ga, gb, g1);
+    await fi(ga, gb, g2);
+    const what = shared ? "shared-memory tiles" : "register tiles";
+    check(`matmul_gpu 70x48x33, ${what} (WebGPU vs interpreter)`, g1.toArray(), g2.toArray(), 1e-4);
+  }
+  const n = 512, g = matmulGpu(n, n, n, { threads: 8, reg: 16, shared: false });
+  const fg = await te.build(g.s, g.args, { target: "webgpu" });
+  const ga = await nd.array(rand(n * n), [n, n]).to("webgpu");
+  const gb = await nd.array(rand(n * n), [n, n]).to("webgpu");
+  const gc = await nd.empty([n, n]).to("webgpu");
+  const tg = await fg.timeEvaluator({ repeat: 3, flops: g.flops })(ga, gb, gc);
+  console.log(`matmul ${n}^3 on the GPU (register tiles): ${tg.gflops!.median.toFixed(2)} GFLOP/s`);
+}

@@ -1,11 +1,16 @@
 /**
- * A float32 matmul scheduled for a GPU the way TVM's CUDA GEMM examples do it: each
- * workgroup computes a `tile` x `tile` block of C, one output per thread, walking k in steps
- * of `tile`; each step the workgroup's threads cooperatively copy a tile of A and of B into
- * shared memory (`cacheRead(..., "shared")`, one element per thread), and every thread
- * accumulates its dot product in a register (`cacheWrite(C, "local")`). The WGSL printer
- * puts the barriers around the shared tiles. Run it (`deno run -A examples/matmul_gpu.ts`)
- * to see the IR, check the kernel against the interpreter and time it.
+ * A float32 matmul scheduled for a GPU the way TVM's CUDA GEMM examples do it. Each
+ * workgroup of `threads` x `threads` invocations computes a block of C of
+ * (threads*reg) x (threads*reg); each invocation computes a `reg` x `reg` block of outputs
+ * held in registers (`cacheWrite(C, "local")`), so every element it reads from shared
+ * memory feeds `reg` multiply-adds. The reduction walks k in steps of `tk`; each
+ * step the workgroup copies a block of A and of B into shared memory
+ * (`cacheRead(..., "shared")`), every invocation copying `reg` elements of each. The WGSL
+ * printer places the barriers. `shared: false` leaves out the staging: on a software
+ * adapter (llvmpipe runs workgroups on CPU threads, where "shared" memory is ordinary
+ * cache and every barrier is a context switch) reading storage directly is several times
+ * faster; on a real GPU the staging is what makes the kernel fast. Run it (`deno run -A examples/matmul_gpu.ts 512`) to see the
+ * IR, check the kernel against the interpreter and time it.
  */
 import { nd, type Schedule, te, type Tensor } from "../mod.ts";
 
@@ -13,27 +18,40 @@ export function matmulGpu(
   m: number,
   n: number,
   k: number,
-  tile = 16,
+  { threads = 16, reg = 4, tk = 16, shared = true } = {},
 ): { s: Schedule; args: Tensor[]; flops: number } {
   const A = te.placeholder([m, k], "float32", "A");
   const B = te.placeholder([k, n], "float32", "B");
   const r = te.reduceAxis([0, k], "k");
   const C = te.compute([m, n], (i, j) => te.sum(A(i, r).mul(B(r, j)), [r]), "C");
   const s = te.createSchedule(C);
-  const AS = s.cacheRead(A, "shared", [s.stage(C)]);
-  const BS = s.cacheRead(B, "shared", [s.stage(C)]);
+  const AS = shared ? s.cacheRead(A, "shared", [s.stage(C)]) : null;
+  const BS = shared ? s.cacheRead(B, "shared", [s.stage(C)]) : null;
   const CL = s.cacheWrite(C, "local");
-  const [i, j] = s.stage(C).op.axis;
-  const [by, bx, ty, tx] = s.stage(C).tile(i, j, tile, tile);
-  s.stage(C).bind(by, "blockIdx.y").bind(bx, "blockIdx.x");
-  s.stage(C).bind(ty, "threadIdx.y").bind(tx, "threadIdx.x");
-  s.stage(CL).computeAt(s.stage(C), tx);
-  const [ko, ki] = s.stage(CL).split(s.stage(CL).op.reduceAxis[0], { factor: tile });
-  s.stage(CL).reorder(ko, ki, ...s.stage(CL).op.axis).unroll(ki);
+  const st = s.stage(C);
+  const [i, j] = st.op.axis;
+  const block = threads * reg;
+  const [by, bi] = st.split(i, { factor: block });
+  const [bx, bj] = st.split(j, { factor: block });
+  const [ty, yi] = st.split(bi, { nparts: threads });
+  const [tx, xi] = st.split(bj, { nparts: threads });
+  st.reorder(by, bx, ty, tx, yi, xi).unroll(yi).unroll(xi);
+  st.bind(by, "blockIdx.y").bind(bx, "blockIdx.x").bind(ty, "threadIdx.y").bind(tx, "threadIdx.x");
+  const cl = s.stage(CL);
+  cl.computeAt(st, tx);
+  const [ci, cj] = cl.op.axis;
+  const [ko, ki] = cl.split(cl.op.reduceAxis[0], { factor: tk });
+  cl.reorder(ko, ki, ci, cj).unroll(ci).unroll(cj);
   for (const S of [AS, BS]) {
-    s.stage(S).computeAt(s.stage(CL), ko);
-    const [a0, a1] = s.stage(S).op.axis;
-    s.stage(S).bind(a0, "threadIdx.y").bind(a1, "threadIdx.x");
+    if (!S) continue;
+    const ss = s.stage(S);
+    ss.computeAt(cl, ko);
+    const [a0, a1] = ss.op.axis;
+    // The copy of a (rows x cols) block: rows over threadIdx.y, columns over threadIdx.x,
+    // each in as many steps as needed.
+    const [r0, y] = ss.split(a0, { factor: threads });
+    const [c0, x] = ss.split(a1, { factor: threads });
+    ss.reorder(r0, c0, y, x).bind(y, "threadIdx.y").bind(x, "threadIdx.x");
   }
   return { s, args: [A, B, C], flops: 2 * m * n * k };
 }

@@ -10,6 +10,7 @@ import { onnxruntimePeer } from "./onnxruntime.ts";
 import { openblasPeer } from "./openblas.ts";
 import type { MatmulPeer } from "./peer.ts";
 import { tfjsCpuPeer, tfjsWasmPeer } from "./tfjs.ts";
+import { jaxJsWebgpuPeer, tfjsWebgpuPeer } from "./webgpu.ts";
 
 export type { MatmulPeer, PreparedMatmul } from "./peer.ts";
 
@@ -19,6 +20,14 @@ export type { MatmulPeer, PreparedMatmul } from "./peer.ts";
  */
 export function allMatmulPeers(): MatmulPeer[] {
   return [openblasPeer, onnxruntimePeer, jaxJsPeer, tfjsWasmPeer, tfjsCpuPeer, naivePeer];
+}
+
+/**
+ * The WebGPU peers, kept apart from the CPU list: they run on the WebGPU adapter and are
+ * measured against Tessera's webgpu target (bench/gpu.ts), not its C kernels.
+ */
+export function allGpuMatmulPeers(): MatmulPeer[] {
+  return [tfjsWebgpuPeer, jaxJsWebgpuPeer];
 }
 
 /**

@@ -30,7 +30,9 @@
  * since WGSL defines out-of-bounds reads to return some value instead of faulting and has no
  * traps, and the branch not taken is discarded.
  */
+import { toLinear } from "../../arith/linear.ts";
 import { simplify } from "../../arith/simplify.ts";
+import { exprKey } from "../../arith/structural.ts";
 import { TesseraError } from "../../error.ts";
 import type { DType } from "../../ir/dtype.ts";
 import { Binary, type Buffer, Cmp, type Expr, intConst, type Var } from "../../ir/expr.ts";
@@ -41,7 +43,6 @@ import { CStylePrinter, Names, P, type Printed, shortestFloat } from "../cstyle.
 import type { Sizes, WgslBufferSpec, WgslDispatch, WgslPlan } from "./plan.ts";
 
 const MAX_GRID = 65535;
-const BARRIER = "storageBarrier(); workgroupBarrier();";
 const AXES = ["x", "y", "z"] as const;
 
 const WGSL_RESERVED = new Set(
@@ -62,7 +63,8 @@ const WGSL_RESERVED = new Set(
     "reinterpret_cast require resource restrict self set shared sizeof smooth snorm static " +
     "static_assert static_cast std subroutine super target template this thread_local throw " +
     "trait try type typedef typeid typename typeof union unless unorm unsafe unsized use using " +
-    "varying virtual volatile wgsl where with writeonly yield")
+    "varying virtual volatile wgsl where with writeonly yield sign trunc fract clamp exp2 " +
+    "log2 ceil round sqrt tanh TsrSizes")
     .split(" "),
 );
 
@@ -77,6 +79,7 @@ fn tsr_mod(a: i32, b: i32) -> i32 {
   return a - (a / b) * b;
 }
 fn tsr_floordiv(a: i32, b: i32) -> i32 {
+  if (b == 0) { return 0; }
   let q = tsr_div(a, b);
   let r = a - q * b;
   if (r != 0 && (r ^ b) < 0) { return q - 1; }
@@ -99,6 +102,8 @@ fn tsr_to_i32(x: f32) -> i32 {
 }
 fn tsr_powf(a: f32, b: f32) -> f32 {
   if (b == 0.0) { return 1.0; }
+  if (a != a || b != b) { return a + b; }
+  if (a < -3.4e38 && b != floor(b)) { return select(0.0, bitcast<f32>(0x7f800000u), b > 0.0); }
   if (a == 0.0) { return select(0.0, bitcast<f32>(0x7f800000u), b < 0.0); }
   if (a < 0.0) {
     if (b != floor(b)) { return bitcast<f32>(0x7fc00000u); }
@@ -128,7 +133,10 @@ fn tsr_erf(x: f32) -> f32 {
   let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
   return s * y;
 }
-fn tsr_tanh(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
+fn tsr_tanh(x: f32) -> f32 {
+  if (x != x) { return x; }
+  return tanh(clamp(x, -15.0, 15.0));
+}
 fn tsr_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
 `;
 
@@ -217,6 +225,27 @@ function threadInfo(s: Stmt, sizeVars: ReadonlySet<Var>, who: string): ShaderInf
   return { wg, grid };
 }
 
+/**
+ * Whether `e` takes a different value for every assignment of the variables in `range`
+ * (each in [0, extent)), the other atoms held fixed: it must be linear in those variables,
+ * with coefficients that, sorted by size, each exceed the span of all smaller ones.
+ */
+function mixedRadix(e: Expr, range: ReadonlyMap<Var, number>): boolean {
+  const terms: Array<[number, number]> = [];
+  for (const t of toLinear(e).terms.values()) {
+    if (t.atom.kind === "var" && range.has(t.atom)) {
+      terms.push([Math.abs(t.coeff), range.get(t.atom)!]);
+    } else if ([...freeVars(t.atom)].some((v) => range.has(v))) return false;
+  }
+  terms.sort((a, b) => a[0] - b[0]);
+  let span = 0;
+  for (const [c, n] of terms) {
+    if (n > 1 && c <= span) return false;
+    span += c * (n - 1);
+  }
+  return true;
+}
+
 function mentions(s: Stmt, v: Var): boolean {
   let found = false;
   const scan = (e: Expr) => {
@@ -235,14 +264,6 @@ function mentions(s: Stmt, v: Var): boolean {
   return found;
 }
 
-function touchesMemory(s: Stmt): boolean {
-  let found = false;
-  walkStmt(s, (x) => {
-    if (x.kind === "store") found = true;
-  });
-  return found;
-}
-
 const elemBytes = (t: DType) => (t === "float16" ? 2 : 4);
 
 class WgslPrinter extends CStylePrinter {
@@ -254,6 +275,11 @@ class WgslPrinter extends CStylePrinter {
   private pending: Expr[] = [];
   /** Inside a leaf block: printed as plain code, no guards or barriers of our own. */
   private inLeaf = false;
+  /** Buffers accessed since the last barrier that other threads can see (see `syncBefore`). */
+  private pendingReads = new Set<Buffer>();
+  private pendingWrites = new Set<Buffer>();
+  /** Arrays private to a thread: never a reason for a barrier. */
+  private readonly privateBufs = new Set<Buffer>();
   /** Offsets of the per-thread copies of workgroup buffers (see `allocate`). */
   private readonly slots = new Map<Buffer, string>();
   /** Module-scope declarations, by name (a copied loop allocates the same buffer twice). */
@@ -400,7 +426,7 @@ class WgslPrinter extends CStylePrinter {
     let v = this.expr(s.value);
     if (root.dtype === "bool" && this.storageName(root) !== undefined) v = `select(0u, 1u, ${v})`;
     const line = `${this.names.of(root)}[${this.index(root, s.indices[0])}] = ${v};`;
-    this.leaf(() => this.emit(line));
+    this.leaf(s, () => this.emit(line));
   }
 
   letStmt(s: Stmt & { kind: "let" }): void {
@@ -413,11 +439,77 @@ class WgslPrinter extends CStylePrinter {
   }
 
   barrier(): void {
-    if (this.skeleton) this.emitBarrier();
+    if (this.skeleton) this.barrierFor([...this.pendingReads, ...this.pendingWrites]);
   }
 
-  private emitBarrier(): void {
-    if (this.lines.at(-1)?.trim() !== BARRIER) this.emit(BARRIER);
+  /** Buffers other threads can see (storage and workgroup), by whether each is storage. */
+  private visible(b: Buffer): boolean {
+    return !this.privateBufs.has(b);
+  }
+
+  /**
+   * Emits the barrier `s` needs before it runs: when it writes what another thread may have
+   * read or written since the last barrier, or reads what another may have written. This is
+   * TVM's storage-sync planning in small; private arrays never need one.
+   */
+  private syncBefore(s: Stmt, disjointWrites: ReadonlySet<Buffer> = new Set()): void {
+    const { reads, writes } = accesses(s);
+    const hazards = [...writes].filter((b) =>
+      this.visible(b) &&
+      (this.pendingReads.has(b) || (this.pendingWrites.has(b) && !disjointWrites.has(b)))
+    ).concat([...reads].filter((b) => this.visible(b) && this.pendingWrites.has(b)));
+    if (hazards.length) this.barrierFor(hazards);
+  }
+
+  /**
+   * Buffers that loop `s` writes at a different element in every (iteration, thread) pair:
+   * each store's index is a sum of the loop's, the threads' and inner loops' variables with
+   * constant coefficients that form a mixed radix (each coefficient exceeds the span of the
+   * smaller ones). Writes of one iteration then never collide with another's, so the
+   * iterations need no barrier between them for those writes (a cooperative copy in steps).
+   */
+  private injectiveWrites(s: For): Set<Buffer> {
+    const range = new Map<Var, number>();
+    this.threadVar.forEach((v, d) => v && range.set(v, this.wg[d]));
+    const out = new Set<Buffer>();
+    if (s.extent.kind !== "const") return out;
+    range.set(s.loopVar, s.extent.value);
+    walkStmt(s.body, (x) => {
+      if (x.kind !== "for") return;
+      const d = AXES.indexOf(x.threadTag?.slice(-1) as "x");
+      if (x.forKind === "threadBinding" && x.threadTag?.startsWith("threadIdx")) {
+        range.set(x.loopVar, this.wg[d]);
+      } else if (x.extent.kind === "const") range.set(x.loopVar, x.extent.value);
+    });
+    const indices = new Map<Buffer, Set<string>>();
+    const ok = new Map<Buffer, boolean>();
+    walkStmt(s.body, (x) => {
+      if (x.kind !== "store") return;
+      const b = x.buffer.aliasOf ?? x.buffer;
+      const idx = simplify(x.indices[0]);
+      if (!indices.has(b)) indices.set(b, new Set());
+      indices.get(b)!.add(exprKey(idx));
+      ok.set(b, (ok.get(b) ?? true) && mixedRadix(idx, range));
+    });
+    for (const [b, keys] of indices) if (keys.size === 1 && ok.get(b)) out.add(b);
+    return out;
+  }
+
+  private barrierFor(bufs: Buffer[]): void {
+    const storage = bufs.some((b) => this.storageName(b) !== undefined);
+    const workgroup = bufs.some((b) => this.storageName(b) === undefined);
+    // Both are control barriers; each orders its own address space.
+    const text = [storage ? "storageBarrier();" : "", workgroup ? "workgroupBarrier();" : ""]
+      .filter(Boolean).join(" ");
+    if (text) this.emit(text);
+    this.pendingReads.clear();
+    this.pendingWrites.clear();
+  }
+
+  private record(s: Stmt): void {
+    const { reads, writes } = accesses(s);
+    reads.forEach((b) => this.visible(b) && this.pendingReads.add(b));
+    writes.forEach((b) => this.visible(b) && this.pendingWrites.add(b));
   }
 
   get multiThread(): boolean {
@@ -434,8 +526,10 @@ class WgslPrinter extends CStylePrinter {
    * the sunk conditions hold, and once per thread index it does not use (on thread 0 of every
    * axis the shader uses but no enclosing loop binds).
    */
-  private leaf(print: () => void): void {
+  private leaf(s: Stmt, print: () => void): void {
     if (!this.skeleton) return print();
+    this.syncBefore(s);
+    this.record(s);
     const conds = this.pending.map((c) => this.operand(c, P.and));
     for (let d = 0; d < 3; d++) {
       if (this.wg[d] > 1 && this.threadVar[d] === null) conds.push(`lid.${AXES[d]} == 0u`);
@@ -462,13 +556,10 @@ class WgslPrinter extends CStylePrinter {
     if (!this.skeleton) return super.stmt(s);
     switch (s.kind) {
       case "seq":
-        for (const x of s.stmts) {
-          this.stmt(x);
-          if (touchesMemory(x)) this.emitBarrier();
-        }
+        for (const x of s.stmts) this.stmt(x);
         return;
       case "if": {
-        if (!this.hasCooperative(s)) return this.leaf(() => super.stmt(s));
+        if (!this.hasCooperative(s)) return this.leaf(s, () => super.stmt(s));
         if (s.otherwise) return super.stmt(s); // rare: no guard sinking through an else
         this.pending.push(s.cond);
         this.stmt(s.then);
@@ -520,7 +611,9 @@ class WgslPrinter extends CStylePrinter {
       this.emit("}");
       return;
     }
-    if (this.skeleton && !this.hasCooperative(s)) return this.leaf(() => this.plainLoop(s, v, hi));
+    if (this.skeleton && !this.hasCooperative(s)) {
+      return this.leaf(s, () => this.plainLoop(s, v, hi));
+    }
     this.plainLoop(s, v, hi);
   }
 
@@ -549,12 +642,16 @@ class WgslPrinter extends CStylePrinter {
       `for (var ${v}: i32 = ${this.expr(s.min)}; ${v} < ${this.expr(hi)}; ${v} = ${v} + 1) {`,
     );
     const skeleton = this.skeleton;
+    const before = [new Set(this.pendingReads), new Set(this.pendingWrites)];
     this.block(s.body);
-    if (skeleton && s.body.kind !== "seq" && touchesMemory(s.body)) {
-      // The next iteration must not overwrite what this one's other threads still read.
+    if (skeleton) {
+      // The next iteration must not touch what this one's other threads may still use.
       this.depth++;
-      this.emitBarrier();
+      this.syncBefore(s.body, this.injectiveWrites(s));
       this.depth--;
+      // After the loop: what the last iteration left, or (no iteration) what was there.
+      before[0].forEach((b) => this.pendingReads.add(b));
+      before[1].forEach((b) => this.pendingWrites.add(b));
     }
     this.emit("}");
   }
@@ -582,13 +679,17 @@ class WgslPrinter extends CStylePrinter {
     walkStmt(s.body, (x) => {
       if (x.kind !== "for" || x.forKind !== "threadBinding" || !this.cooperative(x)) return;
       const d = AXES.indexOf(x.threadTag!.slice(-1) as "x");
-      if (x.threadTag!.startsWith("threadIdx") && this.threadVar[d] !== null) rebound.add(d);
+      if (!x.threadTag!.startsWith("threadIdx") || this.threadVar[d] === null) return;
+      // Only a cooperative loop that touches this buffer makes it shared along its axis.
+      const { reads, writes } = accesses(x);
+      if (reads.has(b) || writes.has(b)) rebound.add(d);
     });
     const used = [0, 1, 2].filter((d) => this.wg[d] > 1);
     const S = used.filter((d) => this.threadVar[d] !== null && !rebound.has(d));
     const hasInner = used.some((d) => this.threadVar[d] === null) || rebound.size > 0;
     if (!this.skeleton || (b.scope !== "shared" && !hasInner)) {
       // In a block of its own: a loop copied by partitioning allocates the same buffer twice.
+      this.privateBufs.add(b);
       this.emit("{");
       this.depth++;
       this.emit(`var ${name}: array<${ty}, ${n}>;`);
@@ -702,7 +803,13 @@ export function planWgsl(f: PrimFunc): WgslPlan {
     const info = threadInfo(root, sizeVars, who);
     const names = new Names(WGSL_RESERVED, "tsr_");
     const { reads, writes } = accesses(root);
-    const used = [...new Set([...reads, ...writes])].filter((b) => index.has(b));
+    // A buffer allocated inside this statement is the shader's own array, even when a copy
+    // of a loop (partitioning) also allocates it at the root.
+    const inner = new Set<Buffer>();
+    walkStmt(root, (x) => {
+      if (x.kind === "allocate") inner.add(x.buffer);
+    });
+    const used = [...new Set([...reads, ...writes])].filter((b) => index.has(b) && !inner.has(b));
     const storage = new Map(used.map((b) => [b, names.of(b)]));
     const p = new WgslPrinter(names, (b) => storage.get(b));
     const sizeDecls = f.sizeVars.map((v) => `let ${names.of(v)}: i32 = tsr_sizes.${names.of(v)};`);
@@ -767,5 +874,5 @@ export function planWgsl(f: PrimFunc): WgslPlan {
 /** A name for a root statement in messages: the buffers it writes. */
 function describeRoot(s: Stmt): string {
   const { writes } = accesses(s);
-  return `stage writing ${[...writes].map((b) => b.name).join(", ") || "nothing"}`;
+  return `writing ${[...writes].map((b) => b.name).join(", ") || "nothing"}`;
 }

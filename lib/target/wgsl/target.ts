@@ -4,7 +4,8 @@
  * uploaded or dispatched, exactly as for the C target; host arrays are copied in and out
  * for the caller, device arrays are used in place.
  */
-import type { PrimFunc } from "../../ir/stmt.ts";
+import { PrimFunc } from "../../ir/stmt.ts";
+import { unrollLoops } from "../../lower/unroll.ts";
 import { flattenStorage } from "../../lower/flatten.ts";
 import { bindArguments } from "../../runtime/args.ts";
 import type { BuildOptions, TargetKernel } from "../../runtime/build.ts";
@@ -13,7 +14,16 @@ import { planWgsl } from "./printer.ts";
 import { prepareWgsl } from "./runtime.ts";
 
 export async function buildWebgpu(func: PrimFunc, _opts: BuildOptions): Promise<TargetKernel> {
-  const plan = planWgsl(flattenStorage(func));
+  // Unrolled loops are unrolled here: WGSL has no pragma for it, and constant indices let
+  // the shader compiler keep a thread's private arrays in registers.
+  const unrolled = new PrimFunc(
+    func.name,
+    func.params,
+    func.sizeVars,
+    unrollLoops(func.body),
+    func.outputs,
+  );
+  const plan = planWgsl(flattenStorage(unrolled));
   const who = `kernel ${func.name} (webgpu)`;
   const runner = await prepareWgsl(plan, who);
   const source = plan.dispatches.map((d) => d.source).join("\n");
