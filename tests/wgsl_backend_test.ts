@@ -924,3 +924,47 @@ Deno.test("timeEvaluator times a WebGPU kernel: positive times, one per repeat",
   assert.equal(f.lastTiming, t);
   throwsTessera(() => f.timeEvaluator({ repeat: 0 }), /timeEvaluator: bad options .*'repeat'/);
 });
+
+// --- vectorize: vec2/3/4<f32> where legal, scalar code otherwise ------------------------------
+
+Deno.test("vectorize by 2, 3 and 4 computes float32 lanes as one vecN<f32>", async () => {
+  for (const lanes of [2, 3, 4]) {
+    const A = te.placeholder([5, 12], "float32", "A");
+    const B = te.placeholder([12], "float32", "B");
+    const C = te.compute(
+      [5, 12],
+      (i, j) => te.max(A(i, j).mul(B(j)).add(A(i, 0)), 0).sub(te.exp(A(i, j))),
+      "C",
+    );
+    const s = te.createSchedule(C);
+    const [i, j] = s.stage(C).op.axis;
+    const [jo, ji] = s.stage(C).split(j, { factor: lanes });
+    s.stage(C).bind(i, "blockIdx.x").bind(jo, "threadIdx.x").vectorize(ji);
+    const f = await te.build(s, [A, B, C], { target: "webgpu" });
+    assert.match(f.source, new RegExp(`let tsr_vec: vec${lanes}<f32>`));
+    await checkAgainstInterpreter(
+      s,
+      [A, B, C],
+      [rand([5, 12], "float32", 3), rand([12])],
+      `${lanes} lanes`,
+    );
+  }
+});
+
+Deno.test("vectorize falls back to scalar code for strided loads, and stays correct for neighbour reads", async () => {
+  // A stride-2 load under a non-dividing split, and lanes reading a neighbouring element.
+  const A = te.placeholder([10], "float32", "A");
+  const T = te.compute([5], (i) => A(i.mul(2)).add(1), "T");
+  const s1 = te.createSchedule(T);
+  const [, t1] = s1.stage(T).split(s1.stage(T).op.axis[0], { factor: 3 });
+  s1.stage(T).vectorize(t1);
+  const f1 = await te.build(s1, [A, T], { target: "webgpu" });
+  assert.doesNotMatch(f1.source, /tsr_vec/);
+  await checkAgainstInterpreter(s1, [A, T], [rand([10])], "guarded tail");
+  const U = te.compute([10], (i) => A(i).mul(2), "U");
+  const V = te.compute([10], (i) => U(i).add(U(te.min(i.add(1), 9))), "V");
+  const s2 = te.createSchedule(V);
+  const [, v1] = s2.stage(V).split(s2.stage(V).op.axis[0], { factor: 2 });
+  s2.stage(V).vectorize(v1);
+  await checkAgainstInterpreter(s2, [A, V], [rand([10])], "reads of another stage");
+});

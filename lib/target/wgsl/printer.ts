@@ -35,9 +35,17 @@ import { simplify } from "../../arith/simplify.ts";
 import { exprKey } from "../../arith/structural.ts";
 import { TesseraError } from "../../error.ts";
 import type { DType } from "../../ir/dtype.ts";
-import { Binary, type Buffer, Cmp, type Expr, intConst, type Var } from "../../ir/expr.ts";
+import {
+  Binary,
+  type Buffer,
+  BufferLoad,
+  Cmp,
+  type Expr,
+  intConst,
+  type Var,
+} from "../../ir/expr.ts";
 import type { For, PrimFunc, Stmt } from "../../ir/stmt.ts";
-import { freeVars, walkExpr, walkStmt } from "../../ir/visit.ts";
+import { freeVars, substitute, walkExpr, walkStmt } from "../../ir/visit.ts";
 import { evalSize } from "../../runtime/args.ts";
 import { CStylePrinter, Names, P, type Printed, shortestFloat } from "../cstyle.ts";
 import type { Sizes, WgslBufferSpec, WgslDispatch, WgslPlan } from "./plan.ts";
@@ -92,6 +100,12 @@ fn tsr_floormod(a: i32, b: i32) -> i32 {
 }
 fn tsr_minf(a: f32, b: f32) -> f32 { if (a != a || b != b) { return a + b; } return select(b, a, a < b); }
 fn tsr_maxf(a: f32, b: f32) -> f32 { if (a != a || b != b) { return a + b; } return select(b, a, a > b); }
+fn tsr_minv2(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> { return select(select(b, a, a < b), a + b, (a != a) | (b != b)); }
+fn tsr_maxv2(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> { return select(select(b, a, a > b), a + b, (a != a) | (b != b)); }
+fn tsr_minv3(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> { return select(select(b, a, a < b), a + b, (a != a) | (b != b)); }
+fn tsr_maxv3(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> { return select(select(b, a, a > b), a + b, (a != a) | (b != b)); }
+fn tsr_minv4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return select(select(b, a, a < b), a + b, (a != a) | (b != b)); }
+fn tsr_maxv4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return select(select(b, a, a > b), a + b, (a != a) | (b != b)); }
 fn tsr_to_i32(x: f32) -> i32 {
   if (x != x || abs(x) > 3.4e38) { return 0; }
   let t = trunc(x);
@@ -572,6 +586,14 @@ class WgslPrinter extends CStylePrinter {
   }
 
   forLoop(s: For): void {
+    if (s.forKind === "vectorized") {
+      const vec = this.vectorized(s);
+      if (vec) {
+        return this.skeleton
+          ? this.leaf(s, () => vec.forEach((l) => this.emit(l)))
+          : vec.forEach((l) => this.emit(l));
+      }
+    }
     const v = this.names.of(s.loopVar);
     const hi = s.min.kind === "const" && s.min.value === 0
       ? s.extent
@@ -615,6 +637,92 @@ class WgslPrinter extends CStylePrinter {
       return this.leaf(s, () => this.plainLoop(s, v, hi));
     }
     this.plainLoop(s, v, hi);
+  }
+
+  /**
+   * A vectorized loop of 2 to 4 float32 lanes whose body is one store to consecutive
+   * elements, computed as one `vecN<f32>` expression: loads of consecutive elements become
+   * vectors of their lanes, values that do not depend on the loop are splatted, arithmetic
+   * and the builtins that take vectors apply lane-wise. Anything else (a guard in the body,
+   * a strided access, an integer, a helper function) returns null and prints as scalar code.
+   */
+  private vectorized(s: For): string[] | null {
+    const n = s.extent.kind === "const" ? s.extent.value : 0;
+    const body = s.body;
+    if (n < 2 || n > 4 || s.min.kind !== "const" || body.kind !== "store") return null;
+    if (body.buffer.dtype !== "float32") return null;
+    const v = s.loopVar;
+    const lane = (e: Expr, k: number) =>
+      simplify(substitute(e, new Map([[v, intConst((s.min as { value: number }).value + k)]])));
+    const step = (e: Expr) => {
+      const d = simplify(new Binary("sub", lane(e, 1), lane(e, 0), "int32"));
+      return d.kind === "const" ? d.value : null;
+    };
+    const ty = `vec${n}<f32>`;
+    const go = (e: Expr): string | null => {
+      if (!freeVars(e).has(v) && e.dtype === "float32") return `${ty}(${this.expr(lane(e, 0))})`;
+      switch (e.kind) {
+        case "bufferLoad": {
+          if (e.dtype !== "float32" || step(e.indices[0]) !== 1) return null;
+          const lanes = Array.from(
+            { length: n },
+            (_, k) => this.expr(new BufferLoad(e.buffer, [lane(e.indices[0], k)])),
+          );
+          return `${ty}(${lanes.join(", ")})`;
+        }
+        case "binary": {
+          if (e.dtype !== "float32") return null;
+          const a = go(e.a), b = go(e.b);
+          if (a === null || b === null) return null;
+          const sym = { add: "+", sub: "-", mul: "*", div: "/" }[e.op as string];
+          if (sym) return `(${a} ${sym} ${b})`;
+          if (e.op === "min" || e.op === "max") return `tsr_${e.op}v${n}(${a}, ${b})`;
+          return null;
+        }
+        case "neg": {
+          const a = go(e.a);
+          return a === null ? null : `(-${a})`;
+        }
+        case "call": {
+          const fn = {
+            exp: "exp",
+            log: "log",
+            sqrt: "sqrt",
+            rsqrt: "inverseSqrt",
+            abs: "abs",
+            floor: "floor",
+            ceil: "ceil",
+            round: "round",
+          }[e.op as string];
+          const a = e.dtype === "float32" && fn ? go(e.args[0]) : null;
+          return a === null ? null : `${fn}(${a})`;
+        }
+        default:
+          return null;
+      }
+    };
+    if (step(body.indices[0]) !== 1) return null;
+    // Lanes run together: a lane may read the stored buffer only at its own element.
+    const root0 = body.buffer.aliasOf ?? body.buffer;
+    let overlaps = false;
+    walkExpr(body.value, (x) => {
+      if (
+        x.kind === "bufferLoad" && (x.buffer.aliasOf ?? x.buffer) === root0 &&
+        exprKey(x.indices[0]) !== exprKey(body.indices[0])
+      ) overlaps = true;
+    });
+    if (overlaps) return null;
+    const value = go(body.value);
+    if (value === null) return null;
+    const root = body.buffer.aliasOf ?? body.buffer;
+    const out = ["{", `  let tsr_vec: ${ty} = ${value};`];
+    for (let k = 0; k < n; k++) {
+      out.push(
+        `  ${this.names.of(root)}[${this.index(root, lane(body.indices[0], k))}] = tsr_vec[${k}];`,
+      );
+    }
+    out.push("}");
+    return out;
   }
 
   /**
