@@ -968,3 +968,18 @@ Deno.test("vectorize falls back to scalar code for strided loads, and stays corr
   s2.stage(V).vectorize(v1);
   await checkAgainstInterpreter(s2, [A, V], [rand([10])], "reads of another stage");
 });
+
+Deno.test("storageAlign pads the rows of a shared tile", async () => {
+  // The tile of A is 16 x 16; storageAlign(factor 16, offset 1) makes its row stride 17
+  // (the usual cure for bank conflicts), so the workgroup array holds 16 x 17 floats.
+  const { s, args } = matmulGpu(40, 32, 24, { threads: 16, reg: 1, tk: 16 });
+  const AS = s.stages.find((st) => st.name === "A_shared")!;
+  AS.storageAlign(AS.op.axis[0], 16, 1);
+  const f = await checkAgainstInterpreter(
+    s,
+    args,
+    [rand([40, 24], "float32", 1), rand([24, 32], "float32", 2)],
+    "padded shared tile",
+  );
+  assert.match(f.source, /var<workgroup> A_shared: array<f32, 272>;/);
+});
