@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import assert from "node:assert/strict";
-import { Choices } from "./gen/choices.ts";
+import { Choices, propertyOptions } from "./gen/choices.ts";
 import { checkBackend } from "./gen/check.ts";
 import { randomProgram } from "./gen/programs.ts";
 import { randomSchedule } from "./gen/schedules.ts";
@@ -29,8 +29,11 @@ Deno.test(`C kernels equal the interpreter (${RUNS} programs x schedules)`, asyn
         else rejected++;
       },
     ),
-    { numRuns: RUNS },
+    propertyOptions(RUNS),
   );
-  assert.ok(rejected < RUNS * 0.1, `${rejected} of ${RUNS} schedules were rejected`);
-  assert.ok(ok >= RUNS * 0.9);
+  // A replayed case (TESSERA_PROPERTY_PATH) is one run: the proportions say nothing.
+  if (!Deno.env.get("TESSERA_PROPERTY_PATH")) {
+    assert.ok(rejected < RUNS * 0.1, `${rejected} of ${RUNS} schedules were rejected`);
+    assert.ok(ok >= RUNS * 0.9);
+  }
 });

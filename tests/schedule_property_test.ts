@@ -4,7 +4,7 @@
  */
 import fc from "fast-check";
 import assert from "node:assert/strict";
-import { Choices } from "./gen/choices.ts";
+import { Choices, propertyOptions } from "./gen/choices.ts";
 import { checkSchedule } from "./gen/check.ts";
 import { randomProgram } from "./gen/programs.ts";
 import { randomSchedule } from "./gen/schedules.ts";
@@ -25,9 +25,12 @@ Deno.test(`lowered and interpreted equals direct evaluation (${RUNS} programs x 
         else rejected++;
       },
     ),
-    { numRuns: RUNS },
+    propertyOptions(RUNS),
   );
-  // Rejections (vectorizing a loop whose extent is not constant) must stay rare.
-  assert.ok(rejected < RUNS * 0.1, `${rejected} of ${RUNS} schedules were rejected`);
-  assert.ok(ok >= RUNS * 0.9);
+  // A replayed case (TESSERA_PROPERTY_PATH) is one run: the proportions say nothing.
+  if (!Deno.env.get("TESSERA_PROPERTY_PATH")) {
+    // Rejections (vectorizing a loop whose extent is not constant) must stay rare.
+    assert.ok(rejected < RUNS * 0.1, `${rejected} of ${RUNS} schedules were rejected`);
+    assert.ok(ok >= RUNS * 0.9);
+  }
 });

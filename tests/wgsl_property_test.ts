@@ -9,7 +9,7 @@
  */
 import fc from "fast-check";
 import assert from "node:assert/strict";
-import { Choices } from "./gen/choices.ts";
+import { Choices, propertyOptions } from "./gen/choices.ts";
 import { checkBackend } from "./gen/check.ts";
 import { randomProgram } from "./gen/programs.ts";
 import { randomSchedule } from "./gen/schedules.ts";
@@ -31,8 +31,11 @@ Deno.test(`WebGPU kernels equal the interpreter (${RUNS} programs x GPU schedule
         else rejected++;
       },
     ),
-    { numRuns: RUNS },
+    propertyOptions(RUNS),
   );
-  assert.ok(rejected < RUNS * 0.25, `${rejected} of ${RUNS} schedules were refused`);
-  assert.ok(ok >= RUNS * 0.75);
+  // A replayed case (TESSERA_PROPERTY_PATH) is one run: the proportions say nothing.
+  if (!Deno.env.get("TESSERA_PROPERTY_PATH")) {
+    assert.ok(rejected < RUNS * 0.25, `${rejected} of ${RUNS} schedules were refused`);
+    assert.ok(ok >= RUNS * 0.75);
+  }
 });

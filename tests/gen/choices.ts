@@ -54,3 +54,20 @@ export function rng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * fast-check options for a property run: `numRuns`, and the seed and path of a failure
+ * when TESSERA_PROPERTY_SEED / TESSERA_PROPERTY_PATH are set (copy them from the failure
+ * report to replay exactly that case).
+ */
+export function propertyOptions(
+  numRuns: number,
+): { numRuns: number; seed?: number; path?: string } {
+  const seed = Deno.env.get("TESSERA_PROPERTY_SEED");
+  const path = Deno.env.get("TESSERA_PROPERTY_PATH");
+  return {
+    numRuns,
+    ...(seed ? { seed: Number(seed) } : {}),
+    ...(path ? { path } : {}),
+  };
+}

@@ -37,7 +37,7 @@ import { TesseraError } from "../../error.ts";
 import type { DType } from "../../ir/dtype.ts";
 import {
   Binary,
-  type Buffer,
+  Buffer,
   BufferLoad,
   Cmp,
   type Expr,
@@ -292,10 +292,13 @@ class WgslPrinter extends CStylePrinter {
   /** Buffers accessed since the last barrier that other threads can see (see `syncBefore`). */
   private pendingReads = new Set<Buffer>();
   private pendingWrites = new Set<Buffer>();
-  /** Arrays private to a thread: never a reason for a barrier. */
-  private readonly privateBufs = new Set<Buffer>();
-  /** Offsets of the per-thread copies of workgroup buffers (see `allocate`). */
-  private readonly slots = new Map<Buffer, string>();
+  /** The array each allocated buffer currently means, where it lives, and its slot. */
+  private readonly instances = new Map<
+    Buffer,
+    { name: string; slot: string | undefined; private: boolean }
+  >();
+  /** How many times each buffer has been allocated so far (copies get fresh names). */
+  private readonly allocCount = new Map<Buffer, number>();
   /** Module-scope declarations, by name (a copied loop allocates the same buffer twice). */
   readonly workgroupVars = new Map<string, string>();
   workgroupBytes = 0;
@@ -428,7 +431,7 @@ class WgslPrinter extends CStylePrinter {
 
   load(e: Expr & { kind: "bufferLoad" }): Printed {
     const root = e.buffer.aliasOf ?? e.buffer;
-    const text = `${this.names.of(root)}[${this.index(root, e.indices[0])}]`;
+    const text = `${this.bufName(root)}[${this.index(root, e.indices[0])}]`;
     if (root.dtype === "bool" && this.storageName(root) !== undefined) {
       return [`(${text} != 0u)`, P.atom];
     }
@@ -439,7 +442,7 @@ class WgslPrinter extends CStylePrinter {
     const root = s.buffer.aliasOf ?? s.buffer;
     let v = this.expr(s.value);
     if (root.dtype === "bool" && this.storageName(root) !== undefined) v = `select(0u, 1u, ${v})`;
-    const line = `${this.names.of(root)}[${this.index(root, s.indices[0])}] = ${v};`;
+    const line = `${this.bufName(root)}[${this.index(root, s.indices[0])}] = ${v};`;
     this.leaf(s, () => this.emit(line));
   }
 
@@ -458,7 +461,7 @@ class WgslPrinter extends CStylePrinter {
 
   /** Buffers other threads can see (storage and workgroup), by whether each is storage. */
   private visible(b: Buffer): boolean {
-    return !this.privateBufs.has(b);
+    return !this.instances.get(b)?.private;
   }
 
   /**
@@ -718,7 +721,7 @@ class WgslPrinter extends CStylePrinter {
     const out = ["{", `  let tsr_vec: ${ty} = ${value};`];
     for (let k = 0; k < n; k++) {
       out.push(
-        `  ${this.names.of(root)}[${this.index(root, lane(body.indices[0], k))}] = tsr_vec[${k}];`,
+        `  ${this.bufName(root)}[${this.index(root, lane(body.indices[0], k))}] = tsr_vec[${k}];`,
       );
     }
     out.push("}");
@@ -776,8 +779,14 @@ class WgslPrinter extends CStylePrinter {
       );
     }
     const n = Math.max(1, size.value);
-    const name = this.names.of(b);
     const ty = this.typeName(b.dtype);
+    // Each allocation is its own array, even of the same buffer (a loop copied by unrolling
+    // or partitioning allocates it again, and the copies may need different homes).
+    const seen = this.allocCount.get(b) ?? 0;
+    this.allocCount.set(b, seen + 1);
+    const name = seen === 0
+      ? this.names.of(b)
+      : this.names.of(new Buffer(b.name, b.dtype, b.shape, b.scope));
     // A buffer allocated inside loops bound to thread axes S exists once per thread of S, as
     // in the interpreter (once per iteration). When every axis the shader uses is in S it is
     // private to the thread. Otherwise other threads read it (a fill on thread 0, a
@@ -795,33 +804,42 @@ class WgslPrinter extends CStylePrinter {
     const used = [0, 1, 2].filter((d) => this.wg[d] > 1);
     const S = used.filter((d) => this.threadVar[d] !== null && !rebound.has(d));
     const hasInner = used.some((d) => this.threadVar[d] === null) || rebound.size > 0;
-    if (!this.skeleton || (b.scope !== "shared" && !hasInner)) {
-      // In a block of its own: a loop copied by partitioning allocates the same buffer twice.
-      this.privateBufs.add(b);
+    const saved = this.instances.get(b);
+    let slot: string | undefined;
+    const priv = !this.skeleton || (b.scope !== "shared" && !hasInner);
+    if (priv) {
       this.emit("{");
       this.depth++;
       this.emit(`var ${name}: array<${ty}, ${n}>;`);
-      this.stmt(s.body);
-      this.depth--;
-      this.emit("}");
-      return;
-    } else if (!this.workgroupVars.has(name)) {
+    } else {
       let copies = 1;
-      const slot: string[] = [];
+      const parts: string[] = [];
       for (const d of S) {
-        slot.push(`i32(lid.${AXES[d]}) * ${n * copies}i`);
+        parts.push(`i32(lid.${AXES[d]}) * ${n * copies}i`);
         copies *= this.wg[d];
       }
-      if (slot.length) this.slots.set(b, slot.join(" + "));
+      if (parts.length) slot = parts.join(" + ");
       this.workgroupVars.set(name, `var<workgroup> ${name}: array<${ty}, ${n * copies}>;`);
       this.workgroupBytes += n * copies * elemBytes(b.dtype);
     }
+    this.instances.set(b, { name, slot, private: priv });
     this.stmt(s.body);
+    if (saved) this.instances.set(b, saved);
+    else this.instances.delete(b);
+    if (priv) {
+      this.depth--;
+      this.emit("}");
+    }
+  }
+
+  /** The name of `b` here: the array of its innermost allocation, or its binding. */
+  private bufName(b: Buffer): string {
+    return this.instances.get(b)?.name ?? this.names.of(b);
   }
 
   /** The index into `b`, with its per-thread slot when it has one. */
   private index(b: Buffer, i: Expr): string {
-    const slot = this.slots.get(b);
+    const slot = this.instances.get(b)?.slot;
     return slot ? `${slot} + ${this.operand(i, P.add + 1)}` : this.expr(i);
   }
 
