@@ -160,3 +160,12 @@ export function walkStmt(s: Stmt, f: (s: Stmt) => void): void {
     return c;
   });
 }
+
+/** Calls `fe` on every expression a statement tree holds (each expression's root only). */
+export function walkStmtExprs(s: Stmt, fe: (e: Expr) => void): void {
+  walkStmt(s, (x) =>
+    mapStmt(x, (e) => {
+      fe(e);
+      return e;
+    }, (c) => c));
+}

@@ -35,17 +35,9 @@ import { simplify } from "../../arith/simplify.ts";
 import { exprKey } from "../../arith/structural.ts";
 import { TesseraError } from "../../error.ts";
 import type { DType } from "../../ir/dtype.ts";
-import {
-  Binary,
-  Buffer,
-  BufferLoad,
-  Cmp,
-  type Expr,
-  intConst,
-  type Var,
-} from "../../ir/expr.ts";
+import { Binary, Buffer, BufferLoad, Cmp, type Expr, intConst, type Var } from "../../ir/expr.ts";
 import type { For, PrimFunc, Stmt } from "../../ir/stmt.ts";
-import { freeVars, substitute, walkExpr, walkStmt } from "../../ir/visit.ts";
+import { freeVars, substitute, walkExpr, walkStmt, walkStmtExprs } from "../../ir/visit.ts";
 import { evalSize } from "../../runtime/args.ts";
 import { CStylePrinter, Names, P, type Printed, shortestFloat } from "../cstyle.ts";
 import type { Sizes, WgslBufferSpec, WgslDispatch, WgslPlan } from "./plan.ts";
@@ -262,18 +254,8 @@ function mixedRadix(e: Expr, range: ReadonlyMap<Var, number>): boolean {
 
 function mentions(s: Stmt, v: Var): boolean {
   let found = false;
-  const scan = (e: Expr) => {
+  walkStmtExprs(s, (e) => {
     if (freeVars(e).has(v)) found = true;
-  };
-  walkStmt(s, (x) => {
-    if (x.kind === "store") {
-      scan(x.value);
-      x.indices.forEach(scan);
-    } else if (x.kind === "for") {
-      scan(x.min);
-      scan(x.extent);
-    } else if (x.kind === "if") scan(x.cond);
-    else if (x.kind === "let") scan(x.value);
   });
   return found;
 }
@@ -858,21 +840,13 @@ class WgslPrinter extends CStylePrinter {
 /** Buffers a statement reads and writes (by the buffer they alias, for flat views). */
 function accesses(s: Stmt): { reads: Set<Buffer>; writes: Set<Buffer> } {
   const reads = new Set<Buffer>(), writes = new Set<Buffer>();
-  const scan = (e: Expr) =>
+  walkStmt(s, (x) => {
+    if (x.kind === "store") writes.add(x.buffer.aliasOf ?? x.buffer);
+  });
+  walkStmtExprs(s, (e) =>
     walkExpr(e, (x) => {
       if (x.kind === "bufferLoad") reads.add(x.buffer.aliasOf ?? x.buffer);
-    });
-  walkStmt(s, (x) => {
-    if (x.kind === "store") {
-      writes.add(x.buffer.aliasOf ?? x.buffer);
-      scan(x.value);
-      x.indices.forEach(scan);
-    } else if (x.kind === "for") {
-      scan(x.min);
-      scan(x.extent);
-    } else if (x.kind === "if") scan(x.cond);
-    else if (x.kind === "let") scan(x.value);
-  });
+    }));
   return { reads, writes };
 }
 
