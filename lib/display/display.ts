@@ -16,6 +16,10 @@ export interface DisplayOptions {
 export async function display(x: unknown, opts: DisplayOptions = {}): Promise<void> {
   const b = await bundleOf(x);
   const j = jupyter();
-  if (j) await j.display(b, { raw: true, ...opts });
-  else console.log(b["text/plain"]);
+  if (j) {
+    await j.display(b, { raw: true, ...opts });
+    // Deno 2.9's kernel can report a cell done before its last display message is sent,
+    // and headless clients then drop it; a short pause lets the message go out first.
+    await new Promise((ok) => setTimeout(ok, 30));
+  } else console.log(b["text/plain"]);
 }
