@@ -9,17 +9,26 @@
 import { simplify, simplifyStmt } from "../arith/simplify.ts";
 import { intConst } from "../ir/expr.ts";
 import { seq, type Stmt } from "../ir/stmt.ts";
-import { mapStmt, mapStmtExprs, substitute } from "../ir/visit.ts";
+import { mapStmt, mapStmtExprs, substitute, walkStmt } from "../ir/visit.ts";
 
 /** Loops with more iterations than this stay loops (the code would grow too much). */
 const MAX_UNROLL = 64;
+/** Nor is a loop unrolled when its copies would hold more statements than this in all. */
+const MAX_STATEMENTS = 1024;
+
+function size(s: Stmt): number {
+  let n = 0;
+  walkStmt(s, () => n++);
+  return n;
+}
 
 export function unrollLoops(s: Stmt): Stmt {
   const go = (x: Stmt): Stmt => {
     const y = mapStmt(x, (e) => e, go);
     if (
       y.kind !== "for" || y.forKind !== "unrolled" || y.min.kind !== "const" ||
-      y.extent.kind !== "const" || y.extent.value > MAX_UNROLL
+      y.extent.kind !== "const" || y.extent.value > MAX_UNROLL ||
+      y.extent.value * size(y.body) > MAX_STATEMENTS
     ) return y;
     const copies: Stmt[] = [];
     for (let k = 0; k < y.extent.value; k++) {

@@ -252,12 +252,18 @@ function mixedRadix(e: Expr, range: ReadonlyMap<Var, number>): boolean {
   return true;
 }
 
+/** The variables a statement tree uses, memoized: the printer asks about the same subtrees often. */
+const usedVars = new WeakMap<Stmt, Set<Var>>();
+
 function mentions(s: Stmt, v: Var): boolean {
-  let found = false;
-  walkStmtExprs(s, (e) => {
-    if (freeVars(e).has(v)) found = true;
-  });
-  return found;
+  let vars = usedVars.get(s);
+  if (!vars) {
+    const found = new Set<Var>();
+    walkStmtExprs(s, (e) => freeVars(e).forEach((x) => found.add(x)));
+    usedVars.set(s, found);
+    vars = found;
+  }
+  return vars.has(v);
 }
 
 const elemBytes = (t: DType) => (t === "float16" ? 2 : 4);
@@ -265,6 +271,8 @@ const elemBytes = (t: DType) => (t === "float16" ? 2 : 4);
 class WgslPrinter extends CStylePrinter {
   /** Threads per axis in this shader (1: axis unused). */
   private wg: [number, number, number] = [1, 1, 1];
+  /** Every loop variable in scope that is a thread index. */
+  private readonly threadVars = new Set<Var>();
   /** The loop variable an enclosing loop binds to each threadIdx axis. */
   private threadVar: Array<Var | null> = [null, null, null];
   /** Conditions that guard the leaves below (sunk out of the uniform skeleton). */
@@ -610,7 +618,9 @@ class WgslPrinter extends CStylePrinter {
           this.pending = [...this.pending, new Cmp("lt", s.loopVar, hi)];
         }
         this.threadVar[d] = s.loopVar;
+        this.threadVars.add(s.loopVar);
         this.stmt(s.body);
+        this.threadVars.delete(s.loopVar);
         this.threadVar[d] = savedVar;
         this.pending = savedPending;
       }
@@ -618,7 +628,9 @@ class WgslPrinter extends CStylePrinter {
       this.emit("}");
       return;
     }
-    if (this.skeleton && !this.hasCooperative(s)) {
+    // A loop without thread loops inside, or one whose bounds differ between threads (no
+    // barrier may sit in it), runs whole in each thread that needs it.
+    if (this.skeleton && (!this.hasCooperative(s) || this.threadDependent(s))) {
       return this.leaf(s, () => this.plainLoop(s, v, hi));
     }
     this.plainLoop(s, v, hi);
@@ -720,6 +732,11 @@ class WgslPrinter extends CStylePrinter {
     if (!s.threadTag?.startsWith("threadIdx")) return true;
     const outer = this.threadVar[AXES.indexOf(s.threadTag.slice(-1) as "x")];
     return outer === null || !mentions(s, outer);
+  }
+
+  /** Whether a loop's bounds depend on a thread index (so threads run different trips). */
+  private threadDependent(s: For): boolean {
+    return [...freeVars(s.min), ...freeVars(s.extent)].some((x) => this.threadVars.has(x));
   }
 
   private hasCooperative(s: Stmt): boolean {
