@@ -58,6 +58,24 @@ export function closeEnough(
   return null;
 }
 
+/** The program and schedule log, for failure messages. */
+function describer(p: Program, log: string[]): () => string {
+  return () => [`program (${p.family}):`, ...p.text, "schedule:", ...log].join("\n  ");
+}
+
+/**
+ * Lowers the schedule; "rejected" when lowering rightly refuses it (vectorizing a loop of
+ * non-constant extent), any other error is a test failure.
+ */
+function lowerOrReject(p: Program, s: Schedule, describe: () => string): PrimFunc | "rejected" {
+  try {
+    return te.lower(s, [...p.inputs, ...p.outputs]);
+  } catch (e) {
+    if (e instanceof TesseraError && /not a constant/.test(e.message)) return "rejected";
+    throw new Error(`lowering failed: ${(e as Error).message}\n  ${describe()}`);
+  }
+}
+
 /** Runs the comparison; returns "rejected" when lowering refuses the schedule with a TesseraError. */
 export function checkSchedule(
   p: Program,
@@ -65,14 +83,9 @@ export function checkSchedule(
   log: string[],
   seed: number,
 ): "ok" | "rejected" {
-  const describe = () => [`program (${p.family}):`, ...p.text, "schedule:", ...log].join("\n  ");
-  let func;
-  try {
-    func = te.lower(s, [...p.inputs, ...p.outputs]);
-  } catch (e) {
-    if (e instanceof TesseraError && /not a constant/.test(e.message)) return "rejected";
-    throw new Error(`lowering failed: ${(e as Error).message}\n  ${describe()}`);
-  }
+  const describe = describer(p, log);
+  const func = lowerOrReject(p, s, describe);
+  if (func === "rejected") return "rejected";
   const ins = randomInputs(p, seed);
   const want = evalDirect(p.outputs, p.inputs.map((t, i) => [t, ins[i]]));
   const outs = poisoned(p);
@@ -143,14 +156,9 @@ export async function checkBackend(
   /** Build errors that are the target rightly refusing the schedule, not failures. */
   refusals?: RegExp,
 ): Promise<"ok" | "rejected"> {
-  const describe = () => [`program (${p.family}):`, ...p.text, "schedule:", ...log].join("\n  ");
-  let func;
-  try {
-    func = te.lower(s, [...p.inputs, ...p.outputs]);
-  } catch (e) {
-    if (e instanceof TesseraError && /not a constant/.test(e.message)) return "rejected";
-    throw new Error(`lowering failed: ${(e as Error).message}\n  ${describe()}`);
-  }
+  const describe = describer(p, log);
+  const func = lowerOrReject(p, s, describe);
+  if (func === "rejected") return "rejected";
   const ins = randomInputs(p, seed);
   const want = poisoned(p);
   te.evaluate(func, [...ins, ...want]);
