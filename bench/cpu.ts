@@ -10,8 +10,8 @@
  */
 import { nd, te } from "../mod.ts";
 import { matmulCpu } from "../examples/matmul_cpu.ts";
-import { allMatmulPeers, machineInfo } from "./peers/mod.ts";
-import type { PreparedMatmul } from "./peers/peer.ts";
+import { allMatmulPeers, machineInfo } from "../lib/bench/peers/mod.ts";
+import type { PreparedMatmul } from "../lib/bench/peers/peer.ts";
 import { median } from "../lib/runtime/timing.ts";
 import { gpuOptionsFromArgs, gpuSection } from "./gpu.ts";
 

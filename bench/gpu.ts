@@ -22,8 +22,8 @@ import { matmulGpu } from "../examples/matmul_gpu.ts";
 import { DeviceArray } from "../lib/runtime/device_array.ts";
 import { median } from "../lib/runtime/timing.ts";
 import { getDevice } from "../lib/target/wgsl/device.ts";
-import { allGpuMatmulPeers } from "./peers/mod.ts";
-import { firstLine, type PreparedMatmul } from "./peers/peer.ts";
+import { allGpuMatmulPeers } from "../lib/bench/peers/mod.ts";
+import { firstLine, type PreparedMatmul } from "../lib/bench/peers/peer.ts";
 
 export interface GpuSectionOptions {
   /** Square matmul sizes. Default [512, 1024]; [128] when quick. */

@@ -9,7 +9,7 @@ import { nd, te } from "../mod.ts";
 import { matmulCpu } from "./matmul_cpu.ts";
 import { matmulGpu } from "./matmul_gpu.ts";
 import { getDevice } from "../lib/target/wgsl/device.ts";
-import { allMatmulPeers, machineInfo } from "../bench/peers/mod.ts";
+import { allMatmulPeers, machineInfo } from "../lib/bench/peers/mod.ts";
 import { median } from "../lib/runtime/timing.ts";
 
 function check(name: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: number) {

@@ -5,8 +5,8 @@
  * reason in the test name, so a skip shows as a skip and never as a pass.
  */
 import assert from "node:assert/strict";
-import { allMatmulPeers, machineInfo } from "../bench/peers/mod.ts";
-import { naiveMatmul } from "../bench/peers/naive.ts";
+import { allMatmulPeers, machineInfo } from "../lib/bench/peers/mod.ts";
+import { naiveMatmul } from "../lib/bench/peers/naive.ts";
 
 const [m, n, k] = [37, 29, 41];
 

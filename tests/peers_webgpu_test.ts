@@ -5,8 +5,8 @@
  * registered as ignored with the reason in its name, so a skip never shows as a pass.
  */
 import assert from "node:assert/strict";
-import { allGpuMatmulPeers, allMatmulPeers } from "../bench/peers/mod.ts";
-import { naiveMatmul } from "../bench/peers/naive.ts";
+import { allGpuMatmulPeers, allMatmulPeers } from "../lib/bench/peers/mod.ts";
+import { naiveMatmul } from "../lib/bench/peers/naive.ts";
 
 const [m, n, k] = [37, 29, 41];
 
