@@ -17,6 +17,20 @@ export type { ArrayArg, BuildOptions, Kernel } from "./lib/runtime/build.ts";
 export type { TimeOptions, TimingResult } from "./lib/runtime/timing.ts";
 export { DeviceArray } from "./lib/runtime/device_array.ts";
 export { getDevice } from "./lib/target/wgsl/device.ts";
+export { bench, BenchResult, Skip, Suite } from "./lib/bench/mod.ts";
+export type {
+  CaseResult,
+  CaseSpec,
+  CompareRow,
+  EnvRecord,
+  Peak,
+  Peer,
+  Prepared,
+  ResultRecord,
+  RooflinePoint,
+  RunOptions,
+  Workload,
+} from "./lib/bench/mod.ts";
 export { printExpr, printFunc } from "./lib/ir/printer.ts";
 // Importing the display module also installs the Jupyter bundles of the types above.
 export {

@@ -1,0 +1,100 @@
+/**
+ * The two pictures of a benchmark run, as vega-lite specs: bars of each group's baseline
+ * speedup over every other case (ratios measured in the same run), and the roofline with every
+ * measured case placed under it. Specs are plain data; `chart()` from the display module turns
+ * one into a notebook bundle with an SVG that vega renders in Deno, and `svgOf` gives the SVG
+ * alone for reports written from a terminal.
+ */
+import type { TopLevelSpec } from "vega-lite";
+import { chart } from "../display/chart.ts";
+import type { ResultRecord } from "./schema.ts";
+
+/** Rows of (group, case, speedup of the group's baseline over the case). */
+export function speedupRows(
+  r: ResultRecord,
+): { group: string; case: string; baseline: string; speedup: number }[] {
+  return r.cases.filter((c) => c.status === "ok" && c.ratio && !c.baseline).map((c) => ({
+    group: c.group,
+    case: c.name,
+    baseline: c.ratio!.vs,
+    speedup: 1 / c.ratio!.median,
+  }));
+}
+
+export function speedupChartSpec(r: ResultRecord): TopLevelSpec {
+  return {
+    title: {
+      text: `${r.suite}: speedup of each group's baseline over the other cases`,
+      subtitle: "same run, interleaved rounds; > 1 means the baseline is faster",
+    },
+    data: { values: speedupRows(r) },
+    mark: { type: "bar", tooltip: true },
+    encoding: {
+      y: { field: "group", type: "nominal", title: null },
+      yOffset: { field: "case", type: "nominal" },
+      x: { field: "speedup", type: "quantitative", scale: { type: "log" }, title: "speedup (x)" },
+      color: { field: "case", type: "nominal" },
+    },
+    width: 520,
+  } as TopLevelSpec;
+}
+
+/** The roof of one device, sampled at log-spaced intensities from 1/16 to 1024 FLOP/byte. */
+function roofRows(r: ResultRecord) {
+  const rows: { device: string; intensity: number; gflops: number }[] = [];
+  for (const device of ["cpu", "webgpu"] as const) {
+    const peak = r.roofline?.[device];
+    if (!peak) continue;
+    const ridge = peak.gflops / peak.gbs;
+    const xs = [1 / 16, ridge, 1024].sort((a, b) => a - b);
+    for (const x of xs) {
+      rows.push({ device, intensity: x, gflops: Math.min(peak.gflops, x * peak.gbs) });
+    }
+  }
+  return rows;
+}
+
+export function rooflineChartSpec(r: ResultRecord): TopLevelSpec {
+  const points = r.cases.filter((c) =>
+    c.status === "ok" && c.flops && c.bytes && c.device && r.roofline?.[c.device]
+  ).map((c) => ({
+    case: `${c.name} (${c.group})`,
+    device: c.device,
+    intensity: c.flops! / c.bytes!,
+    gflops: c.flops! / c.stats!.median / 1e9,
+  }));
+  const x = {
+    field: "intensity",
+    type: "quantitative",
+    scale: { type: "log" },
+    title: "arithmetic intensity (FLOP/byte)",
+  };
+  const y = { field: "gflops", type: "quantitative", scale: { type: "log" }, title: "GFLOP/s" };
+  return {
+    title: { text: `${r.suite}: roofline`, subtitle: "measured peaks of this machine" },
+    width: 520,
+    height: 320,
+    layer: [
+      {
+        data: { values: roofRows(r) },
+        mark: { type: "line", color: "#888" },
+        encoding: { x, y, strokeDash: { field: "device", type: "nominal" } },
+      },
+      {
+        data: { values: points },
+        mark: { type: "point", filled: true, size: 60, tooltip: true },
+        encoding: {
+          x,
+          y,
+          color: { field: "case", type: "nominal", legend: { columns: 1, labelLimit: 360 } },
+          shape: { field: "device", type: "nominal" },
+        },
+      },
+    ],
+  } as TopLevelSpec;
+}
+
+/** An SVG of a spec, rendered by vega in this process. */
+export async function svgOf(spec: TopLevelSpec): Promise<string> {
+  return (await chart(spec)).bundle["image/svg+xml"] as string;
+}

@@ -1,0 +1,141 @@
+/**
+ * The record of where a benchmark ran, written into every result: a GFLOP/s figure means little
+ * without the CPU, the core count, the runtime, the compiler and its flags, the WebGPU adapter
+ * and its limits, the library versions and the Tessera commit it came from. Every probe that
+ * can fail (no git, no compiler, no adapter, no --allow-sys) records what it could not learn
+ * instead of failing the run.
+ */
+import { cpus, totalmem } from "node:os";
+import { BASE_FLAGS, DEFAULT_FLAGS, findCompiler } from "../target/c/compile.ts";
+import { getDevice } from "../target/wgsl/device.ts";
+import type { EnvRecord } from "./schema.ts";
+
+export interface EnvOptions {
+  /** Ask for a WebGPU adapter (default true). */
+  webgpu?: boolean;
+  /** Flags the C kernels were built with (default Tessera's). */
+  flags?: readonly string[];
+}
+
+const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0];
+
+function cpuModel(): string {
+  try {
+    const model = cpus()[0]?.model?.trim();
+    if (model) return model;
+  } catch {
+    // No --allow-sys.
+  }
+  return `unknown ${Deno.build.arch} CPU`;
+}
+
+function memoryGiB(): number | undefined {
+  try {
+    return Math.round(totalmem() / 2 ** 30 * 10) / 10;
+  } catch {
+    return undefined;
+  }
+}
+
+async function gitCommit(): Promise<EnvRecord["tessera"]> {
+  const dir = new URL("../..", import.meta.url);
+  if (dir.protocol !== "file:") return null;
+  const git = async (...args: string[]) => {
+    const out = await new Deno.Command("git", {
+      args: ["-C", dir.pathname, ...args],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    if (!out.success) throw new Error(`git ${args[0]} failed`);
+    return new TextDecoder().decode(out.stdout).trim();
+  };
+  try {
+    const commit = await git("rev-parse", "HEAD");
+    const dirty = (await git("status", "--porcelain", "--untracked-files=no")).length > 0;
+    return { commit, dirty };
+  } catch {
+    return null;
+  }
+}
+
+/** Versions of the npm packages in Tessera's import map, e.g. { "zod": "4.6.7" }. */
+async function libraries(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  try {
+    const config = JSON.parse(
+      await Deno.readTextFile(new URL("../../deno.json", import.meta.url)),
+    ) as { imports?: Record<string, string> };
+    for (const [name, spec] of Object.entries(config.imports ?? {})) {
+      const m = /^npm:(@?[^@]+)@(.+)$/.exec(spec);
+      if (m) out[name] = m[2];
+    }
+  } catch {
+    // Imported from elsewhere (a published package): versions are not on disk.
+  }
+  return out;
+}
+
+async function webgpu(wanted: boolean): Promise<EnvRecord["webgpu"]> {
+  if (!wanted) return { unavailable: "not asked for" };
+  try {
+    const gpu = await getDevice();
+    const limits: Record<string, number> = {};
+    for (const key in gpu.limits) {
+      const v = (gpu.limits as unknown as Record<string, unknown>)[key];
+      if (typeof v === "number") limits[key] = v;
+    }
+    return { adapter: gpu.description, features: [...gpu.features].sort(), limits };
+  } catch (e) {
+    return { unavailable: firstLine(e) };
+  }
+}
+
+async function compiler(flags: readonly string[]): Promise<EnvRecord["compiler"]> {
+  try {
+    const cc = await findCompiler();
+    return { ...cc, flags: [...flags, ...BASE_FLAGS] };
+  } catch {
+    return null;
+  }
+}
+
+/** Everything a reader of a result needs to know about the machine and the software. */
+export async function collectEnv(opts: EnvOptions = {}): Promise<EnvRecord> {
+  const [tessera, cc, gpu, libs] = await Promise.all([
+    gitCommit(),
+    compiler(opts.flags ?? DEFAULT_FLAGS),
+    webgpu(opts.webgpu ?? true),
+    libraries(),
+  ]);
+  return {
+    date: new Date().toISOString(),
+    os: Deno.build.os,
+    arch: Deno.build.arch,
+    cpu: cpuModel(),
+    cores: navigator.hardwareConcurrency,
+    memoryGiB: memoryGiB(),
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    typescript: Deno.version.typescript,
+    tessera,
+    compiler: cc,
+    webgpu: gpu,
+    libraries: libs,
+    command: [...Deno.args],
+  };
+}
+
+/** One line for a table's header: "AMD EPYC, 2 cores, Deno 2.9.6; llvmpipe (...)". */
+export function describeEnv(env: EnvRecord): string {
+  const gpu = "adapter" in env.webgpu
+    ? env.webgpu.adapter
+    : `no WebGPU (${env.webgpu.unavailable})`;
+  const commit = env.tessera
+    ? `tessera ${env.tessera.commit.slice(0, 10)}${env.tessera.dirty ? "+dirty" : ""}`
+    : "tessera (no git)";
+  return `${env.cpu}, ${env.cores} cores${
+    env.memoryGiB ? `, ${env.memoryGiB} GiB` : ""
+  }; ${env.os}/${env.arch}; Deno ${env.deno}, V8 ${env.v8}; ${
+    env.compiler ? env.compiler.version : "no C compiler"
+  }; ${gpu}; ${commit}; ${env.date}`;
+}

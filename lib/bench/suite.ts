@@ -1,0 +1,381 @@
+/**
+ * Benchmark cases and suites, and the loop that times them. A case is anything callable: a
+ * kernel from `te.build`, a peer library, a user's function. Cases in one group are compared,
+ * so they are timed in interleaved rounds (A B C A B C ...): slow drift on a noisy machine
+ * (frequency, other processes, a neighbour's thread pool) then hits every side of a
+ * comparison alike, and ratios are taken per round. Each case is set up once, warmed up,
+ * and timed in samples of enough calls that the clock resolves them; a sample is seconds per
+ * call. A case that cannot run here is skipped with its reason, one that throws is recorded
+ * as failed — the rest of the suite still runs.
+ */
+import { z } from "zod";
+import { TesseraError } from "../error.ts";
+import { progress as startProgress, type ProgressOptions } from "../display/progress.ts";
+import { collectEnv } from "./env.ts";
+import type { Peer } from "./peers/peer.ts";
+import { measureRoofline } from "./roofline.ts";
+import { BenchResult } from "./result.ts";
+import type { CaseResult, ResultRecord } from "./schema.ts";
+import { FORMAT, VERSION } from "./schema.ts";
+import { pairedRatio, summarize } from "./stats.ts";
+import {
+  bytesOf,
+  flopsOf,
+  inputsOf,
+  labelOf,
+  maxRelError,
+  reference,
+  TOLERANCE,
+  type Workload,
+} from "./workload.ts";
+
+export interface CaseSpec {
+  name: string;
+  /** Cases of one group are interleaved and compared; default "default". */
+  group?: string;
+  /** What is timed: one call. May return a promise, which is awaited. */
+  fn: () => unknown;
+  /** Runs once before the first timed call; throw `new Skip(reason)` to skip the case. */
+  setup?: () => unknown;
+  /** Runs once after the last timed call (also after a failure). */
+  teardown?: () => unknown;
+  /** After timing: the largest relative error of the result against a reference. */
+  check?: () => number | Promise<number>;
+  /** The largest error `check` may return (default 1e-3). */
+  tolerance?: number;
+  /** Work per call, for GFLOP/s, GB/s and the roofline. */
+  flops?: number;
+  bytes?: number;
+  device?: "cpu" | "webgpu";
+  /** The case the others of its group are measured against. */
+  baseline?: boolean;
+}
+
+/** Thrown by a case's setup when it cannot run here; the message says why and how to fix it. */
+export class Skip extends Error {}
+
+export interface RunOptions {
+  /** Samples per case (interleaved rounds). Default 10. */
+  repeats?: number;
+  /** Least samples per case when a time budget cuts the rounds short. Default 3. */
+  minRepeats?: number;
+  /** Time budget per group in ms: rounds stop once it is spent (after `minRepeats`). */
+  budgetMs?: number;
+  /** Untimed calls per case before sampling. Default 1. */
+  warmup?: number;
+  /** Least duration of one sample in ms; short calls are batched to reach it. Default 1. */
+  minSampleMs?: number;
+  /**
+   * Pause before each sample, in ms, so the previous case's thread pool has gone idle; after
+   * a pause one untimed call wakes this case's own threads. Default 0.
+   */
+  settleMs?: number;
+  /** Only cases whose "group / name" matches. */
+  filter?: string | RegExp;
+  /** Measure the roofline of the devices the cases use (a few seconds). Default false. */
+  roofline?: boolean;
+  /** Progress display options, or false for none. */
+  progress?: ProgressOptions | false;
+  /** Stops sampling (what was measured is kept). */
+  signal?: AbortSignal;
+  /** Recorded with the result: the seed of the inputs. */
+  seed?: number;
+}
+
+const optionsSchema = z.object({
+  repeats: z.number().int().positive().optional(),
+  minRepeats: z.number().int().positive().optional(),
+  budgetMs: z.number().positive().optional(),
+  warmup: z.number().int().nonnegative().optional(),
+  minSampleMs: z.number().nonnegative().optional(),
+  settleMs: z.number().nonnegative().optional(),
+  filter: z.union([z.string(), z.instanceof(RegExp)]).optional(),
+  roofline: z.boolean().optional(),
+  progress: z.union([z.literal(false), z.record(z.string(), z.unknown())]).optional(),
+  signal: z.instanceof(AbortSignal).optional(),
+  seed: z.number().int().optional(),
+}).strict();
+
+const caseSchema = z.object({
+  name: z.string().min(1),
+  group: z.string().optional(),
+  fn: z.function(),
+  setup: z.function().optional(),
+  teardown: z.function().optional(),
+  check: z.function().optional(),
+  tolerance: z.number().nonnegative().optional(),
+  flops: z.number().nonnegative().optional(),
+  bytes: z.number().nonnegative().optional(),
+  device: z.enum(["cpu", "webgpu"]).optional(),
+  baseline: z.boolean().optional(),
+}).strict();
+
+function invalid(what: string, error: z.ZodError, expected: string): TesseraError {
+  const i = error.issues[0];
+  return new TesseraError(`${what}: ${i.path.join(".") || "value"}: ${i.message}; ${expected}`);
+}
+
+const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0];
+
+async function call(fn: () => unknown): Promise<void> {
+  const r = fn();
+  if (r instanceof Promise) await r;
+}
+
+const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
+
+export class Suite {
+  readonly cases: CaseSpec[] = [];
+  constructor(readonly name: string, readonly defaults: RunOptions = {}) {
+    if (typeof name !== "string" || !name) {
+      throw new TesseraError("bench.suite: the name must be a non-empty string");
+    }
+    parseOptions(defaults);
+  }
+
+  add(spec: CaseSpec): this {
+    const r = caseSchema.safeParse(spec);
+    if (!r.success) {
+      throw invalid(
+        `bench case ${JSON.stringify((spec as { name?: unknown })?.name)}`,
+        r.error,
+        "a case is { name, fn, group?, setup?, teardown?, check?, flops?, bytes?, device?, baseline? }",
+      );
+    }
+    const group = spec.group ?? "default";
+    if (this.cases.some((c) => (c.group ?? "default") === group && c.name === spec.name)) {
+      throw new TesseraError(`bench case "${spec.name}" is already in group "${group}"`);
+    }
+    if (spec.baseline && this.cases.some((c) => (c.group ?? "default") === group && c.baseline)) {
+      throw new TesseraError(`group "${group}" already has a baseline; give it one only`);
+    }
+    this.cases.push(spec);
+    return this;
+  }
+
+  /**
+   * A peer library running a standard workload as a case: set up (inputs copied in) before
+   * timing, checked against the float64 reference afterwards, skipped with the peer's own
+   * reason when it cannot run here. The group defaults to the workload's label and device.
+   */
+  addPeer(
+    peer: Peer,
+    w: Workload,
+    opts: { group?: string; baseline?: boolean; seed?: number } = {},
+  ): this {
+    let prepared: Awaited<ReturnType<Peer["prepare"]>> | undefined;
+    const seed = opts.seed ?? this.defaults.seed ?? 1;
+    return this.add({
+      name: peer.name,
+      group: opts.group ?? `${labelOf(w)} [${peer.device}]`,
+      device: peer.device,
+      baseline: opts.baseline,
+      flops: flopsOf(w),
+      bytes: bytesOf(w),
+      async setup() {
+        const why = await peer.available() ?? peer.supports(w);
+        if (why) throw new Skip(why);
+        prepared = await peer.prepare(w, inputsOf(w, seed));
+      },
+      fn: () => prepared!.run(),
+      async check() {
+        return maxRelError(await prepared!.result(), referenceOf(w, seed));
+      },
+      tolerance: TOLERANCE,
+      teardown: () => prepared?.dispose(),
+    });
+  }
+
+  run(opts: RunOptions = {}): Promise<BenchResult> {
+    return runSuite(this, { ...this.defaults, ...parseOptions(opts) });
+  }
+}
+
+function parseOptions(opts: RunOptions): RunOptions {
+  const r = optionsSchema.safeParse(opts ?? {});
+  if (!r.success) {
+    throw invalid(
+      "bench options",
+      r.error,
+      "options are { repeats?, minRepeats?, budgetMs?, warmup?, minSampleMs?, settleMs?, " +
+        "filter?, roofline?, progress?, signal?, seed? }",
+    );
+  }
+  return opts ?? {};
+}
+
+/** The reference output of a workload, computed once per workload and seed. */
+const references = new Map<string, Float32Array>();
+function referenceOf(w: Workload, seed: number): Float32Array {
+  const key = `${JSON.stringify(w)}/${seed}`;
+  let ref = references.get(key);
+  if (!ref) {
+    ref = reference(w, inputsOf(w, seed));
+    if (references.size > 8) references.clear();
+    references.set(key, ref);
+  }
+  return ref;
+}
+
+interface Live {
+  spec: CaseSpec;
+  result: CaseResult;
+  number: number;
+}
+
+async function runSuite(suite: Suite, o: RunOptions): Promise<BenchResult> {
+  const repeats = o.repeats ?? 10, minRepeats = Math.min(o.minRepeats ?? 3, repeats);
+  const warmup = o.warmup ?? 1, minSampleMs = o.minSampleMs ?? 1, settleMs = o.settleMs ?? 0;
+  const filter = typeof o.filter === "string" ? new RegExp(o.filter, "i") : o.filter;
+  const cases = suite.cases.filter((c) =>
+    !filter || filter.test(`${c.group ?? "default"} / ${c.name}`)
+  );
+  const groups = [...new Set(cases.map((c) => c.group ?? "default"))];
+  const bar = o.progress === false ? null : startProgress(
+    `bench ${suite.name}`,
+    cases.length * repeats,
+    o.progress || {},
+  );
+  let steps = 0;
+  const results: CaseResult[] = [];
+  for (const group of groups) {
+    const live: Live[] = [];
+    for (const spec of cases.filter((c) => (c.group ?? "default") === group)) {
+      const result: CaseResult = {
+        group,
+        name: spec.name,
+        status: "ok",
+        samples: [],
+        ...(spec.device ? { device: spec.device } : {}),
+        ...(spec.flops !== undefined ? { flops: spec.flops } : {}),
+        ...(spec.bytes !== undefined ? { bytes: spec.bytes } : {}),
+        ...(spec.baseline ? { baseline: true } : {}),
+      };
+      results.push(result);
+      bar?.update(steps, `${group}: setting up ${spec.name}`);
+      try {
+        if (spec.setup) await call(spec.setup);
+        for (let i = 0; i < warmup; i++) await call(spec.fn);
+        // Calibrate: enough calls per sample for the clock to resolve them.
+        const t0 = performance.now();
+        await call(spec.fn);
+        const ms = performance.now() - t0;
+        const number = ms >= minSampleMs
+          ? 1
+          : Math.min(1e6, Math.ceil(minSampleMs / Math.max(ms, 1e-4)));
+        live.push({ spec, result, number });
+      } catch (e) {
+        fail(result, e);
+        steps += repeats;
+        await teardown(spec, result);
+      }
+    }
+    const start = performance.now();
+    for (let round = 0; round < repeats && live.length > 0; round++) {
+      if (o.signal?.aborted) break;
+      if (
+        o.budgetMs !== undefined && round >= minRepeats && performance.now() - start > o.budgetMs
+      ) {
+        break;
+      }
+      for (const l of [...live]) {
+        bar?.update(steps++, `${group}: ${l.spec.name}, round ${round + 1}/${repeats}`);
+        try {
+          if (settleMs > 0) {
+            await sleep(settleMs);
+            await call(l.spec.fn);
+          }
+          const t0 = performance.now();
+          for (let i = 0; i < l.number; i++) await call(l.spec.fn);
+          l.result.samples.push((performance.now() - t0) / 1000 / l.number);
+        } catch (e) {
+          fail(l.result, e);
+          live.splice(live.indexOf(l), 1);
+          await teardown(l.spec, l.result);
+        }
+      }
+    }
+    steps = Math.max(steps, results.length * repeats);
+    for (const l of live) {
+      bar?.update(steps, `${group}: checking ${l.spec.name}`);
+      finish(l);
+      if (l.spec.check) {
+        try {
+          const error = await l.spec.check();
+          l.result.check = { ok: error <= (l.spec.tolerance ?? TOLERANCE), error };
+        } catch (e) {
+          fail(l.result, e);
+        }
+      }
+      await teardown(l.spec, l.result);
+    }
+    addRatios(results.filter((r) => r.group === group));
+  }
+  await bar?.done(`bench ${suite.name}: ${results.length} cases in ${groups.length} groups`);
+  const record: ResultRecord = {
+    format: FORMAT,
+    version: VERSION,
+    suite: suite.name,
+    env: await collectEnv({ webgpu: true }),
+    options: {
+      repeats,
+      minRepeats,
+      warmup,
+      minSampleMs,
+      settleMs,
+      ...(o.budgetMs !== undefined ? { budgetMs: o.budgetMs } : {}),
+      ...(filter ? { filter: filter.source } : {}),
+      ...(o.seed !== undefined ? { seed: o.seed } : {}),
+    },
+    cases: results,
+  };
+  if (o.roofline) {
+    const devices = [...new Set(results.filter((r) => r.status === "ok").map((r) => r.device))];
+    record.roofline = {};
+    for (const d of ["cpu", "webgpu"] as const) {
+      if (!devices.includes(d)) continue;
+      try {
+        record.roofline[d] = await measureRoofline(d);
+      } catch (e) {
+        console.log(`roofline: skipping ${d}: ${firstLine(e)}`);
+      }
+    }
+  }
+  return new BenchResult(record);
+}
+
+function fail(result: CaseResult, e: unknown): void {
+  result.status = e instanceof Skip ? "skipped" : "failed";
+  result.reason = firstLine(e) || (e instanceof Skip ? "skipped" : "threw");
+  delete result.stats;
+}
+
+async function teardown(spec: CaseSpec, result: CaseResult): Promise<void> {
+  try {
+    if (spec.teardown) await call(spec.teardown);
+  } catch (e) {
+    if (result.status === "ok") fail(result, e);
+  }
+}
+
+function finish(l: Live): void {
+  const r = l.result;
+  if (r.samples.length === 0) {
+    fail(r, new Skip("no samples (stopped before its first round)"));
+    return;
+  }
+  r.number = l.number;
+  r.stats = summarize(r.samples);
+  if (r.flops !== undefined) r.gflops = r.flops / r.stats.median / 1e9;
+  if (r.bytes !== undefined) r.gbs = r.bytes / r.stats.median / 1e9;
+}
+
+/** Each case of a group against the group's baseline, paired by round. */
+function addRatios(group: CaseResult[]): void {
+  const base = group.find((r) => r.baseline && r.status === "ok");
+  if (!base) return;
+  for (const r of group) {
+    if (r.status !== "ok") continue;
+    r.ratio = { vs: base.name, ...pairedRatio(base.samples, r.samples) };
+  }
+}
