@@ -140,6 +140,18 @@ Deno.test("floordiv/floormod: nested divisions and common factors", () => {
   check(i.mul(4).floormod(8), "floormod(i, 2)*4");
 });
 
+Deno.test("a quotient and its remainder recombine: (x // c)*c + x % c = x", () => {
+  const fused = io.mul(6).add(ii);
+  check(x.floordiv(6).mul(6).add(x.floormod(6)), "x");
+  check(x.floormod(6).add(x.floordiv(6).mul(6)).add(1), "x + 1");
+  check(x.floordiv(6).mul(12).add(x.floormod(6).mul(2)).add(y), "x*2 + y");
+  check(x.div(5).mul(5).add(x.mod(5)), "x");
+  check(fused.floordiv(7).mul(7).add(fused.floormod(7)).sub(ii), "io*6");
+  // A mismatched pair is left alone.
+  check(x.floordiv(6).mul(5).add(x.floormod(6)), "floordiv(x, 6)*5 + floormod(x, 6)");
+  check(x.floordiv(6).mul(6).add(x.mod(6)), "floordiv(x, 6)*6 + x%6");
+});
+
 Deno.test("truncating div/mod need a non-negative dividend", () => {
   check(i.mul(8).add(j).div(8), "(i*8 + j)/8"); // i, j may be negative
   const nonneg: Ranges = new Map([[i, R(0, 10)], [j, R(0, 8)]]);

@@ -69,7 +69,7 @@ export function toLinear(e: Expr): Linear {
   if (e.kind === "const") r = constLinear(e.value);
   else if (e.kind === "neg") r = scaleLinear(toLinear(e.a), -1);
   else if (e.kind === "binary" && (e.op === "add" || e.op === "sub")) {
-    r = addLinear(toLinear(e.a), toLinear(e.b), e.op === "add" ? 1 : -1);
+    r = mergeDivMod(addLinear(toLinear(e.a), toLinear(e.b), e.op === "add" ? 1 : -1));
   } else if (e.kind === "binary" && e.op === "mul") {
     const a = toLinear(e.a), b = toLinear(e.b);
     if (a.isConst()) r = scaleLinear(b, a.constant);
@@ -81,6 +81,30 @@ export function toLinear(e: Expr): Linear {
 }
 
 const c32 = (v: number) => new Const(v, "int32");
+
+/**
+ * `k·(x / c)·c + k·(x % c)` is `k·x`, for floor and truncating division alike (and modulo
+ * 2^32, so wrapping cannot break it). Fusing loops and splitting them again leaves exactly
+ * this in every index (`(f // 6) * 6 + f % 6`), and without the rule a kernel recomputes two
+ * divisions per access.
+ */
+function mergeDivMod(l: Linear): Linear {
+  if (l.terms.size < 2) return l;
+  for (const [key, t] of l.terms) {
+    const m = t.atom;
+    if (m.kind !== "binary" || (m.op !== "floormod" && m.op !== "mod")) continue;
+    if (m.b.kind !== "const" || m.b.value === 0) continue;
+    const div = new Binary(m.op === "mod" ? "div" : "floordiv", m.a, m.b, "int32");
+    const q = l.terms.get(exprKey(div));
+    if (!q || q.coeff !== Math.imul(t.coeff, m.b.value)) continue;
+    const rest = new Map(l.terms);
+    rest.delete(key);
+    rest.delete(exprKey(div));
+    const merged = addLinear(new Linear(rest, l.constant), scaleLinear(toLinear(m.a), t.coeff));
+    return mergeDivMod(merged);
+  }
+  return l;
+}
 
 function scaled(atom: Expr, k: number): Expr {
   return k === 1 ? atom : new Binary("mul", atom, c32(k), "int32");
