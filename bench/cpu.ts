@@ -10,8 +10,7 @@
  */
 import { nd, te } from "../mod.ts";
 import { matmulCpu } from "../examples/matmul_cpu.ts";
-import { allMatmulPeers, machineInfo } from "../lib/bench/peers/mod.ts";
-import type { PreparedMatmul } from "../lib/bench/peers/peer.ts";
+import { allPeers, machineInfo, type Prepared } from "../lib/bench/peers/mod.ts";
 import { median } from "../lib/runtime/timing.ts";
 import { gpuOptionsFromArgs, gpuSection } from "./gpu.ts";
 
@@ -84,7 +83,7 @@ function maxRelErr(got: Float32Array, want: Float32Array): number {
   return worst;
 }
 
-const peers = allMatmulPeers();
+const peers = allPeers().filter((p) => p.device === "cpu");
 const usable = [];
 for (const p of peers) {
   const why = await p.available();
@@ -104,12 +103,12 @@ for (const n of sizes) {
     result: () => Promise.resolve(C.data as Float32Array),
     every: 1,
   }];
-  const prepared: PreparedMatmul[] = [];
+  const prepared: Prepared[] = [];
   for (const p of usable) {
     // The naive loop takes seconds at 1024; sample it once every few rounds.
     const every = p.name.startsWith("naive") || p.name === "tfjs-cpu" ? Math.max(1, rounds) : 1;
     if (p.name.startsWith("naive") && n > 512) continue;
-    const pm = await p.prepare(n, n, n, a, b);
+    const pm = await p.prepare({ op: "matmul", m: n, n, k: n }, [a, b]);
     prepared.push(pm);
     runners.push({ name: p.name, run: () => pm.run(), result: () => pm.result(), every });
   }

@@ -22,8 +22,8 @@ import { matmulGpu } from "../examples/matmul_gpu.ts";
 import { DeviceArray } from "../lib/runtime/device_array.ts";
 import { median } from "../lib/runtime/timing.ts";
 import { getDevice } from "../lib/target/wgsl/device.ts";
-import { allGpuMatmulPeers } from "../lib/bench/peers/mod.ts";
-import { firstLine, type PreparedMatmul } from "../lib/bench/peers/peer.ts";
+import { allPeers } from "../lib/bench/peers/mod.ts";
+import { firstLine, type Prepared } from "../lib/bench/peers/peer.ts";
 
 export interface GpuSectionOptions {
   /** Square matmul sizes. Default [512, 1024]; [128] when quick. */
@@ -172,7 +172,7 @@ export async function gpuSection(opts: GpuSectionOptions = {}): Promise<GpuResul
       `no download; median of ${rounds} interleaved rounds, ${settleMs} ms settle before each`,
   );
   const peers = [];
-  for (const p of allGpuMatmulPeers()) {
+  for (const p of allPeers().filter((p) => p.device === "webgpu")) {
     const why = await p.available();
     if (why) console.log(`skipping ${p.name}: ${why}`);
     else peers.push(p);
@@ -199,7 +199,7 @@ export async function gpuSection(opts: GpuSectionOptions = {}): Promise<GpuResul
     }
     for (const p of peers) {
       await attempt(p.name, async () => {
-        const pm: PreparedMatmul = await p.prepare(n, n, n, a, b);
+        const pm: Prepared = await p.prepare({ op: "matmul", m: n, n, k: n }, [a, b]);
         return {
           name: p.name,
           run: async () => await pm.run(),

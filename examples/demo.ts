@@ -9,7 +9,7 @@ import { nd, te } from "../mod.ts";
 import { matmulCpu } from "./matmul_cpu.ts";
 import { matmulGpu } from "./matmul_gpu.ts";
 import { getDevice } from "../lib/target/wgsl/device.ts";
-import { allMatmulPeers, machineInfo } from "../lib/bench/peers/mod.ts";
+import { allPeers, machineInfo } from "../lib/bench/peers/mod.ts";
 import { median } from "../lib/runtime/timing.ts";
 
 function check(name: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: number) {
@@ -129,14 +129,14 @@ console.log(
 );
 line("tessera-c", timing.gflops!.median);
 for (
-  const peer of allMatmulPeers().filter((p) => p.name === "openblas" || p.name === "tfjs-wasm")
+  const peer of allPeers().filter((p) => p.name === "openblas" || p.name === "tfjs-wasm")
 ) {
   const why = await peer.available();
   if (why) {
     console.log(`  ${peer.name.padEnd(12)} skipped: ${why}`);
     continue;
   }
-  const pm = await peer.prepare(size, size, size, ba, bb);
+  const pm = await peer.prepare({ op: "matmul", m: size, n: size, k: size }, [ba, bb]);
   await pm.run();
   const times: number[] = [];
   for (let r = 0; r < 7; r++) {

@@ -1,33 +1,36 @@
 /**
- * The list of matmul peers a benchmark measures beside Tessera's own kernels, and a
- * description of the machine to print next to the numbers, since a GFLOP/s figure means
- * little without the CPU, core count and runtime it came from.
+ * The list of peers a benchmark measures beside Tessera's own kernels, and a description of
+ * the machine to print next to the numbers, since a GFLOP/s figure means little without the
+ * CPU, core count and runtime it came from.
  */
 import { cpus } from "node:os";
 import { jaxJsPeer } from "./jax_js.ts";
 import { naivePeer } from "./naive.ts";
 import { onnxruntimePeer } from "./onnxruntime.ts";
 import { openblasPeer } from "./openblas.ts";
-import type { MatmulPeer } from "./peer.ts";
+import type { Peer } from "./peer.ts";
 import { tfjsCpuPeer, tfjsWasmPeer } from "./tfjs.ts";
 import { jaxJsWebgpuPeer, tfjsWebgpuPeer } from "./webgpu.ts";
 
-export type { MatmulPeer, PreparedMatmul } from "./peer.ts";
+export type { Device, Peer, Prepared } from "./peer.ts";
 
 /**
- * Every peer, fastest kind first; ask each `available()` before using it. A script that ran
- * jax-js-wasm must end with `Deno.exit()`, since its worker pool cannot be shut down.
+ * Every peer: the CPU ones (fastest kind first), then the WebGPU ones, which are measured
+ * against Tessera's webgpu target rather than its C kernels (see each peer's `device`). Ask
+ * each `available()` and `supports(w)` before using it. A script that ran jax-js-wasm must end
+ * with `Deno.exit()`, since its worker pool cannot be shut down.
  */
-export function allMatmulPeers(): MatmulPeer[] {
-  return [openblasPeer, onnxruntimePeer, jaxJsPeer, tfjsWasmPeer, tfjsCpuPeer, naivePeer];
-}
-
-/**
- * The WebGPU peers, kept apart from the CPU list: they run on the WebGPU adapter and are
- * measured against Tessera's webgpu target (bench/gpu.ts), not its C kernels.
- */
-export function allGpuMatmulPeers(): MatmulPeer[] {
-  return [tfjsWebgpuPeer, jaxJsWebgpuPeer];
+export function allPeers(): Peer[] {
+  return [
+    openblasPeer,
+    onnxruntimePeer,
+    jaxJsPeer,
+    tfjsWasmPeer,
+    tfjsCpuPeer,
+    naivePeer,
+    tfjsWebgpuPeer,
+    jaxJsWebgpuPeer,
+  ];
 }
 
 /**

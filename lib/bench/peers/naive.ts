@@ -1,39 +1,34 @@
 /**
- * The floor every other number is read against: a plain triple loop over Float32Arrays in
- * TypeScript, as someone would write it without thinking about caches or SIMD. It is also the
- * reference the peer tests check the other peers against, so it stays obviously correct.
+ * The floor every other number is read against: each workload as plain loops over typed arrays
+ * in TypeScript, as someone would write it without thinking about caches or SIMD. It is the
+ * workload's own float64 reference, so the floor and the check are the same obviously correct
+ * code.
  */
-import { checkShapes, type MatmulPeer, type PreparedMatmul } from "./peer.ts";
+import { reference } from "../workload.ts";
+import { checkPrepare, type Peer, type Prepared } from "./peer.ts";
 
-/** C = A·B in i-k-j order, so the innermost loop walks B and C contiguously. */
-export function naiveMatmul(
-  m: number,
-  n: number,
-  k: number,
-  a: Float32Array,
-  b: Float32Array,
-  c: Float32Array,
-): void {
-  c.fill(0);
-  for (let i = 0; i < m; i++) {
-    const row = i * n;
-    for (let p = 0; p < k; p++) {
-      const aip = a[i * k + p];
-      const col = p * n;
-      for (let j = 0; j < n; j++) c[row + j] += aip * b[col + j];
-    }
-  }
-}
-
-export const naivePeer: MatmulPeer = {
+export const naivePeer: Peer = {
   name: "naive-ts",
+  device: "cpu",
   available: () => Promise.resolve(null),
-  prepare(m, n, k, a, b): Promise<PreparedMatmul> {
-    checkShapes("naive-ts", m, n, k, a, b);
-    const ac = a.slice(), bc = b.slice(), c = new Float32Array(m * n);
+  supports: () => null,
+  prepare(w, inputs): Promise<Prepared> {
+    // A bad input rejects the promise, as with every other peer, rather than throwing here.
+    try {
+      checkPrepare(naivePeer, w, inputs);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const copies = inputs.map((x) => x.slice());
+    let out: Float32Array | undefined;
     return Promise.resolve({
-      run: () => naiveMatmul(m, n, k, ac, bc, c),
-      result: () => Promise.resolve(c.slice()),
+      run() {
+        out = reference(w, copies);
+      },
+      result() {
+        if (!out) return Promise.reject(new Error("naive-ts: result() before run()"));
+        return Promise.resolve(out.slice());
+      },
       dispose() {},
     });
   },

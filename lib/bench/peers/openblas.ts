@@ -2,9 +2,10 @@
  * OpenBLAS's `cblas_sgemm` through `Deno.dlopen`: the tuned native library a compiled CPU
  * kernel is measured against. OpenBLAS is a system library, not an npm package, so the peer
  * looks for it where Debian-like systems put it (or at `TESSERA_OPENBLAS`) and reports how to
- * install it when it is missing.
+ * install it when it is missing. Being a BLAS, it runs the matmuls only; a convolution built
+ * on sgemm (im2col) would measure our lowering, not the library.
  */
-import { checkShapes, firstLine, type MatmulPeer, type PreparedMatmul } from "./peer.ts";
+import { checkPrepare, firstLine, type Peer } from "./peer.ts";
 
 const MISSING = "OpenBLAS not found; install libopenblas0 (apt-get install libopenblas0-pthread) " +
   "or set TESSERA_OPENBLAS=/path/libopenblas.so";
@@ -91,20 +92,38 @@ function load(): Promise<Lib | string> {
   return loaded;
 }
 
-export const openblasPeer: MatmulPeer = {
+export const openblasPeer: Peer = {
   name: "openblas",
+  device: "cpu",
   async available() {
     const lib = await load();
     return typeof lib === "string" ? lib : null;
   },
-  async prepare(m, n, k, a, b): Promise<PreparedMatmul> {
-    checkShapes("openblas", m, n, k, a, b);
+  supports: (w) =>
+    w.op === "matmul" || w.op === "batch_matmul" ? null : `OpenBLAS is a BLAS: no ${w.op}`,
+  async prepare(w, inputs) {
+    checkPrepare(openblasPeer, w, inputs);
+    // checkPrepare refused every other op; this only narrows the type.
+    if (w.op !== "matmul" && w.op !== "batch_matmul") throw new Error("unreachable");
+    const { m, n, k } = w;
+    // cblas takes int32 sizes; a larger one would be truncated, not refused.
+    if (Math.max(m, n, k) > 2 ** 31 - 1) throw new RangeError("openblas: sizes must fit int32");
     const lib = await load();
     if (typeof lib === "string") throw new Error(`openblas: ${lib}`);
-    const ac = a.slice(), bc = b.slice(), c = new Float32Array(m * n);
+    const sgemm = lib.symbols.cblas_sgemm;
+    const batch = w.op === "batch_matmul" ? w.batch : 1;
+    const a = inputs[0].slice(), b = inputs[1].slice(), c = new Float32Array(batch * m * n);
+    // One sgemm per batch entry on views made here, so run() is only the native calls.
+    const views = Array.from({ length: batch }, (_, q) => [
+      a.subarray(q * m * k, (q + 1) * m * k),
+      b.subarray(q * k * n, (q + 1) * k * n),
+      c.subarray(q * m * n, (q + 1) * m * n),
+    ]);
     return {
       run() {
-        lib.symbols.cblas_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1, ac, k, bc, n, 0, c, n);
+        for (const [av, bv, cv] of views) {
+          sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1, av, k, bv, n, 0, cv, n);
+        }
       },
       result: () => Promise.resolve(c.slice()),
       dispose() {},

@@ -1,7 +1,7 @@
 /**
  * The shape every peer takes, so that a benchmark can time other libraries in the same run as
  * Tessera's own kernels and print ratios instead of numbers from another day or machine. A
- * peer runs the workloads of ./workload.ts it supports; one that cannot run here says why
+ * peer runs the workloads of ../workload.ts it supports; one that cannot run here says why
  * instead of throwing, so a benchmark or test on a machine without it still runs the rest.
  */
 import { checkWorkload, inputShapes, type Workload } from "../workload.ts";
@@ -47,50 +47,15 @@ export function checkInputs(peer: string, w: Workload, inputs: Float32Array[]): 
   });
 }
 
-// --- transitional: the matmul-only interface, until every peer takes workloads ---
-export interface MatmulPeer {
-  /** Short stable name, e.g. "openblas", "onnxruntime", "tfjs-wasm", "naive-ts". */
-  name: string;
-  /** null when usable; otherwise a one-line reason and how to enable it (never throws). */
-  available(): Promise<string | null>;
-  /** Prepares C = A·B for float32 row-major A[m,k], B[k,n]; inputs are copied in once. */
-  prepare(
-    m: number,
-    n: number,
-    k: number,
-    a: Float32Array,
-    b: Float32Array,
-  ): Promise<PreparedMatmul>;
-}
-
-export interface PreparedMatmul {
-  /** Runs one multiplication (inputs already resident; includes any sync needed so the work is done). */
-  run(): Promise<void> | void;
-  /** The result of the last run, row-major m*n. */
-  result(): Promise<Float32Array>;
-  dispose(): void;
-}
-
-/** Rejects sizes that would make a peer read past its inputs (native peers would not notice). */
-export function checkShapes(
-  peer: string,
-  m: number,
-  n: number,
-  k: number,
-  a: Float32Array,
-  b: Float32Array,
+/** checkInputs, then refuses a workload the peer does not support, before any native call. */
+export function checkPrepare(
+  peer: Pick<Peer, "name" | "supports">,
+  w: Workload,
+  inputs: Float32Array[],
 ): void {
-  for (const [name, v] of [["m", m], ["n", n], ["k", k]] as const) {
-    if (!Number.isSafeInteger(v) || v < 1 || v > 2 ** 31 - 1) {
-      throw new RangeError(`${peer}: ${name} must be a positive int32, got ${v}`);
-    }
-  }
-  if (a.length !== m * k) {
-    throw new RangeError(`${peer}: A must hold m*k = ${m * k} floats, got ${a.length}`);
-  }
-  if (b.length !== k * n) {
-    throw new RangeError(`${peer}: B must hold k*n = ${k * n} floats, got ${b.length}`);
-  }
+  checkInputs(peer.name, w, inputs);
+  const why = peer.supports(w);
+  if (why !== null) throw new Error(`${peer.name}: ${why}`);
 }
 
 /** One line from whatever a failed load threw, for an availability reason. */

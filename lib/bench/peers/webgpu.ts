@@ -1,20 +1,23 @@
 /**
- * The two libraries Tessera's WebGPU matmul is measured against, on the same adapter Deno
+ * The two libraries Tessera's WebGPU kernels are measured against, on the same adapter Deno
  * gives Tessera: TensorFlow.js's `webgpu` backend (hand-written WGSL kernels) and jax-js's
  * `webgpu` device (WGSL it generates at run time, like Tessera). Both run unchanged under
  * Deno: each finds `navigator.gpu` and asks for the high-performance adapter itself, so each
- * has its own `GPUDevice` on the adapter Tessera uses.
+ * has its own `GPUDevice` on the adapter Tessera uses. The workloads as ops are shared with the
+ * CPU peers of the same libraries (./tfjs.ts, ./jax_js.ts); this file loads the GPU side and
+ * says how to wait for it.
  *
- * `run()` is one multiplication and one wait for the GPU to finish it, nothing downloaded:
- * in Deno every wait (`mapAsync`, `onSubmittedWorkDone`) costs at least ~10 ms, so a call
- * that waited more than once would be charged for the platform, not the kernel. Inputs are
- * uploaded and the shaders compiled by one untimed multiplication in `prepare`.
+ * `run()` is one call and one wait for the GPU to finish it, nothing downloaded: in Deno every
+ * wait (`mapAsync`, `onSubmittedWorkDone`) costs at least ~10 ms, so a call that waited more
+ * than once would be charged for the platform, not the kernel. Inputs are uploaded and the
+ * shaders compiled by one untimed call in `prepare`.
  */
-import { checkShapes, firstLine, type MatmulPeer, type PreparedMatmul } from "./peer.ts";
+import { jaxPeer } from "./jax_js.ts";
+import { firstLine, type Peer } from "./peer.ts";
+import { tfjsPeer } from "./tfjs.ts";
 
 type Tf = typeof import("@tensorflow/tfjs-core");
 type Jax = typeof import("@jax-js/jax");
-type JaxArray = ReturnType<Jax["numpy"]["matmul"]>;
 
 /** The parts of tfjs's WebGPUBackend used here; it exports no type for them. */
 interface TfWebGpuBackend {
@@ -84,86 +87,21 @@ function loadJax(): Promise<Jax | string> {
   return jaxLoaded;
 }
 
-export const tfjsWebgpuPeer: MatmulPeer = {
-  name: "tfjs-webgpu",
-  async available() {
-    const tf = await loadTf();
-    return typeof tf === "string" ? tf : null;
-  },
-  async prepare(m, n, k, a, b): Promise<PreparedMatmul> {
-    checkShapes("tfjs-webgpu", m, n, k, a, b);
-    const tf = await loadTf();
-    if (typeof tf === "string") throw new Error(`tfjs-webgpu: ${tf}`);
-    await useWebgpu(tf);
-    const A = tf.tensor2d(a.slice(), [m, k], "float32");
-    const B = tf.tensor2d(b.slice(), [k, n], "float32");
-    let C: ReturnType<Tf["matMul"]> | undefined;
-    const run = async () => {
-      if (!(await useWebgpu(tf))) throw new Error("tfjs-webgpu: the backend went away");
-      C?.dispose();
-      C = tf.matMul(A, B);
-      // tfjs batches dispatches in an open compute pass and submits every 15 or when data is
-      // read. Close and submit the pass as its own read path does, then wait once, without
-      // downloading C.
-      const be = tf.backend() as unknown as TfWebGpuBackend;
-      be.ensureCommandEncoderReady();
-      be.endComputePassEncoder();
-      be.submitQueue();
-      await be.device.queue.onSubmittedWorkDone();
-    };
-    await run(); // uploads A and B (tfjs does so on first use) and compiles the kernel
-    return {
-      run,
-      async result() {
-        if (!C) throw new Error("tfjs-webgpu: result() before run()");
-        return (await C.data() as Float32Array).slice();
-      },
-      dispose() {
-        tf.dispose([A, B]);
-        C?.dispose();
-        C = undefined;
-      },
-    };
-  },
-};
+/** Activates the webgpu backend, which tfjs's one engine shares with the CPU peers. */
+async function useTfWebgpu(): Promise<Tf | string> {
+  const tf = await loadTf();
+  if (typeof tf === "string") return tf;
+  return await useWebgpu(tf) ? tf : "tfjs-webgpu: the webgpu backend went away";
+}
 
-export const jaxJsWebgpuPeer: MatmulPeer = {
-  name: "jax-js-webgpu",
-  async available() {
-    const jax = await loadJax();
-    return typeof jax === "string" ? jax : null;
-  },
-  async prepare(m, n, k, a, b): Promise<PreparedMatmul> {
-    checkShapes("jax-js-webgpu", m, n, k, a, b);
-    const jax = await loadJax();
-    if (typeof jax === "string") throw new Error(`jax-js-webgpu: ${jax}`);
-    const np = jax.numpy;
-    const A = np.array(a.slice(), { shape: [m, k], device: "webgpu" });
-    const B = np.array(b.slice(), { shape: [k, n], device: "webgpu" });
-    await Promise.all([A.blockUntilReady(), B.blockUntilReady()]);
-    let C: JaxArray | undefined;
-    const run = async () => {
-      // `.ref` keeps A and B alive: every jax-js op consumes its arguments.
-      const next = np.matmul(A.ref, B.ref);
-      // Lazy until here: submits the kernel, then waits once (an empty read of the result).
-      await next.blockUntilReady();
-      C?.dispose();
-      C = next;
-    };
-    await run(); // compiles the kernel
-    return {
-      run,
-      async result() {
-        if (!C) throw new Error("jax-js-webgpu: result() before run()");
-        // data() consumes its array, so hand it an extra reference.
-        return (await C.ref.data() as Float32Array).slice();
-      },
-      dispose() {
-        A.dispose();
-        B.dispose();
-        C?.dispose();
-        C = undefined;
-      },
-    };
-  },
-};
+export const tfjsWebgpuPeer: Peer = tfjsPeer("webgpu", "webgpu", useTfWebgpu, async (tf) => {
+  // tfjs batches dispatches in an open compute pass and submits every 15 or when data is read.
+  // Close and submit the pass as its own read path does, then wait once, without downloading.
+  const be = tf.backend() as unknown as TfWebGpuBackend;
+  be.ensureCommandEncoderReady();
+  be.endComputePassEncoder();
+  be.submitQueue();
+  await be.device.queue.onSubmittedWorkDone();
+});
+
+export const jaxJsWebgpuPeer: Peer = jaxPeer("webgpu", loadJax);
