@@ -22,7 +22,7 @@ export type { Workload } from "./workload.ts";
 export type { CompareRow } from "./compare.ts";
 export type { RooflinePoint } from "./roofline.ts";
 
-import { collectEnv } from "./env.ts";
+import { collectEnv, describeEnv } from "./env.ts";
 import { compareResults, formatCompare } from "./compare.ts";
 import { attainable, measureRoofline, placeOnRoofline, ridge } from "./roofline.ts";
 import { parseResult, readResult } from "./schema.ts";
@@ -46,6 +46,7 @@ export const bench = {
   compare: compareResults,
   formatCompare,
   collectEnv,
+  describeEnv,
   measureRoofline,
   placeOnRoofline,
   attainable,

@@ -63,6 +63,8 @@ export interface RooflineSizes {
 
 const FULL: RooflineSizes = { tiles: 512, steps: 512, streamLength: 1 << 24 };
 const GPU_FULL: RooflineSizes = { tiles: 1024, steps: 256, streamLength: 1 << 22 };
+/** Small kernels for smoke runs: the machinery runs, the peaks are rough. */
+export const QUICK_ROOFLINE: RooflineSizes = { tiles: 32, steps: 64, streamLength: 1 << 16 };
 
 /**
  * The FMA-bound kernel: Y[t, i, j] = sum_r X[t, i] * W[r, j]: each tile keeps 6 x 16

@@ -13,7 +13,7 @@ import { TesseraError } from "../error.ts";
 import { progress as startProgress, type ProgressOptions } from "../display/progress.ts";
 import { collectEnv } from "./env.ts";
 import type { Peer } from "./peers/peer.ts";
-import { measureRoofline } from "./roofline.ts";
+import { measureRoofline, QUICK_ROOFLINE } from "./roofline.ts";
 import { BenchResult } from "./result.ts";
 import type { CaseResult, ResultRecord } from "./schema.ts";
 import { FORMAT, VERSION } from "./schema.ts";
@@ -72,8 +72,11 @@ export interface RunOptions {
   settleMs?: number;
   /** Only cases whose "group / name" matches. */
   filter?: string | RegExp;
-  /** Measure the roofline of the devices the cases use (a few seconds). Default false. */
-  roofline?: boolean;
+  /**
+   * Measure the roofline of the devices the cases use (a few seconds; "quick": small kernels,
+   * for smoke runs, whose peaks are only rough). Default false.
+   */
+  roofline?: boolean | "quick";
   /** Progress display options, or false for none. */
   progress?: ProgressOptions | false;
   /** Stops sampling (what was measured is kept). */
@@ -90,7 +93,7 @@ const optionsSchema = z.object({
   minSampleMs: z.number().nonnegative().optional(),
   settleMs: z.number().nonnegative().optional(),
   filter: z.union([z.string(), z.instanceof(RegExp)]).optional(),
-  roofline: z.boolean().optional(),
+  roofline: z.union([z.boolean(), z.literal("quick")]).optional(),
   progress: z.union([z.literal(false), z.record(z.string(), z.unknown())]).optional(),
   signal: z.instanceof(AbortSignal).optional(),
   seed: z.number().int().optional(),
@@ -311,7 +314,7 @@ async function runSuite(suite: Suite, o: RunOptions): Promise<BenchResult> {
     }
     addRatios(results.filter((r) => r.group === group));
   }
-  await bar?.done(`bench ${suite.name}: ${results.length} cases in ${groups.length} groups`);
+  await bar?.done(`${results.length} cases in ${groups.length} groups`);
   const record: ResultRecord = {
     format: FORMAT,
     version: VERSION,
@@ -335,7 +338,7 @@ async function runSuite(suite: Suite, o: RunOptions): Promise<BenchResult> {
     for (const d of ["cpu", "webgpu"] as const) {
       if (!devices.includes(d)) continue;
       try {
-        record.roofline[d] = await measureRoofline(d);
+        record.roofline[d] = await measureRoofline(d, o.roofline === "quick" ? QUICK_ROOFLINE : {});
       } catch (e) {
         console.log(`roofline: skipping ${d}: ${firstLine(e)}`);
       }
