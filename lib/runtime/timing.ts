@@ -7,6 +7,9 @@
  */
 import { z } from "zod";
 import { TesseraError } from "../error.ts";
+import { median } from "../bench/stats.ts";
+
+export { median };
 
 export interface TimeOptions {
   /** Calls per measurement (grown to reach `minRepeatMs`). Default 1. */
@@ -52,12 +55,6 @@ export function parseTimeOptions(opts: unknown): Required<Omit<TimeOptions, "flo
     );
   }
   return { number: 1, repeat: 5, minRepeatMs: 0, ...r.data };
-}
-
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /**
