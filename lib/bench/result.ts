@@ -6,7 +6,7 @@
  */
 import { Displayable, type MimeBundle } from "../display/bundle.ts";
 import { chart } from "../display/chart.ts";
-import { rooflineChartSpec, speedupChartSpec } from "./charts.ts";
+import { rooflineChartSpec, speedupChartSpec, svgOf } from "./charts.ts";
 import { formatMarkdown, formatTable, htmlReport, resultHtml } from "./report.ts";
 import { type CaseResult, readResult, type ResultRecord, writeResult } from "./schema.ts";
 
@@ -49,6 +49,15 @@ export class BenchResult {
   /** The roofline with every case on it (needs a run with `roofline: true`). */
   rooflineChart(): Promise<Displayable> {
     return chart(rooflineChartSpec(this.record));
+  }
+
+  /** The speedup bars as an SVG document, for a report or a file. */
+  speedupSvg(): Promise<string> {
+    return svgOf(speedupChartSpec(this.record));
+  }
+
+  rooflineSvg(): Promise<string> {
+    return svgOf(rooflineChartSpec(this.record));
   }
 
   /** A self-contained HTML page with the table, the charts and the machine record. */

@@ -314,7 +314,8 @@ async function runSuite(suite: Suite, o: RunOptions): Promise<BenchResult> {
     }
     addRatios(results.filter((r) => r.group === group));
   }
-  await bar?.done(`${results.length} cases in ${groups.length} groups`);
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
+  await bar?.done(`${plural(results.length, "case")} in ${plural(groups.length, "group")}`);
   const record: ResultRecord = {
     format: FORMAT,
     version: VERSION,
