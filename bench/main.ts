@@ -1,0 +1,119 @@
+/**
+ * `deno task bench`: the standard suite. Every workload of lib/bench/workload.ts (matmul
+ * 256/512/1024, batch matmul, ResNet-18's 3x3 convolutions, row softmax, layer norm, a fused
+ * elementwise chain) runs on Tessera's C and WebGPU kernels and on every peer that is
+ * installed, in interleaved rounds, each result checked against a float64 reference. It
+ * prints a table, places every case on this machine's measured roofline, and writes the JSON
+ * result, an HTML report with the charts, and the Markdown table the README quotes.
+ *
+ *   deno task bench [--quick] [--filter REGEX] [--json PATH] [--html PATH] [--markdown PATH]
+ *                   [--repeats N] [--budget MS] [--settle MS] [--no-roofline]
+ *
+ * Exits 1 when a Tessera kernel failed or computed a wrong result; a peer that cannot run
+ * here is skipped with its reason.
+ */
+import { bench, type Peer, type Workload } from "../mod.ts";
+import { bytesOf, flopsOf, labelOf, standardWorkloads } from "../lib/bench/workload.ts";
+import { tesseraPeer } from "./tessera_peer.ts";
+
+const args = [...Deno.args];
+function flag(name: string): boolean {
+  const i = args.indexOf(`--${name}`);
+  if (i >= 0) args.splice(i, 1);
+  return i >= 0;
+}
+function option(name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  if (i < 0) return undefined;
+  const v = args[i + 1];
+  if (v === undefined || v.startsWith("--")) {
+    console.error(`bench: --${name} needs a value`);
+    Deno.exit(2);
+  }
+  args.splice(i, 2);
+  return v;
+}
+function count(name: string): number | undefined {
+  const v = option(name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) {
+    console.error(`bench: --${name} expects a number, got ${v}`);
+    Deno.exit(2);
+  }
+  return n;
+}
+
+const quick = flag("quick");
+const noRoofline = flag("no-roofline");
+const filter = option("filter");
+const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+const json = option("json") ?? `bench-results/${stamp}.json`;
+const html = option("html") ?? json.replace(/\.json$/, "") + ".html";
+const markdown = option("markdown");
+const repeats = count("repeats") ?? (quick ? 2 : 10);
+const budgetMs = count("budget") ?? (quick ? 2000 : 15000);
+const settleMs = count("settle") ?? (quick ? 0 : 50);
+if (args.length) {
+  console.error(`bench: unknown arguments ${args.join(" ")}`);
+  Deno.exit(2);
+}
+
+/** Beyond this many FLOPs a call of plain TypeScript takes seconds; it is skipped, saying so. */
+const NAIVE_LIMIT = 3e8;
+
+function limited(peer: Peer): Peer {
+  if (peer.name !== "naive-ts") return peer;
+  return {
+    ...peer,
+    supports(w: Workload) {
+      return flopsOf(w) > NAIVE_LIMIT
+        ? `plain TypeScript takes seconds at ${(flopsOf(w) / 1e9).toFixed(1)} GFLOP a call; ` +
+          "it runs only below 0.3 GFLOP"
+        : peer.supports(w);
+    },
+  };
+}
+
+const peers = [tesseraPeer("c"), tesseraPeer("webgpu"), ...bench.allPeers().map(limited)];
+const suite = bench.suite(quick ? "standard suite (quick)" : "standard suite");
+const seed = 1;
+for (const w of standardWorkloads(quick)) {
+  for (const p of peers) {
+    suite.addPeer(p, w, { baseline: p.name.startsWith("tessera-"), seed });
+  }
+}
+console.log(
+  `${suite.cases.length} cases over ${standardWorkloads(quick).length} workloads; ` +
+    `${repeats} interleaved rounds per group (at most ${budgetMs / 1000} s a group)`,
+);
+const result = await suite.run({
+  repeats,
+  budgetMs,
+  settleMs,
+  seed,
+  roofline: noRoofline ? false : quick ? "quick" : true,
+  ...(filter ? { filter } : {}),
+});
+
+console.log();
+console.log(result.table());
+console.log();
+for (const w of standardWorkloads(quick)) {
+  console.log(
+    `${labelOf(w)}: ${(flopsOf(w) / 1e6).toFixed(1)} MFLOP, ${(bytesOf(w) / 2 ** 20).toFixed(1)} MiB`,
+  );
+}
+const dir = json.includes("/") ? json.slice(0, json.lastIndexOf("/")) : ".";
+await Deno.mkdir(dir, { recursive: true });
+await result.save(json);
+await Deno.writeTextFile(html, await result.html());
+if (markdown) await Deno.writeTextFile(markdown, result.markdown() + "\n");
+console.log(`\nwrote ${json} and ${html}${markdown ? ` and ${markdown}` : ""}`);
+
+const bad = result.cases.filter((c) =>
+  c.name.startsWith("tessera-") && (c.status === "failed" || c.check?.ok === false)
+);
+for (const c of bad) console.log(`FAILED: ${c.group} / ${c.name}: ${c.reason ?? "wrong result"}`);
+// jax-js keeps worker threads that it cannot shut down, so the process ends here.
+Deno.exit(bad.length ? 1 : 0);

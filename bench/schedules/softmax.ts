@@ -1,0 +1,75 @@
+/**
+ * Tessera's schedules for the benchmark's row softmax, y[i, j] = exp(x[i, j] - max_j x[i]) /
+ * sum_j exp(x[i, j] - max_j x[i]). Four stages (row max, exponentials, row sum, quotient)
+ * are fused per row so that a row is read from memory once and stays in cache.
+ */
+import { type Schedule, te, type Tensor } from "../../mod.ts";
+import type { Workload } from "../../lib/bench/workload.ts";
+
+export function softmaxSchedule(
+  w: Extract<Workload, { op: "softmax" }>,
+  target: "c" | "webgpu",
+): { s: Schedule; args: Tensor[] } {
+  const { rows, cols } = w;
+  const X = te.placeholder([rows, cols], "float32", "X");
+  const k1 = te.reduceAxis([0, cols], "k1");
+  const M = te.compute([rows], (i) => te.max(X(i, k1), [k1]), "M");
+  const E = te.compute([rows, cols], (i, j) => te.exp(X(i, j).sub(M(i))), "E");
+  const k2 = te.reduceAxis([0, cols], "k2");
+  const S = te.compute([rows], (i) => te.sum(E(i, k2), [k2]), "S");
+  const Y = te.compute([rows, cols], (i, j) => E(i, j).div(S(i)), "Y");
+  const s = te.createSchedule(Y);
+  const y = s.stage(Y);
+  const [row, col] = y.op.axis;
+  if (target === "c") {
+    // The time goes to exp, which the C target computes as a scalar call of double
+    // precision exp (about 6 ns each on one core here), so rows run in parallel: two cores
+    // halve it (3.6 ms against 6.5 ms at 1024x1000). That costs the vectorization of the
+    // other passes (see elementwise.ts), little next to the exps. Each row's exponentials
+    // are computed once into a row buffer, not once for the sum and again for the output.
+    const [, v] = y.split(col, { factor: 8 });
+    y.parallel(row).vectorize(v);
+    s.stage(E).computeAt(y, row);
+    const [, ev] = s.stage(E).split(s.stage(E).op.axis[1], { factor: 8 });
+    s.stage(E).vectorize(ev);
+    // rfactor into 16 accumulators, so that each max or add does not wait for the one
+    // before (GCC does not reassociate float operations itself).
+    for (const T of [M, S]) {
+      const st = s.stage(T);
+      const [, ki] = st.split(st.op.reduceAxis[0], { factor: 16 });
+      const F = s.rfactor(T, ki, 1);
+      st.computeAt(y, row);
+      const f = s.stage(F).computeAt(y, row);
+      f.reorder(f.op.reduceAxis[0], f.op.axis[1]).vectorize(f.op.axis[1]);
+    }
+  } else if (cols <= 4096) {
+    // One invocation per row: the row's max and sum in its registers, exp computed twice
+    // (for the sum and for the output) instead of stored. On llvmpipe this took 25 ms at
+    // 1024x1000 against 60 ms for the cross-thread form below: there a workgroup's
+    // invocations share a CPU thread, and every barrier switches between them. Only for
+    // rows up to 4096: llvmpipe silently ends an invocation's loops once they have run
+    // 65535 iterations in all (Mesa's LP_MAX_TGSI_LOOP_ITERATIONS, a guard against
+    // endless loops shared by every loop of a shader), and a row takes three loops.
+    s.stage(E).computeInline();
+    const [b, t] = y.split(row, { factor: 64 });
+    y.bind(b, "blockIdx.x").bind(t, "threadIdx.x");
+    s.stage(M).computeAt(y, t).setScope("local");
+    s.stage(S).computeAt(y, t).setScope("local");
+  } else {
+    // A workgroup per row: each reduction rfactored over 64 invocations, their partials in
+    // workgroup memory, the row's max and sum shared (what a real GPU wants).
+    const threads = 64;
+    s.stage(E).computeInline();
+    const [, t] = y.split(col, { factor: threads });
+    y.bind(row, "blockIdx.x").bind(t, "threadIdx.x");
+    for (const T of [M, S]) {
+      const st = s.stage(T);
+      const [, ki] = st.split(st.op.reduceAxis[0], { factor: threads });
+      const F = s.rfactor(T, ki, 1);
+      st.computeAt(y, row).setScope("shared");
+      s.stage(F).setScope("shared").computeAt(st, st.op.axis[0]);
+      s.stage(F).bind(s.stage(F).op.axis[1], "threadIdx.x");
+    }
+  }
+  return { s, args: [X, Y] };
+}

@@ -1,0 +1,71 @@
+/**
+ * Tessera itself as a benchmark peer, so that its hand-scheduled kernels (./schedules/) are
+ * timed by the same harness, on the same inputs and with the same result check as every
+ * other library: "tessera-c" builds each workload's CPU schedule for the C target and
+ * calls it on host arrays; "tessera-webgpu" builds the GPU schedule for the webgpu target
+ * and keeps inputs and output resident on the device, so that a run is one dispatch and
+ * one wait for it (as bench/gpu.ts times its matmul), never an upload or a download.
+ */
+import { nd, te } from "../mod.ts";
+import { DeviceArray } from "../lib/runtime/device_array.ts";
+import { getDevice } from "../lib/target/wgsl/device.ts";
+import { checkInputs, firstLine, type Peer, type Prepared } from "../lib/bench/peers/peer.ts";
+import { inputShapes, outputShape, type Workload } from "../lib/bench/workload.ts";
+import { scheduleFor, type Target } from "./schedules/mod.ts";
+
+export function tesseraPeer(target: Target): Peer {
+  const name = `tessera-${target}`;
+  return {
+    name,
+    device: target === "c" ? "cpu" : "webgpu",
+    async available() {
+      if (target === "c") return null;
+      try {
+        await getDevice();
+        return null;
+      } catch (e) {
+        return firstLine(e);
+      }
+    },
+    supports: () => null,
+    async prepare(w: Workload, inputs: Float32Array[]): Promise<Prepared> {
+      checkInputs(name, w, inputs);
+      const { s, args } = scheduleFor(w, target);
+      // A name per workload, so that a kernel's C or WGSL is told apart in caches and errors.
+      const f = await te.build(s, args, { target, name: `bench_${w.op}` });
+      const shapes = inputShapes(w);
+      const hostIn = inputs.map((x, i) => nd.array(x, shapes[i])); // copies
+
+      if (target === "c") {
+        const out = nd.empty(outputShape(w));
+        return {
+          run: () => f(...hostIn, out),
+          result: () => Promise.resolve((out.data as Float32Array).slice()),
+          dispose() {},
+        };
+      }
+      const devIn: DeviceArray[] = [];
+      let out: DeviceArray | null = null;
+      try {
+        for (const x of hostIn) devIn.push(await x.to("webgpu"));
+        out = await DeviceArray.empty(outputShape(w), "float32");
+      } catch (e) {
+        for (const d of devIn) d.destroy();
+        throw e;
+      }
+      const y = out;
+      const run = async () => {
+        // With device arrays only, the call submits and returns; wait here, once.
+        await f(...devIn, y);
+        await y.gpu.device.queue.onSubmittedWorkDone();
+      };
+      return {
+        run,
+        result: async () => (await y.toArray()) as Float32Array, // a fresh copy
+        dispose() {
+          for (const d of [...devIn, y]) d.destroy();
+        },
+      };
+    },
+  };
+}
