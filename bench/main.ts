@@ -101,7 +101,9 @@ console.log(result.table());
 console.log();
 for (const w of standardWorkloads(quick)) {
   console.log(
-    `${labelOf(w)}: ${(flopsOf(w) / 1e6).toFixed(1)} MFLOP, ${(bytesOf(w) / 2 ** 20).toFixed(1)} MiB`,
+    `${labelOf(w)}: ${(flopsOf(w) / 1e6).toFixed(1)} MFLOP, ${
+      (bytesOf(w) / 2 ** 20).toFixed(1)
+    } MiB`,
   );
 }
 const dir = json.includes("/") ? json.slice(0, json.lastIndexOf("/")) : ".";

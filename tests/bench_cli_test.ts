@@ -62,7 +62,14 @@ Deno.test("deno task bench --quick writes a valid result, a report, and compares
     assert.match(same.text, /tessera-c\s+\S+\s+\S+\s+1\.00x\s+same/);
     const text = await Deno.readTextFile(json);
     await Deno.writeTextFile(`${dir}/cut.json`, text.slice(0, 1000));
-    const cut = await deno("run", "--allow-read", "--allow-env", "bench/compare.ts", json, `${dir}/cut.json`);
+    const cut = await deno(
+      "run",
+      "--allow-read",
+      "--allow-env",
+      "bench/compare.ts",
+      json,
+      `${dir}/cut.json`,
+    );
     assert.equal(cut.code, 1);
     assert.match(cut.text, /cut\.json is not JSON/);
   } finally {
