@@ -271,6 +271,40 @@ Deno.test("vectorize becomes SIMD instructions in the machine code", async () =>
   assert.match(asm, /vaddps\s+[^\n]*%[xy]mm|addps\s+[^\n]*%xmm/);
 });
 
+Deno.test("a vectorized loop inside a parallel loop is still SIMD", async () => {
+  // OpenMP outlines the parallel body; without the restated range of its variable, GCC under
+  // -fwrapv cannot prove `o*16 + v` does not wrap, and this loop came out scalar.
+  const n = 1 << 20;
+  const B = te.placeholder([n], "float32", "B"), C = te.placeholder([n], "float32", "C");
+  const A = te.compute([n], (i) => B(i).add(C(i).mul(3)), "A");
+  const s = te.createSchedule(A);
+  const [o, v] = s.stage(A).split(A.op.axis[0], { factor: 16 });
+  s.stage(A).parallel(o).vectorize(v);
+  const { source } = printC(flattenStorage(te.lower(s, [B, C, A], { name: "triad" })));
+  const lib = await compileC(source, { extraFlags: ["-fexcess-precision=standard"] });
+  const out = await new Deno.Command("objdump", { args: ["-d", "--no-show-raw-insn", lib.path] })
+    .output();
+  const asm = new TextDecoder().decode(out.stdout);
+  assert.match(asm, /v?(fmadd\d*|add|mul)ps\s+[^\n]*%[xy]mm/);
+});
+
+Deno.test("a NaN-propagating max vectorizes", async () => {
+  // Without -fno-trapping-math GCC will not if-convert the comparisons of tsr_max_f32.
+  const n = 4096;
+  const X = te.placeholder([n], "float32", "X");
+  const Y = te.compute([n], (i) => te.max(X(i).mul(X(i)).sub(1), 0), "Y");
+  const s = te.createSchedule(Y);
+  const [, v] = s.stage(Y).split(Y.op.axis[0], { factor: 8 });
+  s.stage(Y).vectorize(v);
+  const { source } = printC(flattenStorage(te.lower(s, [X, Y], { name: "relu" })));
+  assert.match(source, /tsr_max_f32/);
+  const lib = await compileC(source, { extraFlags: ["-fexcess-precision=standard"] });
+  const out = await new Deno.Command("objdump", { args: ["-d", "--no-show-raw-insn", lib.path] })
+    .output();
+  const asm = new TextDecoder().decode(out.stdout);
+  assert.match(asm, /v?(cmp\w*|max)ps\s+[^\n]*%[xy]mm/);
+});
+
 Deno.test("a nonblocking kernel leaves the event loop free while it runs", async () => {
   const n = 384;
   const A = te.placeholder([n, n], "float32", "A"), B = te.placeholder([n, n], "float32", "B");

@@ -55,6 +55,9 @@ export const DEFAULT_FLAGS: readonly string[] = ["-O3", "-march=native"];
  * - `-fwrapv`: int32 arithmetic must wrap as it does in the interpreter; without it signed
  *   overflow is undefined and `-O3` exploits that.
  * - `-ffp-contract=fast`: lets the compiler fuse multiply-adds (the speed a user expects).
+ * - `-fno-trapping-math`: nothing reads floating-point exception flags, and without it GCC
+ *   will not if-convert a comparison that might raise one, so every select, min and max
+ *   (NaN-propagating, as in JavaScript) kept its loop scalar. Values do not change.
  * - `-fopenmp`: parallel loops are `#pragma omp parallel for`.
  * - `-Wl,-z,nodelete`: Deno dlcloses FFI libraries at process exit while libgomp's worker
  *   threads are still alive; unmapping the code under them segfaults the exit. `nodelete`
@@ -67,6 +70,7 @@ export const BASE_FLAGS: readonly string[] = [
   "-shared",
   "-fwrapv",
   "-ffp-contract=fast",
+  "-fno-trapping-math",
   "-fopenmp",
   "-Wl,-z,nodelete",
 ];

@@ -345,7 +345,15 @@ class CPrinter extends CStylePrinter {
         break;
     }
     this.emit(header);
-    if (parallel) this.parallelDepth++;
+    if (parallel) {
+      // OpenMP outlines the body, and the range of its variable is lost on the way; with
+      // -fwrapv, GCC then cannot prove `v*16 + i` does not wrap and gives up on contiguous
+      // vector accesses in the body. Restating the range gets them back.
+      this.depth++;
+      this.emit(`if (${v} < ${lo} || ${v} >= ${hi}) __builtin_unreachable();`);
+      this.depth--;
+      this.parallelDepth++;
+    }
     this.block(s.body);
     if (parallel) this.parallelDepth--;
     this.emit("}");
