@@ -527,3 +527,34 @@ for (let k = 0; k < 2; k++) {
   assert.match(out, /mesa-vulkan-drivers/);
   assert.match(out, /Deno needs no flag/);
 });
+
+Deno.test("llvmpipe's loop limit: a shader that could cross it is refused, one below runs right", async () => {
+  const gpu = await getDevice();
+  // A long serial reduction in one invocation: a row sum over `len` elements.
+  const kernel = async (len: number, rows: number) => {
+    const X = te.placeholder([rows, len], "int32", "X");
+    const k = te.reduceAxis([0, len], "k");
+    const Y = te.compute([rows], (i) => te.sum(X(i, k), [k]), "Y");
+    const s = te.createSchedule(Y);
+    s.stage(Y).bind(Y.op.axis[0], "threadIdx.x");
+    const f = await te.build(s, [X, Y], { target: "webgpu", name: "rowsum" });
+    const x = nd.array(new Int32Array(rows * len).fill(1), [rows, len], "int32");
+    const y = nd.empty([rows], "int32");
+    return { run: () => f(x, y), y };
+  };
+  const ok = await kernel(60000, 2);
+  await ok.run();
+  assert.deepEqual(Array.from(ok.y.toArray()), [60000, 60000]);
+  const big = await kernel(100000, 2);
+  if (gpu.description.includes("llvmpipe")) {
+    await assert.rejects(
+      async () => await big.run(),
+      (e: Error) =>
+        e instanceof TesseraError && /100000 loop iterations/.test(e.message) &&
+        /llvmpipe/.test(e.message) && /65535/.test(e.message),
+    );
+  } else {
+    await big.run();
+    assert.deepEqual(Array.from(big.y.toArray()), [100000, 100000]);
+  }
+});

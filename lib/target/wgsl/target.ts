@@ -10,6 +10,8 @@ import { flattenStorage } from "../../lower/flatten.ts";
 import { bindArguments } from "../../runtime/args.ts";
 import type { BuildOptions, TargetKernel } from "../../runtime/build.ts";
 import type { KernelArg } from "./runtime.ts";
+import { getDevice } from "./device.ts";
+import { loopBudget } from "./loop_budget.ts";
 import { planWgsl } from "./printer.ts";
 import { prepareWgsl } from "./runtime.ts";
 
@@ -23,19 +25,25 @@ export async function buildWebgpu(func: PrimFunc, _opts: BuildOptions): Promise<
     unrollLoops(func.body),
     func.outputs,
   );
-  const plan = planWgsl(flattenStorage(unrolled));
+  const flat = flattenStorage(unrolled);
+  const plan = planWgsl(flat);
   const who = `kernel ${func.name} (webgpu)`;
   const runner = await prepareWgsl(plan, who);
+  const budget = (await getDevice()).description.includes("llvmpipe")
+    ? loopBudget(flat, who)
+    : () => {};
   const source = plan.dispatches.map((d) => d.source).join("\n");
   return {
     source,
     prepare(args: KernelArg[]) {
       const sizes = bindArguments(func, args, who, { deviceArrays: true });
+      budget(sizes);
       runner.check(args, sizes);
       return () => runner.run(args, sizes);
     },
     measure(args: KernelArg[], n: number) {
       const sizes = bindArguments(func, args, who, { deviceArrays: true });
+      budget(sizes);
       runner.check(args, sizes);
       return runner.measure(args, sizes, n);
     },
