@@ -330,6 +330,30 @@ Deno.test("a cooperative fill wider than the compute threads sizes the workgroup
   assert.match(f.source, /var<workgroup> A_shared: array<f32, 10>;/);
 });
 
+Deno.test("an accumulator initialized by a loop re-binding its thread axis stays per thread", async () => {
+  // From a failed property run: R(i) = sum_k X(i, k) with its accumulator R_local computed
+  // at R's loop on threadIdx.y, and R_local's own (size-1) loop also bound to threadIdx.y.
+  // The initializing loop does not mention R's index, but R_local is a fresh array for each
+  // R index and the update that follows reads X at that index: re-binding the axis there is
+  // no cooperative fill. Shared by the threads, R_local summed both rows into one cell.
+  const X = te.placeholder([2, 5], "int32", "X");
+  const k = te.reduceAxis([0, 5], "k");
+  const R = te.compute([2], (i) => te.sum(X(i, k), [k]), "R");
+  const D = te.compute([2], (i) => R(i).mul(2).add(1), "D");
+  const s = te.createSchedule(D);
+  const RL = s.cacheWrite(R, "local");
+  const rl = s.stage(RL);
+  rl.reorder(rl.op.reduceAxis[0], rl.op.axis[0]);
+  const r = s.stage(R);
+  const [ro, ri] = r.split(r.op.axis[0], { factor: 1 });
+  r.computeAt(s.stage(D), D.op.axis[0]);
+  rl.computeAt(r, ri).bind(rl.op.axis[0], "threadIdx.y");
+  r.bind(ro, "threadIdx.y");
+  s.stage(D).bind(D.op.axis[0], "blockIdx.x");
+  const f = await checkAgainstInterpreter(s, [X, D], [rand([2, 5], "int32", 3)], "R_local");
+  assert.doesNotMatch(f.source, /var<workgroup> R_local/);
+});
+
 // --- 3. conv2d with padding -------------------------------------------------------------------
 
 /**

@@ -9,8 +9,8 @@
 import { type IterVar, type Schedule, type Stage, te, TesseraError } from "../../mod.ts";
 import type { Choices } from "./choices.ts";
 import type { Expr } from "../../lib/ir/expr.ts";
-import { passDownExtents } from "../../lib/schedule/relations.ts";
-import { simplify } from "../../lib/arith/simplify.ts";
+import { inferBounds } from "../../lib/lower/bounds.ts";
+import { inlineBodies } from "../../lib/lower/inline.ts";
 import type { Program } from "./programs.ts";
 
 function attempt(log: string[], what: string, f: () => unknown): void {
@@ -170,22 +170,48 @@ export function randomSchedule(
 }
 
 /**
+ * The extent of each loop of `st` as lowering makes it: an attached stage's loops cover the
+ * region its readers need, which non-dividing splits around them can make far larger than
+ * its domain (an 8-row producer read under a loop split 5, 5 and 3 ways gets 300 rows).
+ * Empty when bounds cannot be inferred (lowering will say why).
+ */
+function loweredExtents(s: Schedule, st: Stage): Map<IterVar, Expr> {
+  try {
+    return inferBounds(s, inlineBodies(s)).get(st)?.ext ?? new Map();
+  } catch (e) {
+    if (!(e instanceof TesseraError)) throw e;
+    return new Map();
+  }
+}
+
+/** The root stage whose kernel runs `st`. */
+function rootOf(st: Stage): Stage {
+  let r = st;
+  while (r.attach.type === "scope") r = r.attach.stage;
+  return r;
+}
+
+/** Threads a generated workgroup may have: what WebGPU adapters commonly allow (llvmpipe too). */
+const MAX_INVOCATIONS = 1024;
+
+/**
  * GPU-style bindings: a root stage's outermost loop (when it is a data axis) goes to
  * blockIdx.x, and one later data loop of constant extent up to 64 to a thread index; stages
  * computed inside another may bind a loop to threadIdx.y (a cooperative, shared-memory-style
- * fill). Unrolling and vectorizing still apply, and mean nothing different on the GPU.
+ * fill), keeping the workgroup within MAX_INVOCATIONS. Extents are the lowered ones, and
+ * consumers are bound before their producers, since how a consumer's loops are bound changes
+ * the region a producer attached inside them covers. Unrolling and vectorizing still apply,
+ * and mean nothing different on the GPU.
  */
 function bindForGpu(s: Schedule, c: Choices, log: string[]): void {
-  for (const st of computeStages(s)) {
+  const threadsX = new Map<Stage, number>();
+  for (const st of [...computeStages(s)].reverse()) {
     if (st.attach.type === "inline") continue;
     const leaves = st.leafIterVars;
-    const rootExt = new Map<IterVar, Expr>(
-      [...st.op.axis, ...st.op.reduceAxis].map((a) => [a, a.dom!.extent]),
-    );
-    const ext = passDownExtents(st.relations, rootExt);
-    const small = (v: IterVar) => {
-      const e = ext.get(v) && simplify(ext.get(v)!);
-      return v.iterType !== "reduce" && e?.kind === "const" && e.value <= 64;
+    const ext = loweredExtents(s, st);
+    const extent = (v: IterVar) => {
+      const e = ext.get(v);
+      return v.iterType !== "reduce" && e?.kind === "const" ? e.value : Infinity;
     };
     if (st.attach.type === "root") {
       if (leaves[0].iterType !== "reduce" && c.chance(80)) {
@@ -195,13 +221,17 @@ function bindForGpu(s: Schedule, c: Choices, log: string[]): void {
           () => st.bind(leaves[0], "blockIdx.x"),
         );
       }
-      const inner = leaves.slice(1).filter(small);
+      const inner = leaves.slice(1).filter((v) => extent(v) <= 64);
       if (inner.length && c.chance(80)) {
         const v = c.one(inner);
-        attempt(log, `${st.name}.bind(${v.name}, threadIdx.x)`, () => st.bind(v, "threadIdx.x"));
+        attempt(log, `${st.name}.bind(${v.name}, threadIdx.x)`, () => {
+          st.bind(v, "threadIdx.x");
+          threadsX.set(st, extent(v));
+        });
       }
     } else {
-      const inner = leaves.filter(small);
+      const most = Math.min(64, Math.floor(MAX_INVOCATIONS / (threadsX.get(rootOf(st)) ?? 1)));
+      const inner = leaves.filter((v) => extent(v) <= most);
       if (inner.length && c.chance(50)) {
         const v = c.one(inner);
         attempt(log, `${st.name}.bind(${v.name}, threadIdx.y)`, () => st.bind(v, "threadIdx.y"));

@@ -9,8 +9,9 @@
  *   thread index, and a loop with a smaller extent is guarded. `blockIdx.x` beyond 65535
  *   workgroups folds into y.
  * - As in TVM, every invocation runs the whole shader, a thread-bound loop is its thread
- *   index, and a loop nested in another bound to the same index is that same index (a
- *   cooperative fill: thread t copies element t). The interpreter instead runs thread loops
+ *   index, and a loop nested in another bound to the same index is that same index when
+ *   nothing in it depends on the outer one (a cooperative fill: thread t copies element t),
+ *   and an ordinary loop in each thread otherwise. The interpreter instead runs thread loops
  *   one after another; to keep its meaning, the shader's uniform skeleton (loops, blockIdx
  *   guards, sequences) carries a `storageBarrier(); workgroupBarrier();` after each step
  *   that writes memory, conditions that may differ between threads are sunk to the leaves,
@@ -266,6 +267,81 @@ function mentions(s: Stmt, v: Var): boolean {
   return vars.has(v);
 }
 
+/** What differs between the iterations of a loop, inside it (see `varyingIn`). */
+interface Varying {
+  vars: Set<Var>;
+  buffers: Set<Buffer>;
+}
+
+const varyingCache = new WeakMap<For, Varying>();
+
+/**
+ * The variables inside `loop` whose value depends on its index, and the buffers allocated
+ * inside it whose contents do: stored at an index or with a value that depends on it, or in
+ * a loop whose bounds do. Each iteration has its own copy of those buffers (the interpreter
+ * allocates them afresh), so no other iteration may fill them. Conditions do not count: the
+ * ones lowering makes say which iterations exist (a partial tile), and an iteration that
+ * exists fills its copy as any other would.
+ */
+function varyingIn(loop: For): Varying {
+  const cached = varyingCache.get(loop);
+  if (cached) return cached;
+  const vars = new Set<Var>([loop.loopVar]);
+  const buffers = new Set<Buffer>();
+  const inside = new Set<Buffer>();
+  walkStmt(loop.body, (x) => {
+    if (x.kind === "allocate") inside.add(x.buffer);
+  });
+  const depends = (e: Expr) => {
+    let found = [...freeVars(e)].some((v) => vars.has(v));
+    walkExpr(e, (x) => {
+      if (x.kind === "bufferLoad" && buffers.has(x.buffer.aliasOf ?? x.buffer)) found = true;
+    });
+    return found;
+  };
+  let changed = true;
+  const mark = <T>(set: Set<T>, x: T) => {
+    if (!set.has(x)) {
+      set.add(x);
+      changed = true;
+    }
+  };
+  // `varies`: whether how often the statement runs depends on the loop's index.
+  const visit = (x: Stmt, varies: boolean): void => {
+    switch (x.kind) {
+      case "for": {
+        const v = varies || depends(x.min) || depends(x.extent);
+        if (v) mark(vars, x.loopVar);
+        return visit(x.body, v);
+      }
+      case "if":
+        visit(x.then, varies);
+        if (x.otherwise) visit(x.otherwise, varies);
+        return;
+      case "let":
+        if (varies || depends(x.value)) mark(vars, x.v);
+        return visit(x.body, varies);
+      case "allocate":
+        return visit(x.body, varies);
+      case "seq":
+        return x.stmts.forEach((y) => visit(y, varies));
+      case "store": {
+        const b = x.buffer.aliasOf ?? x.buffer;
+        if (inside.has(b) && (varies || depends(x.value) || x.indices.some(depends))) {
+          mark(buffers, b);
+        }
+      }
+    }
+  };
+  while (changed) {
+    changed = false;
+    visit(loop.body, false);
+  }
+  const out = { vars, buffers };
+  varyingCache.set(loop, out);
+  return out;
+}
+
 const elemBytes = (t: DType) => (t === "float16" ? 2 : 4);
 
 class WgslPrinter extends CStylePrinter {
@@ -273,8 +349,9 @@ class WgslPrinter extends CStylePrinter {
   private wg: [number, number, number] = [1, 1, 1];
   /** Every loop variable in scope that is a thread index. */
   private readonly threadVars = new Set<Var>();
-  /** The loop variable an enclosing loop binds to each threadIdx axis. */
+  /** The loop variable an enclosing loop binds to each threadIdx axis, and that loop. */
   private threadVar: Array<Var | null> = [null, null, null];
+  private threadLoop: Array<For | null> = [null, null, null];
   /** Conditions that guard the leaves below (sunk out of the uniform skeleton). */
   private pending: Expr[] = [];
   /** Inside a leaf block: printed as plain code, no guards or barriers of our own. */
@@ -610,6 +687,7 @@ class WgslPrinter extends CStylePrinter {
         this.emit("}");
       } else {
         const savedPending = this.pending, savedVar = this.threadVar[d];
+        const savedLoop = this.threadLoop[d];
         // A loop nested in another bound to the same index is the same hardware index (as in
         // TVM): thread t runs iteration t of the inner loop. In the interpreter the inner loop
         // ran in full for every valid outer index, so the outer loop's guards do not apply.
@@ -618,10 +696,12 @@ class WgslPrinter extends CStylePrinter {
           this.pending = [...this.pending, new Cmp("lt", s.loopVar, hi)];
         }
         this.threadVar[d] = s.loopVar;
+        this.threadLoop[d] = s;
         this.threadVars.add(s.loopVar);
         this.stmt(s.body);
         this.threadVars.delete(s.loopVar);
         this.threadVar[d] = savedVar;
+        this.threadLoop[d] = savedLoop;
         this.pending = savedPending;
       }
       this.depth--;
@@ -724,14 +804,20 @@ class WgslPrinter extends CStylePrinter {
 
   /**
    * Whether a thread-bound loop runs as a thread index here. A threadIdx loop nested in
-   * another bound to the same index is that index only when its body does not depend on the
-   * outer loop's value (a tile every thread needs, filled cooperatively); otherwise each
-   * thread runs it as an ordinary loop, as the interpreter does.
+   * another bound to the same index is that index only when nothing in it depends on the
+   * outer loop's value (a tile every thread needs, filled cooperatively): not the outer
+   * index, not a variable derived from it, and not a buffer allocated inside the outer loop
+   * whose contents depend on it (a per-thread accumulator that this loop initializes, say).
+   * Otherwise each thread runs it as an ordinary loop, as the interpreter does.
    */
   private cooperative(s: For): boolean {
     if (!s.threadTag?.startsWith("threadIdx")) return true;
-    const outer = this.threadVar[AXES.indexOf(s.threadTag.slice(-1) as "x")];
-    return outer === null || !mentions(s, outer);
+    const outer = this.threadLoop[AXES.indexOf(s.threadTag.slice(-1) as "x")];
+    if (outer === null) return true;
+    const { vars, buffers } = varyingIn(outer);
+    if ([...vars].some((v) => mentions(s, v))) return false;
+    const { reads, writes } = accesses(s);
+    return ![...reads, ...writes].some((b) => buffers.has(b));
   }
 
   /** Whether a loop's bounds depend on a thread index (so threads run different trips). */
@@ -846,6 +932,7 @@ class WgslPrinter extends CStylePrinter {
   shader(s: Stmt, info: ShaderInfo, sizeDecls: string[]): string {
     this.wg = info.wg;
     this.threadVar = [null, null, null];
+    this.threadLoop = [null, null, null];
     this.foldX = info.grid[0] !== null && info.grid[1] === null;
     this.depth = 1;
     for (const d of sizeDecls) this.emit(d);
