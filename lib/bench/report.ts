@@ -101,9 +101,48 @@ export function formatTable(r: ResultRecord): string {
   return out.join("\n");
 }
 
-/** The same table in Markdown, for a README. */
+/**
+ * One row per group: the baseline against the fastest other case that computed the right
+ * result, as baseline speed over peer speed (> 1: the baseline is faster).
+ */
+export function summaryRows(
+  r: ResultRecord,
+): { group: string; baseline: CaseResult; best?: CaseResult; speedup?: number }[] {
+  const out = [];
+  for (const [group, cs] of groups(r)) {
+    const baseline = cs.find((c) => c.baseline && c.status === "ok");
+    if (!baseline) continue;
+    const others = cs.filter((c) => c !== baseline && c.status === "ok" && c.check?.ok !== false);
+    const best = others.sort((a, b) => a.stats!.median - b.stats!.median)[0];
+    out.push({ group, baseline, best, speedup: best ? 1 / best.ratio!.median : undefined });
+  }
+  return out;
+}
+
+const rate = (c: CaseResult) =>
+  c.gflops !== undefined && c.flops && c.bytes && c.flops / c.bytes > 1
+    ? `${c.gflops.toFixed(c.gflops < 10 ? 2 : 1)} GFLOP/s`
+    : c.gbs !== undefined
+    ? `${c.gbs.toFixed(c.gbs < 10 ? 2 : 1)} GB/s`
+    : `${ms(c.stats!.median)} ms`;
+
+/** The same table in Markdown, for a README: the summary first, then every group. */
 export function formatMarkdown(r: ResultRecord): string {
   const out = header(r).map((l) => l + "  ");
+  out.push(
+    "",
+    "| workload | Tessera | fastest peer | peer | Tessera vs fastest peer |",
+    "|---|---|---|---|---|",
+  );
+  for (const row of summaryRows(r)) {
+    out.push(
+      `| ${row.group} | ${rate(row.baseline)} (${ms(row.baseline.stats!.median)} ms) | ${
+        row.best?.name ?? "-"
+      } | ${row.best ? `${rate(row.best)} (${ms(row.best.stats!.median)} ms)` : "-"} | ${
+        row.speedup ? `${row.speedup.toFixed(2)}x` : "-"
+      } |`,
+    );
+  }
   for (const [group, cs] of groups(r)) {
     out.push(
       "",
