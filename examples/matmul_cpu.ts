@@ -16,11 +16,22 @@ export interface MatmulCpu {
   flops: number;
 }
 
-/** C[m, n] = A[m, k] . B[k, n]; `bn` must divide n (the packed panels have no ragged edge). */
+/**
+ * C[m, n] = A[m, k] . B[k, n]. B is packed into ceil(n / bn) panels; when bn does not
+ * divide n the columns past n are packed as zeros, so the micro-kernel never has a ragged
+ * panel.
+ */
 export function matmulCpu(m: number, n: number, k: number, bm = 6, bn = 16, ku = 4): MatmulCpu {
   const A = te.placeholder([m, k], "float32", "A");
   const B = te.placeholder([k, n], "float32", "B");
-  const packedB = te.compute([n / bn, k, bn], (x, y, z) => B(y, x.mul(bn).add(z)), "packedB");
+  const packedB = te.compute(
+    [Math.ceil(n / bn), k, bn],
+    (x, y, z) => {
+      const col = x.mul(bn).add(z);
+      return n % bn === 0 ? B(y, col) : te.select(col.lt(n), B(y, col), 0);
+    },
+    "packedB",
+  );
   const r = te.reduceAxis([0, k], "k");
   const C = te.compute(
     [m, n],
