@@ -7,7 +7,7 @@
  */
 import { cpus, totalmem } from "node:os";
 import { BASE_FLAGS, DEFAULT_FLAGS, findCompiler } from "../target/c/compile.ts";
-import { getDevice } from "../target/wgsl/device.ts";
+import { describeAdapter } from "../target/wgsl/device.ts";
 import type { EnvRecord } from "./schema.ts";
 
 export interface EnvOptions {
@@ -75,16 +75,30 @@ async function libraries(): Promise<Record<string, string>> {
   return out;
 }
 
+/**
+ * The adapter Tessera's webgpu target would use, with its own features and limits. Only the
+ * adapter is asked for: a device (and, on llvmpipe, its worker threads) is not created just
+ * to describe the machine.
+ */
 async function webgpu(wanted: boolean): Promise<EnvRecord["webgpu"]> {
   if (!wanted) return { unavailable: "not asked for" };
+  const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
+  if (!gpu) return { unavailable: "navigator.gpu is missing in this runtime" };
   try {
-    const gpu = await getDevice();
+    const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+    if (!adapter) {
+      return { unavailable: "no WebGPU adapter (on Linux: apt-get install mesa-vulkan-drivers)" };
+    }
     const limits: Record<string, number> = {};
-    for (const key in gpu.limits) {
-      const v = (gpu.limits as unknown as Record<string, unknown>)[key];
+    for (const key in adapter.limits) {
+      const v = (adapter.limits as unknown as Record<string, unknown>)[key];
       if (typeof v === "number") limits[key] = v;
     }
-    return { adapter: gpu.description, features: [...gpu.features].sort(), limits };
+    return {
+      adapter: describeAdapter(adapter.info),
+      features: [...adapter.features].sort(),
+      limits,
+    };
   } catch (e) {
     return { unavailable: firstLine(e) };
   }

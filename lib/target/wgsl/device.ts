@@ -95,7 +95,7 @@ async function createDevice(): Promise<WebGpu> {
     device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   } catch (e) {
     throw new TesseraError(
-      `WebGPU: the adapter '${describe(adapter.info)}' refused a device with its own limits ` +
+      `WebGPU: the adapter '${describeAdapter(adapter.info)}' refused a device with its own limits ` +
         `(${(e as Error).message})`,
     );
   }
@@ -104,12 +104,13 @@ async function createDevice(): Promise<WebGpu> {
     adapterInfo: adapter.info,
     limits: device.limits,
     features: new Set(device.features),
-    description: describe(adapter.info),
+    description: describeAdapter(adapter.info),
     lost: false,
   };
 }
 
-function describe(info: GPUAdapterInfo): string {
+/** The adapter in words, e.g. "llvmpipe (LLVM 15.0.6, 256 bits), software". */
+export function describeAdapter(info: GPUAdapterInfo): string {
   const name = info.description || [info.vendor, info.architecture, info.device]
     .filter((s) => s).join(" ") ||
     "unnamed adapter";
