@@ -4,7 +4,7 @@
  * other library: "tessera-c" builds each workload's CPU schedule for the C target and
  * calls it on host arrays; "tessera-webgpu" builds the GPU schedule for the webgpu target
  * and keeps inputs and output resident on the device, so that a run is one dispatch and
- * one wait for it (as bench/gpu.ts times its matmul), never an upload or a download.
+ * one wait for it, never an upload or a download.
  */
 import { nd, te } from "../mod.ts";
 import { DeviceArray } from "../lib/runtime/device_array.ts";
