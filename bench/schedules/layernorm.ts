@@ -6,6 +6,7 @@
  */
 import { type Schedule, te, type Tensor } from "../../mod.ts";
 import type { Workload } from "../../lib/bench/workload.ts";
+import { vectorReduceAtRow } from "./row_reduce.ts";
 
 export function layernormSchedule(
   w: Extract<Workload, { op: "layernorm" }>,
@@ -34,24 +35,14 @@ export function layernormSchedule(
   const y = s.stage(Y);
   const [row, col] = y.op.axis;
   if (target === "c") {
-    // No parallel loop: one core streams this at the memory's speed once the loops are
-    // vectorized, and a parallel row loop stops GCC from vectorizing them (see
-    // elementwise.ts); measured 0.25 ms serial and vectorized against 0.9 ms on two cores.
+    // No parallel loop: one core streams this near the memory's speed once the loops are
+    // vectorized; measured 0.25 ms serial against 0.9 ms on two cores (on a loaded machine,
+    // before the C target kept parallel loops vectorizable: worth measuring again).
     const [, v] = y.split(col, { factor: 8 });
     y.vectorize(v);
     s.stage(Mean).computeAt(y, row);
     s.stage(Inv).computeAt(y, row);
-    // GCC does not vectorize a float sum over one accumulator (it would reorder the
-    // additions); rfactor gives 16 independent accumulators, two AVX2 registers, which the
-    // partial stage updates in vector lanes.
-    for (const T of [Sum, SqSum]) {
-      const st = s.stage(T);
-      const [, ki] = st.split(st.op.reduceAxis[0], { factor: 16 });
-      const F = s.rfactor(T, ki, 1);
-      st.computeAt(y, row);
-      const f = s.stage(F).computeAt(y, row);
-      f.reorder(f.op.reduceAxis[0], f.op.axis[1]).vectorize(f.op.axis[1]);
-    }
+    for (const T of [Sum, SqSum]) vectorReduceAtRow(s, T, y, row);
   } else if (cols <= 4096) {
     // One invocation per row, its statistics in registers: on llvmpipe 32-37 ms at
     // 1024x768 against 51 ms for the cross-thread form below (see softmax.ts for why, and

@@ -5,6 +5,7 @@
  */
 import { type Schedule, te, type Tensor } from "../../mod.ts";
 import type { Workload } from "../../lib/bench/workload.ts";
+import { vectorReduceAtRow } from "./row_reduce.ts";
 
 export function softmaxSchedule(
   w: Extract<Workload, { op: "softmax" }>,
@@ -24,24 +25,14 @@ export function softmaxSchedule(
   if (target === "c") {
     // The time goes to exp, which the C target computes as a scalar call of double
     // precision exp (about 6 ns each on one core here), so rows run in parallel: two cores
-    // halve it (3.6 ms against 6.5 ms at 1024x1000). That costs the vectorization of the
-    // other passes (see elementwise.ts), little next to the exps. Each row's exponentials
-    // are computed once into a row buffer, not once for the sum and again for the output.
+    // halve it (3.6 ms against 6.5 ms at 1024x1000). Each row's exponentials are computed
+    // once into a row buffer, not once for the sum and again for the output.
     const [, v] = y.split(col, { factor: 8 });
     y.parallel(row).vectorize(v);
     s.stage(E).computeAt(y, row);
     const [, ev] = s.stage(E).split(s.stage(E).op.axis[1], { factor: 8 });
     s.stage(E).vectorize(ev);
-    // rfactor into 16 accumulators, so that each max or add does not wait for the one
-    // before (GCC does not reassociate float operations itself).
-    for (const T of [M, S]) {
-      const st = s.stage(T);
-      const [, ki] = st.split(st.op.reduceAxis[0], { factor: 16 });
-      const F = s.rfactor(T, ki, 1);
-      st.computeAt(y, row);
-      const f = s.stage(F).computeAt(y, row);
-      f.reorder(f.op.reduceAxis[0], f.op.axis[1]).vectorize(f.op.axis[1]);
-    }
+    for (const T of [M, S]) vectorReduceAtRow(s, T, y, row);
   } else if (cols <= 4096) {
     // One invocation per row: the row's max and sum in its registers, exp computed twice
     // (for the sum and for the output) instead of stored. On llvmpipe this took 25 ms at
