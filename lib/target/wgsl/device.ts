@@ -95,7 +95,9 @@ async function createDevice(): Promise<WebGpu> {
     device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   } catch (e) {
     throw new TesseraError(
-      `WebGPU: the adapter '${describeAdapter(adapter.info)}' refused a device with its own limits ` +
+      `WebGPU: the adapter '${
+        describeAdapter(adapter.info)
+      }' refused a device with its own limits ` +
         `(${(e as Error).message})`,
     );
   }
