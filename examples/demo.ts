@@ -9,7 +9,8 @@ import { nd, te } from "../mod.ts";
 import { matmulCpu } from "./matmul_cpu.ts";
 import { matmulGpu } from "./matmul_gpu.ts";
 import { getDevice } from "../lib/target/wgsl/device.ts";
-import { allPeers, machineInfo } from "../lib/bench/peers/mod.ts";
+import { allPeers } from "../lib/bench/peers/mod.ts";
+import { cpuModel } from "../lib/bench/env.ts";
 import { median } from "../lib/runtime/timing.ts";
 
 function check(name: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: number) {
@@ -125,7 +126,7 @@ const timing = await fbig.timeEvaluator({ repeat: 7, minRepeatMs: 100, flops: bi
 const line = (name: string, gflops: number) =>
   console.log(`  ${name.padEnd(12)} ${gflops.toFixed(1).padStart(7)} GFLOP/s`);
 console.log(
-  `\nmatmul ${size}^3 float32 on ${machineInfo().cpu} (${navigator.hardwareConcurrency} cores):`,
+  `\nmatmul ${size}^3 float32 on ${cpuModel()} (${navigator.hardwareConcurrency} cores):`,
 );
 line("tessera-c", timing.gflops!.median);
 for (

@@ -6,7 +6,7 @@
  */
 import { type Schedule, te, type Tensor } from "../../mod.ts";
 import type { Workload } from "../../lib/bench/workload.ts";
-import { vectorReduceAtRow } from "./row_reduce.ts";
+import { threadReduceAtRow, vectorReduceAtRow } from "./row_reduce.ts";
 
 export function layernormSchedule(
   w: Extract<Workload, { op: "layernorm" }>,
@@ -59,14 +59,7 @@ export function layernormSchedule(
     y.bind(row, "blockIdx.x").bind(t, "threadIdx.x");
     s.stage(Mean).computeAt(y, row).setScope("shared");
     s.stage(Inv).computeAt(y, row).setScope("shared");
-    for (const T of [Sum, SqSum]) {
-      const st = s.stage(T);
-      const [, ki] = st.split(st.op.reduceAxis[0], { factor: threads });
-      const F = s.rfactor(T, ki, 1);
-      st.computeAt(y, row).setScope("shared");
-      s.stage(F).setScope("shared").computeAt(st, st.op.axis[0]);
-      s.stage(F).bind(s.stage(F).op.axis[1], "threadIdx.x");
-    }
+    for (const T of [Sum, SqSum]) threadReduceAtRow(s, T, y, row, threads);
   }
   return { s, args: [X, G, Bt, Y] };
 }

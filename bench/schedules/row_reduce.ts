@@ -1,8 +1,9 @@
 /**
- * The CPU form of a per-row float reduction that softmax and layernorm share: GCC does not
- * vectorize a float sum or max over one accumulator (it would reorder the operations), so the
- * reduction is rfactored into 16 independent accumulators (two AVX2 registers), the partial
- * stage updates them in vector lanes, and both stages are computed at the consumer's row.
+ * The per-row float reductions softmax and layernorm share, in their CPU and GPU forms. On
+ * the CPU, GCC does not vectorize a float sum or max over one accumulator (it would reorder
+ * the operations), so the reduction is rfactored into 16 independent accumulators (two AVX2
+ * registers) that the partial stage updates in vector lanes. On the GPU, a workgroup reduces
+ * a row: rfactored over its invocations, partials and result in workgroup memory.
  */
 import type { IterVar, Schedule, Stage, Tensor } from "../../mod.ts";
 
@@ -13,4 +14,20 @@ export function vectorReduceAtRow(s: Schedule, T: Tensor, consumer: Stage, row: 
   st.computeAt(consumer, row);
   const f = s.stage(F).computeAt(consumer, row);
   f.reorder(f.op.reduceAxis[0], f.op.axis[1]).vectorize(f.op.axis[1]);
+}
+
+/** A row's reduction across the `threads` invocations of the workgroup that owns the row. */
+export function threadReduceAtRow(
+  s: Schedule,
+  T: Tensor,
+  consumer: Stage,
+  row: IterVar,
+  threads: number,
+): void {
+  const st = s.stage(T);
+  const [, ki] = st.split(st.op.reduceAxis[0], { factor: threads });
+  const F = s.rfactor(T, ki, 1);
+  st.computeAt(consumer, row).setScope("shared");
+  s.stage(F).setScope("shared").computeAt(st, st.op.axis[0]);
+  s.stage(F).bind(s.stage(F).op.axis[1], "threadIdx.x");
 }

@@ -5,7 +5,7 @@
  */
 import { type Schedule, te, type Tensor } from "../../mod.ts";
 import type { Workload } from "../../lib/bench/workload.ts";
-import { vectorReduceAtRow } from "./row_reduce.ts";
+import { threadReduceAtRow, vectorReduceAtRow } from "./row_reduce.ts";
 
 export function softmaxSchedule(
   w: Extract<Workload, { op: "softmax" }>,
@@ -53,14 +53,7 @@ export function softmaxSchedule(
     s.stage(E).computeInline();
     const [, t] = y.split(col, { factor: threads });
     y.bind(row, "blockIdx.x").bind(t, "threadIdx.x");
-    for (const T of [M, S]) {
-      const st = s.stage(T);
-      const [, ki] = st.split(st.op.reduceAxis[0], { factor: threads });
-      const F = s.rfactor(T, ki, 1);
-      st.computeAt(y, row).setScope("shared");
-      s.stage(F).setScope("shared").computeAt(st, st.op.axis[0]);
-      s.stage(F).bind(s.stage(F).op.axis[1], "threadIdx.x");
-    }
+    for (const T of [M, S]) threadReduceAtRow(s, T, y, row, threads);
   }
   return { s, args: [X, Y] };
 }

@@ -19,7 +19,11 @@ export interface EnvOptions {
 
 const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0];
 
-function cpuModel(): string {
+/**
+ * The CPU model from `node:os` (needs --allow-sys; Deno refuses /proc/cpuinfo to anything
+ * short of --allow-all).
+ */
+export function cpuModel(): string {
   try {
     const model = cpus()[0]?.model?.trim();
     if (model) return model;

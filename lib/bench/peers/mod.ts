@@ -3,7 +3,6 @@
  * the machine to print next to the numbers, since a GFLOP/s figure means little without the
  * CPU, core count and runtime it came from.
  */
-import { cpus } from "node:os";
 import { jaxJsPeer } from "./jax_js.ts";
 import { naivePeer } from "./naive.ts";
 import { onnxruntimePeer } from "./onnxruntime.ts";
@@ -31,24 +30,4 @@ export function allPeers(): Peer[] {
     tfjsWebgpuPeer,
     jaxJsWebgpuPeer,
   ];
-}
-
-/**
- * The CPU model comes from `node:os` (needs --allow-sys); Deno refuses /proc/cpuinfo to
- * anything short of --allow-all, so it is not read directly.
- */
-export function machineInfo(): { cpu: string; cores: number; deno: string; v8: string } {
-  let cpu = `unknown ${Deno.build.arch} CPU (${Deno.build.os})`;
-  try {
-    const model = cpus()[0]?.model?.trim();
-    if (model) cpu = model;
-  } catch {
-    // No --allow-sys: keep the generic description.
-  }
-  return {
-    cpu,
-    cores: navigator.hardwareConcurrency,
-    deno: Deno.version.deno,
-    v8: Deno.version.v8,
-  };
 }
