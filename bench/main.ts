@@ -2,7 +2,8 @@
  * `deno task bench`: the standard suite. Every workload of lib/bench/workload.ts (matmul
  * 256/512/1024, batch matmul, ResNet-18's 3x3 convolutions, row softmax, layer norm, a fused
  * elementwise chain) runs on Tessera's C and WebGPU kernels and on every peer that is
- * installed, in interleaved rounds, each result checked against a float64 reference. It
+ * installed, in interleaved rounds, each result checked against a float64 reference; a last
+ * group times a fused relu(a*b+c) against a copy of the same bytes (bench/stream.ts). It
  * prints a table, places every case on this machine's measured roofline, and writes the JSON
  * result, an HTML report with the charts, and the Markdown table the README quotes.
  *
@@ -15,6 +16,7 @@
 import { bench, type Peer, type Workload } from "../mod.ts";
 import { bytesOf, flopsOf, labelOf, standardWorkloads } from "../lib/bench/workload.ts";
 import { tesseraPeer } from "./tessera_peer.ts";
+import { streamCases } from "./stream.ts";
 
 const args = [...Deno.args];
 function flag(name: string): boolean {
@@ -83,6 +85,7 @@ for (const w of standardWorkloads(quick)) {
     suite.addPeer(p, w, { baseline: p.name.startsWith("tessera-"), seed });
   }
 }
+for (const c of streamCases(quick)) suite.add(c);
 console.log(
   `${suite.cases.length} cases over ${standardWorkloads(quick).length} workloads; ` +
     `${repeats} interleaved rounds per group (at most ${budgetMs / 1000} s a group)`,
