@@ -18,7 +18,7 @@ export function matmulGpu(
   m: number,
   n: number,
   k: number,
-  { threads = 16, reg = 4, tk = 16, shared = true } = {},
+  { threads = 16, reg = 4, tk = 16, shared = true, vec = 4 } = {},
 ): { s: Schedule; args: Tensor[]; flops: number } {
   const A = te.placeholder([m, k], "float32", "A");
   const B = te.placeholder([k, n], "float32", "B");
@@ -41,17 +41,30 @@ export function matmulGpu(
   cl.computeAt(st, tx);
   const [ci, cj] = cl.op.axis;
   const [ko, ki] = cl.split(cl.op.reduceAxis[0], { factor: tk });
-  cl.reorder(ko, ki, ci, cj).unroll(ci).unroll(cj);
+  // Each row of the register tile takes `vec` consecutive columns of B per step: one vector
+  // load (`vec4<f32>`) where B's rows start at multiples of 4, as they do when n does.
+  const lanes = reg % vec === 0 ? vec : 1;
+  const [cjo, cjv] = cl.split(cj, { factor: lanes });
+  cl.reorder(ko, ki, ci, cjo, cjv).unroll(ci).unroll(cjo);
+  if (lanes > 1) cl.vectorize(cjv);
   for (const S of [AS, BS]) {
     if (!S) continue;
     const ss = s.stage(S);
     ss.computeAt(cl, ko);
     const [a0, a1] = ss.op.axis;
     // The copy of a (rows x cols) block: rows over threadIdx.y, columns over threadIdx.x,
-    // each in as many steps as needed.
+    // each in as many steps as needed; `vec` columns at a time (one vector load each) when
+    // the threads still cover whole rows that way.
+    const cols = S === AS ? tk : block;
     const [r0, y] = ss.split(a0, { factor: threads });
-    const [c0, x] = ss.split(a1, { factor: threads });
-    ss.reorder(r0, c0, y, x).bind(y, "threadIdx.y").bind(x, "threadIdx.x");
+    if (vec > 1 && cols % (threads * vec) === 0) {
+      const [cv, v] = ss.split(a1, { factor: vec });
+      const [c0, x] = ss.split(cv, { factor: threads });
+      ss.reorder(r0, c0, y, x, v).bind(y, "threadIdx.y").bind(x, "threadIdx.x").vectorize(v);
+    } else {
+      const [c0, x] = ss.split(a1, { factor: threads });
+      ss.reorder(r0, c0, y, x).bind(y, "threadIdx.y").bind(x, "threadIdx.x");
+    }
   }
   return { s, args: [A, B, C], flops: 2 * m * n * k };
 }

@@ -966,6 +966,10 @@ Deno.test("vectorize by 2, 3 and 4 computes float32 lanes as one vecN<f32>", asy
     s.stage(C).bind(i, "blockIdx.x").bind(jo, "threadIdx.x").vectorize(ji);
     const f = await te.build(s, [A, B, C], { target: "webgpu" });
     assert.match(f.source, new RegExp(`let tsr_vec: vec${lanes}<f32>`));
+    // A's row stride 12 and B's start are multiples of 2 and 4: real vector loads there.
+    const view = new RegExp(`var<storage, read> A_v${lanes}: array<vec${lanes}<f32>>`);
+    if (lanes === 3) assert.doesNotMatch(f.source, /_v3/);
+    else assert.match(f.source, view);
     await checkAgainstInterpreter(
       s,
       [A, B, C],
@@ -991,6 +995,37 @@ Deno.test("vectorize falls back to scalar code for strided loads, and stays corr
   const [, v1] = s2.stage(V).split(s2.stage(V).op.axis[0], { factor: 2 });
   s2.stage(V).vectorize(v1);
   await checkAgainstInterpreter(s2, [A, V], [rand([10])], "reads of another stage");
+});
+
+Deno.test("vector loads only where the first lane is provably aligned; views stay within 8 bindings", async () => {
+  // Shifted by one column, or with a symbolic row stride, the start is not a multiple of 4:
+  // the lanes are loaded one by one (and still computed as a vec4).
+  const n = te.var("n");
+  for (const [cols, shift] of [[13, 1], [n, 0]] as const) {
+    const A = te.placeholder([6, cols], "float32", "A");
+    const C = te.compute([6, 8], (i, j) => A(i, j.add(shift)).mul(2), "C");
+    const s = te.createSchedule(C);
+    const [i, j] = s.stage(C).op.axis;
+    const [jo, ji] = s.stage(C).split(j, { factor: 4 });
+    s.stage(C).bind(i, "blockIdx.x").bind(jo, "threadIdx.x").vectorize(ji);
+    const f = await te.build(s, [A, C], { target: "webgpu" });
+    assert.match(f.source, /let tsr_vec: vec4<f32>/);
+    assert.doesNotMatch(f.source, /array<vec4<f32>>/, `cols ${cols}, shift ${shift}`);
+    await checkAgainstInterpreter(s, [A, C], [rand([6, 13], "float32", 4)], `shift ${shift}`);
+  }
+  // Six aligned inputs and the output take 7 bindings: one vector view fits in the 8.
+  const ins = Array.from({ length: 6 }, (_, k) => te.placeholder([16], "float32", `X${k}`));
+  const Y = te.compute([16], (i) => ins.reduce((acc: Expr, x) => acc.add(x(i)), te.const(0)), "Y");
+  const s = te.createSchedule(Y);
+  const [o, v] = s.stage(Y).split(Y.op.axis[0], { factor: 4 });
+  s.stage(Y).bind(o, "threadIdx.x").vectorize(v);
+  const f = await checkAgainstInterpreter(
+    s,
+    [...ins, Y],
+    ins.map((_, k) => rand([16], "float32", 10 + k)),
+    "six inputs",
+  );
+  assert.equal(f.source.match(/array<vec4<f32>>/g)?.length, 1);
 });
 
 Deno.test("storageAlign pads the rows of a shared tile", async () => {

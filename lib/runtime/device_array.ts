@@ -20,9 +20,13 @@ export function deviceBytesPerElement(dtype: DType): number {
   return dtype === "float16" ? 2 : 4;
 }
 
-/** The size of the GPU buffer that holds `bytes` bytes. */
+/**
+ * The size of the GPU buffer that holds `bytes` bytes: a whole number of 16-byte words, so
+ * that kernels may also bind a float32 buffer as `array<vec4<f32>>` (WebGPU has no
+ * zero-size bindings, so an empty array still gets one word).
+ */
 export function paddedSize(bytes: number): number {
-  return Math.max(4, Math.ceil(bytes / 4) * 4);
+  return Math.max(16, Math.ceil(bytes / 16) * 16);
 }
 
 /** The device's bytes of `a`, padded to a multiple of 4 (a view where no conversion is needed). */

@@ -32,6 +32,7 @@
  * traps, and the branch not taken is discarded.
  */
 import { toLinear } from "../../arith/linear.ts";
+import { isMultipleOf } from "../../arith/modular.ts";
 import { simplify } from "../../arith/simplify.ts";
 import { exprKey } from "../../arith/structural.ts";
 import { TesseraError } from "../../error.ts";
@@ -372,7 +373,15 @@ class WgslPrinter extends CStylePrinter {
   usesF16 = false;
   private foldX = false;
 
-  constructor(names: Names, private readonly storageName: (b: Buffer) => string | undefined) {
+  /**
+   * `storageName` names the shader's storage bindings; `vectorView(b, lanes)` names a view of
+   * the read-only binding `b` as `array<vecN<f32>>`, or says there is none (undefined).
+   */
+  constructor(
+    names: Names,
+    private readonly storageName: (b: Buffer) => string | undefined,
+    private readonly vectorView: (b: Buffer, lanes: number) => string | undefined = () => undefined,
+  ) {
     super(names);
   }
 
@@ -720,7 +729,9 @@ class WgslPrinter extends CStylePrinter {
    * A vectorized loop of 2 to 4 float32 lanes whose body is one store to consecutive
    * elements, computed as one `vecN<f32>` expression: loads of consecutive elements become
    * vectors of their lanes, values that do not depend on the loop are splatted, arithmetic
-   * and the builtins that take vectors apply lane-wise. Anything else (a guard in the body,
+   * and the builtins that take vectors apply lane-wise; consecutive loads from a read-only
+   * binding that provably start at a multiple of the width are read through a vector view
+   * of it (one `vec2`/`vec4` load, not N scalar ones). Anything else (a guard in the body,
    * a strided access, an integer, a helper function) returns null and prints as scalar code.
    */
   private vectorized(s: For): string[] | null {
@@ -741,6 +752,15 @@ class WgslPrinter extends CStylePrinter {
       switch (e.kind) {
         case "bufferLoad": {
           if (e.dtype !== "float32" || step(e.indices[0]) !== 1) return null;
+          // Lanes that start at a multiple of n in a read-only binding are one real vector
+          // load through the binding's vecN view (a 128-bit load for vec4 on a GPU).
+          const root = e.buffer.aliasOf ?? e.buffer;
+          const first = lane(e.indices[0], 0);
+          const view = n !== 3 && isMultipleOf(first, n) ? this.vectorView(root, n) : undefined;
+          if (view !== undefined) {
+            const word = simplify(new Binary("floordiv", first, intConst(n), "int32"));
+            return `${view}[${this.expr(word)}]`;
+          }
           const lanes = Array.from(
             { length: n },
             (_, k) => this.expr(new BufferLoad(e.buffer, [lane(e.indices[0], k)])),
@@ -1015,20 +1035,40 @@ export function planWgsl(f: PrimFunc): WgslPlan {
     });
     const used = [...new Set([...reads, ...writes])].filter((b) => index.has(b) && !inner.has(b));
     const storage = new Map(used.map((b) => [b, names.of(b)]));
-    const p = new WgslPrinter(names, (b) => storage.get(b));
+    // Vector views of read-only float32 bindings, made as the printer asks for them, within
+    // the 8 storage buffers every WebGPU adapter allows a shader.
+    const views: Array<{ b: Buffer; lanes: 2 | 4; name: string }> = [];
+    const vectorView = (b: Buffer, lanes: number) => {
+      if (!storage.has(b) || writes.has(b) || b.dtype !== "float32") return undefined;
+      const had = views.find((x) => x.b === b && x.lanes === lanes);
+      if (had) return had.name;
+      if (used.length + views.length >= 8 || (lanes !== 2 && lanes !== 4)) return undefined;
+      const name = names.of(new Buffer(`${storage.get(b)}_v${lanes}`, "float32", [], "global"));
+      views.push({ b, lanes, name });
+      return name;
+    };
+    const p = new WgslPrinter(names, (b) => storage.get(b), vectorView);
     const sizeDecls = f.sizeVars.map((v) => `let ${names.of(v)}: i32 = tsr_sizes.${names.of(v)};`);
     const text = p.shader(root, info, sizeDecls);
-    const bindings = used.map((b) => ({
-      buffer: index.get(b)!,
-      access: writes.has(b) ? "read_write" as const : "read" as const,
-    }));
+    const bindings: WgslDispatch["bindings"] = [
+      ...used.map((b) => ({
+        buffer: index.get(b)!,
+        access: writes.has(b) ? "read_write" as const : "read" as const,
+      })),
+      ...views.map((v) => ({ buffer: index.get(v.b)!, access: "read" as const, lanes: v.lanes })),
+    ];
     const decl: string[] = [];
     if (p.usesF16 || used.some((b) => b.dtype === "float16")) decl.push("enable f16;");
-    bindings.forEach((bd, i) => {
-      const b = used[i];
+    used.forEach((b, i) => {
       const elem = b.dtype === "bool" ? "u32" : p.typeName(b.dtype);
-      const acc = bd.access === "read" ? "read" : "read_write";
+      const acc = writes.has(b) ? "read_write" : "read";
       decl.push(`@group(0) @binding(${i}) var<storage, ${acc}> ${storage.get(b)}: array<${elem}>;`);
+    });
+    views.forEach((v, i) => {
+      decl.push(
+        `@group(0) @binding(${used.length + i}) var<storage, read> ${v.name}: ` +
+          `array<vec${v.lanes}<f32>>;`,
+      );
     });
     if (f.sizeVars.length) {
       decl.push(`struct TsrSizes { ${f.sizeVars.map((v) => `${names.of(v)}: i32,`).join(" ")} }`);

@@ -454,11 +454,12 @@ class Program implements WgslProgram {
           fail(`${what} has dtype ${arg.dtype} but the parameter is ${spec.dtype}`);
         }
       }
-      if (bytes > L.maxStorageBufferBindingSize || paddedSize(bytes) > L.maxBufferSize) {
+      const padded = paddedSize(bytes);
+      if (padded > L.maxStorageBufferBindingSize || padded > L.maxBufferSize) {
         const user = plan.dispatches.find((d) =>
           d.bindings.some((b) => plan.buffers[b.buffer] === spec)
         );
-        const limit = bytes > L.maxStorageBufferBindingSize
+        const limit = padded > L.maxStorageBufferBindingSize
           ? `maxStorageBufferBindingSize = ${L.maxStorageBufferBindingSize}`
           : `maxBufferSize = ${L.maxBufferSize}`;
         fail(
