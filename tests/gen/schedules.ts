@@ -200,8 +200,8 @@ const MAX_INVOCATIONS = 1024;
  * computed inside another may bind a loop to threadIdx.y (a cooperative, shared-memory-style
  * fill), keeping the workgroup within MAX_INVOCATIONS. Extents are the lowered ones, and
  * consumers are bound before their producers, since how a consumer's loops are bound changes
- * the region a producer attached inside them covers. Unrolling and vectorizing still apply,
- * and mean nothing different on the GPU.
+ * the region a producer attached inside them covers. Unrolling and vectorizing still apply;
+ * a short innermost loop split off and vectorized exercises the printer's vecN code.
  */
 function bindForGpu(s: Schedule, c: Choices, log: string[]): void {
   const threadsX = new Map<Stage, number>();
@@ -241,6 +241,19 @@ function bindForGpu(s: Schedule, c: Choices, log: string[]): void {
       const v = c.one(st.leafIterVars);
       const kind = c.one(["unroll", "vectorize"] as const);
       attempt(log, `${st.name}.${kind}(${v.name})`, () => st[kind](v));
+    }
+    // A short vectorized innermost loop, so that vecN code (and vector loads, where a row
+    // starts at a multiple of the width) is generated too.
+    const last = st.leafIterVars.at(-1)!;
+    const attachedAt = s.stages.some((x) =>
+      x.attach.type === "scope" && x.attach.stage === st && x.attach.axis === last
+    );
+    if (last.iterType !== "reduce" && !attachedAt && c.chance(30)) {
+      const lanes = c.one([2, 3, 4] as const);
+      attempt(log, `${st.name}.split(${last.name}, factor ${lanes}); vectorize inner`, () => {
+        const [, v] = st.split(last, { factor: lanes });
+        st.vectorize(v);
+      });
     }
   }
 }
