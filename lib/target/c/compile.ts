@@ -58,11 +58,14 @@ export const DEFAULT_FLAGS: readonly string[] = ["-O3", "-march=native"];
  * - `-fno-trapping-math`: nothing reads floating-point exception flags, and without it GCC
  *   will not if-convert a comparison that might raise one, so every select, min and max
  *   (NaN-propagating, as in JavaScript) kept its loop scalar. Values do not change.
+ * - `-fno-math-errno`: nothing reads `errno` either, and a call that may set it cannot be
+ *   vectorized (nor `sqrtf` inlined). Values do not change.
  * - `-fopenmp`: parallel loops are `#pragma omp parallel for`.
  * - `-Wl,-z,nodelete`: Deno dlcloses FFI libraries at process exit while libgomp's worker
  *   threads are still alive; unmapping the code under them segfaults the exit. `nodelete`
  *   keeps the library mapped until the process is gone.
- * `-lm` goes after the source (link order matters) and is added separately.
+ * `-lm` goes after the source (link order matters) and is added separately, as is `-lmvec`
+ * where the C library has vector math (see `vectorMath`).
  */
 export const BASE_FLAGS: readonly string[] = [
   "-std=gnu11",
@@ -71,6 +74,7 @@ export const BASE_FLAGS: readonly string[] = [
   "-fwrapv",
   "-ffp-contract=fast",
   "-fno-trapping-math",
+  "-fno-math-errno",
   "-fopenmp",
   "-Wl,-z,nodelete",
 ];
@@ -197,6 +201,35 @@ function nativeTarget(cc: string, flags: string[]): Promise<string> {
   return found;
 }
 
+const vectorMaths = new Map<string, Promise<{ defines: string[]; libs: string[] }>>();
+
+/**
+ * glibc's vector math library (libmvec) on x86-64: with it, the printed prelude declares
+ * `expf` and `logf` as SIMD functions (TSR_MVEC), so GCC vectorizes loops that call them
+ * with libmvec's AVX2 versions instead of keeping them scalar. Elsewhere (another C library,
+ * another architecture) the scalar functions are used and nothing else changes.
+ */
+function vectorMath(cc: string): Promise<{ defines: string[]; libs: string[] }> {
+  let found = vectorMaths.get(cc);
+  if (!found) {
+    const none = { defines: [], libs: [] };
+    found = Deno.build.arch !== "x86_64" ? Promise.resolve(none) : new Deno.Command(cc, {
+      args: ["-print-file-name=libmvec.so"],
+      env: COMPILER_ENV,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output().then(async (out) => {
+      const path = new TextDecoder().decode(out.stdout).trim();
+      return out.success && path.startsWith("/") && await exists(path)
+        ? { defines: ["-DTSR_MVEC"], libs: ["-lmvec"] }
+        : none;
+    }, () => none);
+    vectorMaths.set(cc, found);
+  }
+  return found;
+}
+
 async function sha256(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -233,9 +266,10 @@ export async function compileC(
   opts: CompileOptions = {},
 ): Promise<CompiledLibrary> {
   const { path: cc, version } = await findCompiler(opts.cc);
-  const flags = [...BASE_FLAGS, ...(opts.flags ?? DEFAULT_FLAGS)];
+  const vm = await vectorMath(cc);
+  const flags = [...BASE_FLAGS, ...vm.defines, ...(opts.flags ?? DEFAULT_FLAGS)];
   // Extra flags go after the source so that an extra `-lfoo` resolves its symbols; `-lm` last.
-  const extra = opts.extraFlags ?? [];
+  const extra = [...(opts.extraFlags ?? []), ...vm.libs];
   const native = await nativeTarget(cc, [...flags, ...extra]);
   const key = await sha256(
     JSON.stringify([CACHE_FORMAT, source, flags, extra, cc, version, native]),

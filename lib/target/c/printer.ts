@@ -6,14 +6,18 @@
  *   by anything but a positive constant go through helpers that report division by zero in
  *   the kernel's status instead of trapping (the interpreter throws there);
  * - float min/max propagate NaN like `Math.min`; `floordiv`/`floormod`/`pow` and the
- *   transcendental intrinsics are computed in double and rounded, as the interpreter does;
- *   float-to-int casts follow JavaScript's ToInt32 (NaN and infinities give 0);
+ *   transcendental intrinsics other than exp, log and sigmoid are computed in double and
+ *   rounded, as the interpreter does; float-to-int casts follow JavaScript's ToInt32 (NaN
+ *   and infinities give 0);
  * - float16 is `_Float16`, rounded after every operation; bool is stored as `uint8_t`.
  *
  * Where it may differ: `a*b + c` may be contracted to one fused multiply-add (one rounding
- * instead of two; needed for speed), and the C library's `exp`, `log`, `tanh`, `erf`, `pow`
- * may differ from V8's by an ulp of double before rounding to float. Tests allow a relative
- * error of 1e-5 for float32.
+ * instead of two; needed for speed); the C library's `tanh`, `erf`, `pow` may differ from
+ * V8's by an ulp of double before rounding to float; and float32 `exp`, `log` and `sigmoid`
+ * use the float functions (`expf`, `logf`), whose vector versions (glibc's libmvec) are what
+ * let a softmax loop vectorize: within 4 ulp of the interpreter, tested over each function's
+ * whole range (at most 3 ulp for exp and 4 for log, measured over every float32). Tests allow
+ * a relative error of 1e-5 for float32.
  *
  * Schedules map as TVM's CPU codegen maps them: `parallel` on the outermost parallel loop
  * becomes an OpenMP `parallel for`; `vectorize` becomes `#pragma omp simd` when every access
@@ -92,6 +96,16 @@ TSR_INLINE int32_t tsr_to_i32(double x) {
 TSR_INLINE double tsr_floordiv_f(double a, double b) { return floor(a / b); }
 TSR_INLINE double tsr_floormod_f(double a, double b) { return a - floor(a / b) * b; }
 TSR_INLINE double tsr_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+/* exp of -|x| only, so a large negative x keeps its (subnormal) result instead of 1/inf. */
+TSR_INLINE float tsr_sigmoidf(float x) {
+  float e = expf(-fabsf(x)), r = 1.0f / (1.0f + e);
+  return x >= 0.0f ? r : e * r;
+}
+#ifdef TSR_MVEC
+/* glibc's libmvec has these: GCC vectorizes loops that call them (compile.ts links it). */
+float expf(float) __attribute__((__simd__("notinbranch")));
+float logf(float) __attribute__((__simd__("notinbranch")));
+#endif
 TSR_INLINE void* tsr_alloc(int64_t bytes) {
   size_t n = bytes <= 0 ? 64 : ((size_t)bytes + 63) / 64 * 64;
   return aligned_alloc(64, n);
@@ -222,8 +236,16 @@ class CPrinter extends CStylePrinter {
         return f32("sqrtf"); // correctly rounded, so equal to rounding the double result
       case "rsqrt":
         return [`(${this.typeName(t)})(1.0 / sqrt((double)${this.operand(x, P.unary)}))`, P.unary];
+      // float32 exp and log (and sigmoid through exp) call the float functions, so that a
+      // vectorized loop can use the C library's vector versions.
+      case "exp":
+        return t === "float32" || t === "float16" ? f32("expf") : this.viaDouble("exp", [x], t);
+      case "log":
+        return t === "float32" || t === "float16" ? f32("logf") : this.viaDouble("log", [x], t);
       case "sigmoid":
-        return this.viaDouble("tsr_sigmoid", [x], t);
+        return t === "float32" || t === "float16"
+          ? f32("tsr_sigmoidf")
+          : this.viaDouble("tsr_sigmoid", [x], t);
       default:
         return this.viaDouble(e.op, [x], t);
     }
