@@ -26,19 +26,23 @@ export function knownDivisor(e: Expr): number {
     case "select":
       return gcd(knownDivisor(e.t), knownDivisor(e.f));
     case "binary":
-      switch (e.op) {
-        case "add":
-        case "sub":
-        case "min":
-        case "max":
-          return gcd(knownDivisor(e.a), knownDivisor(e.b));
-        case "mul": {
-          const d = knownDivisor(e.a) * knownDivisor(e.b);
-          return Number.isSafeInteger(d) ? d : 1;
-        }
-        default:
-          return 1;
-      }
+      return binaryDivisor(e);
+    default:
+      return 1;
+  }
+}
+
+function binaryDivisor(e: Expr & { kind: "binary" }): number {
+  switch (e.op) {
+    case "add":
+    case "sub":
+    case "min":
+    case "max":
+      return gcd(knownDivisor(e.a), knownDivisor(e.b));
+    case "mul": {
+      const d = knownDivisor(e.a) * knownDivisor(e.b);
+      return Number.isSafeInteger(d) ? d : 1;
+    }
     default:
       return 1;
   }
