@@ -37,12 +37,7 @@ export interface WgslDispatch {
    * `@binding(bindings.length)`. A buffer may be bound twice, as its elements and as a
    * vector view; every buffer's size is padded to 16 bytes so that the view covers it.
    */
-  bindings: Array<{
-    buffer: number;
-    access: "read" | "read_write";
-    /** Set on a second, read-only view of a float32 buffer as `array<vecN<f32>>`. */
-    lanes?: 2 | 4;
-  }>;
+  bindings: Array<{ buffer: number; access: "read" | "read_write" }>;
   /** Bytes of `var<workgroup>` memory the shader declares (checked against the adapter). */
   workgroupStorageBytes: number;
   /** Whether the shader uses `f16` (needs the adapter's `shader-f16`). */

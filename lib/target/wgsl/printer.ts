@@ -1055,7 +1055,7 @@ export function planWgsl(f: PrimFunc): WgslPlan {
         buffer: index.get(b)!,
         access: writes.has(b) ? "read_write" as const : "read" as const,
       })),
-      ...views.map((v) => ({ buffer: index.get(v.b)!, access: "read" as const, lanes: v.lanes })),
+      ...views.map((v) => ({ buffer: index.get(v.b)!, access: "read" as const })),
     ];
     const decl: string[] = [];
     if (p.usesF16 || used.some((b) => b.dtype === "float16")) decl.push("enable f16;");
