@@ -30,7 +30,7 @@
 import { constBound } from "../../arith/interval.ts";
 import { exprKey } from "../../arith/structural.ts";
 import { simplify } from "../../arith/simplify.ts";
-import type { DType } from "../../ir/dtype.ts";
+import { type DType, isFloat } from "../../ir/dtype.ts";
 import { Binary, type Buffer, type Expr, intConst, type Var } from "../../ir/expr.ts";
 import type { For, PrimFunc, Stmt } from "../../ir/stmt.ts";
 import { substitute, walkExpr, walkStmt } from "../../ir/visit.ts";
@@ -236,16 +236,13 @@ class CPrinter extends CStylePrinter {
         return f32("sqrtf"); // correctly rounded, so equal to rounding the double result
       case "rsqrt":
         return [`(${this.typeName(t)})(1.0 / sqrt((double)${this.operand(x, P.unary)}))`, P.unary];
-      // float32 exp and log (and sigmoid through exp) call the float functions, so that a
+      // Float exp and log (and sigmoid through exp) call the float functions, so that a
       // vectorized loop can use the C library's vector versions.
       case "exp":
-        return t === "float32" || t === "float16" ? f32("expf") : this.viaDouble("exp", [x], t);
       case "log":
-        return t === "float32" || t === "float16" ? f32("logf") : this.viaDouble("log", [x], t);
+        return isFloat(t) ? f32(`${e.op}f`) : this.viaDouble(e.op, [x], t);
       case "sigmoid":
-        return t === "float32" || t === "float16"
-          ? f32("tsr_sigmoidf")
-          : this.viaDouble("tsr_sigmoid", [x], t);
+        return isFloat(t) ? f32("tsr_sigmoidf") : this.viaDouble("tsr_sigmoid", [x], t);
       default:
         return this.viaDouble(e.op, [x], t);
     }
