@@ -137,7 +137,7 @@ function gather() {
   return { s: te.createSchedule(G), args: [A, I, G] };
 }
 
-for (const target of ["c"]) {
+for (const target of ["c", "webgpu"]) {
   Deno.test(`a checked ${target} build reports a data-dependent gather out of bounds`, async () => {
     useTestCache();
     const { s, args } = gather();
@@ -160,8 +160,12 @@ for (const target of ["c"]) {
     const P = te.compute([n], (i) => A(i).mul(2), "P");
     const Q = te.compute([m], (i) => P(i), "Q");
     const s = te.createSchedule(Q);
-    s.stage(P).computeAt(s.stage(Q), s.stage(Q).op.axis[0]);
-    if (target === "webgpu") s.stage(Q).bind(s.stage(Q).op.axis[0], "threadIdx.x");
+    const [o, x] = s.stage(Q).split(s.stage(Q).op.axis[0], { factor: 4 });
+    s.stage(P).computeAt(s.stage(Q), x);
+    if (target === "webgpu") {
+      s.stage(Q).bind(o, "blockIdx.x").bind(x, "threadIdx.x");
+      s.stage(P).setScope("local");
+    }
     const f = await te.build(s, [A, Q], { target });
     const q = nd.empty([4]);
     await f(ramp(4), q);
