@@ -285,6 +285,8 @@ export class Simplifier {
   private call(e: Call): Expr {
     if (e.args.every((x) => x.kind === "const")) {
       const vals = e.args.map((x) => (x as Const).value);
+      // A failing index check is an error at run time; folding would hide it.
+      if (e.op === "checkIndex" && !(vals[0] >= 0 && vals[0] < vals[1])) return e;
       return new Const(evalCall(e.op, e.dtype, vals), e.dtype);
     }
     return e;

@@ -38,6 +38,13 @@ export const INTRINSICS = [
   "erf",
 ] as const;
 export type Intrinsic = typeof INTRINSICS[number];
+/**
+ * What a `Call` may be: a math intrinsic, or `checkIndex(index, extent, dim)`, which lowering
+ * puts around an index it cannot prove lies in `[0, extent)` (lib/lower/checkBounds.ts): it
+ * is the index when it does and a run-time error otherwise (the C and WebGPU code record the
+ * error and read element 0 instead). `dim` is the dimension, for the message.
+ */
+export type CallOp = Intrinsic | "checkIndex";
 
 let nextId = 0;
 
@@ -182,7 +189,7 @@ export class Neg extends ExprBase {
 
 export class Call extends ExprBase {
   readonly kind = "call";
-  constructor(readonly op: Intrinsic, readonly args: Expr[], readonly dtype: DType) {
+  constructor(readonly op: CallOp, readonly args: Expr[], readonly dtype: DType) {
     super();
   }
 }

@@ -89,6 +89,8 @@ class Compiler {
   private readonly live = new Map<Buffer, number>();
   /** Alias views seen in the program, by the buffer whose storage they share. */
   private readonly aliases = new Map<Buffer, Set<Buffer>>();
+  /** The buffer whose indices are being compiled, for the message of a failed checkIndex. */
+  private loading: Buffer | null = null;
 
   constructor(readonly fname: string, nslots: number) {
     this.env = new Float64Array(nslots);
@@ -234,6 +236,7 @@ class Compiler {
         return () => fit(dtype, -a());
       }
       case "call": {
+        if (e.op === "checkIndex") return this.checkIndex(e.args);
         const args = e.args.map((x) => this.expr(x));
         const { op, dtype } = e;
         if (args.length === 1) {
@@ -318,10 +321,30 @@ class Compiler {
     );
   }
 
+  /** An index lowering could not prove inside the declared shape: checked here, always. */
+  private checkIndex([index, extent, dim]: Expr[]): NumFn {
+    const ix = this.expr(index), ext = this.expr(extent);
+    const d = dim.kind === "const" ? dim.value : -1;
+    const name = this.loading?.name ?? "(no buffer)";
+    return () => {
+      const i = ix(), n = ext();
+      if (!(i >= 0 && i < n)) {
+        this.fail(
+          `out-of-bounds load from '${name}': index ${d} is ${i}, outside [0, ${n}), the ` +
+            `declared shape of '${name}' in that dimension`,
+        );
+      }
+      return i;
+    };
+  }
+
   private load(b: Buffer, indices: Expr[]): NumFn {
     const bs = this.checkBuffer(b, indices, "load from");
     const bufs = this.bufs;
+    const outer = this.loading;
+    this.loading = b;
     const ix = indices.map((x) => this.expr(x));
+    this.loading = outer;
     if (ix.length === 1) {
       const [f0] = ix;
       return () => {

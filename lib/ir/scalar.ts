@@ -9,7 +9,7 @@
  */
 import { TesseraError } from "../error.ts";
 import type { DType } from "./dtype.ts";
-import type { BinaryOp, CmpOp, Intrinsic } from "./expr.ts";
+import type { BinaryOp, CallOp, CmpOp } from "./expr.ts";
 
 const f16round: (x: number) => number =
   (Math as unknown as { f16round?: (x: number) => number }).f16round ??
@@ -104,9 +104,14 @@ export function erf(x: number): number {
   return (2 / Math.sqrt(Math.PI)) * sum;
 }
 
-export function evalCall(op: Intrinsic, dtype: DType, args: number[]): number {
+export function evalCall(op: CallOp, dtype: DType, args: number[]): number {
   const x = args[0];
   switch (op) {
+    case "checkIndex":
+      if (!(x >= 0 && x < args[1])) {
+        throw new TesseraError(`index ${args[2]} is ${x}, outside [0, ${args[1]})`);
+      }
+      return x;
     case "exp":
       return fit(dtype, Math.exp(x));
     case "log":

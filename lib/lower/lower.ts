@@ -7,13 +7,29 @@
  */
 import { simplify, simplifyStmt } from "../arith/simplify.ts";
 import { TesseraError } from "../error.ts";
-import { binary, Buffer, BufferLoad, type Expr, intConst, type Var } from "../ir/expr.ts";
+import {
+  binary,
+  Buffer,
+  BufferLoad,
+  type Expr,
+  intConst,
+  type TensorRead,
+  type Var,
+} from "../ir/expr.ts";
 import { Allocate, PrimFunc, seq, type Stmt } from "../ir/stmt.ts";
 import { freeVars, rewriteExpr, walkStmt } from "../ir/visit.ts";
 import type { Schedule } from "../schedule/schedule.ts";
 import type { Stage } from "../schedule/stage.ts";
-import { checkName, isTensor, IterVar, type Tensor } from "../te/tensor.ts";
+import {
+  checkName,
+  type ComputeOp,
+  isTensor,
+  IterVar,
+  type Operation,
+  type Tensor,
+} from "../te/tensor.ts";
 import { inferBounds, readsStage, type StageBounds } from "./bounds.ts";
+import { checkBounds, checkReads } from "./checkBounds.ts";
 import { inlineBodies } from "./inline.ts";
 import { partitionLoops } from "./partition.ts";
 import { stageNest } from "./stageNest.ts";
@@ -47,6 +63,7 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
       );
     }
   }
+  for (const st of s.stages) if (st.op.kind === "compute") checkBounds(st.op);
   const bodies = inlineBodies(s);
   for (const st of s.stages) {
     if (st.op.kind !== "placeholder" || argStages.includes(st)) continue;
@@ -67,6 +84,13 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
     }
   }
   const bounds = inferBounds(s, bodies);
+  // Reads of attached producers are checked against the producer's declared shape where it
+  // is not proven: its buffer holds only the region inferred from these very reads.
+  for (const [st, b] of bodies) {
+    const attached = (t: TensorRead) =>
+      s.stageOfOp(t.tensor.op as Operation)?.attach.type === "scope";
+    bodies.set(st, checkReads(st.op as ComputeOp, b, attached));
+  }
 
   // One buffer per stage that holds data.
   const buffers = new Map<Stage, Buffer>();
@@ -86,7 +110,8 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
       if (x.kind !== "tensorRead") return x;
       const p = s.stageOfOp((x.tensor as Tensor).op)!;
       const min = bounds.get(p)?.regionMin;
-      const idx = min ? x.indices.map((i, d) => binary("sub", i, min[d])) : x.indices;
+      // A region min may itself read a tensor (a gather attached at the reader's loop).
+      const idx = min ? x.indices.map((i, d) => binary("sub", i, toLoads(min[d]))) : x.indices;
       return new BufferLoad(buffers.get(p)!, idx);
     });
 

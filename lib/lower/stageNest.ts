@@ -83,7 +83,8 @@ export function stageNest(
     const guard = (l: number, s: Stmt): Stmt => {
       const list = byLevel.get(l);
       if (!list) return s;
-      return new IfThenElse(list.reduce((x, y) => logical("and", x, y)), s);
+      // A region bound may read a tensor (a gather attached at its reader's loop).
+      return new IfThenElse(ctx.toLoads(list.reduce((x, y) => logical("and", x, y))), s);
     };
     const rec = (i: number): Stmt => {
       if (i === loops.length) return seq([...before(i), innermost]);

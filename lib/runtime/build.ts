@@ -40,6 +40,12 @@ export interface BuildOptions {
   cc?: string;
   /** C: run calls on a worker thread so that the event loop stays free (for notebooks). */
   nonblocking?: boolean;
+  /**
+   * C and WebGPU: check every load whose index lowering could not prove inside its buffer,
+   * and report a read outside as an error (lib/lower/injectBoundsCheck.ts). The interpreter
+   * always checks.
+   */
+  checked?: boolean;
 }
 
 /** What a target makes of a lowered function. */
@@ -78,6 +84,7 @@ const optsSchema = z.object({
   flags: z.array(z.string()).optional(),
   cc: z.string().optional(),
   nonblocking: z.boolean().optional(),
+  checked: z.boolean().optional(),
 }).strict();
 
 export async function build(
@@ -90,7 +97,7 @@ export async function build(
     const issue = o.error.issues[0];
     throw new TesseraError(
       `te.build: bad option '${issue.path.join(".")}': ${issue.message}; expected ` +
-        `{ target?, name?, flags?, cc?, nonblocking? }`,
+        `{ target?, name?, flags?, cc?, nonblocking?, checked? }`,
     );
   }
   const target = o.data.target ?? "interpreter";

@@ -9,6 +9,7 @@
 import { TesseraError } from "../../error.ts";
 import type { PrimFunc } from "../../ir/stmt.ts";
 import { flattenStorage } from "../../lower/flatten.ts";
+import { injectBoundsChecks } from "../../lower/injectBoundsCheck.ts";
 import { bindArguments, checkNoOutputAliasing } from "../../runtime/args.ts";
 import type { ArrayArg, BuildOptions, TargetKernel } from "../../runtime/build.ts";
 import type { NDArray } from "../../runtime/ndarray.ts";
@@ -19,8 +20,8 @@ import { C_STATUS, printC } from "./printer.ts";
 const PRINTER_FLAGS = ["-fexcess-precision=standard"];
 
 export async function buildC(func: PrimFunc, opts: BuildOptions): Promise<TargetKernel> {
-  const flat = flattenStorage(func);
-  const { source, entry } = printC(flat);
+  const flat = flattenStorage(opts.checked ? injectBoundsChecks(func) : func);
+  const { source, entry, statuses } = printC(flat);
   const lib = await compileC(source, { flags: opts.flags, cc: opts.cc, extraFlags: PRINTER_FLAGS });
   const parameters = [
     ...func.params.map(() => "buffer" as const),
@@ -38,7 +39,8 @@ export async function buildC(func: PrimFunc, opts: BuildOptions): Promise<Target
   const who = `kernel ${func.name} (c)`;
   const status = (code: number) => {
     if (code !== 0) {
-      throw new TesseraError(`${who}: ${C_STATUS[code] ?? `native status ${code}`}`);
+      const what = C_STATUS[code] ?? statuses[code] ?? `native status ${code}`;
+      throw new TesseraError(`${who}: ${what}`);
     }
   };
   return {

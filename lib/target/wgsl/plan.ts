@@ -50,4 +50,10 @@ export interface WgslPlan {
   dispatches: WgslDispatch[];
   /** The uniform's fields, one i32 each, in this order. */
   sizeVars: Var[];
+  /**
+   * Where the shaders' index checks (`checkIndex`) record a failure: a one-element i32
+   * buffer the runtime zeroes before a run and reads after it; a nonzero value k means
+   * `messages[k - 1]`. Null when no shader checks an index.
+   */
+  errors?: { buffer: number; messages: string[] } | null;
 }

@@ -70,7 +70,11 @@ const WGSL_RESERVED = new Set(
     .split(" "),
 );
 
-const HELPERS = `fn tsr_div(a: i32, b: i32) -> i32 {
+const HELPERS = `fn tsr_check(i: i32, n: i32, code: i32) -> i32 {
+  if (i < 0 || i >= n) { tsr_err[0] = code; return 0; }
+  return i;
+}
+fn tsr_div(a: i32, b: i32) -> i32 {
   if (b == 0) { return 0; }
   if (b == -1) { return -a; }
   return a / b;
@@ -371,6 +375,10 @@ class WgslPrinter extends CStylePrinter {
   readonly workgroupVars = new Map<string, string>();
   workgroupBytes = 0;
   usesF16 = false;
+  /** Messages of the index checks printed (shared by a plan's shaders; code k + 1 is k). */
+  checks: string[] = [];
+  /** The buffer whose index is being printed, for those messages. */
+  private loading = "";
   private foldX = false;
 
   /**
@@ -452,6 +460,15 @@ class WgslPrinter extends CStylePrinter {
 
   call(e: Expr & { kind: "call" }): Printed {
     const x = e.args[0], t = e.dtype;
+    if (e.op === "checkIndex") {
+      const [index, extent, dim] = e.args;
+      const what = `out-of-bounds load from '${this.loading}': index ${
+        dim.kind === "const" ? dim.value : "?"
+      } outside [0, ${String(extent)}), the declared shape of '${this.loading}' in that dimension`;
+      let code = this.checks.indexOf(what) + 1;
+      if (code === 0) code = this.checks.push(what);
+      return [`tsr_check(${this.expr(index)}, ${this.expr(extent)}, ${code})`, P.atom];
+    }
     if (t === "int32") {
       if (e.op === "abs") {
         return [
@@ -507,7 +524,10 @@ class WgslPrinter extends CStylePrinter {
 
   load(e: Expr & { kind: "bufferLoad" }): Printed {
     const root = e.buffer.aliasOf ?? e.buffer;
+    const outer = this.loading;
+    this.loading = root.name;
     const text = `${this.bufName(root)}[${this.index(root, e.indices[0])}]`;
+    this.loading = outer;
     if (root.dtype === "bool" && this.storageName(root) !== undefined) {
       return [`(${text} != 0u)`, P.atom];
     }
@@ -1021,6 +1041,21 @@ export function planWgsl(f: PrimFunc): WgslPlan {
   };
   peel(body);
   body = f.body;
+  let checked = false;
+  walkStmtExprs(body, (e) =>
+    walkExpr(e, (x) => {
+      if (x.kind === "call" && x.op === "checkIndex") checked = true;
+    }));
+  const errors = checked ? { buffer: buffers.length, messages: [] as string[] } : null;
+  if (errors) {
+    buffers.push({
+      name: "tsr_err",
+      dtype: "int32",
+      elements: () => 1,
+      param: null,
+      written: true,
+    });
+  }
 
   const sizeVars = new Set(f.sizeVars);
   const dispatches: WgslDispatch[] = roots.map((root, k) => {
@@ -1042,12 +1077,14 @@ export function planWgsl(f: PrimFunc): WgslPlan {
       if (!storage.has(b) || writes.has(b) || b.dtype !== "float32") return undefined;
       const had = views.find((x) => x.b === b && x.lanes === lanes);
       if (had) return had.name;
-      if (used.length + views.length >= 8 || (lanes !== 2 && lanes !== 4)) return undefined;
+      const limit = errors ? 7 : 8;
+      if (used.length + views.length >= limit || (lanes !== 2 && lanes !== 4)) return undefined;
       const name = names.of(new Buffer(`${storage.get(b)}_v${lanes}`, "float32", [], "global"));
       views.push({ b, lanes, name });
       return name;
     };
     const p = new WgslPrinter(names, (b) => storage.get(b), vectorView);
+    if (errors) p.checks = errors.messages;
     const sizeDecls = f.sizeVars.map((v) => `let ${names.of(v)}: i32 = tsr_sizes.${names.of(v)};`);
     const text = p.shader(root, info, sizeDecls);
     const bindings: WgslDispatch["bindings"] = [
@@ -1057,6 +1094,8 @@ export function planWgsl(f: PrimFunc): WgslPlan {
       })),
       ...views.map((v) => ({ buffer: index.get(v.b)!, access: "read" as const })),
     ];
+    const checks = errors !== null && /\btsr_check\(/.test(text);
+    if (checks) bindings.push({ buffer: errors.buffer, access: "read_write" });
     const decl: string[] = [];
     if (p.usesF16 || used.some((b) => b.dtype === "float16")) decl.push("enable f16;");
     used.forEach((b, i) => {
@@ -1070,6 +1109,11 @@ export function planWgsl(f: PrimFunc): WgslPlan {
           `array<vec${v.lanes}<f32>>;`,
       );
     });
+    if (checks) {
+      decl.push(
+        `@group(0) @binding(${bindings.length - 1}) var<storage, read_write> tsr_err: array<i32>;`,
+      );
+    }
     if (f.sizeVars.length) {
       decl.push(`struct TsrSizes { ${f.sizeVars.map((v) => `${names.of(v)}: i32,`).join(" ")} }`);
       decl.push(`@group(0) @binding(${bindings.length}) var<uniform> tsr_sizes: TsrSizes;`);
@@ -1112,7 +1156,7 @@ export function planWgsl(f: PrimFunc): WgslPlan {
       usesF16: p.usesF16,
     };
   });
-  return { name: f.name, buffers, dispatches, sizeVars: f.sizeVars };
+  return { name: f.name, buffers, dispatches, sizeVars: f.sizeVars, errors };
 }
 
 /** A name for a root statement in messages: the buffers it writes. */

@@ -268,7 +268,9 @@ class Program implements WgslProgram {
       const gpu = await this.#setup(call);
       const { device } = gpu;
       const outputs = this.#hostOutputs(call);
-      const stagingSize = outputs.reduce((s, o) => s + paddedSize(o.bytes), 0);
+      const errors = this.plan.errors ?? null;
+      const errAt = outputs.reduce((s, o) => s + paddedSize(o.bytes), 0);
+      const stagingSize = errAt + (errors ? 16 : 0);
       if (stagingSize > 0 && (this.#staging?.size ?? 0) < stagingSize) {
         this.#staging?.destroy();
         this.#staging = null;
@@ -280,11 +282,14 @@ class Program implements WgslProgram {
         );
       }
       const bindGroups = this.#bindGroups(call);
+      const errBuf = errors && this.#pool.get(errors.buffer)!;
+      if (errBuf) device.queue.writeBuffer(errBuf, 0, new Int32Array(4));
       device.pushErrorScope("validation");
       const enc = device.createCommandEncoder();
       const pass = enc.beginComputePass();
       this.#encode(pass, call, bindGroups);
       pass.end();
+      if (errBuf) enc.copyBufferToBuffer(errBuf, 0, this.#staging!, errAt, 16);
       let off = 0;
       for (const o of outputs) {
         enc.copyBufferToBuffer(
@@ -298,7 +303,7 @@ class Program implements WgslProgram {
       }
       device.queue.submit([enc.finish()]);
       this.#raise(await device.popErrorScope(), "running the plan");
-      if (outputs.length === 0) return;
+      if (stagingSize === 0) return;
       const staging = this.#staging!;
       try {
         await staging.mapAsync(GPUMapMode.READ, 0, stagingSize);
@@ -314,7 +319,13 @@ class Program implements WgslProgram {
         fromDeviceBytes(o.arg, data, off);
         off += paddedSize(o.bytes);
       }
+      const code = errors ? new Int32Array(data, errAt, 1)[0] : 0;
       staging.unmap();
+      if (code !== 0) {
+        throw new TesseraError(
+          `${this.who}: ${errors!.messages[code - 1] ?? `index check ${code} failed`}`,
+        );
+      }
     });
   }
 

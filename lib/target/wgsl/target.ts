@@ -7,6 +7,7 @@
 import { PrimFunc } from "../../ir/stmt.ts";
 import { unrollLoops } from "../../lower/unroll.ts";
 import { flattenStorage } from "../../lower/flatten.ts";
+import { injectBoundsChecks } from "../../lower/injectBoundsCheck.ts";
 import { bindArguments } from "../../runtime/args.ts";
 import type { BuildOptions, TargetKernel } from "../../runtime/build.ts";
 import type { KernelArg } from "./runtime.ts";
@@ -15,14 +16,15 @@ import { loopBudget } from "./loop_budget.ts";
 import { planWgsl } from "./printer.ts";
 import { prepareWgsl } from "./runtime.ts";
 
-export async function buildWebgpu(func: PrimFunc, _opts: BuildOptions): Promise<TargetKernel> {
+export async function buildWebgpu(func: PrimFunc, opts: BuildOptions): Promise<TargetKernel> {
+  const checked = opts.checked ? injectBoundsChecks(func) : func;
   // Unrolled loops are unrolled here: WGSL has no pragma for it, and constant indices let
   // the shader compiler keep a thread's private arrays in registers.
   const unrolled = new PrimFunc(
     func.name,
     func.params,
     func.sizeVars,
-    unrollLoops(func.body),
+    unrollLoops(checked.body),
     func.outputs,
   );
   const flat = flattenStorage(unrolled);

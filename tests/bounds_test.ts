@@ -1,0 +1,178 @@
+/**
+ * Reads outside a tensor's declared shape (issue 11, class 2): lowering rejects the ones bound
+ * inference can prove, naming the tensor, the index and the region; the interpreter reports
+ * every other one, attached producers included; guarded reads that stay inside are accepted.
+ */
+import assert from "node:assert/strict";
+import { nd, te, TesseraError } from "../mod.ts";
+import type { Tensor } from "../lib/te/tensor.ts";
+import { useTestCache } from "./c_util.ts";
+
+const ramp = (n: number) => nd.array(Float32Array.from({ length: n }, (_, i) => i), [n]);
+
+function rejects(
+  out: Tensor,
+  args: Tensor[],
+  re: RegExp,
+  setup?: (s: ReturnType<typeof te.createSchedule>) => void,
+) {
+  const s = te.createSchedule(out);
+  setup?.(s);
+  assert.throws(() => te.lower(s, args), (e: unknown) => {
+    assert.ok(e instanceof TesseraError, String(e));
+    assert.match(e.message, re);
+    return true;
+  });
+}
+
+Deno.test("lowering rejects reads provably outside the declared shape, naming them", () => {
+  const A = te.placeholder([8], "float32", "A");
+  // A(i+1) at the last i.
+  const B = te.compute([8], (i) => A(i.add(1)), "B");
+  rejects(
+    B,
+    [A, B],
+    /'B' reads A\[i \+ 1\] outside the declared shape of 'A': index 0 \(i \+ 1\) ranges over \[1, 8\].*shape \[8\]/,
+  );
+  // A reduction axis starting at -1.
+  const k = te.reduceAxis([-1, 3], "k");
+  const C = te.compute([6], (i) => te.sum(A(i.add(k)), [k]), "C");
+  rejects(C, [A, C], /'C' reads A\[i \+ k\].*ranges over \[-1, 6\]/);
+  // A reduction longer than its input.
+  const r = te.reduceAxis([0, 10], "r");
+  const D = te.compute([1], () => te.sum(A(r), [r]), "D");
+  rejects(D, [A, D], /'D' reads A\[r\].*\[0, 9\]/);
+  // Symbolic: i + 1 over [0, n) against extent n.
+  const n = te.var("n");
+  const S = te.placeholder([n], "float32", "S");
+  const T = te.compute([n], (i) => S(i.add(1)), "T");
+  rejects(T, [S, T], /'T' reads S\[i \+ 1\].*ranges over \[1, n\]/);
+  // A producer attached with computeAt whose consumer reads past its declared shape.
+  const P = te.compute([8], (i) => A(i).mul(2), "P");
+  const Q = te.compute([8], (i) => P(i).add(P(i.add(1))), "Q");
+  rejects(Q, [A, Q], /'Q' reads P\[i \+ 1\] outside the declared shape of 'P'/, (s) => {
+    s.stage(P).computeAt(s.stage(Q), s.stage(Q).op.axis[0]);
+  });
+  // Inlined producers are judged as written, before inlining.
+  rejects(Q, [A, Q], /'Q' reads P\[i \+ 1\]/, (s) => s.stage(P).computeInline());
+});
+
+Deno.test("guarded reads that stay inside are not rejected, and compute the padding", async () => {
+  const A = te.placeholder([8], "float32", "A");
+  const B = te.compute([8], (i) => te.select(i.ge(1), A(i.sub(1)), 0), "B");
+  const C = te.compute([8], (i) => te.select(i.lt(7).and(i.ge(0)), A(i.add(1)), -1), "C");
+  const r = te.reduceAxis([0, 10], "r");
+  const D = te.compute([1], () => te.sum(A(r), [r], r.lt(8)), "D");
+  // A compound guard cannot narrow a loop variable: left to the run-time check, not rejected.
+  const k = te.reduceAxis([0, 3], "k");
+  const E = te.compute(
+    [8],
+    (i) => te.sum(te.select(i.add(k).le(8), A(i.add(k).sub(1)), 0), [k]),
+    "E",
+  );
+  for (
+    const [out, want] of [
+      [B, [0, 0, 1, 2, 3, 4, 5, 6]],
+      [C, [1, 2, 3, 4, 5, 6, 7, -1]],
+      [D, [28]],
+    ] as const
+  ) {
+    const f = await te.build(te.createSchedule(out), [A, out]);
+    const o = nd.empty([want.length]);
+    await f(ramp(8), o);
+    assert.deepEqual(Array.from(o.data), want);
+  }
+  const f = await te.build(te.createSchedule(E), [A, E]);
+  await assert.rejects(() => f(ramp(8), nd.empty([8])), /out-of-bounds load A\[-1\]/);
+});
+
+Deno.test("the interpreter reports reads of attached producers outside their declared shape", async () => {
+  // Symbolic sizes: nothing is provable at lowering; the producer's buffer holds one element.
+  const n = te.var("n"), m = te.var("m");
+  const A = te.placeholder([n], "float32", "A");
+  const P = te.compute([n], (i) => A(i).mul(2), "P");
+  const Q = te.compute([m], (i) => P(i), "Q");
+  const s = te.createSchedule(Q);
+  s.stage(P).computeAt(s.stage(Q), s.stage(Q).op.axis[0]);
+  const f = await te.build(s, [A, Q]);
+  const q = nd.empty([4]);
+  await f(ramp(4), q); // m = n: in bounds
+  assert.deepEqual(Array.from(q.data), [0, 2, 4, 6]);
+  await assert.rejects(
+    () => f(ramp(4), nd.empty([6])),
+    /out-of-bounds load from 'P': index 0 is 4, outside \[0, 4\), the declared shape of 'P'/,
+  );
+  // A data-dependent gather from an attached producer.
+  const I = te.placeholder([4], "int32", "I");
+  const B = te.placeholder([8], "float32", "B");
+  const P2 = te.compute([8], (i) => B(i).mul(2), "P2");
+  const G = te.compute([4], (i) => P2(I(i)), "G");
+  const s2 = te.createSchedule(G);
+  s2.stage(P2).computeAt(s2.stage(G), s2.stage(G).op.axis[0]);
+  const g = await te.build(s2, [B, I, G]);
+  const out = nd.empty([4]);
+  await g(ramp(8), nd.array(Int32Array.from([0, 7, 2, 3]), [4]), out);
+  assert.deepEqual(Array.from(out.data), [0, 14, 4, 6]);
+  await assert.rejects(
+    () => g(ramp(8), nd.array(Int32Array.from([0, 9, 2, 3]), [4]), nd.empty([4])),
+    /out-of-bounds load from 'P2': index 0 is 9, outside \[0, 8\)/,
+  );
+});
+
+Deno.test("the interpreter reports a data-dependent gather out of bounds", async () => {
+  const A = te.placeholder([8], "float32", "A");
+  const I = te.placeholder([4], "int32", "I");
+  const G = te.compute([4], (i) => A(I(i)), "G");
+  const f = await te.build(te.createSchedule(G), [A, I, G]);
+  await assert.rejects(
+    () => f(ramp(8), nd.array(Int32Array.from([0, 9, 2, -1]), [4]), nd.empty([4])),
+    /out-of-bounds load A\[9\] of buffer 'A' with shape \[8\]/,
+  );
+});
+
+function gather() {
+  const A = te.placeholder([8], "float32", "A");
+  const I = te.placeholder([4], "int32", "I");
+  const G = te.compute([4], (i) => A(I(i)), "G");
+  return { s: te.createSchedule(G), args: [A, I, G] };
+}
+
+for (const target of ["c", "webgpu"]) {
+  Deno.test(`a checked ${target} build reports a data-dependent gather out of bounds`, async () => {
+    useTestCache();
+    const { s, args } = gather();
+    const f = await te.build(s, args, { target, checked: true });
+    const out = nd.empty([4]);
+    await f(ramp(8), nd.array(Int32Array.from([0, 7, 2, 3]), [4]), out);
+    assert.deepEqual(Array.from(out.data), [0, 7, 2, 3]);
+    for (const bad of [9, -1]) {
+      await assert.rejects(
+        () => f(ramp(8), nd.array(Int32Array.from([0, bad, 2, 3]), [4]), nd.empty([4])),
+        /out-of-bounds load from 'A': index 0 outside \[0, 8\)/,
+      );
+    }
+  });
+
+  Deno.test(`${target}: reads of attached producers are checked even unchecked`, async () => {
+    useTestCache();
+    const n = te.var("n"), m = te.var("m");
+    const A = te.placeholder([n], "float32", "A");
+    const P = te.compute([n], (i) => A(i).mul(2), "P");
+    const Q = te.compute([m], (i) => P(i), "Q");
+    const s = te.createSchedule(Q);
+    const [o, x] = s.stage(Q).split(s.stage(Q).op.axis[0], { factor: 4 });
+    s.stage(P).computeAt(s.stage(Q), x);
+    if (target === "webgpu") {
+      s.stage(Q).bind(o, "blockIdx.x").bind(x, "threadIdx.x");
+      s.stage(P).setScope("local");
+    }
+    const f = await te.build(s, [A, Q], { target });
+    const q = nd.empty([4]);
+    await f(ramp(4), q);
+    assert.deepEqual(Array.from(q.data), [0, 2, 4, 6]);
+    await assert.rejects(
+      () => f(ramp(4), nd.empty([6])),
+      /out-of-bounds load from 'P': index 0 outside \[0, n\)/,
+    );
+  });
+}
