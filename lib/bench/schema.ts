@@ -256,6 +256,10 @@ export async function readResult(path: string): Promise<ResultRecord> {
 export async function writeResult(path: string, result: ResultRecord): Promise<void> {
   parseResult(result, "the result being written");
   const tmp = `${path}.${Deno.pid}.tmp`;
-  await Deno.writeTextFile(tmp, JSON.stringify(result, null, 1) + "\n");
-  await Deno.rename(tmp, path);
+  try {
+    await Deno.writeTextFile(tmp, JSON.stringify(result, null, 1) + "\n");
+    await Deno.rename(tmp, path);
+  } finally {
+    await Deno.remove(tmp).catch(() => {}); // left only when the write or rename failed
+  }
 }
