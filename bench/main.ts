@@ -10,8 +10,8 @@
  *   deno task bench [--quick] [--filter REGEX] [--json PATH] [--html PATH] [--markdown PATH]
  *                   [--repeats N] [--budget MS] [--settle MS] [--no-roofline]
  *
- * Exits 1 when a Tessera kernel failed or computed a wrong result; a peer that cannot run
- * here is skipped with its reason.
+ * Exits 1 when a Tessera kernel failed or computed a wrong result, or a file could not be
+ * written (the others still are); a peer that cannot run here is skipped with its reason.
  */
 import { bench, type Peer, type Workload } from "../mod.ts";
 import { bytesOf, flopsOf, labelOf, standardWorkloads } from "../lib/bench/workload.ts";
@@ -109,16 +109,32 @@ for (const w of standardWorkloads(quick)) {
     } MiB`,
   );
 }
-const dir = json.includes("/") ? json.slice(0, json.lastIndexOf("/")) : ".";
-await Deno.mkdir(dir, { recursive: true });
-await result.save(json);
-await Deno.writeTextFile(html, await result.html());
-if (markdown) await Deno.writeTextFile(markdown, result.markdown() + "\n");
-console.log(`\nwrote ${json} and ${html}${markdown ? ` and ${markdown}` : ""}`);
+// Each file is written whatever happened to the others: a run is never lost to one failure.
+const unwritten: string[] = [];
+async function write(path: string, save: (path: string) => Promise<void>): Promise<void> {
+  try {
+    const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
+    await Deno.mkdir(dir, { recursive: true });
+    await save(path);
+    console.log(`wrote ${path}`);
+  } catch (e) {
+    unwritten.push(`FAILED: cannot write ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+}
+console.log();
+await write(json, (p) => result.save(p));
+await write(html, async (p) => Deno.writeTextFile(p, await result.html()));
+if (markdown) await write(markdown, (p) => Deno.writeTextFile(p, result.markdown() + "\n"));
 
 const bad = result.cases.filter((c) =>
   c.name.startsWith("tessera-") && (c.status === "failed" || c.check?.ok === false)
 );
-for (const c of bad) console.log(`FAILED: ${c.group} / ${c.name}: ${c.reason ?? "wrong result"}`);
+for (const c of bad) {
+  const why = c.status === "failed"
+    ? c.reason
+    : `wrong result: ${c.check?.error !== undefined ? `error ${c.check.error}` : c.check?.reason}`;
+  console.log(`FAILED: ${c.group} / ${c.name}: ${why}`);
+}
+for (const line of unwritten) console.log(line);
 // jax-js keeps worker threads that it cannot shut down, so the process ends here.
-Deno.exit(bad.length ? 1 : 0);
+Deno.exit(bad.length || unwritten.length ? 1 : 0);

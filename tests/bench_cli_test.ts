@@ -90,3 +90,30 @@ Deno.test("the ten-line example writes its table, JSON and chart", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("deno task bench writes the other reports when one cannot be written, and fails", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const run = await deno(
+      "run",
+      ...PERMS,
+      "bench/main.ts",
+      "--quick",
+      "--no-roofline",
+      "--filter",
+      "elementwise.*cpu.*/ tessera-c",
+      "--json",
+      "/dev/null/cannot.json", // /dev/null is no directory
+      "--html",
+      `${dir}/r.html`,
+      "--markdown",
+      `${dir}/r.md`,
+    );
+    assert.equal(run.code, 1, run.text);
+    assert.match(run.text, /FAILED: cannot write \/dev\/null\/cannot\.json/);
+    assert.match(await Deno.readTextFile(`${dir}/r.html`), /tessera-c/);
+    assert.match(await Deno.readTextFile(`${dir}/r.md`), /tessera-c/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -189,8 +189,8 @@ Deno.test("a suite interleaves its cases and records skips, failures, checks and
   assert.match(by("absent").reason!, /not installed/);
   assert.equal(by("broken").status, "failed");
   assert.equal(by("broken").reason, "boom");
-  assert.deepEqual(by("wrong").check, { ok: false, error: 0.5 });
-  assert.deepEqual(by("fast").check, { ok: true, error: 0 });
+  assert.deepEqual(by("wrong").check, { ok: false, error: 0.5, tolerance: 1e-3 });
+  assert.deepEqual(by("fast").check, { ok: true, error: 0, tolerance: 1e-3 });
   assert.equal(by("slow").ratio!.median, 1);
   assert.ok(by("fast").ratio!.median > 1.5, `fast is ${by("fast").ratio!.median}x slow`);
   assert.equal(by("other").group, "elsewhere");
@@ -245,4 +245,139 @@ Deno.test("charts render to SVG: speedup bars and a roofline", async () => {
   assert.ok(roof.includes("arithmetic intensity"));
   const html = await new bench.Result(r).html();
   assert.equal((html.match(/<svg/g) ?? []).length, 2);
+});
+
+Deno.test("a check that gives no finite error >= 0 is a WRONG row, and every report is written", async () => {
+  const { maxRelError } = bench.workloads;
+  const checks: Record<string, () => unknown> = {
+    "NaN": () => NaN,
+    "a NaN in the result": () => maxRelError(Float32Array.of(1, NaN), Float32Array.of(1, 2)),
+    "a length mismatch": () => maxRelError(new Float32Array(3), new Float32Array(4)),
+    "false": () => false,
+    "-5": () => -5,
+    "true": () => true,
+    "undefined": () => undefined,
+    "a promise of NaN": () => Promise.resolve(NaN),
+  };
+  const suite = bench.suite("checks", { progress: false, warmup: 0, minSampleMs: 0 });
+  suite.add({ name: "right", fn: () => {}, check: () => 0 });
+  for (const [name, check] of Object.entries(checks)) {
+    suite.add({ name, fn: () => {}, check: check as () => number });
+  }
+  const result = await suite.run({ repeats: 2 });
+  assert.deepEqual(result.get("right")!.check, { ok: true, error: 0, tolerance: 1e-3 });
+  for (const name of Object.keys(checks)) {
+    const c = result.get(name)!;
+    assert.equal(c.status, "ok", `${name}: ${c.reason}`);
+    assert.equal(c.check?.ok, false, `${name} must not pass`);
+    assert.match(c.check!.reason!, /check returned .*the largest relative error/, name);
+  }
+  const table = result.table();
+  assert.equal(table.match(/WRONG/g)?.length, Object.keys(checks).length, table);
+  const dir = await Deno.makeTempDir();
+  try {
+    await result.save(`${dir}/r.json`);
+    const back = await bench.readResult(`${dir}/r.json`);
+    assert.equal(back.cases.filter((c) => c.check?.ok === false).length, 8);
+    assert.equal(result.markdown().match(/WRONG/g)?.length, 8);
+    assert.equal((await result.html()).match(/WRONG/g)?.length, 8);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a case returning a thenable is awaited like a promise", async () => {
+  let pending = 0, overlapped = 0, calls = 0;
+  const thenable = () => {
+    if (pending > 0) overlapped++;
+    pending++;
+    calls++;
+    return { then: (done: () => void) => setTimeout(() => (pending--, done()), 0) };
+  };
+  const suite = bench.suite("thenables", { progress: false, warmup: 1, minSampleMs: 0 });
+  suite.add({ name: "t", fn: thenable, setup: thenable, teardown: thenable });
+  const result = await suite.run({ repeats: 3 });
+  assert.equal(result.get("t")!.status, "ok");
+  assert.ok(calls >= 6, `${calls} calls`);
+  assert.equal(overlapped, 0, "a call started before the previous thenable resolved");
+  assert.equal(pending, 0);
+});
+
+Deno.test("a result whose numbers contradict its samples is refused, naming the field", async () => {
+  const good = await record([
+    caseOf("base", [1e-3, 2e-3, 3e-3], {
+      baseline: true,
+      ratio: { vs: "base", median: 1, q1: 1, q3: 1 },
+      flops: 1e6,
+      gflops: 1e6 / 2e-3 / 1e9,
+    }),
+    caseOf("peer", [2e-3, 4e-3, 6e-3], { ratio: { vs: "base", median: 0.5, q1: 0.5, q3: 0.5 } }),
+  ]);
+  bench.parseResult(good);
+  const damages: [string, (r: ResultRecord) => void, RegExp][] = [
+    [
+      "median",
+      (r) => (r.cases[0].stats!.median = 1.5e-3),
+      /cases\[0\]\.stats\.median: is 0\.0015, but the samples give 0\.002/,
+    ],
+    ["n", (r) => (r.cases[1].stats!.n = 5), /cases\[1\]\.stats\.n/],
+    ["a sample", (r) => (r.cases[1].samples[0] = 1e-3), /cases\[1\]\.stats\.min/],
+    ["outliers", (r) => (r.cases[0].stats!.outliers.high = [3e-3]), /cases\[0\]\.stats\.outliers/],
+    ["gflops", (r) => (r.cases[0].gflops = 100), /cases\[0\]\.gflops/],
+    ["ratio", (r) => (r.cases[1].ratio!.median = 2), /cases\[1\]\.ratio\.median/],
+    ["ratio vs", (r) => (r.cases[1].ratio!.vs = "nobody"), /cases\[1\]\.ratio\.vs/],
+    [
+      "check",
+      (r) => (r.cases[1].check = { ok: true, error: 0.5, tolerance: 1e-3 }),
+      /cases\[1\]\.check\.ok/,
+    ],
+    ["check with no error", (r) => (r.cases[1].check = { ok: true }), /cases\[1\]\.check\.error/],
+  ];
+  for (const [what, damage, re] of damages) {
+    const bad = structuredClone(good);
+    damage(bad);
+    assert.throws(() => bench.parseResult(bad), (e: Error) => {
+      assert.ok(e instanceof TesseraError, `${what}: ${e}`);
+      assert.match(e.message, re, what);
+      return true;
+    }, what);
+  }
+});
+
+Deno.test("a (group, name) pair twice in a result is refused, also by compare", async () => {
+  const dup = await record([caseOf("a", [1]), caseOf("b", [2]), caseOf("a", [3])]);
+  assert.throws(
+    () => bench.parseResult(dup),
+    /cases\[2\]\.name: "a" in group "g" is already cases\[0\]/,
+  );
+  const good = await record([caseOf("a", [1])]);
+  assert.throws(() => bench.compare(good, dup), TesseraError);
+  assert.throws(() => bench.formatCompare(dup, good), TesseraError);
+  // The same name in another group is another case.
+  bench.parseResult(await record([caseOf("a", [1]), caseOf("a", [1], { group: "h" })]));
+});
+
+Deno.test("a result file that starts with a byte-order mark is read", async () => {
+  const r = await record([caseOf("a", [1e-3])]);
+  const path = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    await Deno.writeTextFile(path, "\uFEFF" + JSON.stringify(r));
+    assert.deepEqual(await bench.readResult(path), r);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("names reach the Markdown report as text, never as HTML", async () => {
+  const r = await record([
+    caseOf("<img src=x onerror=alert(1)>", [1e-3], { group: "<b>g</b> & co" }),
+    caseOf("a|b\nc", [1e-3], { group: "<b>g</b> & co" }),
+  ]);
+  r.suite = "<script>alert(2)</script>";
+  const md = new bench.Result(r).markdown();
+  assert.doesNotMatch(md, /<img|<b>|<script/);
+  assert.match(md, /&lt;img src=x onerror=alert\(1\)&gt;/);
+  assert.match(md, /\*\*&lt;b&gt;g&lt;\/b&gt; &amp; co\*\*/);
+  assert.match(md, /\| a\\\|b c \|/, "a pipe is escaped and a newline does not break the row");
+  assert.doesNotMatch(await new bench.Result(r).html(), /<img|<b>|<script>alert/);
 });

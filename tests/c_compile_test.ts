@@ -1,7 +1,8 @@
 /**
  * The C compiler driver, against the real compiler: a library it builds loads and runs, the
  * cache hits and misses when it should, errors point at the generated line, concurrent builds
- * of one kernel all succeed, and OpenMP libraries let the process exit cleanly.
+ * of one kernel all succeed, a damaged or swapped cache entry is rebuilt and never loaded,
+ * and OpenMP libraries let the process exit cleanly.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -13,6 +14,7 @@ import {
   CompileError,
   type CompileOptions,
   findCompiler,
+  loadC,
 } from "../lib/target/c/compile.ts";
 
 // Every test builds into a directory of its own, never the user's cache. The directory is
@@ -23,6 +25,7 @@ const CACHE = Deno.makeTempDirSync({ prefix: "tessera-c-compile-test-" });
 const compileC = (src: string, opts: CompileOptions = {}) =>
   compileInto(src, { cacheDir: CACHE, ...opts });
 const COMPILE_TS = new URL("../lib/target/c/compile.ts", import.meta.url).href;
+const MOD_TS = new URL("../mod.ts", import.meta.url).href;
 
 /** A source no earlier run can have cached, so the first compile really compiles. */
 function fresh(body: string): string {
@@ -245,6 +248,132 @@ if (Deno.args[1] === "close") lib.close();
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/**
+ * Builds and runs two kernels (x + 1, x * 2) in a fresh process on the cache `dir`. They have
+ * one name, so each library has the symbol the other's loader asks for.
+ */
+async function runTwoKernels(dir: string): Promise<void> {
+  const script = `
+    import { nd, te } from ${JSON.stringify(MOD_TS)};
+    const X = te.placeholder([16], "float32", "X");
+    const kernels = [[(x) => x.add(1), (v) => v + 1], [(x) => x.mul(2), (v) => v * 2]];
+    for (const [body, want] of kernels) {
+      const Y = te.compute([16], (i) => body(X(i)), "Y");
+      const f = await te.build(te.createSchedule(Y), [X, Y], { target: "c", name: "k" });
+      const x = nd.array(Float32Array.from({ length: 16 }, (_, i) => i - 5), [16]);
+      const y = nd.empty([16]);
+      await f(x, y);
+      const got = Array.from(y.toArray()), expect = Array.from(x.toArray(), want);
+      if (JSON.stringify(got) !== JSON.stringify(expect)) {
+        throw new Error("got " + got + ", want " + expect);
+      }
+    }`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", script],
+    env: { TESSERA_CACHE_DIR: dir },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const why = `code ${out.code}, signal ${out.signal}\n${new TextDecoder().decode(out.stderr)}`;
+  assert.equal(out.signal, null, why);
+  assert.equal(out.code, 0, why);
+  const temps = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.includes(".tmp"));
+  assert.deepEqual(temps, [], "no temporary file is left behind");
+}
+
+async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+Deno.test("a truncated, garbage or swapped cached library is rebuilt, never loaded", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "tessera-c-cache-test-" });
+  try {
+    await runTwoKernels(dir);
+    // The cache key of each kernel, from its kept source.
+    const keyOf = (body: string) =>
+      [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".c")).find((n) =>
+        Deno.readTextFileSync(join(dir, n)).includes(body)
+      )!.slice(0, -2);
+    const inc = join(dir, keyOf("X[i] + 1.0f;")), dbl = join(dir, keyOf("X[i] * 2.0f;"));
+    const good = Deno.readFileSync(`${inc}.so`);
+    const damages: [string, () => Promise<void>][] = [
+      ["truncated to half (used to die of SIGBUS)", async () => {
+        await Deno.truncate(`${inc}.so`, good.length >> 1);
+      }],
+      ["garbage (used to fail to open on every run)", async () => {
+        await Deno.writeTextFile(`${inc}.so`, "not a shared object\n".repeat(100));
+      }],
+      ["another kernel's library (used to compute x * 2)", async () => {
+        await Deno.copyFile(`${dbl}.so`, `${inc}.so`);
+      }],
+      ["another kernel's library and manifest", async () => {
+        await Deno.copyFile(`${dbl}.so`, `${inc}.so`);
+        await Deno.copyFile(`${dbl}.sha256`, `${inc}.sha256`);
+      }],
+      ["another kernel's library with a manifest forged to match it", async () => {
+        const other = await Deno.readFile(`${dbl}.so`);
+        await Deno.writeFile(`${inc}.so`, other);
+        const name = inc.split("/").pop();
+        await Deno.writeTextFile(`${inc}.sha256`, `${await sha256Hex(other)}  ${name}.so\n`);
+      }],
+      ["a missing manifest", async () => {
+        await Deno.remove(`${inc}.sha256`);
+      }],
+    ];
+    for (const [what, damage] of damages) {
+      await damage();
+      await runTwoKernels(dir).catch((e) => assert.fail(`${what}: ${e.message}`));
+      assert.deepEqual(Deno.readFileSync(`${inc}.so`), good, `${what}: rebuilt in place`);
+      const manifest = Deno.readTextFileSync(`${inc}.sha256`);
+      assert.equal(manifest.split(" ")[0], await sha256Hex(good), `${what}: manifest rewritten`);
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("a compile sweeps temporaries that a dead process left, not a live compile's", async () => {
+  const stale = join(CACHE, "0123abcd.4242.deadbeef0000.tmp.so");
+  const young = join(CACHE, "0123abcd.4243.feedbeef0000.tmp.c");
+  Deno.writeTextFileSync(stale, "half a library");
+  Deno.writeTextFileSync(young, "a compile in progress");
+  const hourAgo = new Date(Date.now() - 3600_000);
+  Deno.utimeSync(stale, hourAgo, hourAgo);
+  try {
+    await compileC(fresh("int32_t f(void) { return 0; }"));
+    assert.deepEqual(tmpFiles(), [young.split("/").pop()]);
+  } finally {
+    for (const f of [stale, young]) {
+      if (tmpFiles().includes(f.split("/").pop()!)) Deno.removeSync(f);
+    }
+  }
+});
+
+Deno.test("loadC: a library that does not load even after a rebuild is a TesseraError", async () => {
+  const src = fresh("int32_t present(int32_t x) { return x; }");
+  await assert.rejects(
+    loadC(src, { absent: { parameters: ["i32"], result: "i32" } }, { cacheDir: CACHE }),
+    (e: unknown) => {
+      assert.ok(e instanceof TesseraError, String(e));
+      assert.match(e.message, /cannot load the compiled library .*\.so: dlopen failed/);
+      assert.match(e.message, /absent/);
+      assert.match(e.message, /after a rebuild/);
+      return true;
+    },
+  );
+  assert.deepEqual(tmpFiles(), []);
+  const { library, dl } = await loadC(src, { present: { parameters: ["i32"], result: "i32" } }, {
+    cacheDir: CACHE,
+  });
+  try {
+    assert.equal(dl.symbols.present(7), 7);
+    assert.ok(library.cached);
+  } finally {
+    dl.close();
   }
 });
 

@@ -4,7 +4,7 @@
  * ranges do not overlap — a difference inside the noise of either run is not a finding. Runs
  * from different machines or commits are compared all the same, with a warning saying so.
  */
-import type { CaseResult, ResultRecord } from "./schema.ts";
+import { type CaseResult, parseResult, type ResultRecord } from "./schema.ts";
 import { ms } from "./report.ts";
 
 export interface CompareRow {
@@ -21,6 +21,9 @@ export interface CompareRow {
 const key = (c: CaseResult) => `${c.group}\0${c.name}`;
 
 export function compareResults(a: ResultRecord, b: ResultRecord): CompareRow[] {
+  // Validated: a (group, name) pair twice in one run would silently compare one of them.
+  parseResult(a, "the first result");
+  parseResult(b, "the second result");
   const before = new Map(a.cases.map((c) => [key(c), c]));
   const after = new Map(b.cases.map((c) => [key(c), c]));
   const keys = [...new Set([...before.keys(), ...after.keys()])];

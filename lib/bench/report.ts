@@ -57,8 +57,23 @@ function cells(r: ResultRecord, c: CaseResult): string[] {
     ratio,
     roof,
     outliers ? `${outliers}/${s.n}` : "",
-    c.check ? (c.check.ok ? "ok" : `WRONG (err ${c.check.error?.toExponential(1)})`) : "",
+    c.check ? (c.check.ok ? "ok" : `WRONG (${wrongWhy(c.check)})`) : "",
   ];
+}
+
+function wrongWhy(check: NonNullable<CaseResult["check"]>): string {
+  return check.error !== undefined ? `err ${check.error.toExponential(1)}` : check.reason ?? "";
+}
+
+/** Text as Markdown text: no markup (names come from users, and a README renders HTML). */
+function mdText(text: string): string {
+  const entities: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
+  return text.replace(/[&<>]/g, (c) => entities[c]).replace(/\s*\n\s*/g, " ");
+}
+
+/** Text as one Markdown table cell: no markup, no column break, no line break. */
+function mdCell(text: string): string {
+  return mdText(text).replaceAll("|", "\\|");
 }
 
 function groups(r: ResultRecord): [string, CaseResult[]][] {
@@ -128,7 +143,7 @@ const rate = (c: CaseResult) =>
 
 /** The same table in Markdown, for a README: the summary first, then every group. */
 export function formatMarkdown(r: ResultRecord): string {
-  const out = header(r).map((l) => l + "  ");
+  const out = header(r).map((l) => mdText(l) + "  ");
   out.push(
     "",
     "| workload | Tessera | fastest peer | peer | Tessera vs fastest peer |",
@@ -136,8 +151,8 @@ export function formatMarkdown(r: ResultRecord): string {
   );
   for (const row of summaryRows(r)) {
     out.push(
-      `| ${row.group} | ${rate(row.baseline)} (${ms(row.baseline.stats!.median)} ms) | ${
-        row.best?.name ?? "-"
+      `| ${mdCell(row.group)} | ${rate(row.baseline)} (${ms(row.baseline.stats!.median)} ms) | ${
+        mdCell(row.best?.name ?? "-")
       } | ${row.best ? `${rate(row.best)} (${ms(row.best.stats!.median)} ms)` : "-"} | ${
         row.speedup ? `${row.speedup.toFixed(2)}x` : "-"
       } |`,
@@ -146,7 +161,7 @@ export function formatMarkdown(r: ResultRecord): string {
   for (const [group, cs] of groups(r)) {
     out.push(
       "",
-      `**${group}**`,
+      `**${mdCell(group)}**`,
       "",
       `| ${COLUMNS.join(" | ")} |`,
       `|${COLUMNS.map(() => "---").join("|")}|`,
@@ -156,7 +171,7 @@ export function formatMarkdown(r: ResultRecord): string {
       const full = row.length === COLUMNS.length
         ? row
         : [row[0], row[1], ...COLUMNS.slice(2).map(() => "")];
-      out.push(`| ${full.map((x) => x.replaceAll("|", "\\|")).join(" | ")} |`);
+      out.push(`| ${full.map(mdCell).join(" | ")} |`);
     }
   }
   return out.join("\n");

@@ -3,10 +3,14 @@
  * the roofline and a record of the machine, so that a run can be read, charted and compared
  * months later. The zod schema is the single definition of the format (the TypeScript types
  * are inferred from it), and reading a file validates it: a truncated or hand-edited file
- * gives an error that names the field, not a crash somewhere in a chart.
+ * gives an error that names the field, not a crash somewhere in a chart. Every derived number
+ * (statistics, GFLOP/s, GB/s, ratios, a check's verdict) is recomputed from what it came from
+ * and must agree, and a (group, name) pair appears once, so a file cannot claim what its own
+ * samples contradict, and a comparison cannot pick one of two cases silently.
  */
 import { z } from "zod";
 import { TesseraError } from "../error.ts";
+import { pairedRatio, summarize } from "./stats.ts";
 
 export const FORMAT = "tessera-bench";
 export const VERSION = 1;
@@ -54,8 +58,33 @@ export const caseResultSchema = z.object({
   gflops: finite.nonnegative().optional(),
   gbs: finite.nonnegative().optional(),
   ratio: ratio.optional(),
-  /** The result checked against a reference: the largest relative error, and whether it passed. */
-  check: z.object({ ok: z.boolean(), error: z.number().optional() }).optional(),
+  /**
+   * The result checked against a reference: the largest relative error and the tolerance it
+   * was held to, whether it passed, and why not when there is no error to show (the check
+   * gave NaN, Infinity or no number at all: a NaN in the result, a length mismatch).
+   */
+  check: z.object({
+    ok: z.boolean(),
+    error: finite.nonnegative().optional(),
+    tolerance: finite.nonnegative().optional(),
+    reason: z.string().optional(),
+  }).superRefine((k, ctx) => {
+    if (k.error === undefined && (k.ok || !k.reason)) {
+      const message = k.ok
+        ? "a passed check needs its error"
+        : "a failed check needs its error or a reason";
+      ctx.addIssue({ code: "custom", path: ["error"], message });
+    }
+    if (k.error !== undefined && k.tolerance !== undefined && k.ok !== k.error <= k.tolerance) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["ok"],
+        message: `ok is ${k.ok} but the error ${k.error} is ${
+          k.ok ? "over" : "within"
+        } the tolerance ${k.tolerance}`,
+      });
+    }
+  }).optional(),
 }).superRefine((c, ctx) => {
   if (c.status === "ok" && !c.stats) {
     ctx.addIssue({ code: "custom", path: ["stats"], message: "a case with status ok needs stats" });
@@ -67,7 +96,44 @@ export const caseResultSchema = z.object({
       message: `a ${c.status} case needs a reason`,
     });
   }
+  if (!c.stats) return;
+  const s = summarize(c.samples);
+  for (const k of ["n", "min", "max", "mean", "median", "q1", "q3", "iqr"] as const) {
+    disagree(ctx, ["stats", k], c.stats[k], s[k], "the samples");
+  }
+  if (JSON.stringify(c.stats.outliers) !== JSON.stringify(s.outliers)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["stats", "outliers"],
+      message: `do not match the samples' (${JSON.stringify(s.outliers)})`,
+    });
+  }
+  if (c.gflops !== undefined && c.flops !== undefined) {
+    disagree(ctx, ["gflops"], c.gflops, c.flops / s.median / 1e9, "flops / median");
+  }
+  if (c.gbs !== undefined && c.bytes !== undefined) {
+    disagree(ctx, ["gbs"], c.gbs, c.bytes / s.median / 1e9, "bytes / median");
+  }
 });
+
+/** Adds an issue when a recorded number is not the one recomputed from its source. */
+function disagree(
+  ctx: z.RefinementCtx,
+  path: (string | number)[],
+  recorded: number,
+  recomputed: number,
+  from: string,
+): void {
+  const close = recorded === recomputed ||
+    Math.abs(recorded - recomputed) <= 1e-12 * Math.max(Math.abs(recorded), Math.abs(recomputed));
+  if (!close) {
+    ctx.addIssue({
+      code: "custom",
+      path,
+      message: `is ${recorded}, but ${from} give ${recomputed}`,
+    });
+  }
+}
 
 const peak = z.object({
   /** Attainable GFLOP/s, from a Tessera-generated FMA-bound kernel. */
@@ -112,6 +178,33 @@ export const resultSchema = z.object({
   options: z.record(z.string(), z.unknown()),
   cases: z.array(caseResultSchema),
   roofline: z.object({ cpu: peak.optional(), webgpu: peak.optional() }).optional(),
+}).superRefine((r, ctx) => {
+  const seen = new Map<string, number>();
+  r.cases.forEach((c, i) => {
+    const key = `${c.group}\0${c.name}`;
+    const first = seen.get(key);
+    if (first !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["cases", i, "name"],
+        message:
+          `"${c.name}" in group "${c.group}" is already cases[${first}]; a pair appears once`,
+      });
+    } else seen.set(key, i);
+  });
+  r.cases.forEach((c, i) => {
+    if (!c.ratio) return;
+    const base = r.cases.find((b) => b.group === c.group && b.name === c.ratio!.vs);
+    if (!base) {
+      const message = `names "${c.ratio.vs}", which is not a case of group "${c.group}"`;
+      ctx.addIssue({ code: "custom", path: ["cases", i, "ratio", "vs"], message });
+      return;
+    }
+    const want = pairedRatio(base.samples, c.samples);
+    for (const k of ["median", "q1", "q3"] as const) {
+      disagree(ctx, ["cases", i, "ratio", k], c.ratio[k], want[k], "the paired samples");
+    }
+  });
 });
 
 export type CaseResult = z.infer<typeof caseResultSchema>;
@@ -143,7 +236,8 @@ export function parseResult(json: unknown, where = "benchmark result"): ResultRe
 export async function readResult(path: string): Promise<ResultRecord> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    // A byte-order mark (some editors write one) is not part of the JSON.
+    text = (await Deno.readTextFile(path)).replace(/^\uFEFF/, "");
   } catch (e) {
     throw new TesseraError(`cannot read benchmark result ${path}: ${(e as Error).message}`);
   }
@@ -162,6 +256,10 @@ export async function readResult(path: string): Promise<ResultRecord> {
 export async function writeResult(path: string, result: ResultRecord): Promise<void> {
   parseResult(result, "the result being written");
   const tmp = `${path}.${Deno.pid}.tmp`;
-  await Deno.writeTextFile(tmp, JSON.stringify(result, null, 1) + "\n");
-  await Deno.rename(tmp, path);
+  try {
+    await Deno.writeTextFile(tmp, JSON.stringify(result, null, 1) + "\n");
+    await Deno.rename(tmp, path);
+  } finally {
+    await Deno.remove(tmp).catch(() => {}); // left only when the write or rename failed
+  }
 }

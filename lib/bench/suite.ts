@@ -33,13 +33,16 @@ export interface CaseSpec {
   name: string;
   /** Cases of one group are interleaved and compared; default "default". */
   group?: string;
-  /** What is timed: one call. May return a promise, which is awaited. */
+  /** What is timed: one call. May return a promise (or any thenable), which is awaited. */
   fn: () => unknown;
   /** Runs once before the first timed call; throw `new Skip(reason)` to skip the case. */
   setup?: () => unknown;
   /** Runs once after the last timed call (also after a failure). */
   teardown?: () => unknown;
-  /** After timing: the largest relative error of the result against a reference. */
+  /**
+   * After timing: the largest relative error of the result against a reference, a finite
+   * number >= 0; anything else (NaN, Infinity, a boolean, a negative number) marks it WRONG.
+   */
   check?: () => number | Promise<number>;
   /** The largest error `check` may return (default 1e-3). */
   tolerance?: number;
@@ -120,9 +123,32 @@ function invalid(what: string, error: z.ZodError, expected: string): TesseraErro
 
 const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0];
 
+/** Calls `fn`, awaiting what it returns only when that is a promise or any other thenable. */
 async function call(fn: () => unknown): Promise<void> {
   const r = fn();
-  if (r instanceof Promise) await r;
+  // Not `await` always: a microtask per call would add to every sample of a fast sync case.
+  if (typeof (r as { then?: unknown } | null)?.then === "function") await r;
+}
+
+/**
+ * The verdict on what a case's `check` returned. Only a finite number >= 0 is an error to
+ * hold against the tolerance; anything else (NaN or Infinity from a NaN in the result or a
+ * length mismatch, false, a negative number, true, undefined) is a wrong result, never ok.
+ */
+export function judge(value: unknown, tolerance: number): NonNullable<CaseResult["check"]> {
+  if (typeof value === "number" && Number.isFinite(value) && value >= 0) {
+    return { ok: value <= tolerance, error: value, tolerance };
+  }
+  const why = value === Infinity || Number.isNaN(value)
+    ? `${value} (a NaN in the result, or a length mismatch?)`
+    : typeof value === "string"
+    ? JSON.stringify(value)
+    : String(value);
+  return {
+    ok: false,
+    tolerance,
+    reason: `check returned ${why}; it must return the largest relative error, a number >= 0`,
+  };
 }
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
@@ -304,8 +330,7 @@ async function runSuite(suite: Suite, o: RunOptions): Promise<BenchResult> {
       finish(l);
       if (l.spec.check) {
         try {
-          const error = await l.spec.check();
-          l.result.check = { ok: error <= (l.spec.tolerance ?? TOLERANCE), error };
+          l.result.check = judge(await l.spec.check(), l.spec.tolerance ?? TOLERANCE);
         } catch (e) {
           fail(l.result, e);
         }

@@ -4,9 +4,16 @@
  * machine code (source, flags, compiler, and the CPU that `-march=native` resolves to), so a
  * kernel is compiled once per machine, not once per process; files appear in the cache by an
  * atomic rename, so concurrent processes never see a half-written library.
+ *
+ * The cache is not trusted: a disk, a copy or a person can truncate, garble or swap a file,
+ * and loading a truncated library kills the process (SIGBUS) while loading another kernel's
+ * library computes a wrong result. So each library has a manifest beside it (`<key>.sha256`,
+ * in `sha256sum` format) and is loaded only after its bytes hash to what the manifest says,
+ * and `loadC` checks the key compiled into the library itself after `dlopen`. Any mismatch
+ * rebuilds the library once; a library that still does not load is a TesseraError.
  */
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { TesseraError } from "../../error.ts";
 
 export interface CompileOptions {
@@ -25,11 +32,15 @@ export interface CompileOptions {
    * file's environment.
    */
   cacheDir?: string;
+  /** Compile even when the cache has the library (`loadC` does when loading it failed). */
+  rebuild?: boolean;
 }
 
 export interface CompiledLibrary {
   /** The shared object, ready for `Deno.dlopen`. */
   path: string;
+  /** The cache key; the library exports it as the C string `tessera_cache_key`. */
+  key: string;
   /** True when it came from the cache and nothing was compiled. */
   cached: boolean;
   /** The invocation that builds `path` (it writes a temporary name first, then renames). */
@@ -80,7 +91,7 @@ export const BASE_FLAGS: readonly string[] = [
 ];
 
 /** Bump when the way a library is built changes without the flags showing it. */
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 2;
 
 /** Compiler output in English with ASCII quotes, so diagnostics parse the same everywhere. */
 const COMPILER_ENV = { LC_ALL: "C", LANG: "C" };
@@ -230,9 +241,54 @@ function vectorMath(cc: string): Promise<{ defines: string[]; libs: string[] }> 
   return found;
 }
 
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+async function sha256(data: string | Uint8Array<ArrayBuffer>): Promise<string> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The exported symbol that holds a library's cache key (see `loadC`). */
+const KEY_SYMBOL = "tessera_cache_key";
+
+/** Appended to the compiled source; at the end, so diagnostics' line numbers do not move. */
+function keyDefinition(key: string): string {
+  return `\n/* The cache key, checked after dlopen so that another kernel's library is refused. */\n` +
+    `__attribute__((visibility("default"), used)) const char ${KEY_SYMBOL}[] = "${key}";\n`;
+}
+
+/** The manifest line for a library: `sha256sum -c` checks it too. */
+function manifestLine(hash: string, key: string): string {
+  return `${hash}  ${key}.so\n`;
+}
+
+/**
+ * Whether `so` is exactly the library the manifest describes for `key`. Read and hashed
+ * before anything maps it: a file shorter than its headers claim crashes `dlopen` (SIGBUS).
+ */
+async function verified(so: string, manifest: string, key: string): Promise<boolean> {
+  try {
+    const [bytes, line] = await Promise.all([Deno.readFile(so), Deno.readTextFile(manifest)]);
+    return line === manifestLine(await sha256(bytes), key);
+  } catch {
+    return false; // missing or unreadable: rebuild
+  }
+}
+
+/** Temporaries older than this belong to a process that died mid-write. */
+const STALE_TEMP_MS = 15 * 60 * 1000;
+
+/** Removes temporaries that a killed process left; young ones may be a live compile's. */
+async function sweepStaleTemps(dir: string): Promise<void> {
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (!e.isFile || !/\.tmp(\.\w+)?$/.test(e.name)) continue;
+      const path = join(dir, e.name);
+      const mtime = (await Deno.stat(path)).mtime?.getTime();
+      if (mtime !== undefined && Date.now() - mtime > STALE_TEMP_MS) await removeQuietly(path);
+    }
+  } catch {
+    // best effort: another process may sweep the same file first
+  }
 }
 
 /** A name no other process or call will pick, in `dir`, ending in `ext`. */
@@ -277,16 +333,20 @@ export async function compileC(
 
   const dir = opts.cacheDir ?? cacheDir();
   const so = join(dir, `${key}.so`);
+  const manifest = join(dir, `${key}.sha256`);
   const cFile = join(dir, `${key}.c`);
   const command = [cc, ...flags, cFile, "-o", so, ...extra, "-lm"];
-  if (await exists(so)) return { path: so, cached: true, command };
+  if (!opts.rebuild && await verified(so, manifest, key)) {
+    return { path: so, key, cached: true, command };
+  }
 
   // The source is kept beside the library (and after a failure) so a user can read and
   // recompile it. Same key means same text, so racing writers rename identical files.
   const tmpC = tempName(dir, key, ".c");
   try {
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    await Deno.writeTextFile(tmpC, source);
+    await sweepStaleTemps(dir);
+    await Deno.writeTextFile(tmpC, source + keyDefinition(key));
     await Deno.rename(tmpC, cFile);
   } catch (e) {
     throw new TesseraError(
@@ -298,6 +358,7 @@ export async function compileC(
   }
 
   const tmpSo = tempName(dir, key, ".so");
+  const tmpManifest = tempName(dir, key, ".sha256");
   try {
     const out = await new Deno.Command(cc, {
       args: [...flags, cFile, "-o", tmpSo, ...extra, "-lm"],
@@ -311,12 +372,69 @@ export async function compileC(
       throw new CompileError(describeFailure(cc, out.code, cFile, source, stderr), stderr, command);
     }
     // Atomic: a reader sees no file or the whole file, and a racing compile of the same key
-    // just replaces it with an identical one.
+    // just replaces it with an identical one. The manifest comes after the library, so a
+    // reader between the two renames finds no match and rebuilds; it never trusts a half.
+    await Deno.writeTextFile(
+      tmpManifest,
+      manifestLine(await sha256(await Deno.readFile(tmpSo)), key),
+    );
     await Deno.rename(tmpSo, so);
+    await Deno.rename(tmpManifest, manifest);
   } finally {
     await removeQuietly(tmpSo);
+    await removeQuietly(tmpManifest);
   }
-  return { path: so, cached: false, command };
+  return { path: so, key, cached: false, command };
+}
+
+/**
+ * Compiles (cached) and opens `source` with `symbols`, checking that the library is the one
+ * built for this source: its exported key must be the cache key. When the cached library
+ * does not open or is another kernel's, it is rebuilt once; still failing is a TesseraError.
+ */
+export async function loadC<S extends Deno.ForeignLibraryInterface>(
+  source: string,
+  symbols: S,
+  opts: CompileOptions = {},
+): Promise<{ library: CompiledLibrary; dl: Deno.DynamicLibrary<S> }> {
+  const library = await compileC(source, opts);
+  const first = openChecked(library, symbols);
+  if (typeof first !== "string") return { library, dl: first };
+  const again = await compileC(source, { ...opts, rebuild: true });
+  // Through a fresh name: the C library reuses an already-loaded library of the same path,
+  // so reopening the path would return the rejected library again.
+  const alias = tempName(dirname(again.path), again.key, ".so");
+  let second: Deno.DynamicLibrary<S> | string;
+  try {
+    await Deno.copyFile(again.path, alias);
+    second = openChecked({ ...again, path: alias }, symbols);
+  } finally {
+    await removeQuietly(alias); // the loaded library stays mapped
+  }
+  if (typeof second !== "string") return { library: again, dl: second };
+  throw new TesseraError(
+    `cannot load the compiled library ${again.path}: ${first}; after a rebuild: ${second}`,
+  );
+}
+
+/** The opened library, or why it was refused. */
+function openChecked<S extends Deno.ForeignLibraryInterface>(
+  library: CompiledLibrary,
+  symbols: S,
+): Deno.DynamicLibrary<S> | string {
+  let dl;
+  try {
+    dl = Deno.dlopen(library.path, { ...symbols, [KEY_SYMBOL]: { type: "pointer" } } as const);
+  } catch (e) {
+    return `dlopen failed (${e instanceof Error ? e.message : String(e)})`;
+  }
+  const p = dl.symbols[KEY_SYMBOL] as Deno.PointerValue;
+  const found = p === null ? "" : Deno.UnsafePointerView.getCString(p);
+  if (found === library.key) return dl as unknown as Deno.DynamicLibrary<S>;
+  dl.close();
+  return `it holds the library of another kernel (key ${found.slice(0, 16)}..., want ${
+    library.key.slice(0, 16)
+  }...)`;
 }
 
 /** The message for a failed compile: each error's generated line first, then the diagnostics. */

@@ -1,5 +1,5 @@
 /**
- * The "c" target: flatten, print C, compile (cached), `Deno.dlopen`, and call. Everything
+ * The "c" target: flatten, print C, compile (cached) and load (checked), and call. Everything
  * about an argument is checked in TypeScript before the native call, because after it there
  * is no checking at all: dtypes, ranks and shapes through `bindArguments`, outputs that
  * overlap another argument (the kernel's pointers are `restrict`), and every size passed as
@@ -13,7 +13,7 @@ import { injectBoundsChecks } from "../../lower/injectBoundsCheck.ts";
 import { bindArguments, checkNoOutputAliasing } from "../../runtime/args.ts";
 import type { ArrayArg, BuildOptions, TargetKernel } from "../../runtime/build.ts";
 import type { NDArray } from "../../runtime/ndarray.ts";
-import { compileC } from "./compile.ts";
+import { loadC } from "./compile.ts";
 import { C_STATUS, printC } from "./printer.ts";
 
 /** Flags the C printer's output needs on top of the driver's: float16 rounds per operation. */
@@ -22,17 +22,17 @@ const PRINTER_FLAGS = ["-fexcess-precision=standard"];
 export async function buildC(func: PrimFunc, opts: BuildOptions): Promise<TargetKernel> {
   const flat = flattenStorage(opts.checked ? injectBoundsChecks(func) : func);
   const { source, entry, statuses } = printC(flat);
-  const lib = await compileC(source, { flags: opts.flags, cc: opts.cc, extraFlags: PRINTER_FLAGS });
   const parameters = [
     ...func.params.map(() => "buffer" as const),
     ...func.sizeVars.map(() => "i32" as const),
   ];
-  const dl = Deno.dlopen(
-    lib.path,
+  const { dl } = await loadC(
+    source,
     {
       [entry]: { parameters, result: "i32" },
       nonblocking: { name: entry, parameters, result: "i32", nonblocking: true },
     } as const,
+    { flags: opts.flags, cc: opts.cc, extraFlags: PRINTER_FLAGS },
   );
   const sync = dl.symbols[entry] as (...a: unknown[]) => number;
   const async = dl.symbols.nonblocking as (...a: unknown[]) => Promise<number>;
