@@ -29,8 +29,7 @@ const variants: Array<[string, Record<string, number | boolean>]> = [
 for (
   const size of (Deno.env.get("SIZES") ?? "1024,4096").split(",").map(Number)
 ) {
-  const rand = (len: number) =>
-    Float32Array.from({ length: len }, () => Math.random() * 2 - 1);
+  const rand = (len: number) => Float32Array.from({ length: len }, () => Math.random() * 2 - 1);
   const ha = rand(size * size), hb = rand(size * size);
   const a = await nd.array(ha, [size, size]).to("webgpu");
   const b = await nd.array(hb, [size, size]).to("webgpu");
