@@ -25,6 +25,8 @@ import { inlineBodies } from "../lib/lower/inline.ts";
 import { nd, te, TesseraError } from "../mod.ts";
 import type { Kernel } from "../lib/runtime/build.ts";
 import { useTestCache } from "./c_util.ts";
+import { bench } from "../mod.ts";
+import { blankCharts, dataMarks, pngSize } from "../tools/notebooks.ts";
 
 useTestCache();
 
@@ -505,6 +507,79 @@ Deno.test("a vega-lite chart bundles the spec, an SVG rendered in Deno, and a su
   );
   await assert.rejects(() => chart(null as never), TesseraError);
   await assert.rejects(() => chart({ mark: "nonsense" } as never), TesseraError);
+});
+
+/** A result record with the given (group, case, ratio to the group's baseline) cases. */
+async function speedupRecord(cases: [string, string, number][]) {
+  const stats = bench.summarize([1e-3]);
+  const of = (group: string, name: string, median: number, baseline = false) => ({
+    group,
+    name,
+    status: "ok" as const,
+    samples: [1e-3],
+    stats,
+    ...(baseline ? { baseline: true } : {}),
+    ratio: { vs: "base", median, q1: median, q3: median },
+  });
+  const groups = [...new Set(cases.map(([g]) => g))];
+  return {
+    format: "tessera-bench" as const,
+    version: 1 as const,
+    suite: "s",
+    env: await bench.collectEnv({ webgpu: false }),
+    options: {},
+    cases: [...groups.map((g) => of(g, "base", 1, true)), ...cases.map(([g, n, r]) => of(g, n, r))],
+  };
+}
+
+Deno.test("the speedup chart draws a bar per case from 1 to its ratio, the table's way round", async () => {
+  const r = await speedupRecord([["g1", "slow", 0.5], ["g1", "fast", 2.5], ["g2", "peer", 1.2]]);
+  const c = await new bench.Result(r).speedupChart();
+  const svg = c.bundle["image/svg+xml"] as string;
+  const bars = dataMarks(svg).filter((m) => m.role === "bar");
+  assert.equal(bars.length, 3);
+  for (const b of bars) assert.ok(b.width > 0 && b.height > 0, JSON.stringify(b));
+  assert.equal(blankCharts(svg), 0);
+  // Log scale, bars from 1: 2.5x faster is longer than 2x slower, and 1.2x shortest.
+  const width = (name: string) => {
+    const m = new RegExp(`<path[^>]*case: ${name}"[^>]*d="M([-\\d.]+),[-\\d.]+h([-\\d.]+)`)
+      .exec(svg)!;
+    return [Number(m[1]), Number(m[2])];
+  };
+  const [[xs, ws], [xf, wf], [xp, wp]] = [width("slow"), width("fast"), width("peer")];
+  // The same way round as the table's "vs baseline": faster cases reach right of 1.
+  assert.ok(Math.abs(xs + ws - xf) < 1e-6 && Math.abs(xf - xp) < 1e-6, `${[xs, ws, xf, xp]}`);
+  assert.ok(wf > ws && ws > wp && wp > 0, `${[ws, wf, wp]}`);
+  assert.deepEqual(bench.speedupRows(r).map((x) => x.speedup), [0.5, 2.5, 1.2]);
+});
+
+Deno.test("a chart's HTML carries the SVG and a PNG of it for exports that strip SVG", async () => {
+  const r = await speedupRecord([["g", "peer", 2]]);
+  const c = await chart(bench.speedupChartSpec(r));
+  const b = await bundle(c, ["text/plain", "text/html", "image/svg+xml"]);
+  const html = b["text/html"] as string;
+  const svg = b["image/svg+xml"] as string;
+  assert.ok(html.includes(svg), "the SVG inline");
+  const png = /<img src="data:image\/png;base64,([^"]+)" width="([\d.]+)" height="([\d.]+)"/
+    .exec(html);
+  assert.ok(png, "a PNG <img>");
+  const bytes = Uint8Array.from(atob(png[1]), (ch) => ch.charCodeAt(0));
+  assert.deepEqual(pngSize(bytes), [2 * Number(png[2]), 2 * Number(png[3])]);
+  // Shown in place of an SVG whose shapes a cleaner stripped, hidden otherwise.
+  assert.match(html, /<style>[^<]*:not\(:has\(svg path[^<]*>img\{display:block\}/);
+});
+
+Deno.test("the page check counts a chart whose bars have no width as blank", () => {
+  const chartSvg = (d: string) =>
+    `<svg class="marks" width="9" height="9"><path d="M0,0h9"/><path role="graphics-symbol" aria-roledescription="bar" d="${d}"/></svg>`;
+  assert.equal(blankCharts(chartSvg("M0,30h0v20h0Z")), 1);
+  assert.equal(blankCharts(chartSvg("M181.7,30h78.3v20h-78.3Z")), 0);
+  assert.deepEqual(
+    dataMarks(
+      '<path role="graphics-symbol" aria-roledescription="point" d="M2,0A2,2,0,1,1,-2,0A2,2,0,1,1,2,0"/>',
+    ).map((m) => m.width > 0),
+    [true],
+  );
 });
 
 Deno.test("progress without a terminal prints one summary line and nothing else", async () => {
