@@ -293,11 +293,51 @@ Deno.test("arrays: a table when small, a heatmap when 2-D, statistics when large
   assert.equal(b["image/svg+xml"], undefined);
   // A large 2-D map is averaged into blocks, so it stays small.
   const map = await bundle(nd.zeros([300, 200]), ["text/plain", "image/svg+xml"]);
-  assert.match(map["image/svg+xml"] as string, /300×200, 7×5 blocks averaged/);
+  assert.match(map["image/svg+xml"] as string, /300×200; colour: mean of each 7×7 block/);
   assert.ok((map["image/svg+xml"] as string).length < 20000);
   await bundle(nd.array([[[1, 2], [3, 4]]]));
   await bundle(nd.array(new Uint8Array([1, 0, 1])));
   assert.equal(String(nd.array([1, 2])), "[1. 2.]");
+});
+
+/** The box the heatmap's cells cover, from their rects. */
+function cellBox(svg: string): [number, number] {
+  const rects = [
+    ...svg.matchAll(
+      /<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" fill="(?!url)/g,
+    ),
+  ]
+    .map((m) => m.slice(1, 5).map(Number));
+  return [
+    Math.max(...rects.map(([x, , w]) => x + w)),
+    Math.max(...rects.map(([, y, , hh]) => y + hh)),
+  ];
+}
+
+Deno.test("a heatmap keeps the array's proportions, averaged or not", async () => {
+  for (const [r, c] of [[64, 48], [48, 64], [3, 7], [1000, 10], [200, 200]]) {
+    const svg = (await bundle(nd.zeros([r, c]), ["image/svg+xml"]))["image/svg+xml"] as string;
+    const [w, hh] = cellBox(svg);
+    assert.ok(Math.abs(w / hh - c / r) < 0.02 * (c / r), `${r}×${c} drawn ${w}×${hh}`);
+  }
+});
+
+Deno.test("a heatmap's colour bar says what it spans: values, or block means beside the data's range", async () => {
+  const n = 1000;
+  const sin = nd.array(Float32Array.from({ length: n * n }, (_, i) => Math.sin(i)), [n, n]);
+  const svg = (await bundle(sin, ["image/svg+xml"]))["image/svg+xml"] as string;
+  const texts = [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+  // The bar's ends are the block means (close to 0 for a sine), and it says so; the data's
+  // own range is written beside it.
+  assert.ok(Math.abs(Number(texts[0])) < 0.2 && Math.abs(Number(texts[1])) < 0.2, `${texts}`);
+  assert.equal(texts[2], "1000×1000; colour: mean of each 21×21 block");
+  const m = /^data: min (\S+), max (\S+)$/.exec(texts[3]);
+  assert.ok(m && Number(m[1]) < -0.999 && Number(m[2]) > 0.999, texts[3]);
+  const small = (await bundle(nd.array([[1, 2], [3, 4]]), ["image/svg+xml"]))["image/svg+xml"];
+  assert.deepEqual(
+    [...(small as string).matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((x) => x[1]),
+    ["1", "4", "2×2; colour: value"],
+  );
 });
 
 Deno.test("diagram: a 10×10 output tiled 4×4 has 9 tiles, 5 of them partial", async () => {
