@@ -674,6 +674,56 @@ Deno.test("progress in a terminal redraws one line; in Jupyter it updates one ou
   assert.match(calls[2][0]["text/plain"], /^tune: done/);
 });
 
+Deno.test("small objects show a compact bundle that names them, not a dump of their fields", async () => {
+  const n = te.var("n");
+  const A = te.placeholder([n, 32], "float32", "A");
+  const k = te.reduceAxis([0, 32], "k");
+  const C = te.compute([n], (i) => te.sum(A(i, k), [k]), "C");
+  const [i] = C.op.axis;
+  const fc = await te.build(te.createSchedule(C), [A, C], { target: "c" });
+  const a = nd.array(new Float32Array(4 * 32), [4, 32]);
+  const timing = await fc.timeEvaluator({ repeat: 2, flops: 128 })(a, nd.empty([4]));
+  const dev = await nd.array([1, 2, 3, 4, 5, 6], [2, 3]).to("webgpu");
+  const cases: [unknown, RegExp][] = [
+    [i.mul(4).add(k), /^Expr int32: i · 4 \+ k$/],
+    [n, /^Var n: int32$/],
+    [i, /^IterVar i ∈ \[0, n\)$/],
+    [k, /^IterVar \(reduce\) k ∈ \[0, 32\)$/],
+    [
+      new Buffer("A", "float32", [n, new Const(32, "int32")]),
+      /^Buffer A: float32\[n, 32\], global$/,
+    ],
+    [dev, /^DeviceArray float32\[2, 3\] on webgpu$/],
+    [
+      timing,
+      /^Timing median [\d.]+ [µmn]?s per call \(min .*GFLOP\/s; 2 measurements of \d+ calls?$/,
+    ],
+    [new TesseraError("split: bad factor 0"), /^TesseraError: split: bad factor 0$/],
+  ];
+  try {
+    for (const [x, text] of cases) {
+      const b = await bundle(x);
+      assert.match(b["text/plain"], text);
+      // Compact: a line of text, and HTML of a few hundred bytes beside the shared stylesheet.
+      assert.ok(b["text/plain"].length < 200, b["text/plain"]);
+      const html = (b["text/html"] as string).replace(/<style>[\s\S]*?<\/style>/, "");
+      assert.ok(html.length < 400, html);
+    }
+  } finally {
+    dev.destroy();
+  }
+  // The timing result stays plain data.
+  assert.deepEqual(Object.keys(timing).sort(), [
+    "gflops",
+    "mean",
+    "median",
+    "min",
+    "number",
+    "repeat",
+    "results",
+  ]);
+});
+
 Deno.test("display() prints the text form outside Jupyter", async () => {
   const { C } = matmul();
   const logged: unknown[] = [];
