@@ -609,6 +609,24 @@ Deno.test("a chart's HTML carries the SVG and a PNG of it for exports that strip
   assert.match(html, /<style>[^<]*:not\(:has\(svg path[^<]*>img\{display:block\}/);
 });
 
+Deno.test("the roofline chart names the cases it cannot place", async () => {
+  const r = {
+    ...await speedupRecord([["g", "peer", 2]]),
+    roofline: { cpu: { gflops: 100, gbs: 10, method: "test" } },
+  };
+  Object.assign(r.cases[0], { device: "cpu", flops: 1e9, bytes: 1e8 });
+  Object.assign(r.cases[1], { device: "cpu", flops: 1e9 });
+  const svg = (await chart(bench.rooflineChartSpec(r as never))).bundle["image/svg+xml"] as string;
+  assert.equal(dataMarks(svg).filter((m) => m.role === "point").length, 1);
+  assert.match(svg, /not shown, no flops\/bytes or no roof for the device: peer \(g\)/);
+});
+
+Deno.test("long code and IR lines wrap instead of being clipped", async () => {
+  const html = (await bundle(matmul().C))["text/html"] as string;
+  assert.match(html, /\.tsr-code\{[^}]*white-space:pre-wrap/);
+  assert.match(html, /\.tsr-nest div\{white-space:pre-wrap/);
+});
+
 Deno.test("the page check counts a chart whose bars have no width as blank", () => {
   const chartSvg = (d: string) =>
     `<svg class="marks" width="9" height="9"><path d="M0,0h9"/><path role="graphics-symbol" aria-roledescription="bar" d="${d}"/></svg>`;

@@ -788,7 +788,10 @@ export async function checkNotebooks(opts: CheckOptions): Promise<Report> {
       problems.push(...checkPlainExport(`${file} (plain export)`, page));
     }
     result.seconds = (performance.now() - t0) / 1000;
-    log(`rendered ${file} in Chromium (${result.seconds.toFixed(1)} s in all)`);
+    log(
+      `rendered ${file} in Chromium (${result.seconds.toFixed(1)} s in all; the screenshot ` +
+        `shows the top ${WINDOW.join("×")} px of the page, the DOM check covers all of it)`,
+    );
   }
   return { kernelspec, notebooks: results, problems, notes };
 }

@@ -74,9 +74,16 @@ function roofRows(r: ResultRecord) {
 }
 
 export function rooflineChartSpec(r: ResultRecord): TopLevelSpec {
-  const points = r.cases.filter((c) =>
-    c.status === "ok" && c.flops && c.bytes && c.device && r.roofline?.[c.device]
-  ).map((c) => ({
+  const ok = r.cases.filter((c) => c.status === "ok");
+  const placed = ok.filter((c) => c.flops && c.bytes && c.device && r.roofline?.[c.device]);
+  // A case without FLOP and byte counts (or a measured roof for its device) has no place on
+  // the chart; say so rather than leave it out silently.
+  const left = ok.filter((c) => !placed.includes(c)).map((c) => `${c.name} (${c.group})`);
+  const subtitle = ["measured peaks of this machine"];
+  if (left.length) {
+    subtitle.push(`not shown, no flops/bytes or no roof for the device: ${left.join(", ")}`);
+  }
+  const points = placed.map((c) => ({
     case: `${c.name} (${c.group})`,
     device: c.device,
     intensity: c.flops! / c.bytes!,
@@ -90,7 +97,7 @@ export function rooflineChartSpec(r: ResultRecord): TopLevelSpec {
   };
   const y = { field: "gflops", type: "quantitative", scale: { type: "log" }, title: "GFLOP/s" };
   return {
-    title: { text: `${r.suite}: roofline`, subtitle: "measured peaks of this machine" },
+    title: { text: `${r.suite}: roofline`, subtitle },
     width: 520,
     height: 320,
     layer: [
