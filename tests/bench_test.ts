@@ -235,7 +235,7 @@ Deno.test("charts render to SVG: speedup bars and a roofline", async () => {
     group: "g",
     case: "peer",
     baseline: "base",
-    speedup: 2,
+    speedup: 0.5,
   }]);
   const bars = await bench.svgOf(bench.speedupChartSpec(r));
   assert.match(bars, /^<svg/);

@@ -25,6 +25,8 @@ import { inlineBodies } from "../lib/lower/inline.ts";
 import { nd, te, TesseraError } from "../mod.ts";
 import type { Kernel } from "../lib/runtime/build.ts";
 import { useTestCache } from "./c_util.ts";
+import { bench } from "../mod.ts";
+import { blankCharts, dataMarks, pngSize } from "../tools/notebooks.ts";
 
 useTestCache();
 
@@ -291,11 +293,51 @@ Deno.test("arrays: a table when small, a heatmap when 2-D, statistics when large
   assert.equal(b["image/svg+xml"], undefined);
   // A large 2-D map is averaged into blocks, so it stays small.
   const map = await bundle(nd.zeros([300, 200]), ["text/plain", "image/svg+xml"]);
-  assert.match(map["image/svg+xml"] as string, /300×200, 7×5 blocks averaged/);
+  assert.match(map["image/svg+xml"] as string, /300×200; colour: mean of each 7×7 block/);
   assert.ok((map["image/svg+xml"] as string).length < 20000);
   await bundle(nd.array([[[1, 2], [3, 4]]]));
   await bundle(nd.array(new Uint8Array([1, 0, 1])));
   assert.equal(String(nd.array([1, 2])), "[1. 2.]");
+});
+
+/** The box the heatmap's cells cover, from their rects. */
+function cellBox(svg: string): [number, number] {
+  const rects = [
+    ...svg.matchAll(
+      /<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" fill="(?!url)/g,
+    ),
+  ]
+    .map((m) => m.slice(1, 5).map(Number));
+  return [
+    Math.max(...rects.map(([x, , w]) => x + w)),
+    Math.max(...rects.map(([, y, , hh]) => y + hh)),
+  ];
+}
+
+Deno.test("a heatmap keeps the array's proportions, averaged or not", async () => {
+  for (const [r, c] of [[64, 48], [48, 64], [3, 7], [1000, 10], [200, 200]]) {
+    const svg = (await bundle(nd.zeros([r, c]), ["image/svg+xml"]))["image/svg+xml"] as string;
+    const [w, hh] = cellBox(svg);
+    assert.ok(Math.abs(w / hh - c / r) < 0.02 * (c / r), `${r}×${c} drawn ${w}×${hh}`);
+  }
+});
+
+Deno.test("a heatmap's colour bar says what it spans: values, or block means beside the data's range", async () => {
+  const n = 1000;
+  const sin = nd.array(Float32Array.from({ length: n * n }, (_, i) => Math.sin(i)), [n, n]);
+  const svg = (await bundle(sin, ["image/svg+xml"]))["image/svg+xml"] as string;
+  const texts = [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+  // The bar's ends are the block means (close to 0 for a sine), and it says so; the data's
+  // own range is written beside it.
+  assert.ok(Math.abs(Number(texts[0])) < 0.2 && Math.abs(Number(texts[1])) < 0.2, `${texts}`);
+  assert.equal(texts[2], "1000×1000; colour: mean of each 21×21 block");
+  const m = /^data: min (\S+), max (\S+)$/.exec(texts[3]);
+  assert.ok(m && Number(m[1]) < -0.999 && Number(m[2]) > 0.999, texts[3]);
+  const small = (await bundle(nd.array([[1, 2], [3, 4]]), ["image/svg+xml"]))["image/svg+xml"];
+  assert.deepEqual(
+    [...(small as string).matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((x) => x[1]),
+    ["1", "4", "2×2; colour: value"],
+  );
 });
 
 Deno.test("diagram: a 10×10 output tiled 4×4 has 9 tiles, 5 of them partial", async () => {
@@ -507,6 +549,97 @@ Deno.test("a vega-lite chart bundles the spec, an SVG rendered in Deno, and a su
   await assert.rejects(() => chart({ mark: "nonsense" } as never), TesseraError);
 });
 
+/** A result record with the given (group, case, ratio to the group's baseline) cases. */
+async function speedupRecord(cases: [string, string, number][]) {
+  const stats = bench.summarize([1e-3]);
+  const of = (group: string, name: string, median: number, baseline = false) => ({
+    group,
+    name,
+    status: "ok" as const,
+    samples: [1e-3],
+    stats,
+    ...(baseline ? { baseline: true } : {}),
+    ratio: { vs: "base", median, q1: median, q3: median },
+  });
+  const groups = [...new Set(cases.map(([g]) => g))];
+  return {
+    format: "tessera-bench" as const,
+    version: 1 as const,
+    suite: "s",
+    env: await bench.collectEnv({ webgpu: false }),
+    options: {},
+    cases: [...groups.map((g) => of(g, "base", 1, true)), ...cases.map(([g, n, r]) => of(g, n, r))],
+  };
+}
+
+Deno.test("the speedup chart draws a bar per case from 1 to its ratio, the table's way round", async () => {
+  const r = await speedupRecord([["g1", "slow", 0.5], ["g1", "fast", 2.5], ["g2", "peer", 1.2]]);
+  const c = await new bench.Result(r).speedupChart();
+  const svg = c.bundle["image/svg+xml"] as string;
+  const bars = dataMarks(svg).filter((m) => m.role === "bar");
+  assert.equal(bars.length, 3);
+  for (const b of bars) assert.ok(b.width > 0 && b.height > 0, JSON.stringify(b));
+  assert.equal(blankCharts(svg), 0);
+  // Log scale, bars from 1: 2.5x faster is longer than 2x slower, and 1.2x shortest.
+  const width = (name: string) => {
+    const m = new RegExp(`<path[^>]*case: ${name}"[^>]*d="M([-\\d.]+),[-\\d.]+h([-\\d.]+)`)
+      .exec(svg)!;
+    return [Number(m[1]), Number(m[2])];
+  };
+  const [[xs, ws], [xf, wf], [xp, wp]] = [width("slow"), width("fast"), width("peer")];
+  // The same way round as the table's "vs baseline": faster cases reach right of 1.
+  assert.ok(Math.abs(xs + ws - xf) < 1e-6 && Math.abs(xf - xp) < 1e-6, `${[xs, ws, xf, xp]}`);
+  assert.ok(wf > ws && ws > wp && wp > 0, `${[ws, wf, wp]}`);
+  assert.deepEqual(bench.speedupRows(r).map((x) => x.speedup), [0.5, 2.5, 1.2]);
+});
+
+Deno.test("a chart's HTML carries the SVG and a PNG of it for exports that strip SVG", async () => {
+  const r = await speedupRecord([["g", "peer", 2]]);
+  const c = await chart(bench.speedupChartSpec(r));
+  const b = await bundle(c, ["text/plain", "text/html", "image/svg+xml"]);
+  const html = b["text/html"] as string;
+  const svg = b["image/svg+xml"] as string;
+  assert.ok(html.includes(svg), "the SVG inline");
+  const png = /<img src="data:image\/png;base64,([^"]+)" width="([\d.]+)" height="([\d.]+)"/
+    .exec(html);
+  assert.ok(png, "a PNG <img>");
+  const bytes = Uint8Array.from(atob(png[1]), (ch) => ch.charCodeAt(0));
+  assert.deepEqual(pngSize(bytes), [2 * Number(png[2]), 2 * Number(png[3])]);
+  // Shown in place of an SVG whose shapes a cleaner stripped, hidden otherwise.
+  assert.match(html, /<style>[^<]*:not\(:has\(svg path[^<]*>img\{display:block\}/);
+});
+
+Deno.test("the roofline chart names the cases it cannot place", async () => {
+  const r = {
+    ...await speedupRecord([["g", "peer", 2]]),
+    roofline: { cpu: { gflops: 100, gbs: 10, method: "test" } },
+  };
+  Object.assign(r.cases[0], { device: "cpu", flops: 1e9, bytes: 1e8 });
+  Object.assign(r.cases[1], { device: "cpu", flops: 1e9 });
+  const svg = (await chart(bench.rooflineChartSpec(r as never))).bundle["image/svg+xml"] as string;
+  assert.equal(dataMarks(svg).filter((m) => m.role === "point").length, 1);
+  assert.match(svg, /not shown, no flops\/bytes or no roof for the device: peer \(g\)/);
+});
+
+Deno.test("long code and IR lines wrap instead of being clipped", async () => {
+  const html = (await bundle(matmul().C))["text/html"] as string;
+  assert.match(html, /\.tsr-code\{[^}]*white-space:pre-wrap/);
+  assert.match(html, /\.tsr-nest div\{white-space:pre-wrap/);
+});
+
+Deno.test("the page check counts a chart whose bars have no width as blank", () => {
+  const chartSvg = (d: string) =>
+    `<svg class="marks" width="9" height="9"><path d="M0,0h9"/><path role="graphics-symbol" aria-roledescription="bar" d="${d}"/></svg>`;
+  assert.equal(blankCharts(chartSvg("M0,30h0v20h0Z")), 1);
+  assert.equal(blankCharts(chartSvg("M181.7,30h78.3v20h-78.3Z")), 0);
+  assert.deepEqual(
+    dataMarks(
+      '<path role="graphics-symbol" aria-roledescription="point" d="M2,0A2,2,0,1,1,-2,0A2,2,0,1,1,2,0"/>',
+    ).map((m) => m.width > 0),
+    [true],
+  );
+});
+
 Deno.test("progress without a terminal prints one summary line and nothing else", async () => {
   let out = "";
   const p = progress("tuning", 40, { mode: "plain", write: (s) => (out += s) });
@@ -557,6 +690,56 @@ Deno.test("progress in a terminal redraws one line; in Jupyter it updates one ou
   checkMarkup(calls[1][0]["text/html"] as string);
   assert.match(calls[1][0]["text/html"] as string, /&lt;half&gt;/);
   assert.match(calls[2][0]["text/plain"], /^tune: done/);
+});
+
+Deno.test("small objects show a compact bundle that names them, not a dump of their fields", async () => {
+  const n = te.var("n");
+  const A = te.placeholder([n, 32], "float32", "A");
+  const k = te.reduceAxis([0, 32], "k");
+  const C = te.compute([n], (i) => te.sum(A(i, k), [k]), "C");
+  const [i] = C.op.axis;
+  const fc = await te.build(te.createSchedule(C), [A, C], { target: "c" });
+  const a = nd.array(new Float32Array(4 * 32), [4, 32]);
+  const timing = await fc.timeEvaluator({ repeat: 2, flops: 128 })(a, nd.empty([4]));
+  const dev = await nd.array([1, 2, 3, 4, 5, 6], [2, 3]).to("webgpu");
+  const cases: [unknown, RegExp][] = [
+    [i.mul(4).add(k), /^Expr int32: i · 4 \+ k$/],
+    [n, /^Var n: int32$/],
+    [i, /^IterVar i ∈ \[0, n\)$/],
+    [k, /^IterVar \(reduce\) k ∈ \[0, 32\)$/],
+    [
+      new Buffer("A", "float32", [n, new Const(32, "int32")]),
+      /^Buffer A: float32\[n, 32\], global$/,
+    ],
+    [dev, /^DeviceArray float32\[2, 3\] on webgpu$/],
+    [
+      timing,
+      /^Timing median [\d.]+ [µmn]?s per call \(min .*GFLOP\/s; 2 measurements of \d+ calls?$/,
+    ],
+    [new TesseraError("split: bad factor 0"), /^TesseraError: split: bad factor 0$/],
+  ];
+  try {
+    for (const [x, text] of cases) {
+      const b = await bundle(x);
+      assert.match(b["text/plain"], text);
+      // Compact: a line of text, and HTML of a few hundred bytes beside the shared stylesheet.
+      assert.ok(b["text/plain"].length < 200, b["text/plain"]);
+      const html = (b["text/html"] as string).replace(/<style>[\s\S]*?<\/style>/, "");
+      assert.ok(html.length < 400, html);
+    }
+  } finally {
+    dev.destroy();
+  }
+  // The timing result stays plain data.
+  assert.deepEqual(Object.keys(timing).sort(), [
+    "gflops",
+    "mean",
+    "median",
+    "min",
+    "number",
+    "repeat",
+    "results",
+  ]);
 });
 
 Deno.test("display() prints the text form outside Jupyter", async () => {

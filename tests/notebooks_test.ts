@@ -12,6 +12,7 @@ import {
   checkExecuted,
   checkNotebooks,
   checkPage,
+  checkPlainExport,
   checkSource,
   isMissingOutput,
   KERNEL_NAME,
@@ -106,6 +107,7 @@ Deno.test("the page check finds markup in the DOM and text where a reader sees i
     checkPage("nb", '<svg class="marks"><g>GFLOP/s</g></svg><svg><path/></svg>', []),
     [
       "nb: 1 SVG element(s) in the page draw nothing (only text is left)",
+      "nb: 1 chart(s) in the page draw no mark of their data",
     ],
   );
   const png = Uint8Array.from([137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82]);
@@ -114,6 +116,15 @@ Deno.test("the page check finds markup in the DOM and text where a reader sees i
   new DataView(header.buffer).setUint32(16, 1200);
   new DataView(header.buffer).setUint32(20, 800);
   assert.deepEqual(pngSize(header), [1200, 800]);
+  // A plain export keeps a chart only as its PNG.
+  const img = `<img src="data:image/png;base64,${btoa(String.fromCharCode(...header))}">`;
+  assert.deepEqual(checkPlainExport("nb", `<div class="tsr-chart"><svg>x</svg>${img}</div>`), []);
+  assert.deepEqual(
+    checkPlainExport("nb", '<div class="tsr-chart"><svg>x</svg><img src=""></div>'),
+    [
+      "nb: chart 1 has no PNG left in a plain nbconvert --to html export",
+    ],
+  );
   assert.equal(pngSize(new Uint8Array(24)), null);
 });
 

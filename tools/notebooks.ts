@@ -193,6 +193,8 @@ export function checkPage(name: string, dom: string, needles: readonly string[])
   if (empty) {
     out.push(`${name}: ${empty} SVG element(s) in the page draw nothing (only text is left)`);
   }
+  const blank = blankCharts(dom);
+  if (blank) out.push(`${name}: ${blank} chart(s) in the page draw no mark of their data`);
   return out;
 }
 
@@ -205,6 +207,91 @@ export function emptySvgs(dom: string): number {
   const shape = /<(?:rect|path|line|circle|ellipse|polygon|polyline|use|image)\b/i;
   return [...dom.matchAll(/<svg\b[^>]*>([\s\S]*?)<\/svg>/gi)].filter((m) => !shape.test(m[1]))
     .length;
+}
+
+/** A mark vega drew for a datum: its role ("bar", "symbol", ...) and the size of its path. */
+export interface DataMark {
+  role: string;
+  width: number;
+  height: number;
+}
+
+/**
+ * The extent of an SVG path: the box around its end and control points, following relative
+ * and absolute commands (enough for vega's bars, symbols and lines).
+ */
+function pathExtent(d: string): [number, number] {
+  const tokens = d.match(/[a-zA-Z]|-?(?:\d+\.?\d*|\.\d+)(?:e-?\d+)?/g) ?? [];
+  const arity: Record<string, number> = { m: 2, l: 2, h: 1, v: 1, c: 6, s: 4, q: 4, t: 2, a: 7 };
+  let x = 0, y = 0, cmd = "", i = 0;
+  let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
+  const see = (px: number, py: number) => {
+    [x0, x1, y0, y1] = [Math.min(x0, px), Math.max(x1, px), Math.min(y0, py), Math.max(y1, py)];
+  };
+  while (i < tokens.length) {
+    if (/[a-zA-Z]/.test(tokens[i])) cmd = tokens[i++];
+    const lower = cmd.toLowerCase(), rel = cmd !== cmd.toUpperCase() ? 1 : 0;
+    if (lower === "z" || !(lower in arity)) {
+      if (lower !== "z") i++;
+      continue;
+    }
+    const n = tokens.slice(i, i + arity[lower]).map(Number);
+    i += arity[lower];
+    if (lower === "h") x = n[0] + rel * x;
+    else if (lower === "v") y = n[0] + rel * y;
+    else {
+      const pts = lower === "a" ? [n[5], n[6]] : n;
+      for (let k = 0; k + 1 < pts.length; k += 2) see(pts[k] + rel * x, pts[k + 1] + rel * y);
+      [x, y] = [pts[pts.length - 2] + rel * x, pts[pts.length - 1] + rel * y];
+      // A circle drawn as two arcs ends where it started: its radius gives its size.
+      if (lower === "a") see(x + n[0], y + n[1]);
+    }
+    see(x, y);
+  }
+  return x1 >= x0 ? [x1 - x0, y1 - y0] : [0, 0];
+}
+
+/** The data marks in vega's SVG (items it drew from rows, not axes, grid or legend). */
+export function dataMarks(svg: string): DataMark[] {
+  const out: DataMark[] = [];
+  for (const m of svg.matchAll(/<path\b[^>]*role="graphics-symbol"[^>]*>/g)) {
+    const role = /aria-roledescription="([^"]*)"/.exec(m[0])?.[1] ?? "";
+    const d = /\sd="([^"]*)"/.exec(m[0])?.[1] ?? "";
+    const [width, height] = pathExtent(d);
+    out.push({ role, width, height });
+  }
+  return out;
+}
+
+/**
+ * vega charts that show no data: not one bar with a width and a height, nor any other mark
+ * with a size. Axis lines and grid are shapes too, so "has a shape" alone passes a chart whose
+ * bars all have zero width.
+ */
+export function blankCharts(dom: string): number {
+  return [...dom.matchAll(/<svg\b[^>]*class="marks"[^>]*>([\s\S]*?)<\/svg>/gi)].filter((m) =>
+    !dataMarks(m[1]).some((k) =>
+      k.role === "bar" ? k.width > 0 && k.height > 0 : k.width > 0 || k.height > 0
+    )
+  ).length;
+}
+
+/**
+ * Problems with a page exported by a plain `jupyter nbconvert --to html`, whose cleaner
+ * (nbconvert 6.5) strips SVG shapes: every chart must still hold its PNG, a real one.
+ */
+export function checkPlainExport(name: string, html: string): string[] {
+  const charts = [...html.matchAll(/<div class="tsr-chart">([\s\S]*?)<\/div>/g)];
+  const out: string[] = [];
+  charts.forEach((m, i) => {
+    const png = /<img\b[^>]*src="data:image\/png;base64,([^"]+)"/.exec(m[1]);
+    const bytes = png ? Uint8Array.from(atob(png[1]), (c) => c.charCodeAt(0)) : null;
+    const size = bytes ? pngSize(bytes) : null;
+    if (!size || size[0] === 0 || size[1] === 0) {
+      out.push(`${name}: chart ${i + 1} has no PNG left in a plain nbconvert --to html export`);
+    }
+  });
+  return out;
 }
 
 /** Width and height from a PNG's header, or null when the bytes are not a PNG. */
@@ -683,8 +770,28 @@ export async function checkNotebooks(opts: CheckOptions): Promise<Report> {
     } finally {
       await Deno.remove(profile, { recursive: true }).catch(() => {});
     }
+    // The export a user runs, with whatever cleaner this nbconvert has: charts must survive.
+    const plain = await run(jupyter, [
+      "nbconvert",
+      "--to",
+      "html",
+      "--output-dir",
+      outDir,
+      "--output",
+      `${stem}.plain`,
+      executed,
+    ], { timeoutMs: left(120_000), env: jupyterEnv() });
+    if (plain.code !== 0) {
+      problems.push(`${file}: a plain nbconvert --to html failed: ${first(plain.stderr, 400)}`);
+    } else {
+      const page = await Deno.readTextFile(join(outDir, `${stem}.plain.html`));
+      problems.push(...checkPlainExport(`${file} (plain export)`, page));
+    }
     result.seconds = (performance.now() - t0) / 1000;
-    log(`rendered ${file} in Chromium (${result.seconds.toFixed(1)} s in all)`);
+    log(
+      `rendered ${file} in Chromium (${result.seconds.toFixed(1)} s in all; the screenshot ` +
+        `shows the top ${WINDOW.join("×")} px of the page, the DOM check covers all of it)`,
+    );
   }
   return { kernelspec, notebooks: results, problems, notes };
 }

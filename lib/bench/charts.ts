@@ -9,7 +9,10 @@ import type { TopLevelSpec } from "vega-lite";
 import { chart } from "../display/chart.ts";
 import type { ResultRecord } from "./schema.ts";
 
-/** Rows of (group, case, speedup of the group's baseline over the case). */
+/**
+ * Rows of (group, case, how many times faster the case is than its group's baseline): the
+ * table's "vs baseline" column, the same way round.
+ */
 export function speedupRows(
   r: ResultRecord,
 ): { group: string; case: string; baseline: string; speedup: number }[] {
@@ -17,24 +20,40 @@ export function speedupRows(
     group: c.group,
     case: c.name,
     baseline: c.ratio!.vs,
-    speedup: 1 / c.ratio!.median,
+    speedup: c.ratio!.median,
   }));
 }
 
+/**
+ * Bars from 1 (as fast as the baseline) to each case's ratio, on a log scale so that 2x
+ * faster and 2x slower are the same length: a bar from 0 has no start on a log scale, and
+ * vega draws it with no width at all.
+ */
 export function speedupChartSpec(r: ResultRecord): TopLevelSpec {
   return {
     title: {
-      text: `${r.suite}: speedup of each group's baseline over the other cases`,
-      subtitle: "same run, interleaved rounds; > 1 means the baseline is faster",
+      text: `${r.suite}: each case against its group's baseline`,
+      subtitle: "times faster than the baseline, same run, interleaved rounds; < 1 is slower",
     },
     data: { values: speedupRows(r) },
-    mark: { type: "bar", tooltip: true },
-    encoding: {
-      y: { field: "group", type: "nominal", title: null },
-      yOffset: { field: "case", type: "nominal" },
-      x: { field: "speedup", type: "quantitative", scale: { type: "log" }, title: "speedup (x)" },
-      color: { field: "case", type: "nominal" },
-    },
+    layer: [
+      {
+        mark: { type: "bar", tooltip: true },
+        encoding: {
+          y: { field: "group", type: "nominal", title: null },
+          yOffset: { field: "case", type: "nominal" },
+          x: {
+            field: "speedup",
+            type: "quantitative",
+            scale: { type: "log" },
+            title: "times faster than the baseline (log scale)",
+          },
+          x2: { datum: 1 },
+          color: { field: "case", type: "nominal" },
+        },
+      },
+      { mark: { type: "rule", color: "#666" }, encoding: { x: { datum: 1 } } },
+    ],
     width: 520,
   } as TopLevelSpec;
 }
@@ -55,9 +74,16 @@ function roofRows(r: ResultRecord) {
 }
 
 export function rooflineChartSpec(r: ResultRecord): TopLevelSpec {
-  const points = r.cases.filter((c) =>
-    c.status === "ok" && c.flops && c.bytes && c.device && r.roofline?.[c.device]
-  ).map((c) => ({
+  const ok = r.cases.filter((c) => c.status === "ok");
+  const placed = ok.filter((c) => c.flops && c.bytes && c.device && r.roofline?.[c.device]);
+  // A case without FLOP and byte counts (or a measured roof for its device) has no place on
+  // the chart; say so rather than leave it out silently.
+  const left = ok.filter((c) => !placed.includes(c)).map((c) => `${c.name} (${c.group})`);
+  const subtitle = ["measured peaks of this machine"];
+  if (left.length) {
+    subtitle.push(`not shown, no flops/bytes or no roof for the device: ${left.join(", ")}`);
+  }
+  const points = placed.map((c) => ({
     case: `${c.name} (${c.group})`,
     device: c.device,
     intensity: c.flops! / c.bytes!,
@@ -71,7 +97,7 @@ export function rooflineChartSpec(r: ResultRecord): TopLevelSpec {
   };
   const y = { field: "gflops", type: "quantitative", scale: { type: "log" }, title: "GFLOP/s" };
   return {
-    title: { text: `${r.suite}: roofline`, subtitle: "measured peaks of this machine" },
+    title: { text: `${r.suite}: roofline`, subtitle },
     width: 520,
     height: 320,
     layer: [

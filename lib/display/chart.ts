@@ -1,14 +1,19 @@
 /**
  * Charts for benchmark and tuning results: a vega-lite spec becomes a bundle with the spec
- * itself (`application/vnd.vegalite.v5+json`, interactive where the front end renders
- * vega-lite), an SVG that `vega` renders here in Deno (for front ends and exports that do not,
- * and for CI checks), and a text summary. The bundle deliberately has no `text/html`: JupyterLab
- * ranks HTML above vega-lite, so an HTML fallback would hide the interactive chart. vega and
- * vega-lite are loaded on first use, so importing Tessera does not pay for them.
+ * itself (`application/vnd.vegalite.v5+json`), an SVG that `vega` renders here in Deno, an
+ * HTML form and a text summary. The HTML form is what front ends and exports show: Debian's
+ * nbconvert 6.5 cleans every SVG and HTML output with lxml, which strips the shapes out of an
+ * SVG and so blanks a chart; it keeps an `<img>` of a PNG. So the HTML carries the SVG and a
+ * PNG of it, and a style shows the SVG where its shapes survived and the PNG where they did
+ * not. The cost: JupyterLab ranks HTML above vega-lite, so it shows this static chart rather
+ * than an interactive one. vega, vega-lite and the rasterizer are loaded on first use, so
+ * importing Tessera does not pay for them.
  */
 import type { TopLevelSpec } from "vega-lite";
 import { TesseraError } from "../error.ts";
 import { Displayable, type MimeBundle } from "./bundle.ts";
+import { h, rawHtml } from "./html.ts";
+import { svgToPng } from "./raster.ts";
 
 export type VegaLiteSpec = TopLevelSpec;
 
@@ -61,10 +66,32 @@ export async function chart(spec: VegaLiteSpec): Promise<Displayable> {
   } catch (e) {
     throw new TesseraError(`chart: vega-lite could not render the spec: ${(e as Error).message}`);
   }
+  const text = describe(full as unknown as Record<string, unknown>);
   const bundle: MimeBundle = {
-    "text/plain": describe(full as unknown as Record<string, unknown>),
+    "text/plain": text,
+    "text/html": chartHtml(svg, await svgToPng(svg), text),
     "application/vnd.vegalite.v5+json": full,
     "image/svg+xml": svg,
   };
   return new Displayable(bundle);
+}
+
+// Shown: the SVG when it still has shapes, else the PNG (and the SVG's loose text hidden).
+const CHART_CSS = ".tsr-chart>img{display:none}" +
+  ".tsr-chart:not(:has(svg path,svg rect,svg line))>img{display:block}" +
+  ".tsr-chart:not(:has(svg path,svg rect,svg line))>svg{display:none}";
+
+/** The SVG and its PNG (drawn at twice the size, shown at the SVG's size). */
+function chartHtml(svg: string, png: Uint8Array, alt: string): string {
+  const size = /<svg\b[^>]*?\swidth="([\d.]+)"[^>]*?\sheight="([\d.]+)"/.exec(svg);
+  const [w, hgt] = size ? [size[1], size[2]] : [undefined, undefined];
+  let bin = "";
+  for (let i = 0; i < png.length; i += 0x8000) {
+    bin += String.fromCharCode(...png.subarray(i, i + 0x8000));
+  }
+  const src = `data:image/png;base64,${btoa(bin)}`;
+  // vega's SVG is markup vega made from the spec, and its text is escaped by vega.
+  return h`<div class="tsr-chart">${rawHtml(`<style>${CHART_CSS}</style>`)}${
+    rawHtml(svg)
+  }<img src="${src}" width="${w}" height="${hgt}" alt="${alt.split("\n")[0]}"></div>`.markup;
 }

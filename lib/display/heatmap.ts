@@ -1,8 +1,9 @@
 /**
- * A 2-D array as an SVG heatmap. Big arrays are averaged down to at most `MAX_CELLS` blocks
- * a side (ignoring NaN and infinities, which are counted in the statistics instead), colours
- * are quantized to a small viridis-like ramp so that equal neighbours merge into one rect, and
- * a legend maps the ramp back to values. Small maps carry a tooltip per cell.
+ * A 2-D array as an SVG heatmap, drawn to the array's proportions. Big arrays are averaged
+ * in square blocks down to at most `MAX_CELLS` a side (ignoring NaN and infinities, which are
+ * counted in the statistics instead), and the legend says so and gives the data's own range.
+ * Colours are quantized to a small viridis-like ramp so that equal neighbours merge into one
+ * rect, and a legend maps the ramp back to values. Small maps carry a tooltip per cell.
  */
 import { h, type Html } from "./html.ts";
 import { formatNumber } from "./units.ts";
@@ -21,19 +22,23 @@ function rampColor(t: number): string {
 
 /** `at(r, c)` gives element (r, c) of a `rows` × `cols` array. */
 export function heatmapSvg(rows: number, cols: number, at: (r: number, c: number) => number): Html {
-  const br = Math.ceil(rows / MAX_CELLS), bc = Math.ceil(cols / MAX_CELLS);
-  const gr = Math.ceil(rows / br), gc = Math.ceil(cols / bc);
+  // One block size for both axes and cells drawn to scale, so the picture has the array's
+  // shape: averaging each axis on its own made a 64×48 array look wider than tall.
+  const b = Math.ceil(Math.max(rows, cols) / MAX_CELLS);
+  const gr = Math.ceil(rows / b), gc = Math.ceil(cols / b);
   const grid = new Float64Array(gr * gc).fill(NaN);
-  let lo = Infinity, hi = -Infinity;
+  let lo = Infinity, hi = -Infinity, dataLo = Infinity, dataHi = -Infinity;
   for (let r = 0; r < gr; r++) {
     for (let c = 0; c < gc; c++) {
       let sum = 0, n = 0;
-      for (let y = r * br; y < Math.min(rows, (r + 1) * br); y++) {
-        for (let x = c * bc; x < Math.min(cols, (c + 1) * bc); x++) {
+      for (let y = r * b; y < Math.min(rows, (r + 1) * b); y++) {
+        for (let x = c * b; x < Math.min(cols, (c + 1) * b); x++) {
           const v = at(y, x);
           if (Number.isFinite(v)) {
             sum += v;
             n++;
+            dataLo = Math.min(dataLo, v);
+            dataHi = Math.max(dataHi, v);
           }
         }
       }
@@ -45,10 +50,12 @@ export function heatmapSvg(rows: number, cols: number, at: (r: number, c: number
       }
     }
   }
-  const cell = Math.max(4, Math.min(24, Math.floor(320 / Math.max(gr, gc))));
+  // Pixels per element: 320 px along the longer side, at most 24 a cell.
+  const px = Math.min(24, 320 / Math.max(rows, cols));
+  const at2 = (v: number) => Math.round(v * 100) / 100;
   const level = (v: number) =>
     Number.isNaN(v) ? -1 : hi > lo ? Math.round(((v - lo) / (hi - lo)) * (LEVELS - 1)) : 0;
-  const tips = gr * gc <= 256 && br === 1 && bc === 1;
+  const tips = gr * gc <= 256 && b === 1;
   const rects: Html[] = [];
   for (let r = 0; r < gr; r++) {
     for (let c = 0; c < gc;) {
@@ -57,26 +64,36 @@ export function heatmapSvg(rows: number, cols: number, at: (r: number, c: number
       while (!tips && end < gc && level(grid[r * gc + end]) === lv) end++;
       const fill = lv < 0 ? "#bbbbbb" : rampColor(lv / (LEVELS - 1));
       const tip = tips ? h`<title>[${r}, ${c}] = ${formatNumber(at(r, c))}</title>` : null;
-      const [x, y, w] = [c * cell, r * cell, (end - c) * cell];
+      const x = at2(c * b * px), y = at2(r * b * px);
+      const w = at2(Math.min(cols, end * b) * px) - x,
+        ht = at2(Math.min(rows, (r + 1) * b) * px) - y;
       rects.push(
-        h`<rect x="${x}" y="${y}" width="${w}" height="${cell}" fill="${fill}">${tip}</rect>`,
+        h`<rect x="${x}" y="${y}" width="${at2(w)}" height="${
+          at2(ht)
+        }" fill="${fill}">${tip}</rect>`,
       );
       c = end;
     }
   }
-  const width = Math.max(gc * cell, 200), y = gr * cell + 8;
+  const mapW = at2(cols * px), mapH = at2(rows * px);
+  const width = Math.max(Math.ceil(mapW), 240), y = Math.ceil(mapH) + 8;
   const stops = RAMP.map((col, i) =>
     h`<stop offset="${i / (RAMP.length - 1)}" stop-color="${col}"/>`
   );
-  const blocks = br > 1 || bc > 1 ? `, ${br}×${bc} blocks averaged` : "";
   const label = (v: number) => (Number.isFinite(v) ? formatNumber(v) : "—");
+  // The colour bar spans what the cells show: with blocks, their means, which can be far
+  // narrower than the data (a sine averages to almost nothing), so both ranges are written.
+  const scale = b > 1 ? `colour: mean of each ${b}×${b} block` : "colour: value";
+  const data = b > 1
+    ? h`<text y="${y + 48}">data: min ${label(dataLo)}, max ${label(dataHi)}</text>`
+    : null;
   const legend = h`<rect y="${y}" width="120" height="8" fill="url(#tsr-ramp)"/>
 <text y="${y + 20}">${label(lo)}</text><text x="120" y="${y + 20}" text-anchor="end">${
     label(hi)
   }</text>
-<text y="${y + 34}">${rows}×${cols}${blocks}</text>`;
+<text y="${y + 34}">${rows}×${cols}; ${scale}</text>${data}`;
   return h`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${
-    y + 44
+    y + (b > 1 ? 58 : 44)
   }" font-family="sans-serif" font-size="10">
 <defs><linearGradient id="tsr-ramp">${stops}</linearGradient></defs><g>${rects}</g>${legend}</svg>`;
 }

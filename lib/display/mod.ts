@@ -4,7 +4,22 @@
  * exports the helpers notebooks call: `display`, `progress`, `chart`, the iteration-space
  * diagram. Tessera's `mod.ts` imports it, so users get all of this without asking.
  */
+import { TesseraError } from "../error.ts";
+import { Buffer, ExprBase, Var } from "../ir/expr.ts";
 import { primFuncDisplayHook } from "../ir/stmt.ts";
+import { DeviceArray } from "../runtime/device_array.ts";
+import { timingDisplayHook } from "../runtime/timing.ts";
+import { IterVar } from "../te/tensor.ts";
+import { DISPLAY, type MimeBundle } from "./bundle.ts";
+import {
+  bufferBundle,
+  deviceArrayBundle,
+  errorBundle,
+  exprBundle,
+  iterVarBundle,
+  timingBundle,
+  varBundle,
+} from "./objects.ts";
 import { kernelDisplayHook } from "../runtime/build.ts";
 import { ndarrayDisplayHook } from "../runtime/ndarray.ts";
 import { scheduleDisplayHook } from "../schedule/schedule.ts";
@@ -24,6 +39,24 @@ stageDisplayHook.show = showStage;
 primFuncDisplayHook.bundle = primFuncBundle;
 kernelDisplayHook.bundle = kernelBundle;
 ndarrayDisplayHook.bundle = ndarrayBundle;
+timingDisplayHook.bundle = timingBundle;
+
+// Classes with no hook of their own get the method on their prototype, from here, so that
+// core files stay free of display code.
+function install<T>(cls: { prototype: T }, make: (x: T) => MimeBundle): void {
+  Object.defineProperty(cls.prototype, DISPLAY, {
+    value(this: T) {
+      return make(this);
+    },
+    configurable: true,
+  });
+}
+install(ExprBase, (e) => exprBundle(e as never));
+install(Var, varBundle);
+install(IterVar, iterVarBundle);
+install(Buffer, bufferBundle);
+install(DeviceArray, deviceArrayBundle);
+install(TesseraError, errorBundle);
 
 export { bundleOf, Displayable, type MimeBundle } from "./bundle.ts";
 export { display, type DisplayOptions } from "./display.ts";

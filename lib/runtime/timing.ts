@@ -131,5 +131,14 @@ export async function timeCalls(
   if (o.flops !== undefined) {
     res.gflops = { median: o.flops / res.median / 1e9, max: o.flops / res.min / 1e9 };
   }
+  // Not enumerable: the result stays plain data for JSON and comparisons.
+  Object.defineProperty(res, Symbol.for("Jupyter.display"), {
+    value: () => timingDisplayHook.bundle(res),
+  });
   return res;
 }
+
+/** Set by lib/display: a timing result's Jupyter MIME bundle. */
+export const timingDisplayHook: { bundle: (t: TimingResult) => Record<string, unknown> } = {
+  bundle: (t) => ({ "text/plain": JSON.stringify(t) }),
+};
