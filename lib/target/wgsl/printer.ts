@@ -343,6 +343,20 @@ function varyingIn(loop: For): Varying {
   return out;
 }
 
+/**
+ * Whether `inner`, bound to the threadIdx axis that `outer` (the enclosing loop that is that
+ * axis's index, or null) already binds, is that same index (a cooperative fill) rather than
+ * an ordinary loop each thread runs whole: see `WgslPrinter.cooperative`. The loop budget
+ * asks the same question, so both agree on which loops a thread runs serially.
+ */
+export function rebindsAsThread(outer: For | null, inner: For): boolean {
+  if (outer === null) return true;
+  const { vars, buffers } = varyingIn(outer);
+  if ([...vars].some((v) => mentions(inner, v))) return false;
+  const { reads, writes } = accesses(inner);
+  return ![...reads, ...writes].some((b) => buffers.has(b));
+}
+
 const elemBytes = (t: DType) => (t === "float16" ? 2 : 4);
 
 class WgslPrinter extends CStylePrinter {
@@ -832,12 +846,7 @@ class WgslPrinter extends CStylePrinter {
    */
   private cooperative(s: For): boolean {
     if (!s.threadTag?.startsWith("threadIdx")) return true;
-    const outer = this.threadLoop[AXES.indexOf(s.threadTag.slice(-1) as "x")];
-    if (outer === null) return true;
-    const { vars, buffers } = varyingIn(outer);
-    if ([...vars].some((v) => mentions(s, v))) return false;
-    const { reads, writes } = accesses(s);
-    return ![...reads, ...writes].some((b) => buffers.has(b));
+    return rebindsAsThread(this.threadLoop[AXES.indexOf(s.threadTag.slice(-1) as "x")], s);
   }
 
   /** Whether a loop's bounds depend on a thread index (so threads run different trips). */
