@@ -92,14 +92,16 @@ fn tsr_floormod(a: i32, b: i32) -> i32 {
   if (r != 0 && (r ^ b) < 0) { return r + b; }
   return r;
 }
-fn tsr_minf(a: f32, b: f32) -> f32 { if (a != a || b != b) { return a + b; } return select(b, a, a < b); }
-fn tsr_maxf(a: f32, b: f32) -> f32 { if (a != a || b != b) { return a + b; } return select(b, a, a > b); }
-fn tsr_minv2(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> { return select(select(b, a, a < b), a + b, (a != a) | (b != b)); }
-fn tsr_maxv2(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> { return select(select(b, a, a > b), a + b, (a != a) | (b != b)); }
-fn tsr_minv3(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> { return select(select(b, a, a < b), a + b, (a != a) | (b != b)); }
-fn tsr_maxv3(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> { return select(select(b, a, a > b), a + b, (a != a) | (b != b)); }
-fn tsr_minv4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return select(select(b, a, a < b), a + b, (a != a) | (b != b)); }
-fn tsr_maxv4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return select(select(b, a, a > b), a + b, (a != a) | (b != b)); }
+// Math.min / Math.max: NaN if either is NaN, and -0 is below +0 (min(0, -0) is -0).
+fn tsr_neg0(a: f32) -> bool { return (bitcast<u32>(a) >> 31u) == 1u; }
+fn tsr_minf(a: f32, b: f32) -> f32 { if (a != a || b != b) { return a + b; } return select(b, a, a < b || (a == b && tsr_neg0(a))); }
+fn tsr_maxf(a: f32, b: f32) -> f32 { if (a != a || b != b) { return a + b; } return select(b, a, a > b || (a == b && !tsr_neg0(a))); }
+fn tsr_minv2(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> { return vec2<f32>(tsr_minf(a.x, b.x), tsr_minf(a.y, b.y)); }
+fn tsr_maxv2(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> { return vec2<f32>(tsr_maxf(a.x, b.x), tsr_maxf(a.y, b.y)); }
+fn tsr_minv3(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> { return vec3<f32>(tsr_minf(a.x, b.x), tsr_minf(a.y, b.y), tsr_minf(a.z, b.z)); }
+fn tsr_maxv3(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> { return vec3<f32>(tsr_maxf(a.x, b.x), tsr_maxf(a.y, b.y), tsr_maxf(a.z, b.z)); }
+fn tsr_minv4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return vec4<f32>(tsr_minv2(a.xy, b.xy), tsr_minv2(a.zw, b.zw)); }
+fn tsr_maxv4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return vec4<f32>(tsr_maxv2(a.xy, b.xy), tsr_maxv2(a.zw, b.zw)); }
 fn tsr_to_i32(x: f32) -> i32 {
   if (x != x || abs(x) > 3.4e38) { return 0; }
   let t = trunc(x);
@@ -108,15 +110,25 @@ fn tsr_to_i32(x: f32) -> i32 {
   if (r >= 2147483648.0) { r = r - 4294967296.0; }
   return i32(r);
 }
+// Math.pow's special cases (ECMAScript, not C: pow(1, NaN) and pow(-1, inf) are NaN).
 fn tsr_powf(a: f32, b: f32) -> f32 {
+  let inf = bitcast<f32>(0x7f800000u);
   if (b == 0.0) { return 1.0; }
-  if (a != a || b != b) { return a + b; }
-  if (a < -3.4e38 && b != floor(b)) { return select(0.0, bitcast<f32>(0x7f800000u), b > 0.0); }
-  if (a == 0.0) { return select(0.0, bitcast<f32>(0x7f800000u), b < 0.0); }
+  if (a != a || b != b) { return bitcast<f32>(0x7fc00000u); }
+  if (abs(b) == inf) {
+    if (abs(a) == 1.0) { return bitcast<f32>(0x7fc00000u); }
+    return select(0.0, inf, (abs(a) > 1.0) == (b > 0.0));
+  }
+  // b * 0.5 is exact; every float32 of magnitude 2^24 or more is even.
+  let odd = b == floor(b) && fract(b * 0.5) != 0.0;
+  if (a == 0.0 || abs(a) == inf) {
+    let r = select(0.0, inf, (b > 0.0) == (a != 0.0));
+    return select(r, -r, odd && tsr_neg0(a));
+  }
   if (a < 0.0) {
     if (b != floor(b)) { return bitcast<f32>(0x7fc00000u); }
     let r = pow(-a, b);
-    return select(r, -r, fract(b * 0.5) != 0.0);
+    return select(r, -r, odd);
   }
   return pow(a, b);
 }
@@ -134,7 +146,8 @@ fn tsr_powi(a: i32, b: i32) -> i32 {
   return r;
 }
 fn tsr_erf(x: f32) -> f32 {
-  // Abramowitz & Stegun 7.1.26, absolute error below 1.5e-7.
+  // Abramowitz & Stegun 7.1.26, absolute error below 1.5e-7; erf(-0) is -0.
+  if (x == 0.0) { return x; }
   let s = sign(x);
   let a = abs(x);
   let t = 1.0 / (1.0 + 0.3275911 * a);
@@ -142,10 +155,50 @@ fn tsr_erf(x: f32) -> f32 {
   return s * y;
 }
 fn tsr_tanh(x: f32) -> f32 {
-  if (x != x) { return x; }
+  if (x != x || x == 0.0) { return x; }
   return tanh(clamp(x, -15.0, 15.0));
 }
 fn tsr_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+// a / b, with division by zero spelled out: llvmpipe's compiler folds \`x / 0.0\` with a
+// literal (or inlined constant) zero to 0, where IEEE (and the interpreter) give inf or NaN.
+fn tsr_fdiv(a: f32, b: f32) -> f32 {
+  if (b != 0.0) { return a / b; }
+  if (a != a || a == 0.0) { return bitcast<f32>(0x7fc00000u); }
+  return bitcast<f32>(((bitcast<u32>(a) ^ bitcast<u32>(b)) & 0x80000000u) | 0x7f800000u);
+}
+// The error of the float32 product a * b = p: p + e is exact (Dekker; |a|, |b| < 2^100).
+fn tsr_mul_err(a: f32, b: f32, p: f32) -> f32 {
+  let ca = 4097.0 * a;
+  let ah = ca - (ca - a);
+  let al = a - ah;
+  let cb = 4097.0 * b;
+  let bh = cb - (cb - b);
+  let bl = b - bh;
+  return ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+}
+// floor(a / b) as the interpreter computes it (in float64, then rounded). The float32
+// quotient can round up to an integer (1 / 0.33333334 is 3.0); the exact remainder
+// a - q*b, through Dekker's product, says whether q is one too large or small. Exact where
+// |a / b| < 2^24 and 2^-60 <= |b| <= 2^100; elsewhere floor of the float32 quotient.
+fn tsr_floordivf(a: f32, b: f32) -> f32 {
+  var q = floor(tsr_fdiv(a, b));
+  if (!(abs(q) < 16777216.0 && abs(b) >= 8.7e-19 && abs(b) <= 1.2e30)) { return q; }
+  for (var k = 0; k < 2; k = k + 1) {
+    let p = q * b;
+    let r = (a - p) - tsr_mul_err(q, b, p);
+    if (r != 0.0 && (r < 0.0) != (b < 0.0)) { q = q - 1.0; } else if (abs(r) >= abs(b)) { q = q + 1.0; }
+  }
+  return q;
+}
+// a - floor(a / b) * b with the remainder computed exactly and rounded once, as the
+// interpreter's float64 does, in the range where tsr_floordivf is exact.
+fn tsr_floormodf(a: f32, b: f32) -> f32 {
+  if (b == 0.0) { return bitcast<f32>(0x7fc00000u); }
+  let q = tsr_floordivf(a, b);
+  if (!(abs(q) < 16777216.0 && abs(b) >= 8.7e-19 && abs(b) <= 1.2e30)) { return a - q * b; }
+  let p = q * b;
+  return (a - p) - tsr_mul_err(q, b, p);
+}
 `;
 
 /** The helper functions `body` calls, and the ones they call, in prelude order. */
@@ -446,17 +499,18 @@ class WgslPrinter extends CStylePrinter {
     const arg = (x: Expr) => t === "float16" ? `f32(${this.expr(x)})` : this.expr(x);
     switch (op) {
       case "div":
+        if (b.kind === "const" && b.value === 0) {
+          return f32([`tsr_fdiv(${arg(a)}, ${arg(b)})`, P.atom]);
+        }
         return [`${this.operand(a, P.mul)} / ${this.operand(b, P.mul + 1)}`, P.mul];
       case "min":
         return f32([`tsr_minf(${arg(a)}, ${arg(b)})`, P.atom]);
       case "max":
         return f32([`tsr_maxf(${arg(a)}, ${arg(b)})`, P.atom]);
       case "floordiv":
-        return [`floor(${this.operand(a, P.mul)} / ${this.operand(b, P.mul + 1)})`, P.atom];
-      case "floormod": {
-        const x = this.operand(a, P.mul), y = this.operand(b, P.mul + 1);
-        return [`(${x} - floor(${x} / ${y}) * ${y})`, P.atom];
-      }
+        return f32([`tsr_floordivf(${arg(a)}, ${arg(b)})`, P.atom]);
+      case "floormod":
+        return f32([`tsr_floormodf(${arg(a)}, ${arg(b)})`, P.atom]);
       case "pow":
         return f32([`tsr_powf(${arg(a)}, ${arg(b)})`, P.atom]);
       default:
