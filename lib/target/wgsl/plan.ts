@@ -40,8 +40,15 @@ export interface WgslDispatch {
   bindings: Array<{ buffer: number; access: "read" | "read_write" }>;
   /** Bytes of `var<workgroup>` memory the shader declares (checked against the adapter). */
   workgroupStorageBytes: number;
+  /** The shader's private (per-invocation) arrays and their bytes (checked against a cap). */
+  privateArrays?: Array<{ name: string; bytes: number }>;
   /** Whether the shader uses `f16` (needs the adapter's `shader-f16`). */
   usesF16: boolean;
+  /**
+   * Whether the shader sets error flags (error_flags.ts): the flags buffer is then bound
+   * after the bindings and the uniform, at `@binding(bindings.length + (uniform ? 1 : 0))`.
+   */
+  errorFlags?: boolean;
 }
 
 export interface WgslPlan {
