@@ -25,9 +25,13 @@
  *
  * Numerics follow the interpreter where WGSL lets them: int32 wraps, integer division
  * truncates and `floordiv`/`floormod` round toward -inf, `round` is half to even,
- * float-to-int casts follow ToInt32. Differences: integer division by zero yields 0 (there
- * is no way to stop a shader), transcendental functions have WGSL's accuracy (tests allow
- * 1e-4 relative), and `select` evaluates both branches — which cannot change a result,
+ * float-to-int casts follow ToInt32, integer division by zero sets an error flag the
+ * runtime turns into a TesseraError (error_flags.ts), division by a literal zero, `pow`'s
+ * special cases and signed zeros are the interpreter's, and float `floordiv`/`floormod`
+ * correct the float32 quotient with an exact remainder. Differences (README, "Semantics
+ * worth knowing"): transcendental functions have WGSL's accuracy (tests allow 1e-4
+ * relative), `floordiv`/`floormod` are exact only where |a/b| < 2^24, and `select`
+ * evaluates both branches — which cannot change a result,
  * since WGSL defines out-of-bounds reads to return some value instead of faulting and has no
  * traps, and the branch not taken is discarded.
  */
