@@ -110,17 +110,12 @@ TSR_INLINE int32_t tsr_to_i32(double x) {
 }
 TSR_INLINE double tsr_floordiv_f(double a, double b) { return floor(a / b); }
 /* Not contracted into fma(-q, b, a): the interpreter rounds q * b before subtracting
-   (with one rounding, floormod(FLT_MAX, 0.333f) is 1.5e22 instead of 0). The optimize
-   attribute keeps it out of line: GCC will not inline across different fp-contract. */
-#if defined(__clang__)
-static double tsr_floormod_f(double a, double b) {
-#pragma STDC FP_CONTRACT OFF
-  return a - floor(a / b) * b;
+   (with one rounding, floormod(FLT_MAX, 0.333f) is 1.5e22 instead of 0). Under
+   -ffp-contract=fast neither GCC nor clang honours a pragma against it; a volatile does. */
+TSR_INLINE double tsr_floormod_f(double a, double b) {
+  volatile double qb = floor(a / b) * b;
+  return a - qb;
 }
-#else
-__attribute__((optimize("fp-contract=off"), noinline))
-static double tsr_floormod_f(double a, double b) { return a - floor(a / b) * b; }
-#endif
 TSR_INLINE double tsr_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 /* exp of -|x| only, so a large negative x keeps its (subnormal) result instead of 1/inf. */
 TSR_INLINE float tsr_sigmoidf(float x) {
