@@ -4,8 +4,9 @@
  * results are rounded with Math.fround after every operation, float16 with Math.f16round,
  * int32 wraps like two's-complement C, bool is 0 or 1. Integer `div`/`mod` truncate (C);
  * `floordiv`/`floormod` round toward -inf (Python, TVM). Integer division by zero is an
- * error rather than C's undefined behaviour. `round` is round-half-to-even (IEEE, numpy,
- * WGSL, C's rint), `erf` is computed in float64 and rounded.
+ * error rather than C's undefined behaviour. int32 `pow` is the exact power, wrapped. `min`
+ * and `max` order -0 below +0 (Math.min). `round` is round-half-to-even (IEEE, numpy, WGSL,
+ * C's rint), `erf` is computed in float64 and rounded.
  */
 import { TesseraError } from "../error.ts";
 import type { DType } from "./dtype.ts";
@@ -63,8 +64,23 @@ export function evalBinary(op: BinaryOp, dtype: DType, a: number, b: number): nu
     case "max":
       return Math.max(a, b);
     case "pow":
-      return fit(dtype, Math.pow(a, b));
+      return int ? powInt(a, b) : fit(dtype, Math.pow(a, b));
   }
+}
+
+/**
+ * int32 `pow`: the exact power wrapped to int32, as repeated int32 multiplication gives it
+ * (not the float64 power, whose rounding above 2^53 no GPU can reproduce); a negative
+ * exponent truncates 1 / a^-b toward zero (0 unless a is 1 or -1; 0 for a = 0).
+ */
+function powInt(a: number, b: number): number {
+  if (b < 0) return a === 1 ? 1 : a === -1 ? (b & 1 ? -1 : 1) : 0;
+  let r = 1;
+  for (let base = a, e = b; e > 0; e >>>= 1) {
+    if (e & 1) r = Math.imul(r, base);
+    base = Math.imul(base, base);
+  }
+  return r;
 }
 
 export function evalCmp(op: CmpOp, a: number, b: number): number {
@@ -91,7 +107,7 @@ function roundHalfEven(x: number): number {
 
 /** erf in float64: Taylor series below 4.5 (error < 1e-11), +-1 beyond (erfc(4.5) < 2e-10). */
 export function erf(x: number): number {
-  if (Number.isNaN(x)) return x;
+  if (Number.isNaN(x) || x === 0) return x; // erf(-0) is -0 (C99, IEEE)
   const ax = Math.abs(x);
   if (ax >= 4.5) return Math.sign(x);
   let term = x, sum = x;

@@ -89,9 +89,24 @@ TSR_INLINE int32_t tsr_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
 TSR_INLINE int64_t tsr_min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
 TSR_INLINE int64_t tsr_max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
 TSR_INLINE int32_t tsr_abs_i32(int32_t a) { return a < 0 ? (int32_t)(0u - (uint32_t)a) : a; }
-/* Math.min / Math.max: NaN if either operand is NaN. */
-TSR_INLINE float tsr_min_f32(float a, float b) { return (a != a || b != b) ? a + b : (a < b ? a : b); }
-TSR_INLINE float tsr_max_f32(float a, float b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
+/* Math.min / Math.max: NaN if either operand is NaN; -0 is below +0. */
+TSR_INLINE float tsr_min_f32(float a, float b) { return (a != a || b != b) ? a + b : (a < b || (a == b && signbit(a))) ? a : b; }
+TSR_INLINE float tsr_max_f32(float a, float b) { return (a != a || b != b) ? a + b : (a > b || (a == b && !signbit(a))) ? a : b; }
+/* The exact power wrapped to int32 (as scalar.ts defines it). */
+TSR_INLINE int32_t tsr_pow_i32(int32_t a, int32_t b) {
+  if (b < 0) return a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0;
+  uint32_t r = 1, base = (uint32_t)a;
+  for (uint32_t e = (uint32_t)b; e; e >>= 1) {
+    if (e & 1) r *= base;
+    base *= base;
+  }
+  return (int32_t)r;
+}
+/* Math.pow, whose special cases are not C's: pow(1, NaN) and pow(-1, inf) are NaN. */
+TSR_INLINE double tsr_pow(double a, double b) {
+  if (b != b || (fabs(a) == 1.0 && isinf(b))) return NAN;
+  return pow(a, b);
+}
 /* JavaScript's ToInt32: truncate, wrap modulo 2^32; NaN and infinities give 0. */
 TSR_INLINE int32_t tsr_to_i32(double x) {
   if (!isfinite(x)) return 0;
@@ -100,7 +115,13 @@ TSR_INLINE int32_t tsr_to_i32(double x) {
   return (int32_t)(uint32_t)t;
 }
 TSR_INLINE double tsr_floordiv_f(double a, double b) { return floor(a / b); }
-TSR_INLINE double tsr_floormod_f(double a, double b) { return a - floor(a / b) * b; }
+/* Not contracted into fma(-q, b, a): the interpreter rounds q * b before subtracting
+   (with one rounding, floormod(FLT_MAX, 0.333f) is 1.5e22 instead of 0). Under
+   -ffp-contract=fast neither GCC nor clang honours a pragma against it; a volatile does. */
+TSR_INLINE double tsr_floormod_f(double a, double b) {
+  volatile double qb = floor(a / b) * b;
+  return a - qb;
+}
 TSR_INLINE double tsr_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 /* exp of -|x| only, so a large negative x keeps its (subnormal) result instead of 1/inf. */
 TSR_INLINE float tsr_sigmoidf(float x) {
@@ -191,12 +212,7 @@ class CPrinter extends CStylePrinter {
         case "max":
           return call("tsr_max_i32");
         case "pow":
-          return [
-            `tsr_to_i32(pow((double)${this.operand(a, P.unary)}, (double)${
-              this.operand(b, P.unary)
-            }))`,
-            P.atom,
-          ];
+          return call("tsr_pow_i32");
       }
     }
     switch (op) {
@@ -212,7 +228,7 @@ class CPrinter extends CStylePrinter {
       case "floormod":
         return this.viaDouble("tsr_floormod_f", [a, b], t);
       case "pow":
-        return this.viaDouble("pow", [a, b], t);
+        return this.viaDouble("tsr_pow", [a, b], t);
       default:
         throw new Error(`C printer: float ${op}`);
     }

@@ -8,20 +8,23 @@
  *
  * The count follows the shader: a serial loop of extent e around a body costing c runs
  * e·(1 + c) iterations; loops bound to threads are not loops (each invocation takes one
- * index); unrolled loops are already gone; a vectorized loop of 2 to 4 lanes is one vector
+ * index), except a threadIdx loop nested in another bound to the same axis that the printer
+ * runs whole in each thread (`rebindsAsThread`: it depends on the outer index), which is a
+ * serial loop like any other; unrolled loops are already gone; a vectorized loop of 2 to 4 lanes is one vector
  * operation. Extents that vary are bounded from the enclosing loops' ranges. Loops the
  * printer adds (cooperative loads by fewer threads than elements) are not counted, so the
  * bound can be low there — this is a guard against the common case, not a proof.
  */
 import type { Expr, Var } from "../../ir/expr.ts";
 import { Binary, intConst } from "../../ir/expr.ts";
-import type { PrimFunc, Stmt } from "../../ir/stmt.ts";
+import type { For, PrimFunc, Stmt } from "../../ir/stmt.ts";
 import { substitute } from "../../ir/visit.ts";
 import { ConstBounds } from "../../arith/const_bound.ts";
 import type { Interval } from "../../arith/interval.ts";
 import { simplify } from "../../arith/simplify.ts";
 import { TesseraError } from "../../error.ts";
 import type { Sizes } from "./plan.ts";
+import { rebindsAsThread } from "./printer.ts";
 
 /** Iterations after which llvmpipe silently ends an invocation's loops. */
 export const LLVMPIPE_LOOP_LIMIT = 65535;
@@ -38,7 +41,14 @@ function roots(f: PrimFunc): Stmt[] {
   return out;
 }
 
-function iterations(s: Stmt, sizes: Map<Var, Expr>, ranges: Map<Var, Interval>): number {
+/** `threads`: the loop that is each threadIdx axis's index here, by tag. */
+function iterations(
+  s: Stmt,
+  sizes: Map<Var, Expr>,
+  ranges: Map<Var, Interval>,
+  threads: ReadonlyMap<string, For> = new Map(),
+): number {
+  const go = (x: Stmt, r = ranges, t = threads) => iterations(x, sizes, r, t);
   switch (s.kind) {
     case "for": {
       const min = simplify(substitute(s.min, sizes));
@@ -49,22 +59,23 @@ function iterations(s: Stmt, sizes: Map<Var, Expr>, ranges: Map<Var, Interval>):
           new Binary("sub", new Binary("add", min, extent, "int32"), intConst(1), "int32"),
         ),
       });
-      const body = iterations(s.body, sizes, inner);
-      if (s.forKind === "threadBinding") return body;
+      const tag = s.forKind === "threadBinding" ? s.threadTag ?? "" : "";
+      const thread = tag.startsWith("threadIdx");
+      const index = s.forKind === "threadBinding" &&
+        (!thread || rebindsAsThread(threads.get(tag) ?? null, s));
+      const body = go(s.body, inner, index && thread ? new Map(threads).set(tag, s) : threads);
+      if (index) return body;
       const e = Math.max(0, new ConstBounds(ranges).of(extent).hi);
       if (s.forKind === "vectorized" && e <= 4) return body;
       return e * (1 + body);
     }
     case "seq":
-      return s.stmts.reduce((a, x) => a + iterations(x, sizes, ranges), 0);
+      return s.stmts.reduce((a, x) => a + go(x), 0);
     case "if":
-      return Math.max(
-        iterations(s.then, sizes, ranges),
-        s.otherwise ? iterations(s.otherwise, sizes, ranges) : 0,
-      );
+      return Math.max(go(s.then), s.otherwise ? go(s.otherwise) : 0);
     case "allocate":
     case "let":
-      return iterations(s.body, sizes, ranges);
+      return go(s.body);
     default:
       return 0;
   }

@@ -40,8 +40,15 @@ export interface WgslDispatch {
   bindings: Array<{ buffer: number; access: "read" | "read_write" }>;
   /** Bytes of `var<workgroup>` memory the shader declares (checked against the adapter). */
   workgroupStorageBytes: number;
+  /** The shader's private (per-invocation) arrays and their bytes (checked against a cap). */
+  privateArrays?: Array<{ name: string; bytes: number }>;
   /** Whether the shader uses `f16` (needs the adapter's `shader-f16`). */
   usesF16: boolean;
+  /**
+   * Whether the shader sets error flags (error_flags.ts): the flags buffer is then bound
+   * after the bindings and the uniform, at `@binding(bindings.length + (uniform ? 1 : 0))`.
+   */
+  errorFlags?: boolean;
 }
 
 export interface WgslPlan {
@@ -50,10 +57,6 @@ export interface WgslPlan {
   dispatches: WgslDispatch[];
   /** The uniform's fields, one i32 each, in this order. */
   sizeVars: Var[];
-  /**
-   * Where the shaders' index checks (`checkIndex`) record a failure: a one-element i32
-   * buffer the runtime zeroes before a run and reads after it; a nonzero value k means
-   * `messages[k - 1]`. Null when no shader checks an index.
-   */
-  errors?: { buffer: number; messages: string[] } | null;
+  /** Messages of the shaders' index checks: code k (error_flags.ts) is `checks[k - 1]`. */
+  checks?: string[];
 }

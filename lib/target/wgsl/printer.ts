@@ -25,9 +25,13 @@
  *
  * Numerics follow the interpreter where WGSL lets them: int32 wraps, integer division
  * truncates and `floordiv`/`floormod` round toward -inf, `round` is half to even,
- * float-to-int casts follow ToInt32. Differences: integer division by zero yields 0 (there
- * is no way to stop a shader), transcendental functions have WGSL's accuracy (tests allow
- * 1e-4 relative), and `select` evaluates both branches — which cannot change a result,
+ * float-to-int casts follow ToInt32, integer division by zero sets an error flag the
+ * runtime turns into a TesseraError (error_flags.ts), division by a literal zero, `pow`'s
+ * special cases and signed zeros are the interpreter's, and float `floordiv`/`floormod`
+ * correct the float32 quotient with an exact remainder. Differences (README, "Semantics
+ * worth knowing"): transcendental functions have WGSL's accuracy (tests allow 1e-4
+ * relative), `floordiv`/`floormod` are exact only where |a/b| < 2^24, and `select`
+ * evaluates both branches — which cannot change a result,
  * since WGSL defines out-of-bounds reads to return some value instead of faulting and has no
  * traps, and the branch not taken is discarded.
  */
@@ -42,6 +46,7 @@ import type { For, PrimFunc, Stmt } from "../../ir/stmt.ts";
 import { freeVars, substitute, walkExpr, walkStmt, walkStmtExprs } from "../../ir/visit.ts";
 import { evalSize } from "../../runtime/args.ts";
 import { CStylePrinter, Names, P, type Printed, shortestFloat } from "../cstyle.ts";
+import { FLAG_INT_DIV_ZERO, flagsDecl, raiseFlag, recordCheck, usesFlags } from "./error_flags.ts";
 import type { Sizes, WgslBufferSpec, WgslDispatch, WgslPlan } from "./plan.ts";
 
 const MAX_GRID = 65535;
@@ -70,22 +75,25 @@ const WGSL_RESERVED = new Set(
     .split(" "),
 );
 
-const HELPERS = `fn tsr_check(i: i32, n: i32, code: i32) -> i32 {
-  if (i < 0 || i >= n) { tsr_err[0] = code; return 0; }
+// Integer division by zero and a failed index check record what happened in the error flags
+// the runtime reads back (error_flags.ts), and compute on with 0.
+const HELPERS = `fn tsr_check(i: i32, n: i32, code: u32) -> i32 {
+  if (i < 0 || i >= n) { ${recordCheck("code")} return 0; }
   return i;
 }
 fn tsr_div(a: i32, b: i32) -> i32 {
-  if (b == 0) { return 0; }
+  if (b == 0) { ${raiseFlag(FLAG_INT_DIV_ZERO)} return 0; }
   if (b == -1) { return -a; }
   return a / b;
 }
 fn tsr_mod(a: i32, b: i32) -> i32 {
   // Not \`a % b\`: Mesa's llvmpipe (through naga) computes i32 % as unsigned.
-  if (b == 0 || b == -1) { return 0; }
+  if (b == 0) { ${raiseFlag(FLAG_INT_DIV_ZERO)} return 0; }
+  if (b == -1) { return 0; }
   return a - (a / b) * b;
 }
 fn tsr_floordiv(a: i32, b: i32) -> i32 {
-  if (b == 0) { return 0; }
+  if (b == 0) { ${raiseFlag(FLAG_INT_DIV_ZERO)} return 0; }
   let q = tsr_div(a, b);
   let r = a - q * b;
   if (r != 0 && (r ^ b) < 0) { return q - 1; }
@@ -96,14 +104,16 @@ fn tsr_floormod(a: i32, b: i32) -> i32 {
   if (r != 0 && (r ^ b) < 0) { return r + b; }
   return r;
 }
-fn tsr_minf(a: f32, b: f32) -> f32 { if (a != a || b != b) { return a + b; } return select(b, a, a < b); }
-fn tsr_maxf(a: f32, b: f32) -> f32 { if (a != a || b != b) { return a + b; } return select(b, a, a > b); }
-fn tsr_minv2(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> { return select(select(b, a, a < b), a + b, (a != a) | (b != b)); }
-fn tsr_maxv2(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> { return select(select(b, a, a > b), a + b, (a != a) | (b != b)); }
-fn tsr_minv3(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> { return select(select(b, a, a < b), a + b, (a != a) | (b != b)); }
-fn tsr_maxv3(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> { return select(select(b, a, a > b), a + b, (a != a) | (b != b)); }
-fn tsr_minv4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return select(select(b, a, a < b), a + b, (a != a) | (b != b)); }
-fn tsr_maxv4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return select(select(b, a, a > b), a + b, (a != a) | (b != b)); }
+// Math.min / Math.max: NaN if either is NaN, and -0 is below +0 (min(0, -0) is -0).
+fn tsr_neg0(a: f32) -> bool { return (bitcast<u32>(a) >> 31u) == 1u; }
+fn tsr_minf(a: f32, b: f32) -> f32 { if (a != a || b != b) { return a + b; } return select(b, a, a < b || (a == b && tsr_neg0(a))); }
+fn tsr_maxf(a: f32, b: f32) -> f32 { if (a != a || b != b) { return a + b; } return select(b, a, a > b || (a == b && !tsr_neg0(a))); }
+fn tsr_minv2(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> { return vec2<f32>(tsr_minf(a.x, b.x), tsr_minf(a.y, b.y)); }
+fn tsr_maxv2(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> { return vec2<f32>(tsr_maxf(a.x, b.x), tsr_maxf(a.y, b.y)); }
+fn tsr_minv3(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> { return vec3<f32>(tsr_minf(a.x, b.x), tsr_minf(a.y, b.y), tsr_minf(a.z, b.z)); }
+fn tsr_maxv3(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> { return vec3<f32>(tsr_maxf(a.x, b.x), tsr_maxf(a.y, b.y), tsr_maxf(a.z, b.z)); }
+fn tsr_minv4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return vec4<f32>(tsr_minv2(a.xy, b.xy), tsr_minv2(a.zw, b.zw)); }
+fn tsr_maxv4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return vec4<f32>(tsr_maxv2(a.xy, b.xy), tsr_maxv2(a.zw, b.zw)); }
 fn tsr_to_i32(x: f32) -> i32 {
   if (x != x || abs(x) > 3.4e38) { return 0; }
   let t = trunc(x);
@@ -112,15 +122,25 @@ fn tsr_to_i32(x: f32) -> i32 {
   if (r >= 2147483648.0) { r = r - 4294967296.0; }
   return i32(r);
 }
+// Math.pow's special cases (ECMAScript, not C: pow(1, NaN) and pow(-1, inf) are NaN).
 fn tsr_powf(a: f32, b: f32) -> f32 {
+  let inf = bitcast<f32>(0x7f800000u);
   if (b == 0.0) { return 1.0; }
-  if (a != a || b != b) { return a + b; }
-  if (a < -3.4e38 && b != floor(b)) { return select(0.0, bitcast<f32>(0x7f800000u), b > 0.0); }
-  if (a == 0.0) { return select(0.0, bitcast<f32>(0x7f800000u), b < 0.0); }
+  if (a != a || b != b) { return bitcast<f32>(0x7fc00000u); }
+  if (abs(b) == inf) {
+    if (abs(a) == 1.0) { return bitcast<f32>(0x7fc00000u); }
+    return select(0.0, inf, (abs(a) > 1.0) == (b > 0.0));
+  }
+  // b * 0.5 is exact; every float32 of magnitude 2^24 or more is even.
+  let odd = b == floor(b) && fract(b * 0.5) != 0.0;
+  if (a == 0.0 || abs(a) == inf) {
+    let r = select(0.0, inf, (b > 0.0) == (a != 0.0));
+    return select(r, -r, odd && tsr_neg0(a));
+  }
   if (a < 0.0) {
     if (b != floor(b)) { return bitcast<f32>(0x7fc00000u); }
     let r = pow(-a, b);
-    return select(r, -r, fract(b * 0.5) != 0.0);
+    return select(r, -r, odd);
   }
   return pow(a, b);
 }
@@ -138,7 +158,8 @@ fn tsr_powi(a: i32, b: i32) -> i32 {
   return r;
 }
 fn tsr_erf(x: f32) -> f32 {
-  // Abramowitz & Stegun 7.1.26, absolute error below 1.5e-7.
+  // Abramowitz & Stegun 7.1.26, absolute error below 1.5e-7; erf(-0) is -0.
+  if (x == 0.0) { return x; }
   let s = sign(x);
   let a = abs(x);
   let t = 1.0 / (1.0 + 0.3275911 * a);
@@ -146,10 +167,50 @@ fn tsr_erf(x: f32) -> f32 {
   return s * y;
 }
 fn tsr_tanh(x: f32) -> f32 {
-  if (x != x) { return x; }
+  if (x != x || x == 0.0) { return x; }
   return tanh(clamp(x, -15.0, 15.0));
 }
 fn tsr_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+// a / b, with division by zero spelled out: llvmpipe's compiler folds \`x / 0.0\` with a
+// literal (or inlined constant) zero to 0, where IEEE (and the interpreter) give inf or NaN.
+fn tsr_fdiv(a: f32, b: f32) -> f32 {
+  if (b != 0.0) { return a / b; }
+  if (a != a || a == 0.0) { return bitcast<f32>(0x7fc00000u); }
+  return bitcast<f32>(((bitcast<u32>(a) ^ bitcast<u32>(b)) & 0x80000000u) | 0x7f800000u);
+}
+// The error of the float32 product a * b = p: p + e is exact (Dekker; |a|, |b| < 2^100).
+fn tsr_mul_err(a: f32, b: f32, p: f32) -> f32 {
+  let ca = 4097.0 * a;
+  let ah = ca - (ca - a);
+  let al = a - ah;
+  let cb = 4097.0 * b;
+  let bh = cb - (cb - b);
+  let bl = b - bh;
+  return ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+}
+// floor(a / b) as the interpreter computes it (in float64, then rounded). The float32
+// quotient can round up to an integer (1 / 0.33333334 is 3.0); the exact remainder
+// a - q*b, through Dekker's product, says whether q is one too large or small. Exact where
+// |a / b| < 2^24 and 2^-60 <= |b| <= 2^100; elsewhere floor of the float32 quotient.
+fn tsr_floordivf(a: f32, b: f32) -> f32 {
+  var q = floor(tsr_fdiv(a, b));
+  if (!(abs(q) < 16777216.0 && abs(b) >= 8.7e-19 && abs(b) <= 1.2e30)) { return q; }
+  for (var k = 0; k < 2; k = k + 1) {
+    let p = q * b;
+    let r = (a - p) - tsr_mul_err(q, b, p);
+    if (r != 0.0 && (r < 0.0) != (b < 0.0)) { q = q - 1.0; } else if (abs(r) >= abs(b)) { q = q + 1.0; }
+  }
+  return q;
+}
+// a - floor(a / b) * b with the remainder computed exactly and rounded once, as the
+// interpreter's float64 does, in the range where tsr_floordivf is exact.
+fn tsr_floormodf(a: f32, b: f32) -> f32 {
+  if (b == 0.0) { return bitcast<f32>(0x7fc00000u); }
+  let q = tsr_floordivf(a, b);
+  if (!(abs(q) < 16777216.0 && abs(b) >= 8.7e-19 && abs(b) <= 1.2e30)) { return a - q * b; }
+  let p = q * b;
+  return (a - p) - tsr_mul_err(q, b, p);
+}
 `;
 
 /** The helper functions `body` calls, and the ones they call, in prelude order. */
@@ -347,6 +408,20 @@ function varyingIn(loop: For): Varying {
   return out;
 }
 
+/**
+ * Whether `inner`, bound to the threadIdx axis that `outer` (the enclosing loop that is that
+ * axis's index, or null) already binds, is that same index (a cooperative fill) rather than
+ * an ordinary loop each thread runs whole: see `WgslPrinter.cooperative`. The loop budget
+ * asks the same question, so both agree on which loops a thread runs serially.
+ */
+export function rebindsAsThread(outer: For | null, inner: For): boolean {
+  if (outer === null) return true;
+  const { vars, buffers } = varyingIn(outer);
+  if ([...vars].some((v) => mentions(inner, v))) return false;
+  const { reads, writes } = accesses(inner);
+  return ![...reads, ...writes].some((b) => buffers.has(b));
+}
+
 const elemBytes = (t: DType) => (t === "float16" ? 2 : 4);
 
 class WgslPrinter extends CStylePrinter {
@@ -374,6 +449,8 @@ class WgslPrinter extends CStylePrinter {
   /** Module-scope declarations, by name (a copied loop allocates the same buffer twice). */
   readonly workgroupVars = new Map<string, string>();
   workgroupBytes = 0;
+  /** Each private array the shader declares, with its bytes (checked against a cap). */
+  readonly privateArrays: Array<{ name: string; bytes: number }> = [];
   usesF16 = false;
   /** Messages of the index checks printed (shared by a plan's shaders; code k + 1 is k). */
   checks: string[] = [];
@@ -440,17 +517,18 @@ class WgslPrinter extends CStylePrinter {
     const arg = (x: Expr) => t === "float16" ? `f32(${this.expr(x)})` : this.expr(x);
     switch (op) {
       case "div":
+        if (b.kind === "const" && b.value === 0) {
+          return f32([`tsr_fdiv(${arg(a)}, ${arg(b)})`, P.atom]);
+        }
         return [`${this.operand(a, P.mul)} / ${this.operand(b, P.mul + 1)}`, P.mul];
       case "min":
         return f32([`tsr_minf(${arg(a)}, ${arg(b)})`, P.atom]);
       case "max":
         return f32([`tsr_maxf(${arg(a)}, ${arg(b)})`, P.atom]);
       case "floordiv":
-        return [`floor(${this.operand(a, P.mul)} / ${this.operand(b, P.mul + 1)})`, P.atom];
-      case "floormod": {
-        const x = this.operand(a, P.mul), y = this.operand(b, P.mul + 1);
-        return [`(${x} - floor(${x} / ${y}) * ${y})`, P.atom];
-      }
+        return f32([`tsr_floordivf(${arg(a)}, ${arg(b)})`, P.atom]);
+      case "floormod":
+        return f32([`tsr_floormodf(${arg(a)}, ${arg(b)})`, P.atom]);
       case "pow":
         return f32([`tsr_powf(${arg(a)}, ${arg(b)})`, P.atom]);
       default:
@@ -467,7 +545,7 @@ class WgslPrinter extends CStylePrinter {
       } outside [0, ${String(extent)}), the declared shape of '${this.loading}' in that dimension`;
       let code = this.checks.indexOf(what) + 1;
       if (code === 0) code = this.checks.push(what);
-      return [`tsr_check(${this.expr(index)}, ${this.expr(extent)}, ${code})`, P.atom];
+      return [`tsr_check(${this.expr(index)}, ${this.expr(extent)}, ${code}u)`, P.atom];
     }
     if (t === "int32") {
       if (e.op === "abs") {
@@ -852,12 +930,7 @@ class WgslPrinter extends CStylePrinter {
    */
   private cooperative(s: For): boolean {
     if (!s.threadTag?.startsWith("threadIdx")) return true;
-    const outer = this.threadLoop[AXES.indexOf(s.threadTag.slice(-1) as "x")];
-    if (outer === null) return true;
-    const { vars, buffers } = varyingIn(outer);
-    if ([...vars].some((v) => mentions(s, v))) return false;
-    const { reads, writes } = accesses(s);
-    return ![...reads, ...writes].some((b) => buffers.has(b));
+    return rebindsAsThread(this.threadLoop[AXES.indexOf(s.threadTag.slice(-1) as "x")], s);
   }
 
   /** Whether a loop's bounds depend on a thread index (so threads run different trips). */
@@ -936,6 +1009,7 @@ class WgslPrinter extends CStylePrinter {
       this.emit("{");
       this.depth++;
       this.emit(`var ${name}: array<${ty}, ${n}>;`);
+      this.privateArrays.push({ name: b.name, bytes: n * elemBytes(b.dtype) });
     } else {
       let copies = 1;
       const parts: string[] = [];
@@ -1041,23 +1115,9 @@ export function planWgsl(f: PrimFunc): WgslPlan {
   };
   peel(body);
   body = f.body;
-  let checked = false;
-  walkStmtExprs(body, (e) =>
-    walkExpr(e, (x) => {
-      if (x.kind === "call" && x.op === "checkIndex") checked = true;
-    }));
-  const errors = checked ? { buffer: buffers.length, messages: [] as string[] } : null;
-  if (errors) {
-    buffers.push({
-      name: "tsr_err",
-      dtype: "int32",
-      elements: () => 1,
-      param: null,
-      written: true,
-    });
-  }
 
   const sizeVars = new Set(f.sizeVars);
+  const checks: string[] = [];
   const dispatches: WgslDispatch[] = roots.map((root, k) => {
     const info = threadInfo(root, sizeVars, who);
     const names = new Names(WGSL_RESERVED, "tsr_");
@@ -1073,18 +1133,20 @@ export function planWgsl(f: PrimFunc): WgslPlan {
     // Vector views of read-only float32 bindings, made as the printer asks for them, within
     // the 8 storage buffers every WebGPU adapter allows a shader.
     const views: Array<{ b: Buffer; lanes: 2 | 4; name: string }> = [];
+    // One binding stays free for the error flags where an integer division or an index
+    // check may need it.
+    const room = mayRaise(root) ? 7 : 8;
     const vectorView = (b: Buffer, lanes: number) => {
       if (!storage.has(b) || writes.has(b) || b.dtype !== "float32") return undefined;
       const had = views.find((x) => x.b === b && x.lanes === lanes);
       if (had) return had.name;
-      const limit = errors ? 7 : 8;
-      if (used.length + views.length >= limit || (lanes !== 2 && lanes !== 4)) return undefined;
+      if (used.length + views.length >= room || (lanes !== 2 && lanes !== 4)) return undefined;
       const name = names.of(new Buffer(`${storage.get(b)}_v${lanes}`, "float32", [], "global"));
       views.push({ b, lanes, name });
       return name;
     };
     const p = new WgslPrinter(names, (b) => storage.get(b), vectorView);
-    if (errors) p.checks = errors.messages;
+    p.checks = checks;
     const sizeDecls = f.sizeVars.map((v) => `let ${names.of(v)}: i32 = tsr_sizes.${names.of(v)};`);
     const text = p.shader(root, info, sizeDecls);
     const bindings: WgslDispatch["bindings"] = [
@@ -1094,8 +1156,6 @@ export function planWgsl(f: PrimFunc): WgslPlan {
       })),
       ...views.map((v) => ({ buffer: index.get(v.b)!, access: "read" as const })),
     ];
-    const checks = errors !== null && /\btsr_check\(/.test(text);
-    if (checks) bindings.push({ buffer: errors.buffer, access: "read_write" });
     const decl: string[] = [];
     if (p.usesF16 || used.some((b) => b.dtype === "float16")) decl.push("enable f16;");
     used.forEach((b, i) => {
@@ -1109,22 +1169,20 @@ export function planWgsl(f: PrimFunc): WgslPlan {
           `array<vec${v.lanes}<f32>>;`,
       );
     });
-    if (checks) {
-      decl.push(
-        `@group(0) @binding(${bindings.length - 1}) var<storage, read_write> tsr_err: array<i32>;`,
-      );
-    }
     if (f.sizeVars.length) {
       decl.push(`struct TsrSizes { ${f.sizeVars.map((v) => `${names.of(v)}: i32,`).join(" ")} }`);
       decl.push(`@group(0) @binding(${bindings.length}) var<uniform> tsr_sizes: TsrSizes;`);
     }
+    const helpers = helpersFor(text);
+    const errorFlags = usesFlags(helpers);
+    if (errorFlags) decl.push(flagsDecl(bindings.length + (f.sizeVars.length ? 1 : 0)));
     decl.push(...p.workgroupVars.values());
     const [wx, wy, wz] = info.wg;
     const source = [
       `// ${f.name}, dispatch ${k + 1} of ${roots.length}: generated by Tessera from the loop IR`,
       ...decl,
       "",
-      helpersFor(text),
+      helpers,
       `@compute @workgroup_size(${wx}, ${wy}, ${wz})`,
       "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, " +
       "@builtin(num_workgroups) nwg: vec3<u32>) {",
@@ -1153,10 +1211,23 @@ export function planWgsl(f: PrimFunc): WgslPlan {
       grid,
       bindings,
       workgroupStorageBytes: p.workgroupBytes,
+      privateArrays: p.privateArrays,
       usesF16: p.usesF16,
+      errorFlags,
     };
   });
-  return { name: f.name, buffers, dispatches, sizeVars: f.sizeVars, errors };
+  return { name: f.name, buffers, dispatches, sizeVars: f.sizeVars, checks };
+}
+
+/** Whether `s` divides int32 values or checks an index (its helpers may set error flags). */
+function mayRaise(s: Stmt): boolean {
+  let found = false;
+  walkStmtExprs(s, (e) =>
+    walkExpr(e, (x) => {
+      if (x.kind === "binary" && x.dtype === "int32" && /div|mod/.test(x.op)) found = true;
+      if (x.kind === "call" && x.op === "checkIndex") found = true;
+    }));
+  return found;
 }
 
 /** A name for a root statement in messages: the buffers it writes. */

@@ -21,6 +21,7 @@ import {
 } from "../../runtime/device_array.ts";
 import { NDArray } from "../../runtime/ndarray.ts";
 import { getDevice, type WebGpu } from "./device.ts";
+import { FLAGS_BYTES, raiseFlags } from "./error_flags.ts";
 import type { Sizes, WgslDispatch, WgslPlan } from "./plan.ts";
 
 export type KernelArg = NDArray | DeviceArray;
@@ -44,8 +45,29 @@ interface Compiled {
   layout: GPUBindGroupLayout;
 }
 
-/** Pipelines by WGSL text (and binding layout), for the device they were made on. */
+/**
+ * Pipelines by WGSL text (and binding layout), for the device they were made on, least
+ * recently used first: a process that builds kernel after kernel must not keep every
+ * pipeline it ever made (300 kernels held 220 MB). A kernel keeps its own pipelines, so
+ * eviction only costs a recompile when an equal kernel is built again.
+ */
 const pipelineCache = new Map<string, { device: GPUDevice; compiled: Promise<Compiled> }>();
+
+/** At most this many pipelines stay in the cache. */
+export const PIPELINE_CACHE_CAP = 64;
+
+/** How many pipelines the cache holds now (for tests). */
+export function pipelineCacheSize(): number {
+  return pipelineCache.size;
+}
+
+/**
+ * Bytes of private (per-invocation, `var<function>`) arrays a shader may declare. WebGPU
+ * sets no limit, and past some size a software adapter spills them and runs for tens of
+ * minutes (32 KiB per invocation in a softmax never returned on llvmpipe); real GPUs spill
+ * such arrays to slow memory too. 16 KiB is far above what a register tile needs.
+ */
+export const MAX_PRIVATE_BYTES = 16 * 1024;
 
 // A function, not a constant: importing this file (every user of `te.build` does) must work
 // where WebGPU's globals do not exist.
@@ -114,6 +136,20 @@ function checkPlan(plan: WgslPlan, gpu: WebGpu, who: string): void {
         );
       }
     });
+    const priv = d.privateArrays ?? [];
+    const privBytes = priv.reduce((a, x) => a + x.bytes, 0);
+    if (privBytes > MAX_PRIVATE_BYTES) {
+      const list = [...priv].sort((a, b) => b.bytes - a.bytes)
+        .map((x) => `'${x.name}' (${x.bytes} bytes)`).join(", ");
+      throw new TesseraError(
+        `${where}: each invocation would hold private arrays of ${privBytes} bytes in all ` +
+          `(${list}), more than the ${MAX_PRIVATE_BYTES} bytes per invocation Tessera allows ` +
+          `(beyond it a GPU spills them to slow memory; llvmpipe may run for many minutes); ` +
+          `give each thread a smaller tile, or put the buffer in workgroup memory ` +
+          `(cacheRead/cacheWrite with scope "shared", or setScope("shared")), or compute it ` +
+          `at the root (global) instead of at a thread's loop`,
+      );
+    }
     if (d.workgroupStorageBytes > L.maxComputeWorkgroupStorageSize) {
       exceeds(
         where,
@@ -122,18 +158,19 @@ function checkPlan(plan: WgslPlan, gpu: WebGpu, who: string): void {
         "use smaller shared-memory tiles",
       );
     }
-    if (d.bindings.length > L.maxStorageBuffersPerShaderStage) {
+    const storage = d.bindings.length + (d.errorFlags ? 1 : 0);
+    if (storage > L.maxStorageBuffersPerShaderStage) {
       exceeds(
         where,
-        `a count of ${d.bindings.length} storage buffers`,
+        `a count of ${storage} storage buffers`,
         "maxStorageBuffersPerShaderStage",
         "split the computation into kernels with fewer arrays",
       );
     }
-    if (d.bindings.length + 1 > L.maxBindingsPerBindGroup) {
+    if (storage + 1 > L.maxBindingsPerBindGroup) {
       exceeds(
         where,
-        `a count of ${d.bindings.length + 1} bindings`,
+        `a count of ${storage + 1} bindings`,
         "maxBindingsPerBindGroup",
         "split the computation into kernels with fewer arrays",
       );
@@ -157,10 +194,18 @@ function pipelinesFor(plan: WgslPlan, gpu: WebGpu, who: string): Promise<Compile
   return Promise.all(plan.dispatches.map((d) => {
     const key = layoutKey(d, uniform);
     const hit = pipelineCache.get(key);
-    if (hit && hit.device === gpu.device) return hit.compiled;
+    if (hit && hit.device === gpu.device) {
+      pipelineCache.delete(key); // now the most recently used
+      pipelineCache.set(key, hit);
+      return hit.compiled;
+    }
     const compiled = compile(gpu, d, uniform, `${who}, stage ${d.name}`);
     const entry = { device: gpu.device, compiled };
+    pipelineCache.delete(key);
     pipelineCache.set(key, entry);
+    while (pipelineCache.size > PIPELINE_CACHE_CAP) {
+      pipelineCache.delete(pipelineCache.keys().next().value!);
+    }
     compiled.catch(() => {
       if (pipelineCache.get(key) === entry) pipelineCache.delete(key);
     });
@@ -196,6 +241,13 @@ async function compile(
       binding: d.bindings.length,
       visibility: GPUShaderStage.COMPUTE,
       buffer: { type: "uniform" },
+    });
+  }
+  if (d.errorFlags) {
+    entries.push({
+      binding: entries.length,
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: { type: "storage" },
     });
   }
   device.pushErrorScope("validation");
@@ -251,6 +303,8 @@ class Program implements WgslProgram {
   #pool = new Map<number, GPUBuffer>();
   #staging: GPUBuffer | null = null;
   #uniform: GPUBuffer | null = null;
+  /** The error flags word (error_flags.ts), when some shader sets flags. */
+  #flags: GPUBuffer | null = null;
   #tail: Promise<unknown> = Promise.resolve();
 
   constructor(readonly plan: WgslPlan, readonly who: string, gpu: WebGpu) {
@@ -268,9 +322,9 @@ class Program implements WgslProgram {
       const gpu = await this.#setup(call);
       const { device } = gpu;
       const outputs = this.#hostOutputs(call);
-      const errors = this.plan.errors ?? null;
-      const errAt = outputs.reduce((s, o) => s + paddedSize(o.bytes), 0);
-      const stagingSize = errAt + (errors ? 16 : 0);
+      const flags = this.#flags;
+      const outputBytes = outputs.reduce((s, o) => s + paddedSize(o.bytes), 0);
+      const stagingSize = outputBytes + (flags ? paddedSize(FLAGS_BYTES) : 0);
       if (stagingSize > 0 && (this.#staging?.size ?? 0) < stagingSize) {
         this.#staging?.destroy();
         this.#staging = null;
@@ -282,14 +336,11 @@ class Program implements WgslProgram {
         );
       }
       const bindGroups = this.#bindGroups(call);
-      const errBuf = errors && this.#pool.get(errors.buffer)!;
-      if (errBuf) device.queue.writeBuffer(errBuf, 0, new Int32Array(4));
       device.pushErrorScope("validation");
       const enc = device.createCommandEncoder();
       const pass = enc.beginComputePass();
       this.#encode(pass, call, bindGroups);
       pass.end();
-      if (errBuf) enc.copyBufferToBuffer(errBuf, 0, this.#staging!, errAt, 16);
       let off = 0;
       for (const o of outputs) {
         enc.copyBufferToBuffer(
@@ -301,6 +352,7 @@ class Program implements WgslProgram {
         );
         off += paddedSize(o.bytes);
       }
+      if (flags) enc.copyBufferToBuffer(flags, 0, this.#staging!, off, FLAGS_BYTES);
       device.queue.submit([enc.finish()]);
       this.#raise(await device.popErrorScope(), "running the plan");
       if (stagingSize === 0) return;
@@ -314,18 +366,19 @@ class Program implements WgslProgram {
         );
       }
       const data = staging.getMappedRange(0, stagingSize);
+      if (flags) {
+        const words = new Uint32Array(data, outputBytes, 2).slice();
+        if (words[0] || words[1]) {
+          staging.unmap();
+          raiseFlags(words, this.plan.checks ?? [], this.who);
+        }
+      }
       off = 0;
       for (const o of outputs) {
         fromDeviceBytes(o.arg, data, off);
         off += paddedSize(o.bytes);
       }
-      const code = errors ? new Int32Array(data, errAt, 1)[0] : 0;
       staging.unmap();
-      if (code !== 0) {
-        throw new TesseraError(
-          `${this.who}: ${errors!.messages[code - 1] ?? `index check ${code} failed`}`,
-        );
-      }
     });
   }
 
@@ -409,6 +462,8 @@ class Program implements WgslProgram {
     this.#staging = null;
     this.#uniform?.destroy();
     this.#uniform = null;
+    this.#flags?.destroy();
+    this.#flags = null;
   }
 
   /** Runs one call at a time: calls share the pooled buffers and the staging buffer. */
@@ -573,6 +628,15 @@ class Program implements WgslProgram {
         queue.writeBuffer(this.#pool.get(i)!, 0, toDeviceBytes(s.arg));
       }
     });
+    if (this.plan.dispatches.some((d) => d.errorFlags)) {
+      this.#flags ??= await allocBuffer(
+        gpu,
+        paddedSize(FLAGS_BYTES),
+        storageUsage(),
+        `${this.who}: error flags`,
+      );
+      queue.writeBuffer(this.#flags, 0, new Uint32Array(paddedSize(FLAGS_BYTES) / 4));
+    }
     if (call.uniform) {
       if (!this.#uniform || this.#uniform.size !== call.uniform.byteLength) {
         this.#uniform?.destroy();
@@ -617,6 +681,9 @@ class Program implements WgslProgram {
       }));
       if (call.uniform) {
         entries.push({ binding: d.bindings.length, resource: { buffer: this.#uniform! } });
+      }
+      if (d.errorFlags) {
+        entries.push({ binding: entries.length, resource: { buffer: this.#flags! } });
       }
       return device.createBindGroup({ layout: this.#pipelines![k].layout, entries });
     });
