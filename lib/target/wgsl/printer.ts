@@ -104,10 +104,13 @@ fn tsr_floormod(a: i32, b: i32) -> i32 {
   if (r != 0 && (r ^ b) < 0) { return r + b; }
   return r;
 }
+// NaN by its bits: a GPU's shader compiler may assume no NaNs and fold \`x != x\` to false
+// (NVIDIA's does: max(2, NaN) was 2 and tanh(NaN) was -1 on an H200).
+fn tsr_isnan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
 // Math.min / Math.max: NaN if either is NaN, and -0 is below +0 (min(0, -0) is -0).
 fn tsr_neg0(a: f32) -> bool { return (bitcast<u32>(a) >> 31u) == 1u; }
-fn tsr_minf(a: f32, b: f32) -> f32 { if (a != a || b != b) { return a + b; } return select(b, a, a < b || (a == b && tsr_neg0(a))); }
-fn tsr_maxf(a: f32, b: f32) -> f32 { if (a != a || b != b) { return a + b; } return select(b, a, a > b || (a == b && !tsr_neg0(a))); }
+fn tsr_minf(a: f32, b: f32) -> f32 { if (tsr_isnan(a) || tsr_isnan(b)) { return a + b; } return select(b, a, a < b || (a == b && tsr_neg0(a))); }
+fn tsr_maxf(a: f32, b: f32) -> f32 { if (tsr_isnan(a) || tsr_isnan(b)) { return a + b; } return select(b, a, a > b || (a == b && !tsr_neg0(a))); }
 fn tsr_minv2(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> { return vec2<f32>(tsr_minf(a.x, b.x), tsr_minf(a.y, b.y)); }
 fn tsr_maxv2(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> { return vec2<f32>(tsr_maxf(a.x, b.x), tsr_maxf(a.y, b.y)); }
 fn tsr_minv3(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> { return vec3<f32>(tsr_minf(a.x, b.x), tsr_minf(a.y, b.y), tsr_minf(a.z, b.z)); }
@@ -115,7 +118,7 @@ fn tsr_maxv3(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> { return vec3<f32>(tsr_max
 fn tsr_minv4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return vec4<f32>(tsr_minv2(a.xy, b.xy), tsr_minv2(a.zw, b.zw)); }
 fn tsr_maxv4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return vec4<f32>(tsr_maxv2(a.xy, b.xy), tsr_maxv2(a.zw, b.zw)); }
 fn tsr_to_i32(x: f32) -> i32 {
-  if (x != x || abs(x) > 3.4e38) { return 0; }
+  if (tsr_isnan(x) || abs(x) > 3.4e38) { return 0; }
   let t = trunc(x);
   if (abs(t) < 2147483648.0) { return i32(t); }
   var r = t - floor(t / 4294967296.0) * 4294967296.0;
@@ -126,7 +129,7 @@ fn tsr_to_i32(x: f32) -> i32 {
 fn tsr_powf(a: f32, b: f32) -> f32 {
   let inf = bitcast<f32>(0x7f800000u);
   if (b == 0.0) { return 1.0; }
-  if (a != a || b != b) { return bitcast<f32>(0x7fc00000u); }
+  if (tsr_isnan(a) || tsr_isnan(b)) { return bitcast<f32>(0x7fc00000u); }
   if (abs(b) == inf) {
     if (abs(a) == 1.0) { return bitcast<f32>(0x7fc00000u); }
     return select(0.0, inf, (abs(a) > 1.0) == (b > 0.0));
@@ -167,7 +170,7 @@ fn tsr_erf(x: f32) -> f32 {
   return s * y;
 }
 fn tsr_tanh(x: f32) -> f32 {
-  if (x != x || x == 0.0) { return x; }
+  if (tsr_isnan(x) || x == 0.0) { return x; }
   return tanh(clamp(x, -15.0, 15.0));
 }
 fn tsr_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
@@ -175,7 +178,7 @@ fn tsr_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
 // literal (or inlined constant) zero to 0, where IEEE (and the interpreter) give inf or NaN.
 fn tsr_fdiv(a: f32, b: f32) -> f32 {
   if (b != 0.0) { return a / b; }
-  if (a != a || a == 0.0) { return bitcast<f32>(0x7fc00000u); }
+  if (tsr_isnan(a) || a == 0.0) { return bitcast<f32>(0x7fc00000u); }
   return bitcast<f32>(((bitcast<u32>(a) ^ bitcast<u32>(b)) & 0x80000000u) | 0x7f800000u);
 }
 // The error of the float32 product a * b = p: p + e is exact (Dekker; |a|, |b| < 2^100).
