@@ -109,7 +109,11 @@ export class DeviceArray {
     /** The buffer (padded: see `byteLength` for the bytes that belong to the array). */
     readonly buffer: GPUBuffer,
     readonly gpu: WebGpu,
-  ) {}
+  ) {
+    // Kernels size their bindings from the shape: it must not change after it is made.
+    Object.freeze(this.shape);
+    Object.freeze(this);
+  }
 
   /** A device array of zeros (WebGPU zero-fills new buffers). */
   static async empty(shape: readonly number[], dtype: DType = "float32"): Promise<DeviceArray> {
@@ -174,6 +178,12 @@ export class DeviceArray {
       throw new TesseraError(`${what} is a DeviceArray that was destroyed; make it again`);
     }
     checkAlive(this.gpu, what);
+    if (this.buffer.size < this.byteLength) {
+      throw new TesseraError(
+        `${what}: shape [${this.shape.join(", ")}] ${this.dtype} needs ${this.byteLength} ` +
+          `bytes but its buffer has ${this.buffer.size}`,
+      );
+    }
   }
 
   /** Overwrites the contents with a host array of the same shape and dtype. */

@@ -47,29 +47,6 @@ import type { Sizes, WgslBufferSpec, WgslDispatch, WgslPlan } from "./plan.ts";
 const MAX_GRID = 65535;
 const AXES = ["x", "y", "z"] as const;
 
-const WGSL_RESERVED = new Set(
-  ("alias break case const const_assert continue continuing default diagnostic discard else " +
-    "enable false fn for if let loop override requires return struct switch true var while " +
-    "array atomic bool f16 f32 i32 u32 mat2x2 mat3x3 mat4x4 ptr sampler texture_2d vec2 vec3 " +
-    "vec4 bitcast select min max abs floor ceil round exp log sqrt inverseSqrt tanh pow trunc " +
-    "clamp fract main workgroupBarrier storageBarrier wid lid nwg NULL Self abstract active " +
-    "as asm async attribute auto await become binding_array cast catch class co_await " +
-    "co_return co_yield coherent column_major common compile compile_fragment concept " +
-    "const_cast consteval constexpr constinit crate debugger decltype delete demote " +
-    "demote_to_helper do dynamic_cast enum explicit export extends extern external fallthrough " +
-    "filter final finally friend from fxgroup get goto groupshared highp impl implements import " +
-    "inline instanceof interface layout lowp macro macro_rules match mediump meta mod module " +
-    "move mut mutable namespace new nil noexcept noinline nointerpolation noperspective null " +
-    "nullptr of operator package packoffset partition pass patch pixelfragment precise " +
-    "precision premerge priv protected pub public readonly ref regardless register " +
-    "reinterpret_cast require resource restrict self set shared sizeof smooth snorm static " +
-    "static_assert static_cast std subroutine super target template this thread_local throw " +
-    "trait try type typedef typeid typename typeof union unless unorm unsafe unsized use using " +
-    "varying virtual volatile wgsl where with writeonly yield sign trunc fract clamp exp2 " +
-    "log2 ceil round sqrt tanh TsrSizes")
-    .split(" "),
-);
-
 const HELPERS = `fn tsr_div(a: i32, b: i32) -> i32 {
   if (b == 0) { return 0; }
   if (b == -1) { return -a; }
@@ -1025,7 +1002,7 @@ export function planWgsl(f: PrimFunc): WgslPlan {
   const sizeVars = new Set(f.sizeVars);
   const dispatches: WgslDispatch[] = roots.map((root, k) => {
     const info = threadInfo(root, sizeVars, who);
-    const names = new Names(WGSL_RESERVED, "tsr_");
+    const names = new Names();
     const { reads, writes } = accesses(root);
     // A buffer allocated inside this statement is the shader's own array, even when a copy
     // of a loop (partitioning) also allocates it at the root.
@@ -1043,7 +1020,7 @@ export function planWgsl(f: PrimFunc): WgslPlan {
       const had = views.find((x) => x.b === b && x.lanes === lanes);
       if (had) return had.name;
       if (used.length + views.length >= 8 || (lanes !== 2 && lanes !== 4)) return undefined;
-      const name = names.of(new Buffer(`${storage.get(b)}_v${lanes}`, "float32", [], "global"));
+      const name = names.fresh(`${storage.get(b)}_v${lanes}`);
       views.push({ b, lanes, name });
       return name;
     };

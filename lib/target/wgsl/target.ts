@@ -24,6 +24,7 @@ export async function buildWebgpu(func: PrimFunc, _opts: BuildOptions): Promise<
     func.sizeVars,
     unrollLoops(func.body),
     func.outputs,
+    func.requires,
   );
   const flat = flattenStorage(unrolled);
   const plan = planWgsl(flat);
