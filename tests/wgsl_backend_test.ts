@@ -705,7 +705,7 @@ Deno.test("unscheduled softmax: four root stages run as four dispatches, in orde
   assert.doesNotMatch(f.source, /dispatch 5 of/);
   // Each dispatch reads what the one before it wrote, in this order.
   const order = [...f.source.matchAll(/var<storage, read_write> (\w+)/g)].map((m) => m[1]);
-  assert.deepEqual(order, ["M", "E", "S", "Y"]);
+  assert.deepEqual(order, ["b_M", "b_E", "b_S", "b_Y"]);
   const ref = await te.build(s, [X, Y]);
   // Twice, with different inputs: the temporaries keep the first call's values between
   // calls, so a dispatch that ran too early would read stale data the second time.
