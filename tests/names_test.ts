@@ -7,7 +7,7 @@
  * `read`, `read_write`) all compile and compute what the interpreter computes.
  */
 import assert from "node:assert/strict";
-import { nd, NDArray, te } from "../mod.ts";
+import { nd, NDArray, te, TesseraError } from "../mod.ts";
 import { useTestCache } from "./c_util.ts";
 
 const HOSTILE = [
@@ -93,4 +93,21 @@ Deno.test("names: generated code spells every user name under a prefix", async (
   assert.match(f.source, /int32_t k_NULL\(/);
   // No identifier HUGE_VAL stands alone: each use is prefixed (b_HUGE_VAL, v_HUGE_VAL).
   assert.doesNotMatch(f.source, /(?<![A-Za-z0-9_])HUGE_VAL(?![A-Za-z0-9_])/);
+});
+
+Deno.test("names: names that are not identifiers are refused wherever a name is given", () => {
+  const isRefusal = (e: unknown) =>
+    e instanceof TesseraError && /is not allowed; use letters, digits and '_'/.test(e.message);
+  const X = te.placeholder([4], "float32", "X");
+  for (const bad of ["a b", "é", "Å1", "x-y", "1x", "", "x".repeat(65), "a\nb", "*/"]) {
+    assert.throws(() => te.placeholder([4], "float32", bad), isRefusal, bad);
+    assert.throws(() => te.var(bad), isRefusal, bad);
+    assert.throws(() => te.reduceAxis(4, bad), isRefusal, bad);
+    assert.throws(() => te.compute([4], (i) => X(i), bad), isRefusal, bad);
+    const Y = te.compute([4], (i) => X(i), "Y");
+    assert.throws(() => te.lower(te.createSchedule(Y), [X, Y], { name: bad }), isRefusal, bad);
+  }
+  // A loop named by a non-ASCII parameter falls back to a plain name.
+  const Z = te.compute([4], (é) => X(é), "Z");
+  assert.equal(Z.op.axis[0].name, "ax0");
 });
