@@ -103,6 +103,9 @@ Deno.test("bool arrays hold 0 and 1 on every target", async () => {
     y.data.fill(-1);
     await rejectsTessera(() => f(bad, x, y), /argument 1 'M': bool element 2 is 255/);
     assert.deepEqual(Array.from(y.data), [-1, -1, -1, -1], target);
+    if (target === "webgpu") {
+      await rejectsTessera(() => bad.to("webgpu"), /the host array: bool element 2 is 255/);
+    }
   }
 });
 

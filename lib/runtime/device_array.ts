@@ -13,7 +13,7 @@
 import { TesseraError } from "../error.ts";
 import { type DType, parseDType } from "../ir/dtype.ts";
 import { getDevice, type WebGpu } from "../target/wgsl/device.ts";
-import { NDArray } from "./ndarray.ts";
+import { checkStorage, NDArray } from "./ndarray.ts";
 
 /** Bytes one element takes in a device buffer. */
 export function deviceBytesPerElement(dtype: DType): number {
@@ -200,6 +200,8 @@ export class DeviceArray {
           `([${this.shape.join(", ")}]), got ${got}`,
       );
     }
+    // Its storage may have been detached, or (bool) written with other bytes than 0 and 1.
+    checkStorage(host.data, host.dtype, this.size, `${who}: the host array`);
     // Queued: kernels submitted after this call see the new contents.
     if (this.byteLength > 0) this.gpu.device.queue.writeBuffer(this.buffer, 0, toDeviceBytes(host));
   }
