@@ -7,10 +7,11 @@
  *
  * Names: nothing a user wrote reaches generated code as is. Every variable is spelled
  * `v_<name>` and every buffer `b_<name>` (characters outside `[A-Za-z0-9_]` become `_`, and a
- * suffix keeps them distinct), while everything the runtime emits itself is spelled `tsr_...`
- * or is a fixed word such as `lid`. No keyword or macro of C, its headers or WGSL has either
- * prefix, so a user name can never be one (`HUGE_VAL` as a C parameter would expand to a
- * function call) or shadow a helper; no list of forbidden words is needed.
+ * suffix keeps them distinct), and the exported C kernel `k_<name>`; everything the runtime
+ * emits itself is spelled `tsr_...` or is a fixed word such as `lid` or `main`. No keyword or
+ * macro of C, its headers or WGSL starts with `v_`, `b_` or `k_`, so a user name can never be
+ * one (`HUGE_VAL` as a C parameter would expand to a function call) or shadow a helper; no
+ * list of forbidden words is needed.
  */
 import type { DType } from "../ir/dtype.ts";
 import type { Buffer, CmpOp, Expr, Var } from "../ir/expr.ts";
