@@ -8,6 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { nd, NDArray, te, TesseraError } from "../mod.ts";
+import { Buffer, BufferLoad, intConst, Var } from "../lib/ir/expr.ts";
+import { BufferStore, For, PrimFunc } from "../lib/ir/stmt.ts";
 import { useTestCache } from "./c_util.ts";
 
 const HOSTILE = [
@@ -110,4 +112,26 @@ Deno.test("names: names that are not identifiers are refused wherever a name is 
   // A loop named by a non-ASCII parameter falls back to a plain name.
   const Z = te.compute([4], (é) => X(é), "Z");
   assert.equal(Z.op.axis[0].name, "ax0");
+});
+
+Deno.test("names: a function built below the te layer cannot inject WGSL", async () => {
+  // Nothing checks names below te; the printer keeps even the function's name in a comment safe.
+  const evil = "f\n@compute @workgroup_size(1) fn evil() {}\n//";
+  const X = new Buffer("x\nfn y() {}", "float32", [intConst(4)]);
+  const Y = new Buffer("read_write", "float32", [intConst(4)]);
+  const i = new Var("i */ fn z() {} /*");
+  const body = new For(
+    i,
+    intConst(0),
+    intConst(4),
+    "serial",
+    new BufferStore(Y, [i], new BufferLoad(X, [i])),
+  );
+  const f = await te.build(new PrimFunc(evil, [X, Y], [], body, [Y]), undefined, {
+    target: "webgpu",
+  });
+  assert.doesNotMatch(f.source, /fn (evil|y|z)\(/);
+  const y = nd.empty([4]);
+  await f(nd.array([1, 2, 3, 4]), y);
+  assert.deepEqual(Array.from(y.toArray()), [1, 2, 3, 4]);
 });
