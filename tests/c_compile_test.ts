@@ -298,7 +298,7 @@ Deno.test("a truncated, garbage or swapped cached library is rebuilt, never load
       [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".c")).find((n) =>
         Deno.readTextFileSync(join(dir, n)).includes(body)
       )!.slice(0, -2);
-    const inc = join(dir, keyOf("X[i] + 1.0f;")), dbl = join(dir, keyOf("X[i] * 2.0f;"));
+    const inc = join(dir, keyOf("b_X[v_i] + 1.0f;")), dbl = join(dir, keyOf("b_X[v_i] * 2.0f;"));
     const good = Deno.readFileSync(`${inc}.so`);
     const damages: [string, () => Promise<void>][] = [
       ["truncated to half (used to die of SIGBUS)", async () => {

@@ -80,7 +80,7 @@ Deno.test("nd.array and friends validate with clear messages", () => {
   );
   throwsTessera(
     () => new NDArray([2], "float32", new Int32Array(2)),
-    /float32 data must be a Float32Array, got a Int32Array/,
+    /data must be a Float32Array for float32, but is a Int32Array/,
   );
 });
 

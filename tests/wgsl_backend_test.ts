@@ -156,7 +156,7 @@ Deno.test({
       [rand([8], "float32", 1), rand([8], "float32", 2)],
       "local beside shared",
     );
-    assert.doesNotMatch(f.source, /var<workgroup> B_local/);
+    assert.doesNotMatch(f.source, /var<workgroup> b_B_local/);
   },
 });
 
@@ -164,9 +164,9 @@ Deno.test("matmulGpu's WGSL stages A and B in var<workgroup> tiles between barri
   // 16x16 threads with 4x4 outputs each: 64x16 tiles of A and 16x64 of B per k step.
   const { s, args } = matmulGpu(37, 50, 29);
   const f = await te.build(s, args, { target: "webgpu" });
-  assert.match(f.source, /var<workgroup> A_shared: array<f32, 1024>;/);
-  assert.match(f.source, /var<workgroup> B_shared: array<f32, 1024>;/);
-  assert.match(f.source, /var C_local: array<f32, 16>;/);
+  assert.match(f.source, /var<workgroup> b_A_shared: array<f32, 1024>;/);
+  assert.match(f.source, /var<workgroup> b_B_shared: array<f32, 1024>;/);
+  assert.match(f.source, /var b_C_local: array<f32, 16>;/);
   assert.match(f.source, /@workgroup_size\(16, 16, 1\)/);
   assert.match(f.source, /workgroupBarrier\(\);/);
   // One kernel: the whole matmul is one root stage.
@@ -205,7 +205,7 @@ Deno.test("tiled matmul with shared A/B tiles equals the interpreter at ragged s
         [rand([m, k], "float32", 3), rand([k, n], "float32", 4)],
         `shared-tile matmul ${m}x${n}x${k}, tile ${tile}`,
       );
-      assert.match(f.source, /var<workgroup> A_shared/);
+      assert.match(f.source, /var<workgroup> b_A_shared/);
       assert.match(f.source, /workgroupBarrier\(\);/);
     }
   }
@@ -258,8 +258,8 @@ Deno.test("row softmax, rfactor across threads, three dispatches: equals the int
     );
     assert.match(f.source, /dispatch 3 of 3/);
     // One partial per thread for one row, not the whole [rows, threads] tensor per workgroup.
-    assert.match(f.source, new RegExp(`var<workgroup> M_rf: array<f32, ${threads}>;`));
-    assert.match(f.source, new RegExp(`var<workgroup> S_rf: array<f32, ${threads}>;`));
+    assert.match(f.source, new RegExp(`var<workgroup> b_M_rf: array<f32, ${threads}>;`));
+    assert.match(f.source, new RegExp(`var<workgroup> b_S_rf: array<f32, ${threads}>;`));
     // The final reduction over the partials runs on one thread.
     assert.match(f.source, /if \(lid\.x == 0u\)/);
   }
@@ -275,8 +275,8 @@ Deno.test("row softmax fused into one kernel per row (max and sum in shared memo
       `fused softmax ${rows}x${cols} on ${threads} threads`,
     );
     assert.match(f.source, /dispatch 1 of 1/);
-    assert.match(f.source, /var<workgroup> M: array<f32, 1>;/);
-    assert.match(f.source, /var<workgroup> S_rf: array<f32, \d+>;/);
+    assert.match(f.source, /var<workgroup> b_M: array<f32, 1>;/);
+    assert.match(f.source, /var<workgroup> b_S_rf: array<f32, \d+>;/);
   }
   // Rows that sum to very different scales: the max subtraction must use this row's max.
   const { s, args } = softmaxGpu(3, 45, 16, true);
@@ -303,7 +303,7 @@ Deno.test("a row sum of symbolic length: rfactor partials, input staged through 
   s.stage(XS).computeAt(s.stage(MF), s.stage(MF).op.reduceAxis[0]);
   s.stage(XS).bind(s.stage(XS).op.axis[1], "threadIdx.x");
   const f = await te.build(s, [X, M], { target: "webgpu" });
-  assert.match(f.source, /var<workgroup> X_shared: array<f32, 32>;/);
+  assert.match(f.source, /var<workgroup> b_X_shared: array<f32, 32>;/);
   const ref = await te.build(s, [X, M]);
   for (const cols of [100, 5, 64, 0, 1]) {
     const x = rand([rows, cols], "float32", cols + 1);
@@ -327,7 +327,7 @@ Deno.test("a cooperative fill wider than the compute threads sizes the workgroup
   s.stage(AS).computeAt(s.stage(B), o).bind(s.stage(AS).op.axis[0], "threadIdx.x");
   const f = await checkAgainstInterpreter(s, [A, B], [rand([len + 2])], "stencil with halo");
   assert.match(f.source, /@workgroup_size\(10, 1, 1\)/);
-  assert.match(f.source, /var<workgroup> A_shared: array<f32, 10>;/);
+  assert.match(f.source, /var<workgroup> b_A_shared: array<f32, 10>;/);
 });
 
 Deno.test("an accumulator initialized by a loop re-binding its thread axis stays per thread", async () => {
@@ -351,7 +351,7 @@ Deno.test("an accumulator initialized by a loop re-binding its thread axis stays
   r.bind(ro, "threadIdx.y");
   s.stage(D).bind(D.op.axis[0], "blockIdx.x");
   const f = await checkAgainstInterpreter(s, [X, D], [rand([2, 5], "int32", 3)], "R_local");
-  assert.doesNotMatch(f.source, /var<workgroup> R_local/);
+  assert.doesNotMatch(f.source, /var<workgroup> b_R_local/);
 });
 
 // --- 3. conv2d with padding -------------------------------------------------------------------
@@ -430,7 +430,7 @@ Deno.test("padded conv2d, shared input tile filled by the threads: equals the in
       [rand(inShapes[0], "float32", h), rand(inShapes[1], "float32", w)],
       `conv2d ${ci}x${h}x${w} -> ${co}, ${k}x${k}, pad ${pad}, stride ${stride}`,
     );
-    assert.match(f.source, /var<workgroup> Xp: array<f32, \d+>;/);
+    assert.match(f.source, /var<workgroup> b_Xp: array<f32, \d+>;/);
     assert.match(f.source, /@workgroup_size\(8, 4, 1\)/);
   }
 });
@@ -697,7 +697,7 @@ Deno.test("unscheduled softmax: four root stages run as four dispatches, in orde
   assert.doesNotMatch(f.source, /dispatch 5 of/);
   // Each dispatch reads what the one before it wrote, in this order.
   const order = [...f.source.matchAll(/var<storage, read_write> (\w+)/g)].map((m) => m[1]);
-  assert.deepEqual(order, ["M", "E", "S", "Y"]);
+  assert.deepEqual(order, ["b_M", "b_E", "b_S", "b_Y"]);
   const ref = await te.build(s, [X, Y]);
   // Twice, with different inputs: the temporaries keep the first call's values between
   // calls, so a dispatch that ran too early would read stale data the second time.
@@ -959,7 +959,7 @@ Deno.test("vectorize by 2, 3 and 4 computes float32 lanes as one vecN<f32>", asy
     const f = await te.build(s, [A, B, C], { target: "webgpu" });
     assert.match(f.source, new RegExp(`let tsr_vec: vec${lanes}<f32>`));
     // A's row stride 12 and B's start are multiples of 2 and 4: real vector loads there.
-    const view = new RegExp(`var<storage, read> A_v${lanes}: array<vec${lanes}<f32>>`);
+    const view = new RegExp(`var<storage, read> b_A_v${lanes}: array<vec${lanes}<f32>>`);
     if (lanes === 3) assert.doesNotMatch(f.source, /_v3/);
     else assert.match(f.source, view);
     await checkAgainstInterpreter(
@@ -1032,5 +1032,5 @@ Deno.test("storageAlign pads the rows of a shared tile", async () => {
     [rand([40, 24], "float32", 1), rand([24, 32], "float32", 2)],
     "padded shared tile",
   );
-  assert.match(f.source, /var<workgroup> A_shared: array<f32, 272>;/);
+  assert.match(f.source, /var<workgroup> b_A_shared: array<f32, 272>;/);
 });

@@ -7,7 +7,7 @@
  * `BufferLoad`s. `Reduce` only appears at the top of a compute body.
  */
 import { TesseraError } from "../error.ts";
-import { type DType, isBool, isFloat, isInt } from "./dtype.ts";
+import { type DType, isBool, isFloat, isInt, parseDType } from "./dtype.ts";
 
 export type ExprLike = Expr | number | boolean;
 
@@ -302,13 +302,40 @@ export function isExpr(x: unknown): x is Expr {
   return x instanceof ExprBase;
 }
 
-export function constOf(value: number | boolean, dtype: DType): Const {
+/** A value as a user would recognize it in a message ("5" quoted, 1n with its n). */
+function show(x: unknown): string {
+  if (typeof x === "string") return JSON.stringify(x);
+  if (typeof x === "bigint") return `${x}n (a BigInt)`;
+  if (Array.isArray(x)) return `an array [${String(x)}]`;
+  if (typeof x === "object" && x !== null) return "an object";
+  return String(x);
+}
+
+/**
+ * The one conversion of a JavaScript literal into a constant; every number that becomes an
+ * expression comes through here. Only numbers and booleans are literals, and an integer
+ * literal must fit its type: an int32 that wrapped would read `A(2**40)` as `A(0)`, and one
+ * that did not would mean one thing in C and another in the interpreter.
+ */
+export function constOf(value: unknown, dtype: DType, where = "te.const"): Const {
   if (typeof value === "boolean") return new Const(value ? 1 : 0, "bool");
+  if (typeof value !== "number") {
+    throw new TesseraError(
+      `${where}: ${show(value)} is not a number or a boolean; pass a JavaScript number ` +
+        `(e.g. 5, not "5" or 5n)`,
+    );
+  }
   if (isInt(dtype)) {
     if (!Number.isInteger(value)) {
-      throw new TesseraError(`const: ${value} is not an integer but the dtype is ${dtype}`);
+      throw new TesseraError(`${where}: ${value} is not an integer but the dtype is ${dtype}`);
     }
-    return new Const(value | 0, dtype);
+    if (value < -(2 ** 31) || value >= 2 ** 31) {
+      throw new TesseraError(
+        `${where}: ${value} does not fit int32 (-2147483648 to 2147483647); ` +
+          `write it as te.const(${value}, "float32") if a float is meant`,
+      );
+    }
+    return new Const(value, dtype);
   }
   if (isBool(dtype)) return new Const(value ? 1 : 0, "bool");
   return new Const(value, dtype);
@@ -317,17 +344,18 @@ export function constOf(value: number | boolean, dtype: DType): Const {
 export const intConst = (v: number): Const => new Const(v, "int32");
 
 /** Turns a number or boolean into an expression; numbers take `hint`'s type when given. */
-export function toExpr(x: ExprLike, hint?: DType): Expr {
+export function toExpr(x: ExprLike, hint?: DType, where = "literal"): Expr {
   if (isExpr(x)) return x;
-  if (typeof x === "boolean") return constOf(x, "bool");
-  if (typeof x !== "number" || Number.isNaN(x) && hint === undefined) {
-    throw new TesseraError(`expected an expression or a number, got ${String(x)}`);
+  if (typeof x === "number" && hint !== undefined && !isBool(hint)) {
+    // A fraction next to an int is a float, as in C: `i.add(0.5)` is float32.
+    if (isInt(hint) && !Number.isInteger(x)) return constOf(x, "float32", where);
+    return constOf(x, hint, where);
   }
-  if (hint !== undefined && !isBool(hint)) {
-    if (isInt(hint) && !Number.isInteger(x)) return new Const(x, "float32");
-    return constOf(x, hint);
+  if (typeof x === "number" && Number.isNaN(x)) {
+    throw new TesseraError(`${where}: NaN has no type here; write te.const(NaN, "float32")`);
   }
-  return Number.isInteger(x) ? new Const(x, "int32") : new Const(x, "float32");
+  const t = typeof x === "number" && !Number.isInteger(x) ? "float32" : "int32";
+  return constOf(x, t, where);
 }
 
 function promote(op: string, a: Expr, b: Expr): [Expr, Expr] {
@@ -397,6 +425,7 @@ export function select(cond: ExprLike, t: ExprLike, f: ExprLike): Expr {
 }
 
 export function cast(dtype: DType, x: ExprLike): Expr {
+  parseDType(dtype, "te.cast");
   const e = toExpr(x, dtype);
   return e.dtype === dtype ? e : new Cast(dtype, e);
 }

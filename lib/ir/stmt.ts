@@ -66,6 +66,16 @@ export function seq(stmts: Stmt[]): Stmt {
   return out.length === 1 ? out[0] : new Seq(out);
 }
 
+/**
+ * What the sizes of a call must satisfy for the kernel to mean what the schedule says:
+ * `value`, an expression of the size variables, must be at least 1 (a symbolic split factor,
+ * say). Every target checks it before anything runs; `what` says where it comes from.
+ */
+export interface SizeRequirement {
+  readonly value: Expr;
+  readonly what: string;
+}
+
 /** One lowered kernel. `params` are in the order the caller passes arrays. */
 export class PrimFunc {
   constructor(
@@ -75,6 +85,7 @@ export class PrimFunc {
     readonly body: Stmt,
     /** Which params the kernel writes (outputs); the rest are read-only inputs. */
     readonly outputs: Buffer[],
+    readonly requires: readonly SizeRequirement[] = [],
   ) {}
   toString(): string {
     return printerHook.print(this);

@@ -88,5 +88,5 @@ export function flattenStorage(func: PrimFunc): PrimFunc {
     return mapStmt(s, ex, go);
   };
   const body = simplifyStmt(go(func.body));
-  return new PrimFunc(func.name, func.params, func.sizeVars, body, func.outputs);
+  return new PrimFunc(func.name, func.params, func.sizeVars, body, func.outputs, func.requires);
 }

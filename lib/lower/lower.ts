@@ -141,7 +141,7 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
   checkClosed(name, body, sizeVars);
   body = partitionLoops(body, sizeVars);
   const outputs = argStages.filter((st) => st.op.kind === "compute").map((st) => buffers.get(st)!);
-  return new PrimFunc(name, params, sizeVars, body, outputs);
+  return new PrimFunc(name, params, sizeVars, body, outputs, [...s.requirements]);
 }
 
 function allocBuffer(st: Stage, b: StageBounds): Buffer {

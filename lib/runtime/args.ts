@@ -12,14 +12,8 @@ import type { Expr, Var } from "../ir/expr.ts";
 import { intConst } from "../ir/expr.ts";
 import type { PrimFunc } from "../ir/stmt.ts";
 import { substitute } from "../ir/visit.ts";
-import { hasNativeFloat16, NDArray } from "./ndarray.ts";
-
-const storageName: Record<string, string> = {
-  float32: "Float32Array",
-  int32: "Int32Array",
-  bool: "Uint8Array",
-  float16: hasNativeFloat16 ? "Float16Array" : "Uint16Array",
-};
+import { checkStorage, NDArray } from "./ndarray.ts";
+import { typedInfo } from "./typed.ts";
 
 /** The value of `e` given the bound sizes, or null when it does not reduce to a constant. */
 export function evalSize(e: Expr, sizes: ReadonlyMap<Var, number>): number | null {
@@ -86,16 +80,13 @@ export function bindArguments(
           `parameter has rank ${p.shape.length}`,
       );
     }
-    // NDArray's constructor guarantees this, but a native call must not trust it.
-    const n = a.shape.reduce((x, y) => x * y, 1);
-    if (!(a instanceof NDArray)) return;
-    if (a.data.constructor.name !== storageName[a.dtype] || a.data.length !== n) {
-      fail(
-        `${argName(i)} has ${a.data.length} elements of ${a.data.constructor.name} storage ` +
-          `but shape [${a.shape.join(", ")}] of ${a.dtype} needs ${n} in a ${storageName[a.dtype]}`,
-      );
+    // NDArray's constructor checked this, but its storage may have been detached, resized or
+    // (bool) written since, and a native call must not trust it.
+    if (a instanceof NDArray) {
+      checkStorage(a.data, a.dtype, a.shape.reduce((x, y) => x * y, 1), `${who}: ${argName(i)}`);
     }
   });
+  checkNoOutputAliasing(func, arrays, who);
 
   // Bind size variables from the first dimension they appear in; check all the others.
   const sizes = new Map<Var, number>();
@@ -139,22 +130,39 @@ export function bindArguments(
       fail(`${argName(i)} dimension ${d} is ${actual} but the parameter requires ${want}`);
     }
   }
+  checkRequirements(func, sizes, who);
   return sizes;
 }
 
+/** The facts a schedule needs of the sizes (a symbolic split factor of at least 1). */
+function checkRequirements(func: PrimFunc, sizes: ReadonlyMap<Var, number>, who: string): void {
+  for (const r of func.requires) {
+    const v = evalSize(r.value, sizes);
+    if (v !== null && v >= 1) continue;
+    const bound = [...sizes].map(([x, n]) => `${x.name} = ${n}`).join(", ");
+    throw new TesseraError(
+      `${who}: ${r.what} is ${v ?? "not computable"} for this call (${bound}); it must be at ` +
+        `least 1, so pass arrays whose sizes make it positive`,
+    );
+  }
+}
+
 /**
- * Native kernels declare their pointers `restrict`, so an output may share no memory with
- * any other argument. Inputs may overlap each other (nothing writes them).
+ * An output may share no memory with any other argument, on every target: native kernels
+ * declare their pointers `restrict`, WebGPU forbids a buffer bound twice when one binding is
+ * writable, and the interpreter follows the same rule so that all agree. Inputs may overlap
+ * each other (nothing writes them). Device arrays are the device's to check.
  */
-export function checkNoOutputAliasing(func: PrimFunc, args: NDArray[], who: string): void {
-  const range = (a: NDArray) => [a.data.byteOffset, a.data.byteOffset + a.data.byteLength];
+export function checkNoOutputAliasing(func: PrimFunc, args: ArrayLikeArg[], who: string): void {
+  const mem = args.map((a) => (a instanceof NDArray ? typedInfo(a.data) : null));
   func.params.forEach((p, i) => {
-    if (!func.outputs.includes(p)) return;
-    const [lo, hi] = range(args[i]);
-    args.forEach((b, j) => {
-      if (j === i || b.data.buffer !== args[i].data.buffer || hi === lo) return;
-      const [lo2, hi2] = range(b);
-      if (lo < hi2 && lo2 < hi) {
+    const m = mem[i];
+    if (!func.outputs.includes(p) || m === null || m.byteLength === 0) return;
+    mem.forEach((o, j) => {
+      if (j === i || o === null || o.buffer !== m.buffer) return;
+      if (
+        m.byteOffset < o.byteOffset + o.byteLength && o.byteOffset < m.byteOffset + m.byteLength
+      ) {
         throw new TesseraError(
           `${who}: output argument ${i + 1} '${p.name}' shares memory with argument ${j + 1} ` +
             `'${func.params[j].name}'; pass separate arrays (copy the input first)`,

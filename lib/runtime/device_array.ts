@@ -13,7 +13,7 @@
 import { TesseraError } from "../error.ts";
 import { type DType, parseDType } from "../ir/dtype.ts";
 import { getDevice, type WebGpu } from "../target/wgsl/device.ts";
-import { NDArray } from "./ndarray.ts";
+import { checkStorage, NDArray } from "./ndarray.ts";
 
 /** Bytes one element takes in a device buffer. */
 export function deviceBytesPerElement(dtype: DType): number {
@@ -109,7 +109,11 @@ export class DeviceArray {
     /** The buffer (padded: see `byteLength` for the bytes that belong to the array). */
     readonly buffer: GPUBuffer,
     readonly gpu: WebGpu,
-  ) {}
+  ) {
+    // Kernels size their bindings from the shape: it must not change after it is made.
+    Object.freeze(this.shape);
+    Object.freeze(this);
+  }
 
   /** A device array of zeros (WebGPU zero-fills new buffers). */
   static async empty(shape: readonly number[], dtype: DType = "float32"): Promise<DeviceArray> {
@@ -174,6 +178,12 @@ export class DeviceArray {
       throw new TesseraError(`${what} is a DeviceArray that was destroyed; make it again`);
     }
     checkAlive(this.gpu, what);
+    if (this.buffer.size < this.byteLength) {
+      throw new TesseraError(
+        `${what}: shape [${this.shape.join(", ")}] ${this.dtype} needs ${this.byteLength} ` +
+          `bytes but its buffer has ${this.buffer.size}`,
+      );
+    }
   }
 
   /** Overwrites the contents with a host array of the same shape and dtype. */
@@ -190,6 +200,8 @@ export class DeviceArray {
           `([${this.shape.join(", ")}]), got ${got}`,
       );
     }
+    // Its storage may have been detached, or (bool) written with other bytes than 0 and 1.
+    checkStorage(host.data, host.dtype, this.size, `${who}: the host array`);
     // Queued: kernels submitted after this call see the new contents.
     if (this.byteLength > 0) this.gpu.device.queue.writeBuffer(this.buffer, 0, toDeviceBytes(host));
   }

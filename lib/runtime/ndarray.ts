@@ -9,6 +9,7 @@
 import { TesseraError } from "../error.ts";
 import { type DType, parseDType } from "../ir/dtype.ts";
 import type { DeviceArray } from "./device_array.ts";
+import { typedInfo } from "./typed.ts";
 
 type Float16ArrayCtor = typeof Float16Array;
 const NativeFloat16Array: Float16ArrayCtor | undefined =
@@ -102,6 +103,40 @@ function expectedCtorName(dtype: DType): string {
   }
 }
 
+/**
+ * Throws unless `data` really is a fixed-length typed array of `dtype`'s storage holding
+ * exactly `n` elements (by its internal slots: see typed.ts), and, for bool, only 0 and 1:
+ * every backend reads a bool as one of those two, so any other byte would mean something
+ * different on each. `what` names the array in the message.
+ */
+export function checkStorage(data: unknown, dtype: DType, n: number, what: string): void {
+  const want = expectedCtorName(dtype);
+  const t = typedInfo(data);
+  if (t === null || t.type !== want) {
+    const got = t?.type ?? (data === null ? "null" : typeof data);
+    throw new TesseraError(`${what} must be a ${want} for ${dtype}, but is a ${got}`);
+  }
+  if (t.unfixed !== null) {
+    throw new TesseraError(
+      `${what}: ${t.unfixed}; arrays need fixed storage (copy it into a new ${want})`,
+    );
+  }
+  if (t.length !== n) {
+    throw new TesseraError(`${what} has ${t.length} elements but ${n} are needed`);
+  }
+  if (dtype === "bool") {
+    const bytes = data as Uint8Array;
+    for (let i = 0; i < n; i++) {
+      if (bytes[i] > 1) {
+        throw new TesseraError(
+          `${what}: bool element ${i} is ${bytes[i]}; bool arrays hold 0 or 1 ` +
+            `(nd.array(data, shape, "bool") converts any nonzero to 1)`,
+        );
+      }
+    }
+  }
+}
+
 function checkShape(shape: readonly number[], where: string): number[] {
   if (!Array.isArray(shape)) {
     throw new TesseraError(`${where}: shape must be an array of integers, got ${String(shape)}`);
@@ -129,27 +164,15 @@ export class NDArray {
     this.dtype = parseDType(dtype, "NDArray");
     this.shape = checkShape(shape, "NDArray");
     const n = product(this.shape);
-    if (data === undefined) {
-      this.data = allocData(this.dtype, n);
-      return;
-    }
-    const want = expectedCtorName(this.dtype);
-    if (data.constructor.name !== want) {
-      throw new TesseraError(
-        `NDArray: ${this.dtype} data must be a ${want}, got a ${data.constructor.name}`,
-      );
-    }
-    if (data.length !== n) {
-      throw new TesseraError(
-        `NDArray: data has ${data.length} elements but shape [${this.shape.join(", ")}] ` +
-          `needs ${n}`,
-      );
-    }
-    this.data = data;
+    if (data !== undefined) checkStorage(data, this.dtype, n, "NDArray: data");
+    this.data = data ?? allocData(this.dtype, n);
+    // Kernels check arguments by their shape: it must not change after that check.
+    Object.freeze(this.shape);
+    Object.freeze(this);
   }
 
   get size(): number {
-    return this.data.length;
+    return product(this.shape);
   }
 
   get ndim(): number {

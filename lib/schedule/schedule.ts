@@ -18,6 +18,7 @@ import {
   TensorRead,
   Var,
 } from "../ir/expr.ts";
+import type { SizeRequirement } from "../ir/stmt.ts";
 import { rewriteExpr, substitute } from "../ir/visit.ts";
 import {
   checkName,
@@ -35,6 +36,8 @@ import { type Scope, SCOPES, Stage } from "./stage.ts";
 
 export class Schedule {
   readonly stages: Stage[] = [];
+  /** Facts about the sizes that symbolic split factors need, checked at every call. */
+  readonly requirements: SizeRequirement[] = [];
   readonly outputs: Operation[];
   private readonly byOp = new Map<Operation, Stage>();
 

@@ -7,6 +7,7 @@
  * so calls chain.
  */
 import { z } from "zod";
+import { simplify } from "../arith/simplify.ts";
 import { TesseraError } from "../error.ts";
 import { type Expr, type ExprLike, isExpr, toExpr } from "../ir/expr.ts";
 import type { ForKind } from "../ir/stmt.ts";
@@ -174,10 +175,25 @@ export class Stage {
         }`,
       );
     }
-    const val = "factor" in p.data ? p.data.factor : p.data.nparts;
-    const e = toExpr(val as ExprLike, "int32");
+    const what = "factor" in p.data ? "factor" : "nparts";
+    const e = simplify(
+      toExpr(("factor" in p.data ? p.data.factor : p.data.nparts) as ExprLike, "int32"),
+    );
     if (e.dtype !== "int32") {
-      throw new TesseraError(`${this.where("split", parent)}: factor must be int32`);
+      throw new TesseraError(`${this.where("split", parent)}: ${what} must be int32`);
+    }
+    // Zero or fewer parts would silently compute nothing: refuse a constant now, and check a
+    // symbolic one at every call, before anything runs.
+    if (e.kind === "const" && e.value < 1) {
+      throw new TesseraError(
+        `${this.where("split", parent)}: ${what} is ${e.value}; it must be a positive integer`,
+      );
+    }
+    if (e.kind !== "const") {
+      this.schedule.requirements.push({
+        value: e,
+        what: `${this.where("split", parent)} ${what} ${String(e)}`,
+      });
     }
     const outer = new IterVar(`${parent.name}_outer`, null, parent.iterType);
     const inner = new IterVar(`${parent.name}_inner`, null, parent.iterType);

@@ -5,9 +5,13 @@
  * constants, intrinsics, loops, allocations, barriers). Both languages take the usual
  * C operators with C precedence, so the base prints exactly the parentheses needed.
  *
- * Names: nothing a user wrote reaches generated code as is. Every variable and buffer gets
- * an identifier made only of `[A-Za-z0-9_]`, never a keyword of the target, never one of the
- * prefixes the runtime reserves, and distinct from every other name in the kernel.
+ * Names: nothing a user wrote reaches generated code as is. Every variable is spelled
+ * `v_<name>` and every buffer `b_<name>` (characters outside `[A-Za-z0-9_]` become `_`, and a
+ * suffix keeps them distinct), and the exported C kernel `k_<name>`; everything the runtime
+ * emits itself is spelled `tsr_...` or is a fixed word such as `lid` or `main`. No keyword or
+ * macro of C, its headers or WGSL starts with `v_`, `b_` or `k_`, so a user name can never be
+ * one (`HUGE_VAL` as a C parameter would expand to a function call) or shadow a helper; no
+ * list of forbidden words is needed.
  */
 import type { DType } from "../ir/dtype.ts";
 import type { Buffer, CmpOp, Expr, Var } from "../ir/expr.ts";
@@ -40,25 +44,21 @@ export class Names {
   private readonly names = new Map<Var | Buffer, string>();
   private readonly used = new Set<string>();
 
-  constructor(private readonly reserved: ReadonlySet<string>, private readonly prefix: string) {}
-
-  /** Claims a fixed name (a helper the target emits), so that nothing else takes it. */
-  claim(name: string): string {
-    this.used.add(name);
-    return name;
-  }
-
   of(x: Var | Buffer): string {
     if ("aliasOf" in x && x.aliasOf) return this.of(x.aliasOf);
     const had = this.names.get(x);
     if (had !== undefined) return had;
-    let base = x.name.replace(/[^A-Za-z0-9_]/g, "_").replace(/_+/g, "_");
-    if (!/^[A-Za-z]/.test(base)) base = "v" + base;
-    if (this.reserved.has(base) || base.startsWith(this.prefix)) base = "v_" + base;
+    const prefix = "aliasOf" in x ? "b_" : "v_";
+    const n = this.fresh(prefix + x.name.replace(/[^A-Za-z0-9_]/g, "_"));
+    this.names.set(x, n);
+    return n;
+  }
+
+  /** A new identifier spelled like `base` (already safe: a name from `of` plus a suffix). */
+  fresh(base: string): string {
     let n = base;
     for (let k = 1; this.used.has(n); k++) n = `${base}_${k}`;
     this.used.add(n);
-    this.names.set(x, n);
     return n;
   }
 }

@@ -95,7 +95,7 @@ export function tensorOf(op: Operation): Tensor {
     }
     return new TensorRead(
       t,
-      indices.map((x) => toExpr(x, "int32")).map((e, d) => {
+      indices.map((x, d) => toExpr(x, "int32", `${op.name}(...): index ${d}`)).map((e, d) => {
         if (e.dtype !== "int32") {
           throw new TesseraError(
             `${op.name}(...): index ${d} has dtype ${e.dtype}; indices must be int32 (use te.cast)`,

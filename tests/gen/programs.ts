@@ -6,6 +6,7 @@
  */
 import { type DType, type Expr, te, type Tensor, type Var } from "../../mod.ts";
 import type { Choices } from "./choices.ts";
+import { loopNames, nameFor, withParams } from "./names.ts";
 
 export interface Program {
   family: string;
@@ -28,7 +29,7 @@ function dims(
   return Array.from({ length: rank }, (_, d) => {
     const n = c.int(1, max);
     if (!p.symbolic || !c.chance(50)) return n;
-    const v = te.var(`n${d}`);
+    const v = te.var(nameFor(c, `n${d}`));
     p.sizes.set(v, n);
     return v;
   });
@@ -86,8 +87,8 @@ export function elementwise(c: Choices, symbolic: boolean): Program {
   const dtype: DType = c.chance(30) ? "int32" : "float32";
   const float = dtype === "float32";
   const shape = dims(c, c.int(1, 3), { sizes, symbolic });
-  const X = te.placeholder(shape, dtype, "X");
-  const Y = te.placeholder(shape, dtype, "Y");
+  const X = te.placeholder(shape, dtype, nameFor(c, "X"));
+  const Y = te.placeholder(shape, dtype, nameFor(c, "Y"));
   const text = [`X, Y: [${shape.map(String)}] ${dtype}`];
   let prev: Tensor = X;
   const n = c.int(1, 3);
@@ -96,11 +97,16 @@ export function elementwise(c: Choices, symbolic: boolean): Program {
     if (c.chance(50)) {
       const op = c.one(float ? FLOAT_BIN : INT_BIN);
       const other = c.chance(50) ? Y : X;
-      prev = te.compute(shape, (...i) => binop(op, p(...i), other(...i)), `S${s}`);
+      const f = withParams(
+        loopNames(c, shape.length),
+        (...i: Expr[]) => binop(op, p(...i), other(...i)),
+      );
+      prev = te.compute(shape, f, nameFor(c, `S${s}`));
       text.push(`S${s} = ${op}(${p.name}, ${other.name})`);
     } else {
       const op = c.one(float ? FLOAT_UN : INT_UN);
-      prev = te.compute(shape, (...i) => unop(op, p(...i), float), `S${s}`);
+      const f = withParams(loopNames(c, shape.length), (...i: Expr[]) => unop(op, p(...i), float));
+      prev = te.compute(shape, f, nameFor(c, `S${s}`));
       text.push(`S${s} = ${op}(${p.name})`);
     }
   }
@@ -112,11 +118,11 @@ export function reduction(c: Choices, symbolic: boolean): Program {
   const dtype: DType = c.chance(30) ? "int32" : "float32";
   const rank = c.int(2, 3);
   const shape = dims(c, rank, { sizes, symbolic });
-  const X = te.placeholder(shape, dtype, "X");
+  const X = te.placeholder(shape, dtype, nameFor(c, "X"));
   const kind = c.one(["sum", "max", "min", "prod", "sumsq", "where"] as const);
   const nred = c.int(1, rank - 1);
   const outShape = shape.slice(0, rank - nred);
-  const ks = shape.slice(rank - nred).map((d, i) => te.reduceAxis(d, `k${i}`));
+  const ks = shape.slice(rank - nred).map((d, i) => te.reduceAxis(d, nameFor(c, `k${i}`)));
   const sumsq = te.commReducer((a, b) => a.add(b), 0, "sumsq");
   const R = te.compute(outShape, (...i) => {
     const x = X(...i, ...ks);
@@ -134,7 +140,7 @@ export function reduction(c: Choices, symbolic: boolean): Program {
       default:
         return te.sum(x, ks, ks[0].lt(2).or(ks[0].eq(4)));
     }
-  }, "R");
+  }, nameFor(c, "R"));
   const text = [`X: [${shape.map(String)}] ${dtype}`, `R = ${kind} over last ${nred} axes`];
   let out = R;
   if (c.chance(50)) {
@@ -149,12 +155,22 @@ export function matmul(c: Choices, symbolic: boolean): Program {
   const [m, k, n] = dims(c, 3, { sizes, symbolic }, 9);
   const batch = c.chance(30) ? c.int(1, 3) : 0;
   const pre = batch ? [batch] : [];
-  const A = te.placeholder([...pre, m, k], "float32", "A");
-  const B = te.placeholder([...pre, k, n], "float32", "B");
-  const r = te.reduceAxis(k, "r");
+  const A = te.placeholder([...pre, m, k], "float32", nameFor(c, "A"));
+  const B = te.placeholder([...pre, k, n], "float32", nameFor(c, "B"));
+  const r = te.reduceAxis(k, nameFor(c, "r"));
+  const [bn, in_, jn] = loopNames(c, 3);
   const C = batch
-    ? te.compute([batch, m, n], (b, i, j) => te.sum(A(b, i, r).mul(B(b, r, j)), [r]), "C")
-    : te.compute([m, n], (i, j) => te.sum(A(i, r).mul(B(r, j)), [r]), "C");
+    ? te.compute(
+      [batch, m, n],
+      withParams([bn, in_, jn], (b: Expr, i: Expr, j: Expr) =>
+        te.sum(A(b, i, r).mul(B(b, r, j)), [r])),
+      nameFor(c, "C"),
+    )
+    : te.compute(
+      [m, n],
+      withParams([in_, jn], (i: Expr, j: Expr) => te.sum(A(i, r).mul(B(r, j)), [r])),
+      nameFor(c, "C"),
+    );
   const text = [`C = A[${[...pre, m, k].map(String)}] @ B[${[...pre, k, n].map(String)}]`];
   let out = C;
   if (c.chance(40)) {

@@ -1,18 +1,19 @@
 /**
  * The "c" target: flatten, print C, compile (cached) and load (checked), and call. Everything
  * about an argument is checked in TypeScript before the native call, because after it there
- * is no checking at all: dtypes, ranks and shapes through `bindArguments`, outputs that
- * overlap another argument (the kernel's pointers are `restrict`), and every size passed as
- * an int32. A nonzero status from the kernel (integer division by zero, a failed
+ * is no checking at all: dtypes, ranks, shapes, real storage and outputs that overlap
+ * another argument (the kernel's pointers are `restrict`) through `bindArguments`, and every
+ * size passed as an int32. A nonzero status from the kernel (integer division by zero, a failed
  * allocation) becomes a TesseraError, as the interpreter would have thrown.
  */
 import { TesseraError } from "../../error.ts";
 import type { PrimFunc } from "../../ir/stmt.ts";
 import { flattenStorage } from "../../lower/flatten.ts";
 import { injectBoundsChecks } from "../../lower/injectBoundsCheck.ts";
-import { bindArguments, checkNoOutputAliasing } from "../../runtime/args.ts";
+import { bindArguments } from "../../runtime/args.ts";
 import type { ArrayArg, BuildOptions, TargetKernel } from "../../runtime/build.ts";
 import type { NDArray } from "../../runtime/ndarray.ts";
+import { typedInfo } from "../../runtime/typed.ts";
 import { loadC } from "./compile.ts";
 import { C_STATUS, printC } from "./printer.ts";
 
@@ -47,14 +48,37 @@ export async function buildC(func: PrimFunc, opts: BuildOptions): Promise<Target
     source,
     prepare(arrays: ArrayArg[]) {
       const sizes = bindArguments(func, arrays, who);
-      const args = arrays as NDArray[]; // bindArguments accepts host arrays only
-      checkNoOutputAliasing(func, args, who);
-      const ffiArgs: unknown[] = args.map((a) =>
-        new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength)
-      );
+      // Views made from the arrays' internal slots (bindArguments checked them, and that the
+      // storage is fixed and attached), not from properties a caller could have replaced.
+      const views = (arrays as NDArray[]).map((a) => {
+        const t = typedInfo(a.data)!;
+        return new Uint8Array(t.buffer, t.byteOffset, t.byteLength);
+      });
+      const bytes = views.map((v) => v.byteLength);
+      const ffiArgs: unknown[] = [...views];
       for (const v of func.sizeVars) ffiArgs.push(sizes.get(v)!);
-      if (opts.nonblocking) return async () => status(await async(...ffiArgs));
-      return () => status(sync(...ffiArgs));
+      // A prepared call may run again later (timeEvaluator): a buffer detached since then
+      // has no memory left, and the native code must not be handed it.
+      const attached = () => {
+        views.forEach((v, i) => {
+          if (v.byteLength !== bytes[i] || typedInfo(v)!.unfixed !== null) {
+            throw new TesseraError(
+              `${who}: argument ${i + 1} '${func.params[i].name}' lost its storage (its ` +
+                `ArrayBuffer was detached or transferred) after the call was checked`,
+            );
+          }
+        });
+      };
+      if (opts.nonblocking) {
+        return async () => {
+          attached();
+          status(await async(...ffiArgs));
+        };
+      }
+      return () => {
+        attached();
+        status(sync(...ffiArgs));
+      };
     },
   };
 }

@@ -26,6 +26,7 @@ export async function buildWebgpu(func: PrimFunc, opts: BuildOptions): Promise<T
     func.sizeVars,
     unrollLoops(checked.body),
     func.outputs,
+    func.requires,
   );
   const flat = flattenStorage(unrolled);
   const plan = planWgsl(flat);
