@@ -30,6 +30,7 @@ import {
 } from "../te/tensor.ts";
 import { inferBounds, readsStage, type StageBounds } from "./bounds.ts";
 import { checkBounds, checkReads } from "./checkBounds.ts";
+import { dropProvenChecks } from "./dropProvenChecks.ts";
 import { inlineBodies } from "./inline.ts";
 import { partitionLoops } from "./partition.ts";
 import { stageNest } from "./stageNest.ts";
@@ -139,7 +140,7 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
 
   const sizeVars = collectSizeVars(params);
   checkClosed(name, body, sizeVars);
-  body = partitionLoops(body, sizeVars);
+  body = dropProvenChecks(partitionLoops(body, sizeVars));
   const outputs = argStages.filter((st) => st.op.kind === "compute").map((st) => buffers.get(st)!);
   return new PrimFunc(name, params, sizeVars, body, outputs);
 }
