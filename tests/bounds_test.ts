@@ -58,6 +58,11 @@ Deno.test("lowering rejects reads provably outside the declared shape, naming th
   });
   // Inlined producers are judged as written, before inlining.
   rejects(Q, [A, Q], /'Q' reads P\[i \+ 1\]/, (s) => s.stage(P).computeInline());
+  // So are stages that cacheRead and cacheWrite rewrote: the message names P, not a copy.
+  rejects(Q, [A, Q], /'Q' reads P\[i \+ 1\] outside the declared shape of 'P'/, (s) => {
+    s.cacheRead(P, "local", [s.stage(Q)]);
+    s.cacheWrite(Q, "local");
+  });
 });
 
 Deno.test("guarded reads that stay inside are not rejected, and compute the padding", async () => {
@@ -154,6 +159,18 @@ for (const target of ["c", "webgpu"]) {
         /out-of-bounds load from 'A': index 0 outside \[0, 8\)/,
       );
     }
+  });
+
+  Deno.test(`a checked ${target} build does not report a guarded gather`, async () => {
+    // WGSL's select evaluates both branches; the check in the one not taken must stay quiet.
+    useTestCache();
+    const A = te.placeholder([8], "float32", "A");
+    const I = te.placeholder([4], "int32", "I");
+    const G = te.compute([4], (i) => te.select(I(i).ge(0).and(I(i).lt(8)), A(I(i)), -1), "G");
+    const f = await te.build(te.createSchedule(G), [A, I, G], { target, checked: true });
+    const out = nd.empty([4]);
+    await f(ramp(8), nd.array(Int32Array.from([0, 9, 2, -1]), [4]), out);
+    assert.deepEqual(Array.from(out.data), [0, -1, 2, -1]);
   });
 
   Deno.test(`${target}: reads of attached producers are checked even unchecked`, async () => {

@@ -26,6 +26,7 @@ import {
   isTensor,
   IterVar,
   type Operation,
+  postOrder,
   type Tensor,
 } from "../te/tensor.ts";
 import { inferBounds, readsStage, type StageBounds } from "./bounds.ts";
@@ -64,7 +65,9 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
       );
     }
   }
-  for (const st of s.stages) if (st.op.kind === "compute") checkBounds(st.op);
+  // The program as written is judged: cacheRead, cacheWrite and rfactor rewrite what stages
+  // read, and an error should name the program's tensors, not copies the schedule made.
+  for (const op of postOrder(s.outputs)) if (op.kind === "compute") checkBounds(op);
   const bodies = inlineBodies(s);
   for (const st of s.stages) {
     if (st.op.kind !== "placeholder" || argStages.includes(st)) continue;
