@@ -7,6 +7,9 @@ import assert from "node:assert/strict";
 import { nd, te, TesseraError } from "../mod.ts";
 import type { Tensor } from "../lib/te/tensor.ts";
 import { useTestCache } from "./c_util.ts";
+import { labelOf, standardWorkloads } from "../lib/bench/workload.ts";
+import { scheduleFor } from "../bench/schedules/mod.ts";
+import { injectBoundsChecks } from "../lib/lower/injectBoundsCheck.ts";
 
 const ramp = (n: number) => nd.array(Float32Array.from({ length: n }, (_, i) => i), [n]);
 
@@ -55,6 +58,11 @@ Deno.test("lowering rejects reads provably outside the declared shape, naming th
   });
   // Inlined producers are judged as written, before inlining.
   rejects(Q, [A, Q], /'Q' reads P\[i \+ 1\]/, (s) => s.stage(P).computeInline());
+  // So are stages that cacheRead and cacheWrite rewrote: the message names P, not a copy.
+  rejects(Q, [A, Q], /'Q' reads P\[i \+ 1\] outside the declared shape of 'P'/, (s) => {
+    s.cacheRead(P, "local", [s.stage(Q)]);
+    s.cacheWrite(Q, "local");
+  });
 });
 
 Deno.test("guarded reads that stay inside are not rejected, and compute the padding", async () => {
@@ -153,6 +161,18 @@ for (const target of ["c", "webgpu"]) {
     }
   });
 
+  Deno.test(`a checked ${target} build does not report a guarded gather`, async () => {
+    // WGSL's select evaluates both branches; the check in the one not taken must stay quiet.
+    useTestCache();
+    const A = te.placeholder([8], "float32", "A");
+    const I = te.placeholder([4], "int32", "I");
+    const G = te.compute([4], (i) => te.select(I(i).ge(0).and(I(i).lt(8)), A(I(i)), -1), "G");
+    const f = await te.build(te.createSchedule(G), [A, I, G], { target, checked: true });
+    const out = nd.empty([4]);
+    await f(ramp(8), nd.array(Int32Array.from([0, 9, 2, -1]), [4]), out);
+    assert.deepEqual(Array.from(out.data), [0, -1, 2, -1]);
+  });
+
   Deno.test(`${target}: reads of attached producers are checked even unchecked`, async () => {
     useTestCache();
     const n = te.var("n"), m = te.var("m");
@@ -176,3 +196,55 @@ for (const target of ["c", "webgpu"]) {
     );
   });
 }
+
+const checks = (f: { toString(): string }) => (String(f).match(/checkIndex/g) ?? []).length;
+
+Deno.test("index checks the enclosing loops prove are dropped: the bench schedules carry none", () => {
+  for (const w of standardWorkloads()) {
+    for (const target of ["c", "webgpu"] as const) {
+      const { s, args } = scheduleFor(w, target);
+      const f = te.lower(s, args);
+      assert.equal(checks(f), 0, `${labelOf(w)} on ${target}:\n${f}`);
+      // The checked build adds none either: every load of these kernels is provably inside.
+      assert.equal(checks(injectBoundsChecks(f)), 0, `${labelOf(w)} on ${target}, checked`);
+    }
+  }
+});
+
+Deno.test("an attached read proven by its loops is unchecked; an unproven one keeps its check", async () => {
+  // P attached at Y's row, read from S's rfactored reduction: over the rfactor stage's own
+  // domain the row index is not bounded, inside the row loop it is.
+  const A = te.placeholder([4, 32], "float32", "A");
+  const k = te.reduceAxis([0, 32], "k");
+  const P = te.compute([4], (i) => A(i, 0).mul(2), "P");
+  const S = te.compute([4], (i) => te.sum(A(i, k).sub(P(i)), [k]), "S");
+  const Y = te.compute([4], (i) => S(i).add(P(i)), "Y");
+  const s = te.createSchedule(Y);
+  const y = s.stage(Y), row = y.op.axis[0];
+  s.stage(P).computeAt(y, row);
+  const [, ki] = s.stage(S).split(s.stage(S).op.reduceAxis[0], { factor: 16 });
+  const F = s.rfactor(S, ki, 1);
+  s.stage(S).computeAt(y, row);
+  s.stage(F).computeAt(y, row);
+  assert.equal(checks(te.lower(s, [A, Y])), 0, String(te.lower(s, [A, Y])));
+  const a = nd.array(Float32Array.from({ length: 128 }, (_, i) => i % 7), [4, 32]);
+  const want = nd.empty([4]);
+  await (await te.build(s, [A, Y]))(a, want);
+  const got = nd.empty([4]);
+  await (await te.build(s, [A, Y], { target: "c" }))(a, got);
+  assert.deepEqual(Array.from(got.data), Array.from(want.data));
+
+  // Q's length m is not P's n: nothing proves the read, so the check stays and reports.
+  const n = te.var("n"), m = te.var("m");
+  const B = te.placeholder([n], "float32", "B");
+  const P2 = te.compute([n], (i) => B(i).mul(2), "P2");
+  const Q = te.compute([m], (i) => P2(i), "Q");
+  const s2 = te.createSchedule(Q);
+  s2.stage(P2).computeAt(s2.stage(Q), s2.stage(Q).op.axis[0]);
+  assert.equal(checks(te.lower(s2, [B, Q])), 1);
+  for (const target of ["interpreter", "c"]) {
+    useTestCache();
+    const f = await te.build(s2, [B, Q], { target });
+    await assert.rejects(() => f(ramp(4), nd.empty([5])), /out-of-bounds load from 'P2'/);
+  }
+});

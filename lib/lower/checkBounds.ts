@@ -106,7 +106,7 @@ function children(e: Expr): Expr[] {
  * comparison of a loop variable with a loop-free bound (or when the narrowed range may be
  * empty: a read that never runs must not be judged).
  */
-function narrow(cond: Expr, truth: boolean, ranges: Ranges | null): Ranges | null {
+export function narrow(cond: Expr, truth: boolean, ranges: Ranges | null): Ranges | null {
   if (!ranges) return null;
   if (cond.kind === "const") return cond.value !== 0 === truth ? ranges : null;
   if (cond.kind === "not") return narrow(cond.a, !truth, ranges);

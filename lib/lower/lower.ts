@@ -26,10 +26,12 @@ import {
   isTensor,
   IterVar,
   type Operation,
+  postOrder,
   type Tensor,
 } from "../te/tensor.ts";
 import { inferBounds, readsStage, type StageBounds } from "./bounds.ts";
 import { checkBounds, checkReads } from "./checkBounds.ts";
+import { dropProvenChecks } from "./dropProvenChecks.ts";
 import { inlineBodies } from "./inline.ts";
 import { partitionLoops } from "./partition.ts";
 import { stageNest } from "./stageNest.ts";
@@ -63,7 +65,9 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
       );
     }
   }
-  for (const st of s.stages) if (st.op.kind === "compute") checkBounds(st.op);
+  // The program as written is judged: cacheRead, cacheWrite and rfactor rewrite what stages
+  // read, and an error should name the program's tensors, not copies the schedule made.
+  for (const op of postOrder(s.outputs)) if (op.kind === "compute") checkBounds(op);
   const bodies = inlineBodies(s);
   for (const st of s.stages) {
     if (st.op.kind !== "placeholder" || argStages.includes(st)) continue;
@@ -139,7 +143,7 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
 
   const sizeVars = collectSizeVars(params);
   checkClosed(name, body, sizeVars);
-  body = partitionLoops(body, sizeVars);
+  body = dropProvenChecks(partitionLoops(body, sizeVars));
   const outputs = argStages.filter((st) => st.op.kind === "compute").map((st) => buffers.get(st)!);
   return new PrimFunc(name, params, sizeVars, body, outputs, [...s.requirements]);
 }

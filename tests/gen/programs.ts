@@ -256,3 +256,90 @@ export function randomProgram(c: Choices): Program {
       return multistage(c, symbolic);
   }
 }
+
+// Reads outside a tensor's declared shape (issue 11). Kept apart from randomProgram: these
+// programs are wrong on purpose, and tests/bounds_property_test.ts checks how they fail.
+
+export interface OobProgram extends Program {
+  oob: {
+    /** The tensor read outside its shape. */
+    tensor: string;
+    /**
+     * "lower": provably outside, so te.lower must reject it naming `tensor`, whatever the
+     * schedule; "sizes": the sizes bound at call time put it outside, which only a run can
+     * tell; "data": a gather, outside or not as the index data says.
+     */
+    when: "lower" | "sizes" | "data";
+  };
+}
+
+/**
+ * A row-wise program whose last stage reads the producer `P = 2X + 1` (or `X` itself) at an
+ * offset, over a shifted reduction, over a longer symbolic domain, or through an index
+ * tensor. P is a stage of its own so that schedules inline, attach or cache what is read.
+ */
+export function outOfBounds(c: Choices): OobProgram {
+  const sizes = new Map<Var, number>();
+  const rows = c.int(1, 3), len = c.int(2, 7);
+  const kind = c.one(["shift", "reduce", "sizes", "gather"] as const);
+  let n: Dim = len, m: Dim = len;
+  if (kind === "sizes") {
+    n = te.var("n");
+    m = te.var("m");
+  }
+  const X = te.placeholder([rows, n], "float32", "X");
+  const P = te.compute([rows, n], (r, i) => X(r, i).mul(2).add(1), "P");
+  const src = c.chance(70) ? P : X;
+  const inputs = [X];
+  const text = [`X: [${rows}, ${n}] float32, P = 2X + 1`];
+  let Y: Tensor, when: OobProgram["oob"]["when"] = "lower";
+  if (kind === "shift") {
+    const s = c.one([1, 2, -1]);
+    Y = te.compute([rows, len], (r, i) => src(r, i.add(s)).add(X(r, i)), "Y");
+    text.push(`Y[r, i] = ${src.name}[r, i + ${s}] + X[r, i]`);
+  } else if (kind === "reduce") {
+    const from = c.one([1, -1]);
+    const k = te.reduceAxis(from > 0 ? len : [-1, len], "k");
+    const idx = (r: Expr) => from > 0 ? src(r, k.add(1)) : src(r, k);
+    Y = te.compute([rows], (r) => te.sum(idx(r), [k]), "Y");
+    text.push(
+      `Y[r] = sum over k ${from > 0 ? "in [0, len)" : "in [-1, len-1)"} ${src.name}[r, ${
+        from > 0 ? "k + 1" : "k"
+      }]`,
+    );
+  } else if (kind === "sizes") {
+    when = "sizes";
+    // Y's length m reaches past n: by one or two, after a shift of up to two.
+    const s = c.int(0, 2);
+    sizes.set(n as Var, len);
+    sizes.set(m as Var, Math.max(1, len - s + c.int(1, 2)));
+    const W = te.placeholder([m], "float32", "W");
+    inputs.push(W);
+    Y = te.compute([rows, m], (r, i) => src(r, i.add(s)).add(W(i)), "Y");
+    text.push(
+      `W: [m], Y[r, i] = ${src.name}[r, i + ${s}] + W[i], m = ${sizes.get(m as Var)}, n = ${len}`,
+    );
+  } else {
+    when = "data";
+    const I = te.placeholder([c.int(1, 6)], "int32", "I");
+    inputs.push(I);
+    // Wrapped into [0, len], the index is outside only where it lands on len; guarded, never
+    // (a guard a target evaluates eagerly must not report the branch it does not take).
+    const how = c.one(["plain", "wrapped", "guarded"] as const);
+    Y = te.compute([rows, I.shape[0]], (r, i) => {
+      if (how === "plain") return src(r, I(i));
+      if (how === "wrapped") return src(r, I(i).floormod(len + 1));
+      return te.select(I(i).ge(0).and(I(i).lt(len)), src(r, I(i)), -1);
+    }, "Y");
+    text.push(`I: [${I.shape[0]}] int32 in [-8, 8], Y[r, i] = ${src.name}[r, I[i]] (${how})`);
+  }
+  return {
+    family: `oob-${kind}`,
+    inputs,
+    outputs: [Y],
+    sizes,
+    dtype: "float32",
+    text,
+    oob: { tensor: src.name, when },
+  };
+}

@@ -53,7 +53,8 @@ const MAX_GRID = 65535;
 const AXES = ["x", "y", "z"] as const;
 
 // Integer division by zero and a failed index check record what happened in the error flags
-// the runtime reads back (error_flags.ts), and compute on with 0.
+// the runtime reads back (error_flags.ts), and compute on with 0. Check code 0 records
+// nothing (atomicMax with 0): the check sits in a select branch that was not taken.
 const HELPERS = `fn tsr_check(i: i32, n: i32, code: u32) -> i32 {
   if (i < 0 || i >= n) { ${recordCheck("code")} return 0; }
   return i;
@@ -436,6 +437,8 @@ class WgslPrinter extends CStylePrinter {
   checks: string[] = [];
   /** The buffer whose index is being printed, for those messages. */
   private loading = "";
+  /** The conditions under which the expression being printed is used (select branches). */
+  private guards: string[] = [];
   private foldX = false;
 
   /**
@@ -525,7 +528,11 @@ class WgslPrinter extends CStylePrinter {
       } outside [0, ${String(extent)}), the declared shape of '${this.loading}' in that dimension`;
       let code = this.checks.indexOf(what) + 1;
       if (code === 0) code = this.checks.push(what);
-      return [`tsr_check(${this.expr(index)}, ${this.expr(extent)}, ${code}u)`, P.atom];
+      // Code 0 records nothing: the check is under a select branch that was not taken.
+      const live = this.guards.length
+        ? `select(0u, ${code}u, ${this.guards.join(" && ")})`
+        : `${code}u`;
+      return [`tsr_check(${this.expr(index)}, ${this.expr(extent)}, ${live})`, P.atom];
     }
     if (t === "int32") {
       if (e.op === "abs") {
@@ -577,7 +584,18 @@ class WgslPrinter extends CStylePrinter {
   }
 
   select(e: Expr & { kind: "select" }): Printed {
-    return [`select(${this.expr(e.f)}, ${this.expr(e.t)}, ${this.expr(e.cond)})`, P.atom];
+    // WGSL's select evaluates both branches: an index check in the branch not taken must
+    // not record a failure (the interpreter and C never evaluate that branch).
+    const c = this.expr(e.cond);
+    const branch = (x: Expr, live: string) => {
+      this.guards.push(live);
+      try {
+        return this.expr(x);
+      } finally {
+        this.guards.pop();
+      }
+    };
+    return [`select(${branch(e.f, `!(${c})`)}, ${branch(e.t, `(${c})`)}, ${c})`, P.atom];
   }
 
   load(e: Expr & { kind: "bufferLoad" }): Printed {
