@@ -77,6 +77,8 @@ function limited(peer: Peer): Peer {
   };
 }
 
+// Each peer at its best on this CPU (OpenBLAS's core type, numpy's too), before any loads.
+bench.peersAtTheirBest();
 const peers = [tesseraPeer("c"), tesseraPeer("webgpu"), ...bench.allPeers().map(limited)];
 const suite = bench.suite(quick ? "standard suite (quick)" : "standard suite");
 const seed = 1;

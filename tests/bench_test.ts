@@ -6,8 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { bench, TesseraError } from "../mod.ts";
-import type { CaseResult, ResultRecord } from "../mod.ts";
+import type { CaseResult, Peer, ResultRecord, Workload } from "../mod.ts";
+import { reference } from "../lib/bench/workload.ts";
 import { formatTable } from "../lib/bench/report.ts";
+import { openblasOverride, parseCpuinfo, widestVector } from "../lib/bench/cpu.ts";
 
 Deno.test("summarize: quartiles by interpolation, Tukey outliers reported", () => {
   const s = bench.summarize([3, 1, 100, 2, 4]);
@@ -55,6 +57,37 @@ Deno.test("roofline arithmetic", () => {
   assert.ok(Math.abs(p.fraction - 0.5) < 1e-9);
   assert.equal(p.bound, "memory");
   assert.equal(bench.placeOnRoofline(peak, 1e10, 1e8, 1).bound, "compute");
+});
+
+Deno.test("cpuinfo: the widest vector unit and the OpenBLAS core type that uses it", () => {
+  const zen5 = parseCpuinfo(
+    "processor\t: 0\nflags\t\t: fpu sse avx avx2 fma avx512f avx512dq avx512bw avx512vl\n" +
+      "cache size\t: 1024 KB\n\nprocessor\t: 1\nflags\t\t: fpu\n",
+  );
+  assert.equal(widestVector(zen5.flags), "avx512");
+  assert.equal(zen5.l2KiB, 1024);
+  const zen3 = parseCpuinfo("flags\t\t: fpu sse avx avx2 fma\ncache size\t: 512 KB\n");
+  assert.equal(widestVector(zen3.flags), "avx2");
+  assert.equal(widestVector(parseCpuinfo("flags : avx512f avx2 fma\n").flags), "avx2");
+  assert.equal(widestVector(parseCpuinfo("").flags), "other");
+
+  const forced = { OPENBLAS_CORETYPE: "Haswell", OPENBLAS_L2_SIZE: "512" };
+  // Core type and L2 size change together, the L2 size to the CPU's own.
+  assert.deepEqual(
+    { ...openblasOverride(forced, zen5), why: "" },
+    { OPENBLAS_CORETYPE: "SkylakeX", OPENBLAS_L2_SIZE: "1024", why: "" },
+  );
+  assert.match(openblasOverride(forced, zen5)!.why, /forces OPENBLAS_CORETYPE=Haswell/);
+  // Where the CPU does not say its L2 size, the forced one is dropped, not kept.
+  assert.equal(openblasOverride(forced, { flags: zen5.flags })!.OPENBLAS_L2_SIZE, null);
+  // Nothing lesser forced: left alone (unset means OpenBLAS detects the CPU itself).
+  assert.equal(openblasOverride({ OPENBLAS_CORETYPE: "skylakex" }, zen5), null);
+  assert.equal(openblasOverride({}, zen5), null);
+  assert.equal(openblasOverride(forced, zen3), null);
+  assert.equal(
+    openblasOverride({ OPENBLAS_CORETYPE: "Prescott" }, zen3)!.OPENBLAS_CORETYPE,
+    "Haswell",
+  );
 });
 
 function caseOf(name: string, samples: number[], extra: Partial<CaseResult> = {}): CaseResult {
@@ -204,6 +237,36 @@ Deno.test("a suite interleaves its cases and records skips, failures, checks and
   }
   const only = await suite.run({ repeats: 1, filter: "elsewhere" });
   assert.deepEqual(only.cases.map((c) => c.name), ["other"]);
+});
+
+Deno.test("a peer that times itself gives the samples, and its description reaches the record", async () => {
+  // run() stands for a round trip through a pipe; time() for the timing taken on the far side.
+  let runs = 0;
+  const peer: Peer = {
+    name: "self-timed",
+    device: "cpu",
+    available: () => Promise.resolve(null),
+    supports: () => null,
+    describe: () => Promise.resolve({ core: "TestCore", threads: 3 }),
+    prepare(w: Workload, inputs: Float32Array[]) {
+      const want = reference(w, inputs);
+      return Promise.resolve({
+        run: () => void runs++,
+        time: (calls: number) => Promise.resolve(calls * 0.25),
+        result: () => Promise.resolve(want),
+        dispose() {},
+      });
+    },
+  };
+  const suite = bench.suite("self-timed", { progress: false, warmup: 0, minSampleMs: 0 });
+  suite.addPeer(peer, { op: "elementwise", len: 8 });
+  const r = await suite.run({ repeats: 3 });
+  const c = r.cases[0];
+  assert.equal(c.status, "ok", c.reason);
+  assert.deepEqual(c.samples, [0.25, 0.25, 0.25]);
+  assert.equal(c.check?.ok, true);
+  assert.deepEqual(r.record.env.peers, { "self-timed": { core: "TestCore", threads: 3 } });
+  assert.match(bench.describeEnv(r.record.env), /self-timed: TestCore core, 3 threads/);
 });
 
 Deno.test("bad cases and options are refused with what was expected", () => {

@@ -8,6 +8,7 @@
 import { cpus, totalmem } from "node:os";
 import { BASE_FLAGS, DEFAULT_FLAGS, findCompiler } from "../target/c/compile.ts";
 import { describeAdapter } from "../target/wgsl/device.ts";
+import type { Peer } from "./peers/peer.ts";
 import type { EnvRecord } from "./schema.ts";
 
 export interface EnvOptions {
@@ -15,6 +16,8 @@ export interface EnvOptions {
   webgpu?: boolean;
   /** Flags the C kernels were built with (default Tessera's). */
   flags?: readonly string[];
+  /** Peers to describe (their library, core, threads and tuning), those that can say. */
+  peers?: readonly Peer[];
 }
 
 const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0];
@@ -117,13 +120,28 @@ async function compiler(flags: readonly string[]): Promise<EnvRecord["compiler"]
   }
 }
 
+/** What each peer that can describe itself says; a peer that throws says why. */
+async function peerRecords(peers: readonly Peer[]): Promise<NonNullable<EnvRecord["peers"]>> {
+  const out: NonNullable<EnvRecord["peers"]> = {};
+  for (const p of peers) {
+    if (!p.describe) continue;
+    try {
+      out[p.name] = await p.describe();
+    } catch (e) {
+      out[p.name] = { unavailable: firstLine(e) };
+    }
+  }
+  return out;
+}
+
 /** Everything a reader of a result needs to know about the machine and the software. */
 export async function collectEnv(opts: EnvOptions = {}): Promise<EnvRecord> {
-  const [tessera, cc, gpu, libs] = await Promise.all([
+  const [tessera, cc, gpu, libs, peers] = await Promise.all([
     gitCommit(),
     compiler(opts.flags ?? DEFAULT_FLAGS),
     webgpu(opts.webgpu ?? true),
     libraries(),
+    peerRecords(opts.peers ?? []),
   ]);
   return {
     date: new Date().toISOString(),
@@ -139,6 +157,7 @@ export async function collectEnv(opts: EnvOptions = {}): Promise<EnvRecord> {
     compiler: cc,
     webgpu: gpu,
     libraries: libs,
+    ...(Object.keys(peers).length ? { peers } : {}),
     command: [...Deno.args],
   };
 }
@@ -151,9 +170,11 @@ export function describeEnv(env: EnvRecord): string {
   const commit = env.tessera
     ? `tessera ${env.tessera.commit.slice(0, 10)}${env.tessera.dirty ? "+dirty" : ""}`
     : "tessera (no git)";
+  const peers = Object.entries(env.peers ?? {}).filter(([, d]) => d.core !== undefined)
+    .map(([name, d]) => `; ${name}: ${d.core} core, ${d.threads} threads`).join("");
   return `${env.cpu}, ${env.cores} cores${
     env.memoryGiB ? `, ${env.memoryGiB} GiB` : ""
   }; ${env.os}/${env.arch}; Deno ${env.deno}, V8 ${env.v8}; ${
     env.compiler ? env.compiler.version : "no C compiler"
-  }; ${gpu}; ${commit}; ${env.date}`;
+  }; ${gpu}${peers}; ${commit}; ${env.date}`;
 }

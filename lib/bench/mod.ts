@@ -10,7 +10,7 @@
  *   console.log(result.table());
  *   await result.save("mm.json");
  */
-import { allPeers } from "./peers/mod.ts";
+import { allPeers, peersAtTheirBest } from "./peers/mod.ts";
 import { type RunOptions, Skip, Suite } from "./suite.ts";
 import { BenchResult } from "./result.ts";
 
@@ -39,6 +39,7 @@ export const bench = {
     return Object.fromEntries(allPeers().map((p) => [p.name, p]));
   },
   allPeers,
+  peersAtTheirBest,
   workloads,
   load: (path: string): Promise<BenchResult> => BenchResult.load(path),
   readResult,

@@ -166,6 +166,8 @@ export const envSchema = z.object({
     z.object({ unavailable: z.string() }),
   ]),
   libraries: z.record(z.string(), z.string()),
+  /** Per peer: its library's version, the core it runs, its threads, what was tuned. */
+  peers: z.record(z.string(), z.record(z.string(), z.union([z.string(), z.number()]))).optional(),
   command: z.array(z.string()),
 });
 

@@ -35,6 +35,11 @@ export interface CaseSpec {
   group?: string;
   /** What is timed: one call. May return a promise (or any thenable), which is awaited. */
   fn: () => unknown;
+  /**
+   * Seconds for `calls` calls, timed by the case itself; when given, samples come from it
+   * rather than from timing `fn` (a peer in a subprocess times there, without the pipe).
+   */
+  time?: (calls: number) => Promise<number>;
   /** Runs once before the first timed call; throw `new Skip(reason)` to skip the case. */
   setup?: () => unknown;
   /** Runs once after the last timed call (also after a failure). */
@@ -106,6 +111,7 @@ const caseSchema = z.object({
   name: z.string().min(1),
   group: z.string().optional(),
   fn: z.function(),
+  time: z.function().optional(),
   setup: z.function().optional(),
   teardown: z.function().optional(),
   check: z.function().optional(),
@@ -122,6 +128,13 @@ function invalid(what: string, error: z.ZodError, expected: string): TesseraErro
 }
 
 const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0];
+
+/** Seconds for `calls` calls of `fn`. */
+async function timeCalls(fn: () => unknown, calls: number): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < calls; i++) await call(fn);
+  return (performance.now() - t0) / 1000;
+}
 
 /** Calls `fn`, awaiting what it returns only when that is a promise or any other thenable. */
 async function call(fn: () => unknown): Promise<void> {
@@ -155,6 +168,8 @@ const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 
 export class Suite {
   readonly cases: CaseSpec[] = [];
+  /** The peers of addPeer, described in the machine record (versions, cores, threads). */
+  readonly peers = new Set<Peer>();
   constructor(readonly name: string, readonly defaults: RunOptions = {}) {
     if (typeof name !== "string" || !name) {
       throw new TesseraError("bench.suite: the name must be a non-empty string");
@@ -194,6 +209,7 @@ export class Suite {
   ): this {
     let prepared: Awaited<ReturnType<Peer["prepare"]>> | undefined;
     const seed = opts.seed ?? this.defaults.seed ?? 1;
+    this.peers.add(peer);
     return this.add({
       name: peer.name,
       group: opts.group ?? `${labelOf(w)} [${peer.device}]`,
@@ -207,6 +223,8 @@ export class Suite {
         prepared = await peer.prepare(w, inputsOf(w, seed));
       },
       fn: () => prepared!.run(),
+      time: (calls) =>
+        prepared!.time ? prepared!.time(calls) : timeCalls(() => prepared!.run(), calls),
       async check() {
         return maxRelError(await prepared!.result(), referenceOf(w, seed));
       },
@@ -314,9 +332,10 @@ async function runSuite(suite: Suite, o: RunOptions): Promise<BenchResult> {
             await sleep(settleMs);
             await call(l.spec.fn);
           }
-          const t0 = performance.now();
-          for (let i = 0; i < l.number; i++) await call(l.spec.fn);
-          l.result.samples.push((performance.now() - t0) / 1000 / l.number);
+          const seconds = l.spec.time
+            ? await l.spec.time(l.number)
+            : await timeCalls(l.spec.fn, l.number);
+          l.result.samples.push(seconds / l.number);
         } catch (e) {
           fail(l.result, e);
           live.splice(live.indexOf(l), 1);
@@ -345,7 +364,7 @@ async function runSuite(suite: Suite, o: RunOptions): Promise<BenchResult> {
     format: FORMAT,
     version: VERSION,
     suite: suite.name,
-    env: await collectEnv({ webgpu: true }),
+    env: await collectEnv({ webgpu: true, peers: [...suite.peers] }),
     options: {
       repeats,
       minRepeats,

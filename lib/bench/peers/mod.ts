@@ -5,6 +5,7 @@
  */
 import { jaxJsPeer } from "./jax_js.ts";
 import { naivePeer } from "./naive.ts";
+import { numpyPeer } from "./numpy.ts";
 import { onnxruntimePeer } from "./onnxruntime.ts";
 import { openblasPeer } from "./openblas.ts";
 import type { Peer } from "./peer.ts";
@@ -12,6 +13,7 @@ import { tfjsCpuPeer, tfjsWasmPeer } from "./tfjs.ts";
 import { jaxJsWebgpuPeer, tfjsWebgpuPeer } from "./webgpu.ts";
 
 export type { Device, Peer, Prepared } from "./peer.ts";
+export { peersAtTheirBest } from "./peer.ts";
 
 /**
  * Every peer: the CPU ones (fastest kind first), then the WebGPU ones, which are measured
@@ -22,6 +24,7 @@ export type { Device, Peer, Prepared } from "./peer.ts";
 export function allPeers(): Peer[] {
   return [
     openblasPeer,
+    numpyPeer,
     onnxruntimePeer,
     jaxJsPeer,
     tfjsWasmPeer,

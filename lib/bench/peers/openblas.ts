@@ -5,7 +5,8 @@
  * install it when it is missing. Being a BLAS, it runs the matmuls only; a convolution built
  * on sgemm (im2col) would measure our lowering, not the library.
  */
-import { checkPrepare, firstLine, type Peer } from "./peer.ts";
+import { cpuFeatures, openblasOverride } from "../cpu.ts";
+import { atTheirBest, checkPrepare, firstLine, type Peer } from "./peer.ts";
 
 const MISSING = "OpenBLAS not found; install libopenblas0 (apt-get install libopenblas0-pthread) " +
   "or set TESSERA_OPENBLAS=/path/libopenblas.so";
@@ -15,6 +16,9 @@ const SYMBOLS = {
   // order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc
   cblas_sgemm: { parameters: [I, I, I, I, I, I, F, P, I, P, I, F, P, I], result: "void" },
   openblas_set_num_threads: { parameters: [I], result: "void", optional: true },
+  openblas_get_num_threads: { parameters: [], result: I, optional: true },
+  openblas_get_corename: { parameters: [], result: "pointer", optional: true },
+  openblas_get_config: { parameters: [], result: "pointer", optional: true },
 } as const;
 
 // CBLAS enum values from cblas.h.
@@ -69,27 +73,77 @@ function candidates(): string[] {
 }
 
 let loaded: Promise<Lib | string> | undefined;
+/** Where the library was found, and what was changed in the environment before it loaded. */
+const loadedFrom = { path: "", tuning: "the environment as found" };
 
-function load(): Promise<Lib | string> {
-  loaded ??= Promise.resolve().then(() => {
-    let lastError = "";
-    for (const path of candidates()) {
+const getenv = (name: string) => {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * With peersAtTheirBest on, sets OpenBLAS's variables to the CPU's best for the length of the
+ * dlopen (OpenBLAS reads them once, in its constructor) and returns what puts them back, so
+ * the process's environment stays as the user set it.
+ */
+async function tune(): Promise<() => void> {
+  const names = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"] as const;
+  const was = Object.fromEntries(names.map((k) => [k, getenv(k)]));
+  const o = openblasOverride(was, await cpuFeatures());
+  if (!o) return () => {};
+  const put = (k: string, v: string | null | undefined) =>
+    v === null || v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+  try {
+    for (const k of names) put(k, o[k]);
+    loadedFrom.tuning = `${o.why}: loaded with OPENBLAS_CORETYPE=${o.OPENBLAS_CORETYPE}, ` +
+      `OPENBLAS_L2_SIZE=${o.OPENBLAS_L2_SIZE ?? "(unset)"}`;
+  } catch (e) {
+    loadedFrom.tuning = `${o.why}, but it could not be changed (${firstLine(e)})`;
+  }
+  return () => {
+    for (const k of names) {
       try {
-        const lib = Deno.dlopen(path, SYMBOLS);
-        // Its own pthread pool over every core; the benchmark compares against the library at
-        // its best on this machine.
-        lib.symbols.openblas_set_num_threads?.(navigator.hardwareConcurrency);
-        return lib;
-      } catch (e) {
-        if (e instanceof Deno.errors.NotCapable) {
-          return `OpenBLAS is at ${path} but FFI is not allowed: run with --allow-ffi`;
-        }
-        lastError = firstLine(e);
+        put(k, was[k]);
+      } catch {
+        // Not allowed to change it, so it was not changed.
       }
     }
-    return lastError ? `${MISSING} (${lastError})` : MISSING;
+  };
+}
+
+function load(): Promise<Lib | string> {
+  loaded ??= Promise.resolve().then(async () => {
+    const restore = atTheirBest() ? await tune() : () => {};
+    try {
+      return open();
+    } finally {
+      restore();
+    }
   });
   return loaded;
+}
+
+function open(): Lib | string {
+  let lastError = "";
+  for (const path of candidates()) {
+    try {
+      const lib = Deno.dlopen(path, SYMBOLS);
+      loadedFrom.path = path;
+      // Its own pthread pool over every core; the benchmark compares against the library at
+      // its best on this machine.
+      lib.symbols.openblas_set_num_threads?.(navigator.hardwareConcurrency);
+      return lib;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotCapable) {
+        return `OpenBLAS is at ${path} but FFI is not allowed: run with --allow-ffi`;
+      }
+      lastError = firstLine(e);
+    }
+  }
+  return lastError ? `${MISSING} (${lastError})` : MISSING;
 }
 
 export const openblasPeer: Peer = {
@@ -98,6 +152,19 @@ export const openblasPeer: Peer = {
   async available() {
     const lib = await load();
     return typeof lib === "string" ? lib : null;
+  },
+  async describe(): Promise<Record<string, string | number>> {
+    const lib = await load();
+    if (typeof lib === "string") return { unavailable: lib };
+    const text = (p: Deno.PointerValue | undefined) =>
+      p ? Deno.UnsafePointerView.getCString(p) : "unknown";
+    return {
+      library: loadedFrom.path,
+      config: text(lib.symbols.openblas_get_config?.()),
+      core: text(lib.symbols.openblas_get_corename?.()),
+      threads: lib.symbols.openblas_get_num_threads?.() ?? "unknown",
+      tuning: loadedFrom.tuning,
+    };
   },
   supports: (w) =>
     w.op === "matmul" || w.op === "batch_matmul" ? null : `OpenBLAS is a BLAS: no ${w.op}`,

@@ -19,11 +19,37 @@ export interface Peer {
   supports(w: Workload): string | null;
   /** Prepares `w` on `inputs` (in the order of inputShapes(w)); inputs are copied in once. */
   prepare(w: Workload, inputs: Float32Array[]): Promise<Prepared>;
+  /**
+   * For the machine record, once the peer has run: its library's version, the core or kernel
+   * set it uses, its thread count and what was changed to give it its best (see
+   * peersAtTheirBest). Absent for peers with nothing beyond their npm version to say.
+   */
+  describe?(): Promise<Record<string, string | number>>;
 }
+
+let best = false;
+
+/**
+ * Lets the peers configure themselves for this CPU's best (`deno task bench` and a notebook
+ * turn it on): OpenBLAS, numpy's OpenBLAS included, gets the core type of the CPU's widest
+ * vector unit when the environment forces a lesser one. Off by default, so that tests (and any
+ * other caller) run the libraries in the environment as they find it. It must be on before a
+ * peer first loads its library, since OpenBLAS reads its environment only then.
+ */
+export function peersAtTheirBest(on = true): void {
+  best = on;
+}
+
+export const atTheirBest = (): boolean => best;
 
 export interface Prepared {
   /** One call (inputs already resident; includes whatever wait makes the work done). */
   run(): Promise<void> | void;
+  /**
+   * Seconds for `calls` runs, timed by the peer itself; for a peer in another process, whose
+   * every run() would otherwise include a round trip through a pipe. Absent: run() is timed.
+   */
+  time?(calls: number): Promise<number>;
   /** The output of the last run, row-major, as a fresh array. */
   result(): Promise<Float32Array>;
   dispose(): void;

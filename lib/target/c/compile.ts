@@ -417,12 +417,33 @@ export async function loadC<S extends Deno.ForeignLibraryInterface>(
   );
 }
 
+/**
+ * How Tessera's OpenMP threads wait between parallel loops: passively (asleep on a futex), not
+ * spinning for libgomp's default 300,000 turns. A spinning team takes the cores from whatever
+ * runs next in the process (OpenBLAS's pool, tfjs-wasm, another kernel): on 2 cores a 256^3
+ * matmul next to OpenBLAS took 30 ms instead of 0.3. libgomp reads the variable once, when the
+ * first kernel's dlopen loads it, so it is set before that; a user's own OMP_WAIT_POLICY or
+ * GOMP_SPINCOUNT is left as it is. Without --allow-env nothing is changed.
+ */
+function passiveOpenMP(): void {
+  try {
+    if (
+      Deno.env.get("OMP_WAIT_POLICY") === undefined && Deno.env.get("GOMP_SPINCOUNT") === undefined
+    ) {
+      Deno.env.set("OMP_WAIT_POLICY", "passive");
+    }
+  } catch {
+    // No --allow-env: libgomp's default stands.
+  }
+}
+
 /** The opened library, or why it was refused. */
 function openChecked<S extends Deno.ForeignLibraryInterface>(
   library: CompiledLibrary,
   symbols: S,
 ): Deno.DynamicLibrary<S> | string {
   let dl;
+  passiveOpenMP();
   try {
     dl = Deno.dlopen(library.path, { ...symbols, [KEY_SYMBOL]: { type: "pointer" } } as const);
   } catch (e) {

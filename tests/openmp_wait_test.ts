@@ -1,0 +1,49 @@
+/**
+ * Tessera's OpenMP threads wait passively (see passiveOpenMP in lib/target/c/compile.ts): the
+ * variable must be in the environment before libgomp's own initialization, which runs when the
+ * first kernel is loaded, so this is checked in fresh processes by what libgomp itself reports
+ * (OMP_DISPLAY_ENV=verbose prints its settings to stderr as it initializes), and a user's own
+ * choice must win.
+ */
+import assert from "node:assert/strict";
+import { useTestCache } from "./c_util.ts";
+
+const script = `
+  import { nd, te } from "${new URL("../mod.ts", import.meta.url)}";
+  const A = te.placeholder([4096], "float32", "A");
+  const B = te.compute([4096], (i) => A(i).mul(2), "B");
+  const s = te.createSchedule(B);
+  s.stage(B).parallel(s.stage(B).split(B.op.axis[0], { factor: 64 })[0]);
+  const f = await te.build(s, [A, B], { target: "c", name: "wait_policy" });
+  f(nd.array(new Float32Array(4096), [4096]), nd.empty([4096], "float32"));`;
+
+function base(): Record<string, string> {
+  const keep = ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR"];
+  return Object.fromEntries(keep.flatMap((k) => {
+    const v = Deno.env.get(k);
+    return v === undefined ? [] : [[k, v]];
+  }));
+}
+
+async function spinCount(env: Record<string, string>): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", script],
+    // A clean environment: this process's may already hold what a loaded kernel set.
+    clearEnv: true,
+    env: { ...base(), ...env, OMP_DISPLAY_ENV: "verbose", TESSERA_CACHE_DIR: useTestCache() },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(out.stderr);
+  assert.ok(out.success, err);
+  const m = /GOMP_SPINCOUNT = '(\d+)'/.exec(err);
+  assert.ok(m, `libgomp printed no GOMP_SPINCOUNT:\n${err}`);
+  return m[1];
+}
+
+Deno.test("OpenMP threads wait passively unless the user says otherwise", async () => {
+  // Passive means libgomp spins 0 turns before sleeping (its default is 300000).
+  assert.equal(await spinCount({}), "0");
+  assert.equal(await spinCount({ GOMP_SPINCOUNT: "1234" }), "1234");
+  assert.notEqual(await spinCount({ OMP_WAIT_POLICY: "active" }), "0");
+});
