@@ -434,7 +434,18 @@ class Compiler {
           const sd = strides ? strides.map((f) => f()) : rowMajor(sh);
           const saved = bufs[bs];
           const savedViews = viewSlots.map((v) => bufs[v]);
-          bufs[bs] = { data: allocMem(b.dtype, extentOf(sh, sd)), shape: sh, strides: sd };
+          const n = extentOf(sh, sd);
+          let data: Mem;
+          try {
+            data = allocMem(b.dtype, n);
+          } catch (e) {
+            if (!(e instanceof RangeError)) throw e;
+            return this.fail(
+              `allocation of '${b.name}' (shape [${sh.join(", ")}], ${n} ${b.dtype} elements) ` +
+                `failed: ${e.message}; JavaScript could not allocate that much memory`,
+            );
+          }
+          bufs[bs] = { data, shape: sh, strides: sd };
           try {
             setViews?.();
             body();
