@@ -203,3 +203,20 @@ Deno.test({
     );
   },
 });
+
+Deno.test("an interpreter temporary of 2^31 elements is a TesseraError naming the limit", async () => {
+  // T's region at the split's outer loop is the whole factor: 2^31 - 1 elements (8 GiB), which
+  // the interpreter would have poisoned element by element.
+  const A = te.placeholder([4], "float32", "A");
+  const T = te.compute([4], (i) => A(i).mul(2), "T");
+  const B = te.compute([4], (i) => T(i).add(1), "B");
+  const s = te.createSchedule(B);
+  const [o] = s.stage(B).split(B.op.axis[0], { factor: 2 ** 31 - 1 });
+  s.stage(T).computeAt(s.stage(B), o);
+  const func = te.lower(s, [A, B]);
+  assert.match(String(func), /T = T\.alloc_buffer\(\(2147483647,\)\)/);
+  await throwsTessera(
+    () => te.evaluate(func, [nd.array([1, 2, 3, 4], [4]), nd.empty([4])]),
+    /allocation of 'T' \(shape \[2147483647\]\) needs 2147483647 elements, more than the interpreter's limit of 1073741824/,
+  );
+});
