@@ -220,3 +220,18 @@ Deno.test("an interpreter temporary of 2^31 elements is a TesseraError naming th
     /allocation of 'T' \(shape \[2147483647\]\) needs 2147483647 elements, more than the interpreter's limit of 1073741824/,
   );
 });
+
+Deno.test("a loop bound whose int32 computation wraps is refused, not run wrong", async () => {
+  // The split's outer extent is (n + 2147483644) // 2147483645: 1 for n = 5, but the kernel's
+  // int32 sum wraps to a negative extent and the loop would not run at all.
+  const n = te.var("n");
+  const X = te.placeholder([n], "int32", "X");
+  const Y = te.compute([n], (i) => X(i).add(1), "Y");
+  const s = te.createSchedule(Y);
+  s.stage(Y).split(Y.op.axis[0], { factor: 2 ** 31 - 3 });
+  const re = /the extent of loop 'i_outer', .* = 1, overflows int32 on the way/;
+  const x = nd.array([1, 2, 3, 4, 5], [5], "int32"), y = nd.empty([5], "int32");
+  await throwsTessera(() => te.evaluate(te.lower(s, [X, Y]), [x, y]), re);
+  const f = await te.build(s, [X, Y], { target: "c" });
+  await throwsTessera(() => f(x, y), re);
+});

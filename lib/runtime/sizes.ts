@@ -19,7 +19,12 @@ export const MAX_DIM = 0x7fffffff;
  * The exact value of an int32 size expression given the bound sizes, or null when it
  * mentions an unbound variable, divides by zero, or uses an operation sizes do not use.
  */
-export function evalSize(e: Expr, sizes: ReadonlyMap<Var, number>): number | null {
+export function evalSize(
+  e: Expr,
+  sizes: ReadonlyMap<Var, number>,
+  /** Wrap every sum and product to int32, as the kernel computes it. */
+  wrap = false,
+): number | null {
   const go = (x: Expr): number | null => {
     switch (x.kind) {
       case "const":
@@ -34,7 +39,8 @@ export function evalSize(e: Expr, sizes: ReadonlyMap<Var, number>): number | nul
         if (x.dtype !== "int32") return null;
         const a = go(x.a), b = go(x.b);
         if (a === null || b === null) return null;
-        return exact(x.op, a, b);
+        const r = exact(x.op, a, b);
+        return wrap && r !== null ? r | 0 : r;
       }
       default:
         return null;
@@ -233,13 +239,24 @@ export function checkSizes(
   const uses = sizeUses(func);
   for (const l of uses.loops) {
     const min = evalSize(l.min, sizes), extent = evalSize(l.extent, sizes);
-    if (min === null || extent === null || extent <= 0) continue;
-    if (min + extent - 1 > MAX_DIM || min < -MAX_DIM - 1) {
+    if (min === null || extent === null) continue;
+    if (extent > 0 && (min + extent - 1 > MAX_DIM || min < -MAX_DIM - 1)) {
       fail(
         `loop '${l.name}' would run from ${min} to ${min + extent - 1} (extent ` +
           `${String(l.extent)}), past int32; loop variables are int32, so a loop (a fused ` +
           `one, say) may not pass ${MAX_DIM}: fuse fewer axes or split the loop`,
       );
+    }
+    // The kernel computes a loop's bounds in int32: if that wraps, it runs the wrong loop.
+    const wrapped = evalSize(l.extent, sizes, true)!;
+    if (extent <= 0 && wrapped <= 0) continue; // runs no iteration either way
+    for (const [what, e, v] of [["start", l.min, min], ["extent", l.extent, extent]] as const) {
+      if (evalSize(e, sizes, true) !== v) {
+        fail(
+          `the ${what} of loop '${l.name}', ${String(e)} = ${v}, overflows int32 on the way ` +
+            `(a split factor near 2^31, say); use smaller factors or sizes`,
+        );
+      }
     }
   }
   const memory = machineMemory();
