@@ -37,6 +37,10 @@ const boolConst = (b: boolean) => (b ? TRUE : FALSE);
 
 const INT_MAX = 2147483647;
 const DIVS: ReadonlySet<BinaryOp> = new Set(["div", "mod", "floordiv", "floormod"]);
+const WRAPS: ReadonlySet<BinaryOp> = new Set(["add", "sub", "mul"]);
+const isInt32 = (v: number) => v === (v | 0);
+const exactArith = (op: BinaryOp, a: number, b: number) =>
+  op === "add" ? a + b : op === "sub" ? a - b : a * b;
 
 const gcd = (a: number, b: number): number => {
   a = Math.abs(a);
@@ -94,7 +98,7 @@ export class Simplifier {
     let r = this.rebuild(mapChildren(e, (x) => this.run(x)));
     if (r.dtype === "int32" && r.kind !== "const") {
       const b = this.bounds.of(r);
-      if (b.lo === b.hi) r = intConst(b.lo | 0);
+      if (b.lo === b.hi && b.lo === (b.lo | 0)) r = intConst(b.lo);
     }
     this.memo.set(e, r);
     return r;
@@ -143,6 +147,11 @@ export class Simplifier {
     if (a.kind === "const" && b.kind === "const") {
       // Integer division by zero is an error at run time; folding would hide it.
       if (dtype === "int32" && DIVS.has(op) && b.value === 0) return keep();
+      // A sum or product past int32 is kept as written, not wrapped: it may be a size, and
+      // an index computed wide (int64 in C) needs its exact value.
+      if (dtype === "int32" && WRAPS.has(op) && !isInt32(exactArith(op, a.value, b.value))) {
+        return keep();
+      }
       return new Const(evalBinary(op, dtype, a.value, b.value), dtype);
     }
     if (dtype === "int32") {
@@ -314,7 +323,8 @@ export class Simplifier {
     const la = toLinear(a);
     if (b.kind === "const" && la.constant !== 0) {
       const lhs = fromLinear(addLinear(la, constLinear(-la.constant)));
-      return new Cmp(op, lhs, intConst((b.value - la.constant) | 0));
+      const c = b.value - la.constant;
+      if (isInt32(c)) return new Cmp(op, lhs, intConst(c));
     }
     return orig ?? new Cmp(op, a, b);
   }

@@ -42,6 +42,9 @@ interface BufState {
  * instead of silently reading 0.
  */
 export const INT32_POISON = 0x7eadbeef;
+
+/** The largest temporary the interpreter makes (4 GiB of float32); see the allocation. */
+export const MAX_TEMP_ELEMENTS = 2 ** 30;
 export const BOOL_POISON = 0xaa;
 
 function allocMem(dtype: DType, n: number): Mem {
@@ -457,7 +460,26 @@ class Compiler {
           const sd = strides ? strides.map((f) => f()) : rowMajor(sh);
           const saved = bufs[bs];
           const savedViews = viewSlots.map((v) => bufs[v]);
-          bufs[bs] = { data: allocMem(b.dtype, extentOf(sh, sd)), shape: sh, strides: sd };
+          const n = extentOf(sh, sd);
+          if (n > MAX_TEMP_ELEMENTS) {
+            this.fail(
+              `allocation of '${b.name}' (shape [${sh.join(", ")}]) needs ${n} elements, more ` +
+                `than the interpreter's limit of ${MAX_TEMP_ELEMENTS} (2^30) for a temporary: it ` +
+                `poisons every element, so that would touch all of that memory; use smaller sizes ` +
+                `or a schedule that keeps less (computeAt), or run the kernel on the "c" target`,
+            );
+          }
+          let data: Mem;
+          try {
+            data = allocMem(b.dtype, n);
+          } catch (e) {
+            if (!(e instanceof RangeError)) throw e;
+            return this.fail(
+              `allocation of '${b.name}' (shape [${sh.join(", ")}], ${n} ${b.dtype} elements) ` +
+                `failed: ${e.message}; JavaScript could not allocate that much memory`,
+            );
+          }
+          bufs[bs] = { data, shape: sh, strides: sd };
           try {
             setViews?.();
             body();

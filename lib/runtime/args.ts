@@ -6,22 +6,14 @@
  * a wrongly sized buffer reaching an FFI call would be memory corruption, not an error. So
  * it runs before anything executes and says which argument, which dimension, and why.
  */
-import { simplify } from "../arith/simplify.ts";
 import { TesseraError } from "../error.ts";
-import type { Expr, Var } from "../ir/expr.ts";
-import { intConst } from "../ir/expr.ts";
+import type { Var } from "../ir/expr.ts";
 import type { PrimFunc } from "../ir/stmt.ts";
-import { substitute } from "../ir/visit.ts";
 import { checkStorage, NDArray } from "./ndarray.ts";
 import { typedInfo } from "./typed.ts";
+import { bindSizes, checkSizes, evalSize } from "./sizes.ts";
 
-/** The value of `e` given the bound sizes, or null when it does not reduce to a constant. */
-export function evalSize(e: Expr, sizes: ReadonlyMap<Var, number>): number | null {
-  const m = new Map<Var, Expr>();
-  for (const [v, x] of sizes) m.set(v, intConst(x));
-  const r = simplify(substitute(e, m));
-  return r.kind === "const" ? r.value : null;
-}
+export { evalSize } from "./sizes.ts";
 
 /** What a kernel argument must have: host NDArrays and device arrays both do. */
 export interface ArrayLikeArg {
@@ -88,48 +80,18 @@ export function bindArguments(
   });
   checkNoOutputAliasing(func, arrays, who);
 
-  // Bind size variables from the first dimension they appear in; check all the others.
-  const sizes = new Map<Var, number>();
-  const from = new Map<Var, number>();
-  const later: Array<[number, number, Expr]> = [];
-  func.params.forEach((p, i) => {
-    p.shape.forEach((dim, d) => {
-      const actual = arrays[i].shape[d];
-      if (dim.kind === "var") {
-        const prev = sizes.get(dim);
-        if (prev === undefined) {
-          sizes.set(dim, actual);
-          from.set(dim, i);
-        } else if (prev !== actual) {
-          fail(
-            `${argName(i)} dimension ${d} is ${actual} but ${dim.name} = ${prev} from ` +
-              argName(from.get(dim)!),
-          );
-        }
-      } else if (dim.kind === "const") {
-        if (dim.value !== actual) {
-          fail(`${argName(i)} dimension ${d} is ${actual} but the parameter requires ${dim.value}`);
-        }
-      } else later.push([i, d, dim]);
-    });
-  });
-  for (const v of func.sizeVars) {
-    if (!sizes.has(v)) {
-      fail(
-        `size variable '${v.name}' does not appear as a dimension of any parameter, so it ` +
-          `cannot be bound from the arguments' shapes`,
-      );
-    }
-    if (sizes.get(v)! > 0x7fffffff) fail(`size variable '${v.name}' exceeds int32`);
-  }
-  for (const [i, d, dim] of later) {
-    const actual = arrays[i].shape[d];
-    const want = evalSize(dim, sizes);
-    if (want === null) fail(`${argName(i)} dimension ${d} (${String(dim)}) cannot be evaluated`);
-    if (want !== actual) {
-      fail(`${argName(i)} dimension ${d} is ${actual} but the parameter requires ${want}`);
-    }
-  }
+  // Size variables come from the dimensions (exactly, never wrapped); then the loops and
+  // temporaries those sizes make are checked against their limits.
+  const dims = func.params.flatMap((p, i) =>
+    p.shape.map((expr, d) => ({
+      expr,
+      actual: arrays[i].shape[d],
+      where: `${argName(i)} dimension ${d}`,
+      arg: argName(i),
+    }))
+  );
+  const sizes = bindSizes(func, dims, fail);
+  checkSizes(func, sizes, fail);
   checkRequirements(func, sizes, who);
   return sizes;
 }

@@ -77,7 +77,19 @@ export function bitsToF16(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
-function allocData(dtype: DType, n: number): NDData {
+function allocData(dtype: DType, n: number, where: string): NDData {
+  try {
+    return newData(dtype, n);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new TesseraError(
+      `${where}: cannot allocate ${n} ${dtype} elements (${e.message}); JavaScript's typed ` +
+        `arrays hold at most ${Number.MAX_SAFE_INTEGER} elements and need the memory to exist`,
+    );
+  }
+}
+
+function newData(dtype: DType, n: number): NDData {
   switch (dtype) {
     case "float32":
       return new Float32Array(n);
@@ -165,7 +177,7 @@ export class NDArray {
     this.shape = checkShape(shape, "NDArray");
     const n = product(this.shape);
     if (data !== undefined) checkStorage(data, this.dtype, n, "NDArray: data");
-    this.data = data ?? allocData(this.dtype, n);
+    this.data = data ?? allocData(this.dtype, n, `NDArray of shape [${this.shape.join(", ")}]`);
     // Kernels check arguments by their shape: it must not change after that check.
     Object.freeze(this.shape);
     Object.freeze(this);
@@ -343,7 +355,7 @@ function flattenNested(data: NestedArray, where: string): [number[], number[]] {
 }
 
 function fillFrom(dtype: DType, values: ArrayLike<number>, where: string): NDData {
-  const out = allocData(dtype, values.length);
+  const out = allocData(dtype, values.length, where);
   for (let i = 0; i < values.length; i++) {
     const v = Number(values[i]);
     if (dtype === "int32" && !(Number.isInteger(v) && v >= -(2 ** 31) && v < 2 ** 31)) {

@@ -14,15 +14,29 @@ export type ShapeLike = ReadonlyArray<number | Expr>;
 
 const dimSchema = z.number().int().nonnegative();
 
+/**
+ * Every dimension and extent is an int32 (loop variables and the C kernel's size parameters
+ * are); products of them (element counts, strides, flat offsets) may pass 2^31 and are
+ * computed exactly, but not past 2^53, where a JavaScript number stops being exact.
+ */
+export const MAX_DIM = 0x7fffffff;
+export const MAX_ELEMENTS = Number.MAX_SAFE_INTEGER;
+
 function toShape(shape: unknown, where: string): Expr[] {
   if (!Array.isArray(shape)) {
     throw new TesseraError(`${where}: shape must be an array of sizes, got ${String(shape)}`);
   }
-  return shape.map((d, i) => {
+  const dims = shape.map((d, i) => {
     if (typeof d === "number") {
       if (!dimSchema.safeParse(d).success) {
         throw new TesseraError(
           `${where}: dimension ${i} is ${d}; sizes must be non-negative integers or te.var`,
+        );
+      }
+      if (d > MAX_DIM) {
+        throw new TesseraError(
+          `${where}: dimension ${i} is ${d}, more than the largest size ${MAX_DIM} (2^31 - 1); ` +
+            `dimensions are int32`,
         );
       }
       return constOf(d, "int32");
@@ -32,6 +46,14 @@ function toShape(shape: unknown, where: string): Expr[] {
       `${where}: dimension ${i} must be a number or an int32 te.var, got ${String(d)}`,
     );
   });
+  const count = dims.reduce((n, d) => n * (d.kind === "const" ? d.value : 1), 1);
+  if (count > MAX_ELEMENTS) {
+    throw new TesseraError(
+      `${where}: shape [${shape.join(", ")}] has ${count} elements, more than ${MAX_ELEMENTS} ` +
+        `(2^53 - 1), past which sizes cannot be computed exactly`,
+    );
+  }
+  return dims;
 }
 
 export function sizeVar(name: string, dtype: DType = "int32"): Var {
@@ -52,6 +74,14 @@ export function placeholder(shape: ShapeLike, dtype: DType = "float32", name = "
 export function reduceAxis(dom: readonly [ExprLike, ExprLike] | ExprLike, name = "k"): IterVar {
   checkName(name, "te.reduceAxis");
   const [min, extent] = Array.isArray(dom) ? dom : [0, dom];
+  checkIntArg(min, `te.reduceAxis(${name}): min`, -MAX_DIM - 1, MAX_DIM);
+  checkIntArg(extent, `te.reduceAxis(${name}): extent`, 0, MAX_DIM);
+  if (typeof min === "number" && typeof extent === "number" && min + extent - 1 > MAX_DIM) {
+    throw new TesseraError(
+      `te.reduceAxis(${name}): the axis runs from ${min} to ${min + extent - 1}, past ` +
+        `${MAX_DIM} (2^31 - 1); loop variables are int32`,
+    );
+  }
   const m = toExpr(min as ExprLike, "int32"), e = toExpr(extent as ExprLike, "int32");
   if (m.dtype !== "int32" || e.dtype !== "int32") {
     throw new TesseraError(`te.reduceAxis(${name}): min and extent must be int32`);
@@ -60,6 +90,14 @@ export function reduceAxis(dom: readonly [ExprLike, ExprLike] | ExprLike, name =
     throw new TesseraError(`te.reduceAxis(${name}): extent is ${e.value}; it must be >= 0`);
   }
   return new IterVar(name, { min: m, extent: e }, "reduce");
+}
+
+/** A number given where an int32 is meant must be an integer in [lo, hi], not wrap into it. */
+function checkIntArg(x: unknown, what: string, lo: number, hi: number): void {
+  if (typeof x !== "number") return;
+  if (!Number.isInteger(x) || x < lo || x > hi) {
+    throw new TesseraError(`${what} is ${x}; it must be an integer in [${lo}, ${hi}] (int32)`);
+  }
 }
 
 /** Reads the parameter names of `(i, j) => ...` so loops are named as the user wrote them. */

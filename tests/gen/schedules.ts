@@ -23,6 +23,30 @@ function attempt(log: string[], what: string, f: () => unknown): void {
   }
 }
 
+/**
+ * Big sizes: a split by a factor near 2^31 whose inner loop is fused with the next root axis
+ * (of constant extent >= 2) makes a loop of more than 2^31 iterations over no more memory
+ * than before. Loop variables are int32, so the call must refuse it with a TesseraError
+ * (check.ts counts that as a rejection), never wrap its extent into a loop that runs wrong.
+ */
+const BIG_FACTOR = 2 ** 31 - 5;
+
+function bigFuse(st: Stage, v: IterVar, log: string[]): boolean {
+  const leaves = st.leafIterVars;
+  const next = leaves[leaves.indexOf(v) + 1];
+  const ext = next?.dom?.extent;
+  if (!ext || ext.kind !== "const" || ext.value < 2) return false;
+  attempt(
+    log,
+    `${st.name}.split(${v.name}, factor ${BIG_FACTOR}); fuse inner, ${next.name}`,
+    () => {
+      const [, inner] = st.split(v, { factor: BIG_FACTOR });
+      st.fuse(inner, next);
+    },
+  );
+  return true;
+}
+
 const computeStages = (s: Schedule) => s.stages.filter((st) => st.op.kind === "compute");
 
 /** Stages that read `st` once inlined stages are looked through. */
@@ -87,6 +111,7 @@ export function randomSchedule(
   }
 
   // 2. Loop structure of every computed stage.
+  const big = new Set<Stage>(); // stages with a loop past int32: nothing attaches inside them
   for (const st of computeStages(s)) {
     for (let n = c.int(0, 4); n > 0; n--) {
       const leaves = st.leafIterVars;
@@ -94,6 +119,11 @@ export function randomSchedule(
         case 0:
         case 1: {
           const v = c.one(leaves);
+          if (c.chance(2) && bigFuse(st, v, log)) {
+            big.add(st);
+            n = 0; // nothing may split the big loop into loops that would run
+          }
+          if (n === 0) break;
           const by = c.chance(70) ? { factor: c.int(1, 5) } : { nparts: c.int(1, 4) };
           attempt(log, `${st.name}.split(${v.name}, ${JSON.stringify(by)})`, () => st.split(v, by));
           break;
@@ -130,6 +160,7 @@ export function randomSchedule(
     const readers = effectiveReaders(s, st);
     if (readers.length !== 1) continue;
     const parent = readers[0];
+    if (big.has(parent)) continue;
     const axis = c.one(parent.leafIterVars);
     attempt(
       log,

@@ -328,7 +328,11 @@ class CPrinter extends CStylePrinter {
         };
         if (sym) {
           const p = sym === "*" ? P.mul : P.add;
-          return [`${w(a, p)} ${sym} ${w(b, p + 1)}`, p];
+          // Two literals would be multiplied in int: one of them must be int64.
+          const left = a.kind === "const" && b.kind === "const"
+            ? `(int64_t)${w(a, P.unary)}`
+            : w(a, p);
+          return [`${left} ${sym} ${w(b, p + 1)}`, p];
         }
         if (b.kind === "const" && b.value > 0) {
           if (op === "div" || op === "mod") {
@@ -425,13 +429,17 @@ class CPrinter extends CStylePrinter {
     this.markWide(b, size);
     this.emit("{");
     this.depth++;
-    if (size.kind === "const" && size.value * elem <= STACK_LIMIT) {
-      this.emit(`${ty} ${name}[${Math.max(1, size.value)}] __attribute__((aligned(64)));`);
+    // The element count is exact (the simplifier never folds it by wrapping) and computed in
+    // int64: a product of int32 dimensions may pass 2^31.
+    const { min, max } = constBound(size, new Map());
+    if (min === max && max * elem <= STACK_LIMIT) {
+      this.emit(`${ty} ${name}[${Math.max(1, max)}] __attribute__((aligned(64)));`);
       this.stmt(s.body);
     } else {
+      const [count, p] = this.wideExpr(size);
       this.emit(
-        `${ty}* restrict ${name} = (${ty}*)tsr_alloc((int64_t)${
-          this.operand(size, P.unary)
+        `${ty}* restrict ${name} = (${ty}*)tsr_alloc(${
+          p >= P.mul ? count : `(${count})`
         } * ${elem});`,
       );
       this.emit(`if (${name} == NULL) {`);

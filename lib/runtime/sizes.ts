@@ -1,0 +1,282 @@
+/**
+ * Sizes at call time, computed exactly. A kernel's size variables are bound from its
+ * arguments' shapes (directly from a dimension `n`, or by solving a dimension linear in one
+ * unbound variable, such as `n*2 + 1`), every declared dimension is then checked against the
+ * argument's, and every loop bound and temporary that depends only on sizes is checked
+ * against the limits it must respect: loop variables are int32, and a temporary must fit in
+ * this machine's memory. All of it is evaluated in exact integers (JavaScript numbers, exact
+ * to 2^53), never wrapped like int32 arithmetic: a wrapped size is the silent wrong result
+ * (or the wrongly sized native buffer) this file exists to prevent.
+ */
+import type { Expr, Var } from "../ir/expr.ts";
+import type { PrimFunc, Stmt } from "../ir/stmt.ts";
+import { freeVars, walkStmt } from "../ir/visit.ts";
+
+/** The largest dimension, extent or loop bound: loop variables and size parameters are int32. */
+export const MAX_DIM = 0x7fffffff;
+
+/**
+ * The exact value of an int32 size expression given the bound sizes, or null when it
+ * mentions an unbound variable, divides by zero, or uses an operation sizes do not use.
+ */
+export function evalSize(
+  e: Expr,
+  sizes: ReadonlyMap<Var, number>,
+  /** Wrap every sum and product to int32, as the kernel computes it. */
+  wrap = false,
+): number | null {
+  const go = (x: Expr): number | null => {
+    switch (x.kind) {
+      case "const":
+        return x.dtype === "int32" ? x.value : null;
+      case "var":
+        return sizes.get(x) ?? null;
+      case "neg": {
+        const a = go(x.a);
+        return a === null ? null : -a + 0;
+      }
+      case "binary": {
+        if (x.dtype !== "int32") return null;
+        const a = go(x.a), b = go(x.b);
+        if (a === null || b === null) return null;
+        const r = exact(x.op, a, b);
+        return wrap && r !== null ? r | 0 : r;
+      }
+      default:
+        return null;
+    }
+  };
+  const v = go(e);
+  return v !== null && Number.isSafeInteger(v) ? v : null;
+}
+
+function exact(op: string, a: number, b: number): number | null {
+  switch (op) {
+    case "add":
+      return a + b;
+    case "sub":
+      return a - b;
+    case "mul":
+      return a * b;
+    case "min":
+      return Math.min(a, b);
+    case "max":
+      return Math.max(a, b);
+  }
+  if (b === 0) return null;
+  switch (op) {
+    case "div":
+      return Math.trunc(a / b) + 0;
+    case "mod":
+      return (a % b) + 0;
+    case "floordiv":
+      return Math.floor(a / b);
+    case "floormod":
+      return a - Math.floor(a / b) * b;
+  }
+  return null;
+}
+
+/** Whether `e` is `a*v + b` with `a`, `b` free of `v` (only add, sub, neg and mul reach `v`). */
+function linearIn(e: Expr, v: Var): boolean {
+  if (!freeVars(e).has(v)) return true;
+  if (e.kind === "var") return e === v;
+  if (e.kind === "neg") return linearIn(e.a, v);
+  if (e.kind !== "binary") return false;
+  if (e.op === "add" || e.op === "sub") return linearIn(e.a, v) && linearIn(e.b, v);
+  if (e.op === "mul") {
+    return (!freeVars(e.a).has(v) && linearIn(e.b, v)) ||
+      (!freeVars(e.b).has(v) && linearIn(e.a, v));
+  }
+  return false;
+}
+
+/** A dimension of a parameter, where it is, and the argument's value for it. */
+export interface Dim {
+  readonly expr: Expr;
+  readonly actual: number;
+  /** "argument 1 'A' dimension 0" */
+  readonly where: string;
+  /** "argument 1 'A'" */
+  readonly arg: string;
+}
+
+/**
+ * Binds every size variable of `func` from `dims` (all parameters' dimensions) and checks
+ * every dimension. `fail` throws; its message names the argument and dimension.
+ */
+export function bindSizes(
+  func: PrimFunc,
+  dims: readonly Dim[],
+  fail: (msg: string) => never,
+): Map<Var, number> {
+  const sizes = new Map<Var, number>();
+  const from = new Map<Var, string>();
+  const bind = (v: Var, value: number, where: string, arg: string) => {
+    if (!Number.isInteger(value) || value < 0 || value > MAX_DIM) {
+      fail(
+        `${where} gives size variable '${v.name}' = ${value}; sizes are integers in [0, ${MAX_DIM}]`,
+      );
+    }
+    sizes.set(v, value);
+    from.set(v, arg);
+  };
+  // A dimension that is a variable binds it directly.
+  for (const d of dims) {
+    if (d.expr.kind === "var" && !sizes.has(d.expr)) bind(d.expr, d.actual, d.where, d.arg);
+  }
+  // A dimension linear in one unbound variable (`n*2`, `n + m`) is solved for it, repeatedly,
+  // since each binding may leave another dimension with one unknown.
+  for (let progress = true; progress;) {
+    progress = false;
+    for (const d of dims) {
+      const unknown = [...freeVars(d.expr)].filter((v) => !sizes.has(v));
+      if (unknown.length !== 1 || !linearIn(d.expr, unknown[0])) continue;
+      const v = unknown[0];
+      const at = (x: number) => evalSize(d.expr, new Map([...sizes, [v, x]]));
+      const b = at(0), a1 = at(1);
+      if (b === null || a1 === null || a1 === b) continue;
+      const value = (d.actual - b) / (a1 - b);
+      if (!Number.isInteger(value) || value < 0 || value > MAX_DIM) {
+        fail(
+          `${d.where} is ${d.actual}, but the parameter requires ${String(d.expr)}, and no ` +
+            `size ${v.name} in [0, ${MAX_DIM}] gives that`,
+        );
+      }
+      bind(v, value, d.where, d.arg);
+      progress = true;
+    }
+  }
+  for (const v of func.sizeVars) {
+    if (sizes.has(v)) continue;
+    const uses = dims.filter((d) => freeVars(d.expr).has(v));
+    if (uses.length === 0) {
+      fail(
+        `size variable '${v.name}' does not appear in any dimension of any parameter, so it ` +
+          `cannot be bound from the arguments' shapes`,
+      );
+    }
+    const why = uses.map((d) => {
+      const others = [...freeVars(d.expr)].filter((u) => u !== v && !sizes.has(u));
+      return others.length > 0
+        ? `${d.where} (${String(d.expr)}) also has unbound ${others.map((u) => u.name).join(", ")}`
+        : `${d.where} (${String(d.expr)}) is not linear in ${v.name}`;
+    });
+    fail(
+      `size variable '${v.name}' cannot be bound from the arguments' shapes: ${why.join("; ")}; ` +
+        `give it a dimension of its own (or one linear in it alone, such as ${v.name}*2 + 1)`,
+    );
+  }
+  for (const d of dims) {
+    if (d.expr.kind === "var") {
+      if (sizes.get(d.expr) !== d.actual) {
+        fail(
+          `${d.where} is ${d.actual} but ${d.expr.name} = ${sizes.get(d.expr)} from ` +
+            from.get(d.expr),
+        );
+      }
+      continue;
+    }
+    const want = evalSize(d.expr, sizes);
+    if (want === null) fail(`${d.where} (${String(d.expr)}) cannot be evaluated`);
+    if (want !== d.actual) {
+      fail(
+        `${d.where} is ${d.actual} but the parameter requires ${want}` +
+          (d.expr.kind === "const" ? "" : ` (${String(d.expr)})`),
+      );
+    }
+  }
+  return sizes;
+}
+
+/** Loop bounds and temporaries of `func` whose sizes depend on size variables only. */
+interface SizeUses {
+  loops: Array<{ name: string; min: Expr; extent: Expr }>;
+  temps: Array<{ name: string; shape: Expr[]; bytes: number }>;
+}
+
+const usesCache = new WeakMap<PrimFunc, SizeUses>();
+
+function sizeUses(func: PrimFunc): SizeUses {
+  const hit = usesCache.get(func);
+  if (hit) return hit;
+  const sizeVars = new Set<Var>(func.sizeVars);
+  const onlySizes = (e: Expr) => [...freeVars(e)].every((v) => sizeVars.has(v));
+  const out: SizeUses = { loops: [], temps: [] };
+  walkStmt(func.body, (s: Stmt) => {
+    if (s.kind === "for" && onlySizes(s.min) && onlySizes(s.extent)) {
+      out.loops.push({ name: s.loopVar.name, min: s.min, extent: s.extent });
+    }
+    if (s.kind === "allocate" && !s.buffer.aliasOf && s.buffer.shape.every(onlySizes)) {
+      const b = s.buffer;
+      const bytes = b.dtype === "float16" ? 2 : b.dtype === "bool" ? 1 : 4;
+      out.temps.push({ name: b.name, shape: b.shape, bytes });
+    }
+  });
+  usesCache.set(func, out);
+  return out;
+}
+
+/** Bytes of memory on this machine, or null where the runtime may not ask. */
+function machineMemory(): number | null {
+  try {
+    return Deno.systemMemoryInfo().total;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Checks what `func` will do with these sizes before anything runs: every loop variable
+ * stays within int32, and every temporary fits in this machine's memory (a native
+ * allocation past it could succeed under overcommit and kill the process when touched).
+ */
+export function checkSizes(
+  func: PrimFunc,
+  sizes: ReadonlyMap<Var, number>,
+  fail: (msg: string) => never,
+): void {
+  const uses = sizeUses(func);
+  for (const l of uses.loops) {
+    const min = evalSize(l.min, sizes), extent = evalSize(l.extent, sizes);
+    if (min === null || extent === null) continue;
+    if (extent > 0 && (min + extent - 1 > MAX_DIM || min < -MAX_DIM - 1)) {
+      fail(
+        `loop '${l.name}' would run from ${min} to ${min + extent - 1} (extent ` +
+          `${String(l.extent)}), past int32; loop variables are int32, so a loop (a fused ` +
+          `one, say) may not pass ${MAX_DIM}: fuse fewer axes or split the loop`,
+      );
+    }
+    // The kernel computes a loop's bounds in int32: if that wraps, it runs the wrong loop.
+    const wrapped = evalSize(l.extent, sizes, true)!;
+    if (extent <= 0 && wrapped <= 0) continue; // runs no iteration either way
+    for (const [what, e, v] of [["start", l.min, min], ["extent", l.extent, extent]] as const) {
+      if (evalSize(e, sizes, true) !== v) {
+        fail(
+          `the ${what} of loop '${l.name}', ${String(e)} = ${v}, overflows int32 on the way ` +
+            `(a split factor near 2^31, say); use smaller factors or sizes`,
+        );
+      }
+    }
+  }
+  const memory = machineMemory();
+  for (const t of uses.temps) {
+    const dims = t.shape.map((d) => evalSize(d, sizes));
+    if (dims.some((d) => d === null)) continue;
+    const count = (dims as number[]).reduce((a, b) => a * b, 1);
+    const bad = (dims as number[]).findIndex((d) => d < 0 || d > MAX_DIM);
+    if (bad >= 0) {
+      fail(
+        `temporary '${t.name}' would have dimension ${bad} = ${dims[bad]}, outside [0, ${MAX_DIM}]`,
+      );
+    }
+    const bytes = count * t.bytes;
+    if (!Number.isSafeInteger(bytes) || (memory !== null && bytes > memory)) {
+      fail(
+        `temporary '${t.name}' of shape [${dims.join(", ")}] needs ${bytes} bytes, more than ` +
+          `${memory === null ? "can be addressed" : `this machine's ${memory} bytes of memory`}; ` +
+          `use smaller sizes or a schedule that keeps less of it (computeAt)`,
+      );
+    }
+  }
+}
