@@ -74,7 +74,10 @@ Deno.test("a temporary past 2^31 elements is a heap block of its exact size, ind
       ),
     );
     assert.doesNotMatch(source, /float T\[/, "no stack array");
-    assert.match(source, new RegExp(`b_T\\[\\(int64_t\\)\\w+ \\* ${cols} \\+ \\(int64_t\\)\\w+\\]`));
+    assert.match(
+      source,
+      new RegExp(`b_T\\[\\(int64_t\\)\\w+ \\* ${cols} \\+ \\(int64_t\\)\\w+\\]`),
+    );
   }
   // Small constant temporaries stay on the stack, sized exactly.
   assert.match(tempKernel([8, 8]).source, /float b_T\[64\] __attribute__/);
