@@ -16,5 +16,5 @@ apt-get $o update -qq
 (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 DENO_DIR=$PWD/.deno-gpu/denodir npx -y deno@2.9.6 cache --config tools/gpu/deno.json --no-lock \
   tests/wgsl_property_test.ts tests/wgsl_backend_test.ts tests/wgsl_runtime_test.ts \
-  tests/numerics_test.ts tests/bounds_test.ts tools/gpu/matmul.ts
+  tests/numerics_test.ts tests/bounds_test.ts tests/bounds_property_test.ts tools/gpu/matmul.ts
 du -sh .gl .deno-gpu

@@ -23,7 +23,7 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 timeout 150 /tmp/deno run -A $C tools/gpu/matmul.ts 2>&1 | tee "$OUT/matmul.log"
 wait
 # --no-check: type-checking would need packages (vega-lite) that stay behind.
-for t in wgsl_backend wgsl_runtime wgsl_property numerics bounds; do
+for t in wgsl_backend wgsl_runtime wgsl_property numerics bounds bounds_property; do
   [ -f "tests/${t}_test.ts" ] || continue
   timeout 200 /tmp/deno test -A --no-check $C "tests/${t}_test.ts" > "$OUT/$t.log" 2>&1
   echo "$t: rc=$?"; grep -E "FAILED|passed|failed|error:" "$OUT/$t.log" | tail -12
