@@ -98,6 +98,12 @@ export abstract class CStylePrinter {
     return q >= p ? s : `(${s})`;
   }
 
+  /** A comparison, C's way; a target whose compiler may assume no NaNs overrides it. */
+  compare(e: Expr & { kind: "cmp" }): Printed {
+    const p = e.op === "eq" || e.op === "ne" ? P.eq : P.rel;
+    return [`${this.operand(e.a, p)} ${CMP_SYM[e.op]} ${this.operand(e.b, p + 1)}`, p];
+  }
+
   expr(e: Expr): string {
     return this.ex(e)[0];
   }
@@ -114,10 +120,8 @@ export abstract class CStylePrinter {
         const p = sym === "*" ? P.mul : P.add;
         return this.arith(`${this.operand(e.a, p)} ${sym} ${this.operand(e.b, p + 1)}`, p, e.dtype);
       }
-      case "cmp": {
-        const p = e.op === "eq" || e.op === "ne" ? P.eq : P.rel;
-        return [`${this.operand(e.a, p)} ${CMP_SYM[e.op]} ${this.operand(e.b, p + 1)}`, p];
-      }
+      case "cmp":
+        return this.compare(e);
       case "logical": {
         const p = e.op === "and" ? P.and : P.or;
         // Both targets want explicit parentheses when && and || mix (WGSL requires them).

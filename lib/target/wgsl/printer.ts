@@ -40,7 +40,7 @@ import { isMultipleOf } from "../../arith/modular.ts";
 import { simplify } from "../../arith/simplify.ts";
 import { exprKey } from "../../arith/structural.ts";
 import { TesseraError } from "../../error.ts";
-import type { DType } from "../../ir/dtype.ts";
+import { type DType, isFloat } from "../../ir/dtype.ts";
 import { Binary, Buffer, BufferLoad, Cmp, type Expr, intConst, type Var } from "../../ir/expr.ts";
 import type { For, PrimFunc, Stmt } from "../../ir/stmt.ts";
 import { freeVars, substitute, walkExpr, walkStmt, walkStmtExprs } from "../../ir/visit.ts";
@@ -85,6 +85,13 @@ fn tsr_floormod(a: i32, b: i32) -> i32 {
 // NaN by its bits: a GPU's shader compiler may assume no NaNs and fold \`x != x\` to false
 // (NVIDIA's does: max(2, NaN) was 2 and tanh(NaN) was -1 on an H200).
 fn tsr_isnan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+// Float comparisons as IEEE (and the interpreter) define them with NaN: only != is true.
+fn tsr_eq(a: f32, b: f32) -> bool { return !tsr_isnan(a) && !tsr_isnan(b) && a == b; }
+fn tsr_ne(a: f32, b: f32) -> bool { return tsr_isnan(a) || tsr_isnan(b) || a != b; }
+fn tsr_lt(a: f32, b: f32) -> bool { return !tsr_isnan(a) && !tsr_isnan(b) && a < b; }
+fn tsr_le(a: f32, b: f32) -> bool { return !tsr_isnan(a) && !tsr_isnan(b) && a <= b; }
+fn tsr_gt(a: f32, b: f32) -> bool { return !tsr_isnan(a) && !tsr_isnan(b) && a > b; }
+fn tsr_ge(a: f32, b: f32) -> bool { return !tsr_isnan(a) && !tsr_isnan(b) && a >= b; }
 // Math.min / Math.max: NaN if either is NaN, and -0 is below +0 (min(0, -0) is -0).
 fn tsr_neg0(a: f32) -> bool { return (bitcast<u32>(a) >> 31u) == 1u; }
 fn tsr_minf(a: f32, b: f32) -> f32 { if (tsr_isnan(a) || tsr_isnan(b)) { return a + b; } return select(b, a, a < b || (a == b && tsr_neg0(a))); }
@@ -569,6 +576,7 @@ class WgslPrinter extends CStylePrinter {
     const from = e.value.dtype, to = e.dtype;
     if (from === to) return this.ex(e.value);
     if (to === "bool") {
+      if (isFloat(from)) return [`tsr_ne(f32(${this.expr(e.value)}), 0.0)`, P.atom];
       return [`(${this.operand(e.value, P.eq)} != ${this.constant(0, from)[0]})`, P.atom];
     }
     if (to === "int32" && (from === "float32" || from === "float16")) {
@@ -581,6 +589,16 @@ class WgslPrinter extends CStylePrinter {
       ];
     }
     return [`${this.typeName(to)}(${this.expr(e.value)})`, P.atom];
+  }
+
+  /**
+   * Float comparisons go through helpers that test NaN by its bits: a shader compiler may
+   * assume no NaNs and compare as if ordered (NVIDIA's gave NaN != 1 as false).
+   */
+  override compare(e: Expr & { kind: "cmp" }): Printed {
+    if (!isFloat(e.a.dtype)) return super.compare(e);
+    const f = (x: Expr) => (x.dtype === "float32" ? this.expr(x) : `f32(${this.expr(x)})`);
+    return [`tsr_${e.op}(${f(e.a)}, ${f(e.b)})`, P.atom];
   }
 
   select(e: Expr & { kind: "select" }): Printed {
@@ -864,7 +882,8 @@ class WgslPrinter extends CStylePrinter {
           return `${ty}(${lanes.join(", ")})`;
         }
         case "binary": {
-          if (e.dtype !== "float32") return null;
+          // A constant divisor stays scalar, where tsr_fdiv spells out division by zero.
+          if (e.dtype !== "float32" || (e.op === "div" && e.b.kind === "const")) return null;
           const a = go(e.a), b = go(e.b);
           if (a === null || b === null) return null;
           const sym = { add: "+", sub: "-", mul: "*", div: "/" }[e.op as string];
