@@ -79,7 +79,9 @@ function lowerOrReject(p: Program, s: Schedule, describe: () => string): PrimFun
 /** A loop past int32, or one whose bounds wrap (schedules.ts's big sizes), is refused at the call. */
 const passesInt32 = (e: unknown) =>
   e instanceof TesseraError &&
-  /loop '.*' would run from .* past int32|of loop '.*', .* overflows int32 on the way/.test(e.message);
+  /loop '.*' would run from .* past int32|of loop '.*', .* overflows int32 on the way/.test(
+    e.message,
+  );
 
 /** Runs the comparison; returns "rejected" when lowering refuses the schedule with a TesseraError. */
 export function checkSchedule(
