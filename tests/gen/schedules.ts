@@ -28,6 +28,7 @@ function attempt(log: string[], what: string, f: () => unknown): void {
  * (of constant extent >= 2) makes a loop of more than 2^31 iterations over no more memory
  * than before. Loop variables are int32, so the call must refuse it with a TesseraError
  * (check.ts counts that as a rejection), never wrap its extent into a loop that runs wrong.
+ * CPU schedules only: binding threads would split the big loop into ones that really run.
  */
 const BIG_FACTOR = 2 ** 31 - 5;
 
@@ -119,7 +120,7 @@ export function randomSchedule(
         case 0:
         case 1: {
           const v = c.one(leaves);
-          if (c.chance(2) && bigFuse(st, v, log)) {
+          if (target === "cpu" && c.chance(2) && bigFuse(st, v, log)) {
             big.add(st);
             n = 0; // nothing may split the big loop into loops that would run
           }
