@@ -128,8 +128,11 @@ export abstract class ExprBase {
 
 export class Const extends ExprBase {
   readonly kind = "const";
-  constructor(readonly value: number, readonly dtype: DType) {
+  readonly value: number;
+  constructor(value: number, readonly dtype: DType) {
     super();
+    // An integer has no -0 (JavaScript arithmetic on bounds and folds can produce one).
+    this.value = isFloat(dtype) ? value : value + 0;
   }
 }
 
