@@ -63,11 +63,11 @@ export function rng(seed: number): () => number {
 export function propertyOptions(
   numRuns: number,
 ): { numRuns: number; seed?: number; path?: string } {
-  const seed = Deno.env.get("TESSERA_PROPERTY_SEED");
+  const given = Deno.env.get("TESSERA_PROPERTY_SEED");
   const path = Deno.env.get("TESSERA_PROPERTY_PATH");
-  return {
-    numRuns,
-    ...(seed ? { seed: Number(seed) } : {}),
-    ...(path ? { path } : {}),
-  };
+  // The seed is chosen here and printed before the run, not by fast-check after it: a
+  // property that hangs (a kernel that never returns) reports nothing afterwards.
+  const seed = given ? Number(given) : (Math.random() * 2 ** 31) | 0;
+  console.log(`property seed ${seed} (TESSERA_PROPERTY_SEED=${seed} reruns it)`);
+  return { numRuns, seed, ...(path ? { path } : {}) };
 }
