@@ -11,31 +11,10 @@ import { nd, NDArray, te, TesseraError } from "../mod.ts";
 import { Buffer, BufferLoad, intConst, Var } from "../lib/ir/expr.ts";
 import { BufferStore, For, PrimFunc } from "../lib/ir/stmt.ts";
 import { useTestCache } from "./c_util.ts";
+import { HOSTILE_NAMES } from "./gen/names.ts";
 
-const HOSTILE = [
-  "HUGE_VAL",
-  "HUGE_VALF",
-  "MB_CUR_MAX",
-  "NULL",
-  "M_PI",
-  "INT32_MAX",
-  "asm",
-  "linux",
-  "unix",
-  "alignas",
-  "storage",
-  "uniform",
-  "read",
-  "read_write",
-  "main",
-  "tsr_err",
-  "tsr_div",
-  "wid",
-  "lid",
-  "errno",
-  "float",
-  "f32",
-];
+// Every hostile name the property tests draw from (tests/gen/names.ts).
+const HOSTILE = HOSTILE_NAMES;
 
 /** Parameters, size variable, compute, loop and reduce axis all named `name`. */
 function program(name: string) {

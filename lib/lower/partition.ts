@@ -10,6 +10,7 @@
  * `x < p`, false all through the remainder, so that code is dead and the guard simply
  * becomes the loop's bound.
  */
+import { evalExact } from "../arith/exact.ts";
 import { evalInterval, type Interval } from "../arith/interval.ts";
 import { addLinear, constLinear, fromLinear, Linear, toLinear } from "../arith/linear.ts";
 import { Simplifier } from "../arith/rules.ts";
@@ -184,12 +185,12 @@ function samplePoints(ctx: Ctx): Map<Var, number>[] {
       const env = new Map<Var, number>();
       let ok = true;
       for (const [v, iv] of ctx) {
-        const lo = evalInt(iv.min, env);
+        const lo = evalExact(iv.min, env);
         if (lo === null) {
           ok = false;
           break;
         }
-        const hi = evalInt(iv.max, env) ?? lo + n;
+        const hi = evalExact(iv.max, env) ?? lo + n;
         if (hi < lo) {
           ok = false;
           break;
@@ -200,48 +201,6 @@ function samplePoints(ctx: Ctx): Map<Var, number>[] {
     }
   }
   return out;
-}
-
-/** The value of plain int32 arithmetic at `env` (as exact integers), or null if unknown. */
-function evalInt(e: Expr, env: ReadonlyMap<Var, number>): number | null {
-  switch (e.kind) {
-    case "const":
-      return e.dtype === "int32" ? e.value : null;
-    case "var":
-      return env.get(e) ?? null;
-    case "neg": {
-      const a = evalInt(e.a, env);
-      return a === null ? null : -a;
-    }
-    case "binary": {
-      const a = evalInt(e.a, env), b = evalInt(e.b, env);
-      if (a === null || b === null || e.dtype !== "int32") return null;
-      switch (e.op) {
-        case "add":
-          return a + b;
-        case "sub":
-          return a - b;
-        case "mul":
-          return a * b;
-        case "min":
-          return Math.min(a, b);
-        case "max":
-          return Math.max(a, b);
-        case "floordiv":
-          return b === 0 ? null : Math.floor(a / b);
-        case "floormod":
-          return b === 0 ? null : a - Math.floor(a / b) * b;
-        case "div":
-          return b === 0 ? null : Math.trunc(a / b);
-        case "mod":
-          return b === 0 ? null : a % b;
-        default:
-          return null;
-      }
-    }
-    default:
-      return null;
-  }
 }
 
 function size(e: Expr): number {
@@ -453,7 +412,7 @@ class Prover {
   private refuted(a: Expr, b: Expr): boolean {
     this.points ??= samplePoints(this.sim.rel);
     return this.points.some((env) => {
-      const x = evalInt(a, env), y = evalInt(b, env);
+      const x = evalExact(a, env), y = evalExact(b, env);
       return x !== null && y !== null && x > y;
     });
   }

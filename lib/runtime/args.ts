@@ -11,9 +11,8 @@ import type { Var } from "../ir/expr.ts";
 import type { PrimFunc } from "../ir/stmt.ts";
 import { checkStorage, NDArray } from "./ndarray.ts";
 import { typedInfo } from "./typed.ts";
-import { bindSizes, checkSizes, evalSize } from "./sizes.ts";
-
-export { evalSize } from "./sizes.ts";
+import { bindSizes, checkSizes } from "./sizes.ts";
+import { evalExact } from "../arith/exact.ts";
 
 /** What a kernel argument must have: host NDArrays and device arrays both do. */
 export interface ArrayLikeArg {
@@ -99,7 +98,7 @@ export function bindArguments(
 /** The facts a schedule needs of the sizes (a symbolic split factor of at least 1). */
 function checkRequirements(func: PrimFunc, sizes: ReadonlyMap<Var, number>, who: string): void {
   for (const r of func.requires) {
-    const v = evalSize(r.value, sizes);
+    const v = evalExact(r.value, sizes);
     if (v !== null && v >= 1) continue;
     const bound = [...sizes].map(([x, n]) => `${x.name} = ${n}`).join(", ");
     throw new TesseraError(

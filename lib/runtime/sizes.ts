@@ -8,74 +8,13 @@
  * to 2^53), never wrapped like int32 arithmetic: a wrapped size is the silent wrong result
  * (or the wrongly sized native buffer) this file exists to prevent.
  */
+import { evalExact } from "../arith/exact.ts";
 import type { Expr, Var } from "../ir/expr.ts";
 import type { PrimFunc, Stmt } from "../ir/stmt.ts";
 import { freeVars, walkStmt } from "../ir/visit.ts";
 
 /** The largest dimension, extent or loop bound: loop variables and size parameters are int32. */
 export const MAX_DIM = 0x7fffffff;
-
-/**
- * The exact value of an int32 size expression given the bound sizes, or null when it
- * mentions an unbound variable, divides by zero, or uses an operation sizes do not use.
- */
-export function evalSize(
-  e: Expr,
-  sizes: ReadonlyMap<Var, number>,
-  /** Wrap every sum and product to int32, as the kernel computes it. */
-  wrap = false,
-): number | null {
-  const go = (x: Expr): number | null => {
-    switch (x.kind) {
-      case "const":
-        return x.dtype === "int32" ? x.value : null;
-      case "var":
-        return sizes.get(x) ?? null;
-      case "neg": {
-        const a = go(x.a);
-        return a === null ? null : -a + 0;
-      }
-      case "binary": {
-        if (x.dtype !== "int32") return null;
-        const a = go(x.a), b = go(x.b);
-        if (a === null || b === null) return null;
-        const r = exact(x.op, a, b);
-        return wrap && r !== null ? r | 0 : r;
-      }
-      default:
-        return null;
-    }
-  };
-  const v = go(e);
-  return v !== null && Number.isSafeInteger(v) ? v : null;
-}
-
-function exact(op: string, a: number, b: number): number | null {
-  switch (op) {
-    case "add":
-      return a + b;
-    case "sub":
-      return a - b;
-    case "mul":
-      return a * b;
-    case "min":
-      return Math.min(a, b);
-    case "max":
-      return Math.max(a, b);
-  }
-  if (b === 0) return null;
-  switch (op) {
-    case "div":
-      return Math.trunc(a / b) + 0;
-    case "mod":
-      return (a % b) + 0;
-    case "floordiv":
-      return Math.floor(a / b);
-    case "floormod":
-      return a - Math.floor(a / b) * b;
-  }
-  return null;
-}
 
 /** Whether `e` is `a*v + b` with `a`, `b` free of `v` (only add, sub, neg and mul reach `v`). */
 function linearIn(e: Expr, v: Var): boolean {
@@ -133,7 +72,7 @@ export function bindSizes(
       const unknown = [...freeVars(d.expr)].filter((v) => !sizes.has(v));
       if (unknown.length !== 1 || !linearIn(d.expr, unknown[0])) continue;
       const v = unknown[0];
-      const at = (x: number) => evalSize(d.expr, new Map([...sizes, [v, x]]));
+      const at = (x: number) => evalExact(d.expr, new Map([...sizes, [v, x]]));
       const b = at(0), a1 = at(1);
       if (b === null || a1 === null || a1 === b) continue;
       const value = (d.actual - b) / (a1 - b);
@@ -177,7 +116,7 @@ export function bindSizes(
       }
       continue;
     }
-    const want = evalSize(d.expr, sizes);
+    const want = evalExact(d.expr, sizes);
     if (want === null) fail(`${d.where} (${String(d.expr)}) cannot be evaluated`);
     if (want !== d.actual) {
       fail(
@@ -238,7 +177,7 @@ export function checkSizes(
 ): void {
   const uses = sizeUses(func);
   for (const l of uses.loops) {
-    const min = evalSize(l.min, sizes), extent = evalSize(l.extent, sizes);
+    const min = evalExact(l.min, sizes), extent = evalExact(l.extent, sizes);
     if (min === null || extent === null) continue;
     if (extent > 0 && (min + extent - 1 > MAX_DIM || min < -MAX_DIM - 1)) {
       fail(
@@ -248,10 +187,10 @@ export function checkSizes(
       );
     }
     // The kernel computes a loop's bounds in int32: if that wraps, it runs the wrong loop.
-    const wrapped = evalSize(l.extent, sizes, true)!;
+    const wrapped = evalExact(l.extent, sizes, true)!;
     if (extent <= 0 && wrapped <= 0) continue; // runs no iteration either way
     for (const [what, e, v] of [["start", l.min, min], ["extent", l.extent, extent]] as const) {
-      if (evalSize(e, sizes, true) !== v) {
+      if (evalExact(e, sizes, true) !== v) {
         fail(
           `the ${what} of loop '${l.name}', ${String(e)} = ${v}, overflows int32 on the way ` +
             `(a split factor near 2^31, say); use smaller factors or sizes`,
@@ -261,7 +200,7 @@ export function checkSizes(
   }
   const memory = machineMemory();
   for (const t of uses.temps) {
-    const dims = t.shape.map((d) => evalSize(d, sizes));
+    const dims = t.shape.map((d) => evalExact(d, sizes));
     if (dims.some((d) => d === null)) continue;
     const count = (dims as number[]).reduce((a, b) => a * b, 1);
     const bad = (dims as number[]).findIndex((d) => d < 0 || d > MAX_DIM);

@@ -44,7 +44,7 @@ import { type DType, isFloat } from "../../ir/dtype.ts";
 import { Binary, Buffer, BufferLoad, Cmp, type Expr, intConst, type Var } from "../../ir/expr.ts";
 import type { For, PrimFunc, Stmt } from "../../ir/stmt.ts";
 import { freeVars, substitute, walkExpr, walkStmt, walkStmtExprs } from "../../ir/visit.ts";
-import { evalSize } from "../../runtime/args.ts";
+import { evalExact } from "../../arith/exact.ts";
 import { CStylePrinter, Names, P, type Printed, shortestFloat } from "../cstyle.ts";
 import { FLAG_INT_DIV_ZERO, flagsDecl, raiseFlag, recordCheck, usesFlags } from "./error_flags.ts";
 import type { Sizes, WgslBufferSpec, WgslDispatch, WgslPlan } from "./plan.ts";
@@ -1095,7 +1095,7 @@ export function planWgsl(f: PrimFunc): WgslPlan {
       b.shape.reduce((a: Expr, d) => new Binary("mul", a, d, "int32"), intConst(1)),
     );
     return (sizes: Sizes) => {
-      const v = evalSize(e, sizes);
+      const v = evalExact(e, sizes);
       if (v === null) {
         throw new TesseraError(`${who}: cannot size buffer '${b.name}' (${String(e)})`);
       }
@@ -1214,7 +1214,7 @@ export function planWgsl(f: PrimFunc): WgslPlan {
     const grid = (sizes: Sizes): [number, number, number] => {
       const g = gridExprs.map((e) => {
         if (e === null) return 1;
-        const v = evalSize(e, sizes);
+        const v = evalExact(e, sizes);
         if (v === null) {
           throw new TesseraError(`${who}: cannot evaluate the grid extent ${String(e)}`);
         }
