@@ -444,3 +444,19 @@ Deno.test("names reach the Markdown report as text, never as HTML", async () => 
   assert.match(md, /\| a\\\|b c \|/, "a pipe is escaped and a newline does not break the row");
   assert.doesNotMatch(await new bench.Result(r).html(), /<img|<b>|<script>alert/);
 });
+
+Deno.test("the roofline measurement reports its progress instead of going quiet", async () => {
+  const suite = bench.suite("roofline progress", { warmup: 0, minSampleMs: 0 });
+  suite.add({ name: "noop", device: "cpu", fn: () => {}, flops: 1 });
+  let out = "";
+  const result = await suite.run({
+    repeats: 1,
+    roofline: "quick",
+    progress: { mode: "tty", write: (s: string) => (out += s), minIntervalMs: 0 },
+  });
+  assert.ok(result.record.roofline?.cpu, "the record keeps the measured roof");
+  const frames = out.split("\r\x1b[2K").filter((s) => s.length > 0);
+  const at = (re: RegExp) => frames.findIndex((f) => re.test(f));
+  assert.ok(at(/cpu roofline: compute peak/) >= 0, out);
+  assert.ok(at(/cpu roofline: memory bandwidth/) > at(/cpu roofline: compute peak/), out);
+});

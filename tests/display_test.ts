@@ -758,3 +758,20 @@ Deno.test("display() prints the text form outside Jupyter", async () => {
   assert.equal(logged[1], "plain words");
   assert.equal(logged[2], "{ x: 1 }");
 });
+
+Deno.test("the machine record shows as a table of its facts and stays plain data", async () => {
+  const env = await bench.collectEnv({ webgpu: false });
+  const b = await bundle(env);
+  assert.match(b["text/plain"], /^Machine \(.*\)\n {2}CPU: .+, \d+ cores/);
+  assert.match(b["text/plain"], /\n {2}WebGPU: none \(/);
+  assert.match(b["text/html"] as string, /<table class="tsr-t">/);
+  assert.ok(!JSON.stringify(env).includes("Jupyter"));
+  bench.parseResult({
+    format: "tessera-bench",
+    version: 1,
+    suite: "x",
+    env,
+    options: {},
+    cases: [],
+  });
+});

@@ -534,10 +534,23 @@ export async function installKernelspec(jupyter: string): Promise<Kernelspec> {
   const file = join(dir, "kernel.json");
   const spec = JSON.parse(await Deno.readTextFile(file));
   spec.env = { ...spec.env, NO_COLOR: "1" };
+  spec.argv = await stableDenoArgv(spec.argv);
   const tmp = `${file}.${Deno.pid}.tmp`;
   await Deno.writeTextFile(tmp, JSON.stringify(spec, null, 2) + "\n");
   await Deno.rename(tmp, file); // atomic: a kernel starting now never reads half a file
   return { dir, argv: spec.argv, env: spec.env };
+}
+
+/**
+ * `deno jupyter --install` writes this Deno's own path, which under `npx` is a folder of npm's
+ * cache that `npm cache clean` or a newer npx removes, leaving a kernel that cannot start. When
+ * this Deno came from npx, start the kernel through `npx -y deno@<this version>` instead: the
+ * same pinned Deno, fetched again if the cache is gone.
+ */
+async function stableDenoArgv(argv: string[]): Promise<string[]> {
+  if (!argv[0]?.includes("/_npx/")) return argv;
+  const npx = await onPath(["npx"]);
+  return npx ? [npx, "-y", `deno@${Deno.version.deno}`, ...argv.slice(1)] : argv;
 }
 
 export type Setup = { tools: Tools; kernelspec: Kernelspec } | { missing: string };

@@ -8,6 +8,7 @@
 import { cpus, totalmem } from "node:os";
 import { BASE_FLAGS, DEFAULT_FLAGS, findCompiler } from "../target/c/compile.ts";
 import { describeAdapter } from "../target/wgsl/device.ts";
+import { envBundle } from "../display/objects.ts";
 import type { Peer } from "./peers/peer.ts";
 import type { EnvRecord } from "./schema.ts";
 
@@ -143,7 +144,7 @@ export async function collectEnv(opts: EnvOptions = {}): Promise<EnvRecord> {
     libraries(),
     peerRecords(opts.peers ?? []),
   ]);
-  return {
+  const record: EnvRecord = {
     date: new Date().toISOString(),
     os: Deno.build.os,
     arch: Deno.build.arch,
@@ -160,6 +161,9 @@ export async function collectEnv(opts: EnvOptions = {}): Promise<EnvRecord> {
     ...(Object.keys(peers).length ? { peers } : {}),
     command: [...Deno.args],
   };
+  // Not enumerable: the record stays plain data for JSON and the result schema.
+  Object.defineProperty(record, Symbol.for("Jupyter.display"), { value: () => envBundle(record) });
+  return record;
 }
 
 /** One line for a table's header: "AMD EPYC, 2 cores, Deno 2.9.6; llvmpipe (...)". */

@@ -214,8 +214,11 @@ export async function measureStreamPeak(
 export async function measureRoofline(
   device: "cpu" | "webgpu",
   sizes?: Partial<RooflineSizes>,
+  onStep: (what: string) => void = () => {},
 ): Promise<Peak> {
+  onStep(`${device} roofline: compute peak (FMA chains)`);
   const fma = await measureFmaPeak(device, sizes);
+  onStep(`${device} roofline: memory bandwidth (copy, add, triad)`);
   const stream = await measureStreamPeak(device, sizes);
   const target = device === "cpu" ? "c" : "webgpu";
   return {

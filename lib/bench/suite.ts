@@ -278,9 +278,12 @@ async function runSuite(suite: Suite, o: RunOptions): Promise<BenchResult> {
     !filter || filter.test(`${c.group ?? "default"} / ${c.name}`)
   );
   const groups = [...new Set(cases.map((c) => c.group ?? "default"))];
+  // The roofline counts as two steps a device (compute, then bandwidth), so the line keeps
+  // saying what runs through its seconds of measurement.
+  const rooflineSteps = o.roofline ? 4 : 0;
   const bar = o.progress === false ? null : startProgress(
     `bench ${suite.name}`,
-    cases.length * repeats,
+    cases.length * repeats + rooflineSteps,
     o.progress || {},
   );
   let steps = 0;
@@ -358,6 +361,23 @@ async function runSuite(suite: Suite, o: RunOptions): Promise<BenchResult> {
     }
     addRatios(results.filter((r) => r.group === group));
   }
+  let roofline: ResultRecord["roofline"];
+  if (o.roofline) {
+    const devices = [...new Set(results.filter((r) => r.status === "ok").map((r) => r.device))];
+    roofline = {};
+    for (const d of ["cpu", "webgpu"] as const) {
+      if (!devices.includes(d)) continue;
+      try {
+        roofline[d] = await measureRoofline(
+          d,
+          o.roofline === "quick" ? QUICK_ROOFLINE : {},
+          (what) => bar?.update(steps++, what),
+        );
+      } catch (e) {
+        console.log(`roofline: skipping ${d}: ${firstLine(e)}`);
+      }
+    }
+  }
   const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
   await bar?.done(`${plural(results.length, "case")} in ${plural(groups.length, "group")}`);
   const record: ResultRecord = {
@@ -376,19 +396,8 @@ async function runSuite(suite: Suite, o: RunOptions): Promise<BenchResult> {
       ...(o.seed !== undefined ? { seed: o.seed } : {}),
     },
     cases: results,
+    ...(roofline ? { roofline } : {}),
   };
-  if (o.roofline) {
-    const devices = [...new Set(results.filter((r) => r.status === "ok").map((r) => r.device))];
-    record.roofline = {};
-    for (const d of ["cpu", "webgpu"] as const) {
-      if (!devices.includes(d)) continue;
-      try {
-        record.roofline[d] = await measureRoofline(d, o.roofline === "quick" ? QUICK_ROOFLINE : {});
-      } catch (e) {
-        console.log(`roofline: skipping ${d}: ${firstLine(e)}`);
-      }
-    }
-  }
   return new BenchResult(record);
 }
 

@@ -8,6 +8,7 @@ import type { Buffer, Expr, Var } from "../ir/expr.ts";
 import type { DeviceArray } from "../runtime/device_array.ts";
 import type { TimingResult } from "../runtime/timing.ts";
 import type { IterVar } from "../te/tensor.ts";
+import type { EnvRecord } from "../bench/schema.ts";
 import { bundle, type MimeBundle } from "./bundle.ts";
 import { h } from "./html.ts";
 import { mathText, rangeOf } from "./math.ts";
@@ -60,5 +61,34 @@ export function errorBundle(e: Error): MimeBundle {
   return bundle(
     `${e.name}: ${e.message}`,
     card(h`<div class="tsr-title">${e.name}</div><div class="tsr-code">${e.message}</div>`),
+  );
+}
+
+/** The machine record of a benchmark: the facts a reader needs, a row each. */
+export function envBundle(env: EnvRecord): MimeBundle {
+  const gpu = "adapter" in env.webgpu ? env.webgpu.adapter : `none (${env.webgpu.unavailable})`;
+  const rows: [string, string][] = [
+    ["CPU", `${env.cpu}, ${env.cores} cores${env.memoryGiB ? `, ${env.memoryGiB} GiB` : ""}`],
+    ["system", `${env.os}/${env.arch}; Deno ${env.deno}`],
+    ["C compiler", env.compiler ? env.compiler.version : "none"],
+    ["WebGPU", gpu],
+    [
+      "Tessera",
+      env.tessera
+        ? `${env.tessera.commit.slice(0, 10)}${env.tessera.dirty ? " (dirty)" : ""}`
+        : "?",
+    ],
+    ...Object.entries(env.libraries).map(([k, v]): [string, string] => [k, v]),
+    ...Object.entries(env.peers ?? {}).map(([name, d]): [string, string] => [
+      `peer ${name}`,
+      Object.entries(d).map(([k, v]) => `${k} ${v}`).join(", "),
+    ]),
+  ];
+  const row = ([k, v]: [string, string]) =>
+    h`<tr><th>${k}</th><td style="text-align:left">${v}</td></tr>`;
+  return bundle(
+    [`Machine (${env.date})`, ...rows.map(([k, v]) => `  ${k}: ${v}`)].join("\n"),
+    card(h`<div class="tsr-title">Machine<span class="tsr-badge">${env.date}</span></div>
+<table class="tsr-t">${rows.map(row)}</table>`),
   );
 }
