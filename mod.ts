@@ -15,6 +15,8 @@ export { Schedule } from "./lib/schedule/schedule.ts";
 export { Stage } from "./lib/schedule/stage.ts";
 export type { ArrayArg, BuildOptions, Kernel } from "./lib/runtime/build.ts";
 export type { TimeOptions, TimingResult } from "./lib/runtime/timing.ts";
+export { Profile } from "./lib/runtime/profile.ts";
+export type { Roofs, StageProfile } from "./lib/runtime/profile.ts";
 export { DeviceArray } from "./lib/runtime/device_array.ts";
 export { getDevice } from "./lib/target/wgsl/device.ts";
 export { bench, BenchResult, Skip, Suite } from "./lib/bench/mod.ts";

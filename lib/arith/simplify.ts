@@ -68,7 +68,8 @@ function walk(s: Stmt, ctx: Simplifier): Stmt {
       const min = ex(s.min), extent = ex(s.extent);
       const thread = s.forKind === "threadBinding";
       if (!thread && extent.kind === "const" && extent.value <= 0) return EMPTY;
-      if (!thread && extent.kind === "const" && extent.value === 1) {
+      // A loop with pragmas is kept: a pragma may say something about it (a profiling mark).
+      if (!thread && extent.kind === "const" && extent.value === 1 && s.pragmas.length === 0) {
         return walk(mapStmtExprs(s.body, (e) => substitute(e, new Map([[s.loopVar, min]]))), ctx);
       }
       const max = ex(

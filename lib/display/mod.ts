@@ -9,6 +9,7 @@ import { Buffer, ExprBase, Var } from "../ir/expr.ts";
 import { primFuncDisplayHook } from "../ir/stmt.ts";
 import { DeviceArray } from "../runtime/device_array.ts";
 import { timingDisplayHook } from "../runtime/timing.ts";
+import { profileDisplayHook } from "../runtime/profile.ts";
 import { IterVar } from "../te/tensor.ts";
 import { DISPLAY, type MimeBundle } from "./bundle.ts";
 import {
@@ -30,6 +31,7 @@ import { kernelBundle } from "./kernel.ts";
 import { scheduleBundle, stageBundle } from "./loopnest.ts";
 import { ndarrayBundle } from "./ndarray.ts";
 import { primFuncBundle } from "./primfunc.ts";
+import { profileBundle } from "./profile.ts";
 import { tensorBundle } from "./tensor.ts";
 
 tensorDisplayHook.bundle = tensorBundle;
@@ -40,6 +42,7 @@ primFuncDisplayHook.bundle = primFuncBundle;
 kernelDisplayHook.bundle = kernelBundle;
 ndarrayDisplayHook.bundle = ndarrayBundle;
 timingDisplayHook.bundle = timingBundle;
+profileDisplayHook.bundle = profileBundle;
 
 // Classes with no hook of their own get the method on their prototype, from here, so that
 // core files stay free of display code.

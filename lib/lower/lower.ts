@@ -34,10 +34,13 @@ import { checkBounds, checkReads } from "./checkBounds.ts";
 import { dropProvenChecks } from "./dropProvenChecks.ts";
 import { inlineBodies } from "./inline.ts";
 import { partitionLoops } from "./partition.ts";
+import { markStage } from "./profileMarks.ts";
 import { stageNest } from "./stageNest.ts";
 
 export interface LowerOptions {
   name?: string;
+  /** Mark each root stage for the profiler (lib/lower/profileMarks.ts). */
+  profile?: boolean;
 }
 
 export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): PrimFunc {
@@ -135,7 +138,7 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
     });
 
   const roots = s.stages.filter((st) => st.op.kind === "compute" && st.attach.type === "root");
-  let body: Stmt = seq(roots.map(build));
+  let body: Stmt = seq(roots.map((st) => opts.profile ? markStage(build(st), st.name) : build(st)));
   for (const st of [...roots].reverse()) {
     if (!argStages.includes(st)) body = new Allocate(buffers.get(st)!, body);
   }

@@ -14,6 +14,10 @@ import type { NDArray } from "./ndarray.ts";
 import type { DeviceArray } from "./device_array.ts";
 import { parseTimeOptions, timeCalls, type TimeOptions, type TimingResult } from "./timing.ts";
 import { buildC } from "../target/c/target.ts";
+import { evalExact } from "../arith/exact.ts";
+import { stageWork } from "../lower/stageWork.ts";
+import { bindArguments } from "./args.ts";
+import { Profile, type StageProfile } from "./profile.ts";
 import { buildWebgpu } from "../target/wgsl/target.ts";
 
 /** What kernels take: host arrays, or arrays resident on the target's device. */
@@ -29,6 +33,11 @@ export interface Kernel {
   timeEvaluator(opts?: TimeOptions): (...args: ArrayArg[]) => Promise<TimingResult>;
   /** The result of the last timeEvaluator run, if any. */
   readonly lastTiming: TimingResult | null;
+  /**
+   * Where a call's time goes, stage by stage (a kernel built with `{ profile: true }`, on the
+   * C and WebGPU targets): `await f.profile(a, b, c)`.
+   */
+  profile(...args: ArrayArg[]): Promise<Profile>;
 }
 
 export interface BuildOptions {
@@ -46,6 +55,11 @@ export interface BuildOptions {
    * always checks.
    */
   checked?: boolean;
+  /**
+   * C and WebGPU: time each root stage (`f.profile(...)`). Off by default, and then the kernel
+   * carries no timer at all.
+   */
+  profile?: boolean;
 }
 
 /** What a target makes of a lowered function. */
@@ -55,6 +69,8 @@ export interface TargetKernel {
   prepare(args: ArrayArg[]): () => Promise<void> | void;
   /** Seconds `n` back-to-back calls take, when the target times on its device. */
   measure?(args: ArrayArg[], n: number): Promise<number>;
+  /** A profiling build: seconds of one call per marked stage, and how they were taken. */
+  profile?(args: ArrayArg[]): Promise<{ stages: string[]; seconds: number[]; how: string }>;
 }
 
 export type TargetFn = (func: PrimFunc, opts: BuildOptions) => Promise<TargetKernel>;
@@ -85,6 +101,7 @@ const optsSchema = z.object({
   cc: z.string().optional(),
   nonblocking: z.boolean().optional(),
   checked: z.boolean().optional(),
+  profile: z.boolean().optional(),
 }).strict();
 
 export async function build(
@@ -97,7 +114,7 @@ export async function build(
     const issue = o.error.issues[0];
     throw new TesseraError(
       `te.build: bad option '${issue.path.join(".")}': ${issue.message}; expected ` +
-        `{ target?, name?, flags?, cc?, nonblocking?, checked? }`,
+        `{ target?, name?, flags?, cc?, nonblocking?, checked?, profile? }`,
     );
   }
   const target = o.data.target ?? "interpreter";
@@ -111,8 +128,15 @@ export async function build(
   if (s instanceof PrimFunc) func = s;
   else {
     if (!args) throw new TesseraError("te.build: pass the argument tensors (inputs and outputs)");
-    func = lower(s, args, { name: o.data.name });
+    func = lower(s, args, { name: o.data.name, profile: o.data.profile });
   }
+  if (o.data.profile && target === "interpreter") {
+    throw new TesseraError(
+      "te.build: { profile: true } times the stages of a C or WebGPU kernel; the interpreter " +
+        "has no profiler (build with target 'c' or 'webgpu')",
+    );
+  }
+  const work = o.data.profile && !(s instanceof PrimFunc) ? stageWork(s) : [];
   const tk = await fn(func, o.data);
   let lastTiming: TimingResult | null = null;
   const kernel = async (...arrays: ArrayArg[]) => {
@@ -128,7 +152,39 @@ export async function build(
       return lastTiming;
     };
   };
+  const profile = async (...arrays: ArrayArg[]): Promise<Profile> => {
+    if (!tk.profile) {
+      throw new TesseraError(
+        `kernel ${func.name}: profile() needs a kernel built with { profile: true } ` +
+          `(te.build(s, args, { target: "${target}", profile: true }))`,
+      );
+    }
+    const sizes = bindArguments(func, arrays, `kernel ${func.name} (${target})`, {
+      deviceArrays: target !== "c",
+    });
+    await tk.prepare(arrays)(); // warm up: caches, first-touch pages, pipelines
+    const runs: { stages: string[]; seconds: number[]; how: string }[] = [];
+    for (let i = 0; i < PROFILE_CALLS; i++) runs.push(await tk.profile(arrays));
+    const stages = runs[0].stages.map((stage, k): StageProfile => {
+      const seconds = median(runs.map((r) => r.seconds[k]));
+      const w = work.find((x) => x.stage === stage);
+      const flops = w?.flops ? evalExact(w.flops, sizes) : null;
+      const bytes = w ? evalExact(w.bytes, sizes) : null;
+      const per = (x: number | null) => (x !== null && seconds > 0 ? x / seconds / 1e9 : null);
+      return {
+        stage,
+        seconds,
+        flops,
+        bytes,
+        gflops: per(flops),
+        gbs: per(bytes),
+        intensity: flops !== null && bytes ? flops / bytes : null,
+      };
+    });
+    return new Profile(func.name, target, stages, runs[0].how, PROFILE_CALLS, String(func));
+  };
   Object.defineProperties(kernel, {
+    profile: { value: profile },
     func: { value: func },
     target: { value: target },
     source: { value: tk.source },
@@ -139,6 +195,14 @@ export async function build(
     },
   });
   return kernel as unknown as Kernel;
+}
+
+/** Calls a profile takes the median of. */
+const PROFILE_CALLS = 5;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 function hostMeasure(call: () => Promise<void> | void): (n: number) => Promise<number> {

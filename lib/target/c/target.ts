@@ -14,6 +14,7 @@ import { bindArguments } from "../../runtime/args.ts";
 import type { ArrayArg, BuildOptions, TargetKernel } from "../../runtime/build.ts";
 import type { NDArray } from "../../runtime/ndarray.ts";
 import { typedInfo } from "../../runtime/typed.ts";
+import { profiledStages } from "../../lower/profileMarks.ts";
 import { loadC } from "./compile.ts";
 import { C_STATUS, printC } from "./printer.ts";
 
@@ -23,9 +24,12 @@ const PRINTER_FLAGS = ["-fexcess-precision=standard"];
 export async function buildC(func: PrimFunc, opts: BuildOptions): Promise<TargetKernel> {
   const flat = flattenStorage(opts.checked ? injectBoundsChecks(func) : func);
   const { source, entry, statuses } = printC(flat);
+  // A profiling build times each stage into a float64 slot of one more argument.
+  const profiled = profiledStages(flat.body);
   const parameters = [
     ...func.params.map(() => "buffer" as const),
     ...func.sizeVars.map(() => "i32" as const),
+    ...(profiled.length > 0 ? ["buffer" as const] : []),
   ];
   const { dl } = await loadC(
     source,
@@ -44,41 +48,52 @@ export async function buildC(func: PrimFunc, opts: BuildOptions): Promise<Target
       throw new TesseraError(`${who}: ${what}`);
     }
   };
+  const prepare = (arrays: ArrayArg[], slots: Float64Array) => {
+    const sizes = bindArguments(func, arrays, who);
+    // Views made from the arrays' internal slots (bindArguments checked them, and that the
+    // storage is fixed and attached), not from properties a caller could have replaced.
+    const views = (arrays as NDArray[]).map((a) => {
+      const t = typedInfo(a.data)!;
+      return new Uint8Array(t.buffer, t.byteOffset, t.byteLength);
+    });
+    const bytes = views.map((v) => v.byteLength);
+    const ffiArgs: unknown[] = [...views];
+    for (const v of func.sizeVars) ffiArgs.push(sizes.get(v)!);
+    if (profiled.length > 0) ffiArgs.push(slots);
+    // A prepared call may run again later (timeEvaluator): a buffer detached since then
+    // has no memory left, and the native code must not be handed it.
+    const attached = () => {
+      views.forEach((v, i) => {
+        if (v.byteLength !== bytes[i] || typedInfo(v)!.unfixed !== null) {
+          throw new TesseraError(
+            `${who}: argument ${i + 1} '${func.params[i].name}' lost its storage (its ` +
+              `ArrayBuffer was detached or transferred) after the call was checked`,
+          );
+        }
+      });
+    };
+    if (opts.nonblocking) {
+      return async () => {
+        attached();
+        status(await async(...ffiArgs));
+      };
+    }
+    return () => {
+      attached();
+      status(sync(...ffiArgs));
+    };
+  };
   return {
     source,
-    prepare(arrays: ArrayArg[]) {
-      const sizes = bindArguments(func, arrays, who);
-      // Views made from the arrays' internal slots (bindArguments checked them, and that the
-      // storage is fixed and attached), not from properties a caller could have replaced.
-      const views = (arrays as NDArray[]).map((a) => {
-        const t = typedInfo(a.data)!;
-        return new Uint8Array(t.buffer, t.byteOffset, t.byteLength);
-      });
-      const bytes = views.map((v) => v.byteLength);
-      const ffiArgs: unknown[] = [...views];
-      for (const v of func.sizeVars) ffiArgs.push(sizes.get(v)!);
-      // A prepared call may run again later (timeEvaluator): a buffer detached since then
-      // has no memory left, and the native code must not be handed it.
-      const attached = () => {
-        views.forEach((v, i) => {
-          if (v.byteLength !== bytes[i] || typedInfo(v)!.unfixed !== null) {
-            throw new TesseraError(
-              `${who}: argument ${i + 1} '${func.params[i].name}' lost its storage (its ` +
-                `ArrayBuffer was detached or transferred) after the call was checked`,
-            );
-          }
-        });
-      };
-      if (opts.nonblocking) {
-        return async () => {
-          attached();
-          status(await async(...ffiArgs));
-        };
+    prepare: (arrays: ArrayArg[]) => prepare(arrays, new Float64Array(profiled.length)),
+    ...(profiled.length > 0
+      ? {
+        async profile(arrays: ArrayArg[]) {
+          const slots = new Float64Array(profiled.length);
+          await prepare(arrays, slots)();
+          return { stages: profiled, seconds: [...slots], how: "clock_gettime around each stage" };
+        },
       }
-      return () => {
-        attached();
-        status(sync(...ffiArgs));
-      };
-    },
+      : {}),
   };
 }

@@ -26,6 +26,8 @@ export interface WgslBufferSpec {
 export interface WgslDispatch {
   /** For error messages: which root stage this shader computes. */
   name: string;
+  /** In a profiling build, the stage whose time this dispatch counts toward. */
+  profiled?: string;
   /** A complete WGSL module with the entry point `main`. */
   source: string;
   workgroupSize: [number, number, number];

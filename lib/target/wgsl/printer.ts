@@ -44,6 +44,7 @@ import { type DType, isFloat } from "../../ir/dtype.ts";
 import { Binary, Buffer, BufferLoad, Cmp, type Expr, intConst, type Var } from "../../ir/expr.ts";
 import type { For, PrimFunc, Stmt } from "../../ir/stmt.ts";
 import { freeVars, substitute, walkExpr, walkStmt, walkStmtExprs } from "../../ir/visit.ts";
+import { markedStage } from "../../lower/profileMarks.ts";
 import { evalExact } from "../../arith/exact.ts";
 import { CStylePrinter, Names, P, type Printed, shortestFloat } from "../cstyle.ts";
 import { FLAG_INT_DIV_ZERO, flagsDecl, raiseFlag, recordCheck, usesFlags } from "./error_flags.ts";
@@ -1116,7 +1117,17 @@ export function planWgsl(f: PrimFunc): WgslPlan {
   // sequence of root statements, one shader each.
   let body: Stmt = f.body;
   const roots: Stmt[] = [];
+  const stageOf = new Map<Stmt, string>();
+  let marked: string | null = null;
   const peel = (s: Stmt) => {
+    const stage = s.kind === "for" ? markedStage(s) : null;
+    if (s.kind === "for" && stage !== null) {
+      // A profiling mark runs once: its body's statements are dispatches of that stage.
+      marked = stage;
+      peel(s.body);
+      marked = null;
+      return;
+    }
     if (s.kind === "allocate") {
       index.set(s.buffer, buffers.length);
       buffers.push({
@@ -1128,7 +1139,10 @@ export function planWgsl(f: PrimFunc): WgslPlan {
       });
       peel(s.body);
     } else if (s.kind === "seq") s.stmts.forEach(peel);
-    else roots.push(s);
+    else {
+      roots.push(s);
+      if (marked !== null) stageOf.set(s, marked);
+    }
   };
   peel(body);
   body = f.body;
@@ -1223,7 +1237,9 @@ export function planWgsl(f: PrimFunc): WgslPlan {
       if (foldX && g[0] > MAX_GRID) return [MAX_GRID, Math.ceil(g[0] / MAX_GRID), g[2]];
       return [g[0], g[1], g[2]];
     };
+    const profiled = stageOf.get(root);
     return {
+      ...(profiled !== undefined ? { profiled } : {}),
       name: describeRoot(root),
       source,
       workgroupSize: info.wg,

@@ -36,6 +36,11 @@ export interface WgslProgram {
   run(args: readonly KernelArg[], sizes: Sizes): Promise<void>;
   /** Seconds `n` back-to-back executions of the whole plan take on the GPU (no copies). */
   measure(args: readonly KernelArg[], sizes: Sizes, n: number): Promise<number>;
+  /** Seconds of each dispatch of one call, and whether timestamps measured them. */
+  profile(
+    args: readonly KernelArg[],
+    sizes: Sizes,
+  ): Promise<{ seconds: number[]; timestamps: boolean }>;
   /** Frees the buffers kept for reuse between calls. */
   release(): void;
 }
@@ -455,6 +460,81 @@ class Program implements WgslProgram {
     });
   }
 
+  /**
+   * Seconds each dispatch of one call takes, for the profiler: each in a pass of its own,
+   * bracketed by timestamps where the adapter has `timestamp-query`; otherwise each is
+   * submitted alone and timed on the host until the queue is idle, which adds the cost of a
+   * submission to every dispatch (`timestamps` says which).
+   */
+  async profile(
+    args: readonly KernelArg[],
+    sizes: Sizes,
+  ): Promise<{ seconds: number[]; timestamps: boolean }> {
+    const call = this.#resolve(args, sizes);
+    return await this.#serialized(async () => {
+      const gpu = await this.#setup(call);
+      const { device } = gpu;
+      const bindGroups = this.#bindGroups(call);
+      const count = this.plan.dispatches.length;
+      await device.queue.onSubmittedWorkDone();
+      if (!gpu.features.has("timestamp-query")) {
+        const seconds: number[] = [];
+        for (let k = 0; k < count; k++) {
+          const enc = device.createCommandEncoder();
+          const pass = enc.beginComputePass();
+          this.#encode(pass, call, bindGroups, k);
+          pass.end();
+          const t0 = performance.now();
+          device.queue.submit([enc.finish()]);
+          await device.queue.onSubmittedWorkDone();
+          seconds.push((performance.now() - t0) / 1000);
+        }
+        return { seconds, timestamps: false };
+      }
+      const querySet = device.createQuerySet({ type: "timestamp", count: 2 * count });
+      const bytes = 16 * count;
+      const resolve = device.createBuffer({
+        size: bytes,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      });
+      const readback = device.createBuffer({
+        size: bytes,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
+      try {
+        device.pushErrorScope("validation");
+        const enc = device.createCommandEncoder();
+        for (let k = 0; k < count; k++) {
+          const pass = enc.beginComputePass({
+            timestampWrites: {
+              querySet,
+              beginningOfPassWriteIndex: 2 * k,
+              endOfPassWriteIndex: 2 * k + 1,
+            },
+          });
+          this.#encode(pass, call, bindGroups, k);
+          pass.end();
+        }
+        enc.resolveQuerySet(querySet, 0, 2 * count, resolve, 0);
+        enc.copyBufferToBuffer(resolve, 0, readback, 0, bytes);
+        device.queue.submit([enc.finish()]);
+        this.#raise(await device.popErrorScope(), "profiling the plan");
+        await readback.mapAsync(GPUMapMode.READ);
+        const t = new BigUint64Array(readback.getMappedRange().slice(0));
+        readback.unmap();
+        const seconds = Array.from(
+          { length: count },
+          (_, k) => t[2 * k + 1] > t[2 * k] ? Number(t[2 * k + 1] - t[2 * k]) / 1e9 : 0,
+        );
+        return { seconds, timestamps: true };
+      } finally {
+        querySet.destroy();
+        resolve.destroy();
+        readback.destroy();
+      }
+    });
+  }
+
   release(): void {
     for (const b of this.#pool.values()) b.destroy();
     this.#pool.clear();
@@ -689,8 +769,14 @@ class Program implements WgslProgram {
     });
   }
 
-  #encode(pass: GPUComputePassEncoder, call: Call, bindGroups: GPUBindGroup[]): void {
+  #encode(
+    pass: GPUComputePassEncoder,
+    call: Call,
+    bindGroups: GPUBindGroup[],
+    only: number | null = null,
+  ): void {
     this.plan.dispatches.forEach((_, k) => {
+      if (only !== null && k !== only) return;
       const [x, y, z] = call.grids[k];
       if (x === 0 || y === 0 || z === 0) return;
       pass.setPipeline(this.#pipelines![k].pipeline);

@@ -44,6 +44,30 @@ export async function buildWebgpu(func: PrimFunc, opts: BuildOptions): Promise<T
       runner.check(args, sizes);
       return () => runner.run(args, sizes);
     },
+    ...(plan.dispatches.some((d) => d.profiled !== undefined)
+      ? {
+        async profile(args: KernelArg[]) {
+          const sizes = bindArguments(func, args, who, { deviceArrays: true });
+          budget(sizes);
+          runner.check(args, sizes);
+          const { seconds, timestamps } = await runner.profile(args, sizes);
+          const stages: string[] = [], total: number[] = [];
+          plan.dispatches.forEach((d, k) => {
+            const name = d.profiled ?? "(unmarked)";
+            if (!stages.includes(name)) stages.push(name), total.push(0);
+            total[stages.indexOf(name)] += seconds[k];
+          });
+          return {
+            stages,
+            seconds: total,
+            how: timestamps
+              ? "timestamp queries around each dispatch"
+              : "host clock around each dispatch submitted alone (no timestamp-query here; " +
+                "each includes a submission's overhead)",
+          };
+        },
+      }
+      : {}),
     measure(args: KernelArg[], n: number) {
       const sizes = bindArguments(func, args, who, { deviceArrays: true });
       budget(sizes);
