@@ -86,3 +86,27 @@ for (const target of ["c", "webgpu"] as const) {
 }
 
 await checkPeers([tesseraPeer("c"), tesseraPeer("webgpu")]);
+
+// The CPU picks its register tiles by vector unit; every variant must compute the workload
+// whichever machine runs this test.
+Deno.test("every vector-width variant of the CPU matmul and conv2d schedules is right", async () => {
+  const { matmulCpu } = await import("../examples/matmul_cpu.ts");
+  const { conv2dCpu } = await import("../bench/schedules/conv2d.ts");
+  const mm = ODD[0] as Extract<Workload, { op: "matmul" }>;
+  const conv = ODD[4] as Extract<Workload, { op: "conv2d" }>;
+  const cases = [
+    ...[[6, 16], [8, 32]].map(([bm, bn]) => ({
+      w: mm as Workload,
+      ...matmulCpu(mm.m, mm.n, mm.k, bm, bn),
+    })),
+    ...[8, 16].map((kb) => ({ w: conv as Workload, ...conv2dCpu(conv, kb) })),
+  ];
+  for (const { w, s, args } of cases) {
+    const inputs = inputsOf(w, 5);
+    const f = await te.build(s, args, { target: "c" });
+    const out = nd.empty(outputShape(w));
+    await f(...inputs.map((x, i) => nd.array(x, inputShapes(w)[i])), out);
+    const err = maxRelError(out.data as Float32Array, reference(w, inputs));
+    assert.ok(err <= TOLERANCE, `${labelOf(w)}: max relative error ${err}`);
+  }
+});
