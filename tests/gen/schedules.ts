@@ -64,8 +64,10 @@ export function randomSchedule(
   p: Program,
   c: Choices,
   target: "cpu" | "gpu" = "cpu",
+  /** Sees the fresh schedule first (a trace recorder wraps it; tests/trace_test.ts). */
+  wrap: (s: Schedule) => Schedule = (s) => s,
 ): { s: Schedule; log: string[] } {
-  const s = te.createSchedule(p.outputs);
+  const s = wrap(te.createSchedule(p.outputs));
   const log: string[] = [];
 
   // 1. Graph changes.

@@ -22,7 +22,7 @@ export interface WebGpu {
 }
 
 /** The limits a kernel can need more of than WebGPU's defaults give. */
-const WANTED_LIMITS = [
+export const WANTED_LIMITS = [
   "maxComputeWorkgroupStorageSize",
   "maxComputeInvocationsPerWorkgroup",
   "maxComputeWorkgroupSizeX",

@@ -1,0 +1,147 @@
+/**
+ * Tuning records: one JSON line per measured candidate, appended and flushed to disk before
+ * the next is measured, so that a tuner killed at any moment loses at most the candidate in
+ * flight and a rerun resumes from the file (TVM's and Ansor's log files work the same way).
+ * Reading never fails on a bad line: a torn last line (the process died mid-write), a line
+ * from another version of the search space or another machine, or garbage is skipped and
+ * reported as a warning. `best` is TVM's "apply history best": the fastest correct record for
+ * a workload on a target.
+ */
+import { z } from "zod";
+import { TesseraError } from "../error.ts";
+import type { Trace } from "./trace.ts";
+
+export const RECORD_FORMAT = "tessera-tune";
+/** Changes when the trace vocabulary or its meaning changes; older records are skipped. */
+export const SPACE_VERSION = 1;
+
+export interface TuneRecord {
+  format: typeof RECORD_FORMAT;
+  version: number;
+  workload: string;
+  target: string;
+  trace: Trace;
+  /** Seconds per call, one per measurement; empty when the candidate failed. */
+  costs: number[];
+  /** Why the candidate failed (compile error, crash, timeout, wrong result), when it did. */
+  error?: string;
+  /** When it was measured (ISO 8601). */
+  time: string;
+}
+
+const recordSchema = z.object({
+  format: z.literal(RECORD_FORMAT),
+  version: z.number().int(),
+  workload: z.string().min(1),
+  target: z.string().min(1),
+  trace: z.array(z.object({ p: z.string(), s: z.number().int().nonnegative() }).passthrough()),
+  costs: z.array(z.number().positive().finite()),
+  error: z.string().optional(),
+  time: z.string(),
+});
+
+export interface ReadResult {
+  records: TuneRecord[];
+  /** One line per skipped line: where and why. */
+  warnings: string[];
+}
+
+/** Parses a records file's text; every bad line becomes a warning, none an error. */
+export function parseRecords(text: string, where = "records"): ReadResult {
+  const records: TuneRecord[] = [];
+  const warnings: string[] = [];
+  const lines = text.split("\n");
+  lines.forEach((line, i) => {
+    if (line.trim() === "") return;
+    const at = `${where}:${i + 1}`;
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch {
+      const last = i === lines.length - 1 || lines.slice(i + 1).every((l) => l.trim() === "");
+      warnings.push(
+        `${at}: ${last ? "a torn last line (an interrupted write)" : "not JSON"}; skipped`,
+      );
+      return;
+    }
+    const r = recordSchema.safeParse(json);
+    if (!r.success) {
+      const issue = r.error.issues[0];
+      warnings.push(`${at}: not a record (${issue.path.join(".")}: ${issue.message}); skipped`);
+      return;
+    }
+    if (r.data.version !== SPACE_VERSION) {
+      warnings.push(
+        `${at}: search space version ${r.data.version}, this Tessera reads ${SPACE_VERSION}; skipped`,
+      );
+      return;
+    }
+    records.push(r.data as TuneRecord);
+  });
+  return { records, warnings };
+}
+
+export async function readRecords(path: string): Promise<ReadResult> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return { records: [], warnings: [] };
+    throw new TesseraError(`records: cannot read ${path}: ${(e as Error).message}`);
+  }
+  return parseRecords(text, path);
+}
+
+/** Median of a record's costs, or Infinity for a failed one. */
+export function costOf(r: TuneRecord): number {
+  if (r.error !== undefined || r.costs.length === 0) return Infinity;
+  const s = [...r.costs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** The fastest correct record of `workload` on `target`, or null. */
+export function best(records: TuneRecord[], workload: string, target: string): TuneRecord | null {
+  let top: TuneRecord | null = null;
+  for (const r of records) {
+    if (r.workload !== workload || r.target !== target || costOf(r) === Infinity) continue;
+    if (!top || costOf(r) < costOf(top)) top = r;
+  }
+  return top;
+}
+
+/**
+ * An append-only records file. Each `append` writes one whole line and flushes it to disk
+ * before returning; a file whose last line was torn gets a newline first, so the torn line
+ * stays one bad line instead of corrupting the next record.
+ */
+export class RecordWriter {
+  private constructor(private readonly file: Deno.FsFile, readonly path: string) {}
+
+  static async open(path: string): Promise<RecordWriter> {
+    const file = await Deno.open(path, { create: true, append: true, read: true });
+    const size = (await file.stat()).size;
+    if (size > 0) {
+      const last = new Uint8Array(1);
+      await file.seek(size - 1, Deno.SeekMode.Start);
+      await file.read(last);
+      if (last[0] !== 0x0a) await writeAll(file, new TextEncoder().encode("\n"));
+    }
+    return new RecordWriter(file, path);
+  }
+
+  async append(r: Omit<TuneRecord, "format" | "version" | "time">): Promise<TuneRecord> {
+    const rec: TuneRecord = { format: RECORD_FORMAT, version: SPACE_VERSION, ...r, time: "" };
+    rec.time = new Date().toISOString();
+    await writeAll(this.file, new TextEncoder().encode(JSON.stringify(rec) + "\n"));
+    await this.file.syncData();
+    return rec;
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.length;) off += await file.write(bytes.subarray(off));
+}
