@@ -118,7 +118,7 @@ export function evaluate(e: Expr, env: ReadonlyMap<Var, number>, checked = false
     case "select":
       return go(e.cond) ? go(e.t) : go(e.f);
     case "cast":
-      return evalCast(e.dtype, e.value.dtype, go(e.value));
+      return Number(evalCast(e.dtype, e.value.dtype, go(e.value)));
     default:
       throw new Error(`evaluate: unsupported ${e.kind}`);
   }

@@ -37,9 +37,10 @@ Deno.test("nd.array takes the dtype from typed arrays and reshapes flat data", (
   const b = nd.array(new Uint8Array([0, 1, 1]));
   assert.equal(b.dtype, "bool");
   assert.deepEqual(b.shape, [3]);
-  const f = nd.array(new Float64Array([0.1]));
+  const f = nd.array(new Float64Array([0.1]), undefined, "float32");
   assert.equal(f.dtype, "float32");
   assert.equal(f.data[0], Math.fround(0.1));
+  assert.equal(nd.array(new Float64Array([0.1])).dtype, "float64");
   // An explicit dtype converts.
   const c = nd.array([[0, 2], [-3, 0]], undefined, "bool");
   assert.deepEqual(Array.from(c.data), [0, 1, 1, 0]);
@@ -66,10 +67,10 @@ Deno.test("nd.array and friends validate with clear messages", () => {
   throwsTessera(() => nd.array([1, 2], [-1, -2]), /shape\[0\] is -1; .*non-negative integers/);
   throwsTessera(() => nd.zeros([2.5]), /nd\.zeros: shape\[0\] is 2\.5/);
   throwsTessera(
-    () => nd.array([1], [1], "float64" as never),
-    /nd\.array: unknown dtype "float64"; expected one of float32, float16, int32, bool/,
+    () => nd.array([1], [1], "complex64" as never),
+    /nd\.array: unknown dtype "complex64"; expected one of float32, float16, float64, int32, int8/,
   );
-  throwsTessera(() => nd.empty([2], "int8" as never), /nd\.empty: unknown dtype "int8"/);
+  throwsTessera(() => nd.empty([2], "int16" as never), /nd\.empty: unknown dtype "int16"/);
   throwsTessera(
     () => nd.array([[1, 2], [3]]),
     /ragged nested array: data\[1\] has length 1 but dimension 1 has length 2/,

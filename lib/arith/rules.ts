@@ -23,8 +23,8 @@ import {
   Select,
   type Var,
 } from "../ir/expr.ts";
-import type { DType } from "../ir/dtype.ts";
-import { evalBinary, evalCall, evalCast, evalCmp, fit } from "../ir/scalar.ts";
+import { type DType, isInt } from "../ir/dtype.ts";
+import { evalBinary, evalBinary64, evalCall, evalCast, evalCmp, fit } from "../ir/scalar.ts";
 import { freeVars, mapChildren } from "../ir/visit.ts";
 import { type Bound, ConstBounds } from "./const_bound.ts";
 import { type Interval, symbolicBound } from "./interval.ts";
@@ -74,7 +74,21 @@ function decideSign(op: CmpOp, d: Bound): boolean | null {
 /** Whether every value of `from` is exactly representable in `via`. */
 function widens(from: DType, via: DType): boolean {
   if (from === via || from === "bool") return true;
-  return from === "float16" && via === "float32";
+  const into: Record<string, string[]> = {
+    int8: ["int32", "int64", "float16", "float32", "float64"],
+    uint8: ["int32", "int64", "float16", "float32", "float64"],
+    int32: ["int64", "float64"],
+    float16: ["float32", "float64"],
+    float32: ["float64"],
+  };
+  return into[from]?.includes(via) ?? false;
+}
+
+/** A folded value as a constant, or null where a double cannot hold it (int64 past 2^53). */
+function folded(v: number | bigint, dtype: DType): Const | null {
+  if (typeof v === "number") return new Const(v, dtype);
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? new Const(n, dtype) : null;
 }
 
 /** A simplification context: fixed variable ranges plus per-call memo tables. */
@@ -146,7 +160,10 @@ export class Simplifier {
     const keep = () => orig ?? new Binary(op, a, b, dtype);
     if (a.kind === "const" && b.kind === "const") {
       // Integer division by zero is an error at run time; folding would hide it.
-      if (dtype === "int32" && DIVS.has(op) && b.value === 0) return keep();
+      if (isInt(dtype) && DIVS.has(op) && b.value === 0) return keep();
+      if (dtype === "int64") {
+        return folded(evalBinary64(op, BigInt(a.value), BigInt(b.value)), dtype) ?? keep();
+      }
       // A sum or product past int32 is kept as written, not wrapped: it may be a size, and
       // an index computed wide (int64 in C) needs its exact value.
       if (dtype === "int32" && WRAPS.has(op) && !isInt32(exactArith(op, a.value, b.value))) {
@@ -286,7 +303,9 @@ export class Simplifier {
 
   private neg(a: Expr, orig: Expr): Expr {
     if (a.dtype === "int32") return this.linear(orig);
-    if (a.kind === "const") return new Const(fit(a.dtype, -a.value), a.dtype);
+    if (a.kind === "const" && !(a.dtype === "int64" && a.value === -(2 ** 63))) {
+      return new Const(fit(a.dtype, -a.value), a.dtype);
+    }
     if (a.kind === "neg") return a.a;
     return orig;
   }
@@ -296,6 +315,7 @@ export class Simplifier {
       const vals = e.args.map((x) => (x as Const).value);
       // A failing index check is an error at run time; folding would hide it.
       if (e.op === "checkIndex" && !(vals[0] >= 0 && vals[0] < vals[1])) return e;
+      if (e.dtype === "int64") return e; // abs(-2^63) wraps; a double would not
       return new Const(evalCall(e.op, e.dtype, vals), e.dtype);
     }
     return e;
@@ -303,7 +323,10 @@ export class Simplifier {
 
   private cast(dtype: DType, v: Expr, orig?: Expr): Expr {
     if (v.dtype === dtype) return v;
-    if (v.kind === "const") return new Const(evalCast(dtype, v.dtype, v.value), dtype);
+    if (v.kind === "const") {
+      const c = folded(evalCast(dtype, v.dtype, v.value), dtype);
+      if (c) return c;
+    }
     // A cast through a type that holds every value of the source exactly is no cast at all.
     if (v.kind === "cast" && widens(v.value.dtype, v.dtype)) return this.cast(dtype, v.value);
     return orig ?? new Cast(dtype, v);

@@ -71,7 +71,7 @@ export function compile(
     }
     case "cast": {
       const a = go(e.value), to = e.dtype, from = e.value.dtype;
-      return a ? (env) => evalCast(to, from, a(env)) : null;
+      return a ? (env) => Number(evalCast(to, from, a(env))) : null;
     }
     case "tensorRead":
     case "bufferLoad":

@@ -6,7 +6,16 @@
 import { z } from "zod";
 import { TesseraError } from "../error.ts";
 
-export const DTYPES = ["float32", "float16", "int32", "bool"] as const;
+export const DTYPES = [
+  "float32",
+  "float16",
+  "float64",
+  "int32",
+  "int8",
+  "uint8",
+  "int64",
+  "bool",
+] as const;
 export type DType = typeof DTYPES[number];
 
 const dtypeSchema = z.enum(DTYPES);
@@ -21,11 +30,26 @@ export function parseDType(value: unknown, where: string): DType {
   return r.data;
 }
 
-export const isFloat = (t: DType): boolean => t === "float32" || t === "float16";
-export const isInt = (t: DType): boolean => t === "int32";
+export const isFloat = (t: DType): boolean => t === "float32" || t === "float16" || t === "float64";
+export const isInt = (t: DType): boolean =>
+  t === "int32" || t === "int8" || t === "uint8" || t === "int64";
+
+/** The values an integer type holds (int64's ends are exact doubles: -2^63 and 2^63). */
+export function intRange(t: DType): [number, number] {
+  switch (t) {
+    case "int8":
+      return [-128, 127];
+    case "uint8":
+      return [0, 255];
+    case "int64":
+      return [-(2 ** 63), 2 ** 63 - 1];
+    default:
+      return [-(2 ** 31), 2 ** 31 - 1];
+  }
+}
 export const isBool = (t: DType): boolean => t === "bool";
 
 /** Bytes per element, as laid out in host arrays and device buffers. */
 export function bytesOf(t: DType): number {
-  return t === "float16" ? 2 : t === "bool" ? 1 : 4;
+  return { float16: 2, bool: 1, int8: 1, uint8: 1, int64: 8, float64: 8 }[t as string] ?? 4;
 }

@@ -7,7 +7,7 @@
  * `BufferLoad`s. `Reduce` only appears at the top of a compute body.
  */
 import { TesseraError } from "../error.ts";
-import { type DType, isBool, isFloat, isInt, parseDType } from "./dtype.ts";
+import { type DType, intRange, isBool, isFloat, isInt, parseDType } from "./dtype.ts";
 
 export type ExprLike = Expr | number | boolean;
 
@@ -36,6 +36,19 @@ export const INTRINSICS = [
   "ceil",
   "round",
   "erf",
+  "sin",
+  "cos",
+  "tan",
+  "atan",
+  "atan2",
+  "exp2",
+  "log2",
+  "log1p",
+  "expm1",
+  "sinh",
+  "cosh",
+  "isnan",
+  "isinf",
 ] as const;
 export type Intrinsic = typeof INTRINSICS[number];
 /**
@@ -332,10 +345,14 @@ export function constOf(value: unknown, dtype: DType, where = "te.const"): Const
     if (!Number.isInteger(value)) {
       throw new TesseraError(`${where}: ${value} is not an integer but the dtype is ${dtype}`);
     }
-    if (value < -(2 ** 31) || value >= 2 ** 31) {
+    // int64's upper end 2^63 - 1 is no double: the test is `< 2^63`.
+    const [lo, hi] = intRange(dtype);
+    if (value < lo || (dtype === "int64" ? value >= 2 ** 63 : value > hi)) {
       throw new TesseraError(
-        `${where}: ${value} does not fit int32 (-2147483648 to 2147483647); ` +
-          `write it as te.const(${value}, "float32") if a float is meant`,
+        `${where}: ${value} does not fit ${dtype} (${lo} to ${
+          dtype === "int64" ? "2^63 - 1" : hi
+        }); write it as te.const(${value}, "float32") if a float is meant, or cast the ` +
+          `other operand to a wider type`,
       );
     }
     return new Const(value, dtype);
@@ -350,8 +367,11 @@ export const intConst = (v: number): Const => new Const(v, "int32");
 export function toExpr(x: ExprLike, hint?: DType, where = "literal"): Expr {
   if (isExpr(x)) return x;
   if (typeof x === "number" && hint !== undefined && !isBool(hint)) {
-    // A fraction next to an int is a float, as in C: `i.add(0.5)` is float32.
-    if (isInt(hint) && !Number.isInteger(x)) return constOf(x, "float32", where);
+    // A fraction next to an int is a float, as in C: `i.add(0.5)` is float32 (float64
+    // next to an int64, the type int64 meets a float as).
+    if (isInt(hint) && !Number.isInteger(x)) {
+      return constOf(x, hint === "int64" ? "float64" : "float32", where);
+    }
     return constOf(x, hint, where);
   }
   if (typeof x === "number" && Number.isNaN(x)) {
@@ -361,18 +381,31 @@ export function toExpr(x: ExprLike, hint?: DType, where = "literal"): Expr {
   return constOf(x, t, where);
 }
 
+const FLOAT_RANK: Record<string, number> = { float16: 0, float32: 1, float64: 2 };
+
+/**
+ * The type two operands of different types meet as (numpy's rules, but for int32 with
+ * float16/float32, which stays that float as in C and TVM): the wider float; the wider int,
+ * int8 with uint8 as int32 (there is no int16); int meets float as the float, except that
+ * int64 meets float16/float32 as float64.
+ */
+export function promoteTypes(op: string, a: DType, b: DType): DType {
+  if (a === b) return a;
+  if (isBool(a) || isBool(b)) {
+    throw new TesseraError(`${op}: cannot combine ${a} with ${b}; use te.cast to convert the bool`);
+  }
+  if (isFloat(a) && isFloat(b)) return FLOAT_RANK[a] > FLOAT_RANK[b] ? a : b;
+  if (isFloat(a) || isFloat(b)) {
+    const [f, i] = isFloat(a) ? [a, b] : [b, a];
+    return i === "int64" ? "float64" : f;
+  }
+  if (a === "int64" || b === "int64") return "int64";
+  return "int32"; // int32 with anything narrower, or int8 with uint8
+}
+
 function promote(op: string, a: Expr, b: Expr): [Expr, Expr] {
-  if (a.dtype === b.dtype) return [a, b];
-  if (isBool(a.dtype) || isBool(b.dtype)) {
-    throw new TesseraError(
-      `${op}: cannot combine ${a.dtype} with ${b.dtype}; use te.cast to convert the bool`,
-    );
-  }
-  if (isFloat(a.dtype) && isFloat(b.dtype)) {
-    return a.dtype === "float32" ? [a, new Cast("float32", b)] : [new Cast("float32", a), b];
-  }
-  // int meets float: the int side converts, as in C and TVM.
-  return isFloat(a.dtype) ? [a, new Cast(a.dtype, b)] : [new Cast(b.dtype, a), b];
+  const t = promoteTypes(op, a.dtype, b.dtype);
+  return [a.dtype === t ? a : new Cast(t, a), b.dtype === t ? b : new Cast(t, b)];
 }
 
 function operands(op: string, x: ExprLike, y: ExprLike): [Expr, Expr] {
@@ -408,14 +441,21 @@ export function logical(op: LogicalOp, x: ExprLike, y: ExprLike): Expr {
   return new Logical(op, a, b);
 }
 
+/**
+ * A math function: integer arguments convert to float32 (int64 to float64), several
+ * arguments meet as one type; `abs` keeps an integer type and `isnan`/`isinf` give bool.
+ */
 export function call(op: Intrinsic, ...xs: ExprLike[]): Expr {
-  const args = xs.map((x) => toExpr(x, "float32"));
+  const hint = xs.find(isExpr)?.dtype;
+  const args = xs.map((x) => toExpr(x, hint !== undefined && !isBool(hint) ? hint : "float32"));
   for (const a of args) {
     if (isBool(a.dtype)) throw new TesseraError(`te.${op}: argument is bool; cast it first`);
   }
-  if (op === "abs" && isInt(args[0].dtype)) return new Call(op, args, "int32");
-  const fargs = args.map((a) => (isFloat(a.dtype) ? a : new Cast("float32", a)));
-  return new Call(op, fargs, fargs[0].dtype);
+  if (op === "abs" && isInt(args[0].dtype)) return new Call(op, args, args[0].dtype);
+  const asFloat = (t: DType): DType => (isFloat(t) ? t : t === "int64" ? "float64" : "float32");
+  const t = args.map((a) => asFloat(a.dtype)).reduce((x, y) => promoteTypes(`te.${op}`, x, y));
+  const fargs = args.map((a) => (a.dtype === t ? a : new Cast(t, a)));
+  return new Call(op, fargs, op === "isnan" || op === "isinf" ? "bool" : t);
 }
 
 export function select(cond: ExprLike, t: ExprLike, f: ExprLike): Expr {

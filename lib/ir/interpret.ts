@@ -8,6 +8,11 @@
  * the IR once into JavaScript closures over a flat slot array for variables and then runs
  * those, instead of walking the tree on every iteration.
  *
+ * int64 values are BigInts (scalar.ts), carried by the same closures as every other value
+ * (typed as numbers, so that the int32 and float32 paths stay plain number arithmetic). The
+ * IR is typed, so a BigInt only ever reaches an int64 consumer: int64 arithmetic, a
+ * comparison of int64s, a cast from int64, a select, a let, or a store to an int64 buffer.
+ *
  * A buffer with `aliasOf` (a flat view made by storage flattening) has no storage of its own:
  * it reads and writes the storage of the buffer it aliases (a parameter's array or an
  * allocation in scope), bounds-checked against its own shape.
@@ -22,11 +27,15 @@ import { bindArguments } from "../runtime/args.ts";
 import { bitsToF16, f16ToBits, type NDArray } from "../runtime/ndarray.ts";
 import type { DType } from "./dtype.ts";
 import type { Buffer, Expr, Var } from "./expr.ts";
-import { evalBinary, evalCall, evalCast, evalCmp, fit } from "./scalar.ts";
+import { evalBinary, evalBinary64, evalCall, evalCast, evalCmp, fit } from "./scalar.ts";
 import type { PrimFunc, Stmt } from "./stmt.ts";
 
-type Mem = Float32Array | Int32Array | Uint8Array | Float16Array;
+/** Storage; a BigInt64Array (int64) passes as one of these: see the header. */
+type Mem = Float32Array | Int32Array | Uint8Array | Float16Array | Int8Array | Float64Array;
 type NumFn = () => number;
+type BigFn = () => bigint;
+const asNum = (f: BigFn): NumFn => f as unknown as NumFn;
+const asBig = (f: NumFn): BigFn => f as unknown as BigFn;
 type Run = () => void;
 
 /** Runtime state of one buffer: its storage and its evaluated shape and strides. */
@@ -46,6 +55,8 @@ export const INT32_POISON = 0x7eadbeef;
 /** The largest temporary the interpreter makes (4 GiB of float32); see the allocation. */
 export const MAX_TEMP_ELEMENTS = 2 ** 30;
 export const BOOL_POISON = 0xaa;
+export const INT8_POISON = -0x56;
+export const INT64_POISON = 0x7eadbeef7eadbeefn;
 
 function allocMem(dtype: DType, n: number): Mem {
   switch (dtype) {
@@ -59,6 +70,14 @@ function allocMem(dtype: DType, n: number): Mem {
     }
     case "int32":
       return new Int32Array(n).fill(INT32_POISON);
+    case "float64":
+      return new Float64Array(n).fill(NaN);
+    case "int8":
+      return new Int8Array(n).fill(INT8_POISON);
+    case "uint8":
+      return new Uint8Array(n).fill(BOOL_POISON);
+    case "int64":
+      return new BigInt64Array(n).fill(INT64_POISON) as unknown as Mem;
     case "bool":
       return new Uint8Array(n).fill(BOOL_POISON);
   }
@@ -85,6 +104,8 @@ function extentOf(shape: number[], strides: number[]): number {
 class Compiler {
   readonly slots = new Map<Var, number>();
   readonly env: Float64Array;
+  /** int64 variables (lets), by the same slots. */
+  readonly bigEnv: bigint[] = [];
   /** How many enclosing scopes bind each variable (0: not bound here). */
   private readonly bound = new Map<Var, number>();
   readonly bufSlots = new Map<Buffer, number>();
@@ -181,6 +202,9 @@ class Compiler {
 
   expr(e: Expr): NumFn {
     const env = this.env;
+    if (e.dtype === "int64" && e.kind !== "bufferLoad" && e.kind !== "select") {
+      return asNum(this.expr64(e));
+    }
     switch (e.kind) {
       case "const": {
         const v = fit(e.dtype, e.value);
@@ -256,7 +280,7 @@ class Compiler {
         const v = this.expr(e.value);
         const to = e.dtype, from = e.value.dtype;
         if (to === from) return v;
-        return () => evalCast(to, from, v());
+        return () => evalCast(to, from, v()) as number;
       }
       case "bufferLoad":
         return this.load(e.buffer, e.indices);
@@ -270,6 +294,50 @@ class Compiler {
           `found a ${e.combiner.name} reduction (a Reduce); the program is not lowered: ` +
             `reductions must become loops before interpretation`,
         );
+    }
+  }
+
+  /** An int64 expression, as a closure giving a BigInt. */
+  private expr64(e: Expr): BigFn {
+    switch (e.kind) {
+      case "const": {
+        const v = BigInt(e.value);
+        return () => v;
+      }
+      case "var": {
+        if (!this.bound.get(e)) {
+          this.fail(`variable '${e.name}' is used outside the scope of any let that binds it`);
+        }
+        const s = this.slotOf(e), big = this.bigEnv;
+        return () => big[s];
+      }
+      case "binary": {
+        const a = asBig(this.expr(e.a)), b = asBig(this.expr(e.b));
+        const op = e.op;
+        if (op === "add") return () => BigInt.asIntN(64, a() + b());
+        return () => {
+          const x = a();
+          return evalBinary64(op, x, b());
+        };
+      }
+      case "neg": {
+        const a = asBig(this.expr(e.a));
+        return () => BigInt.asIntN(64, -a());
+      }
+      case "call": {
+        if (e.op !== "abs") return this.fail(`${e.op} of int64 is not defined`);
+        const a = asBig(this.expr(e.args[0]));
+        return () => {
+          const x = a();
+          return BigInt.asIntN(64, x < 0n ? -x : x);
+        };
+      }
+      case "cast": {
+        const v = this.expr(e.value), from = e.value.dtype;
+        return () => evalCast("int64", from, v()) as bigint;
+      }
+      default:
+        return this.fail(`an int64 ${e.kind} expression is not defined`);
     }
   }
 
@@ -494,6 +562,15 @@ class Compiler {
         const slot = this.bind(s.v);
         const body = this.stmt(s.body);
         this.unbind(s.v);
+        if (s.v.dtype === "int64") {
+          const big = this.bigEnv, v64 = asBig(value);
+          return () => {
+            const saved = big[slot];
+            big[slot] = v64();
+            body();
+            big[slot] = saved;
+          };
+        }
         return () => {
           const saved = env[slot];
           env[slot] = value();
@@ -604,7 +681,7 @@ export function evaluate(func: PrimFunc, args: NDArray[]): void {
         for (let k = 0; k < f.length; k++) raw[k] = f16ToBits(f[k]);
       });
       data = f;
-    } else data = a.data;
+    } else data = a.data as Mem;
     const shape = [...a.shape];
     const strides = p.strides ? p.strides.map((s) => comp.expr(s)()) : rowMajor(shape);
     if (p.strides) {

@@ -7,9 +7,13 @@
  * error rather than C's undefined behaviour. int32 `pow` is the exact power, wrapped. `min`
  * and `max` order -0 below +0 (Math.min). `round` is round-half-to-even (IEEE, numpy, WGSL,
  * C's rint), `erf` is computed in float64 and rounded.
+ *
+ * int8 and uint8 wrap like int32, at their own width. int64 values are BigInts (a double
+ * cannot hold them exactly): `evalBinary64` and `evalCast` work on those, and every other
+ * function here sees int64 only as a constant that is a JavaScript number.
  */
 import { TesseraError } from "../error.ts";
-import type { DType } from "./dtype.ts";
+import { type DType, isFloat, isInt } from "./dtype.ts";
 import type { BinaryOp, CallOp, CmpOp } from "./expr.ts";
 
 const f16round: (x: number) => number =
@@ -25,6 +29,13 @@ export function fit(dtype: DType, x: number): number {
       return f16round(x);
     case "int32":
       return x | 0;
+    case "int8":
+      return (x << 24) >> 24;
+    case "uint8":
+      return x & 255;
+    case "float64":
+    case "int64": // only constants, which are integers already (see the header)
+      return x;
     case "bool":
       return x ? 1 : 0;
   }
@@ -35,21 +46,21 @@ function intDivZero(op: string): never {
 }
 
 export function evalBinary(op: BinaryOp, dtype: DType, a: number, b: number): number {
-  const int = dtype === "int32";
+  const int = isInt(dtype);
   switch (op) {
     case "add":
       return fit(dtype, a + b);
     case "sub":
       return fit(dtype, a - b);
     case "mul":
-      return int ? Math.imul(a, b) : fit(dtype, a * b);
+      return int ? fit(dtype, Math.imul(a, b)) : fit(dtype, a * b);
     case "div":
-      if (int) return b === 0 ? intDivZero("div") : (a / b) | 0;
+      if (int) return b === 0 ? intDivZero("div") : fit(dtype, (a / b) | 0);
       return fit(dtype, a / b);
     case "mod":
       return b === 0 ? intDivZero("mod") : (a % b) | 0;
     case "floordiv":
-      if (int) return b === 0 ? intDivZero("floordiv") : Math.floor(a / b) | 0;
+      if (int) return b === 0 ? intDivZero("floordiv") : fit(dtype, Math.floor(a / b) | 0);
       return fit(dtype, Math.floor(a / b));
     case "floormod": {
       if (int) {
@@ -64,7 +75,48 @@ export function evalBinary(op: BinaryOp, dtype: DType, a: number, b: number): nu
     case "max":
       return Math.max(a, b);
     case "pow":
-      return int ? powInt(a, b) : fit(dtype, Math.pow(a, b));
+      return int ? fit(dtype, powInt(a, b)) : fit(dtype, Math.pow(a, b));
+  }
+}
+
+const wrap64 = (x: bigint): bigint => BigInt.asIntN(64, x);
+
+/** int64 arithmetic on BigInts, wrapping modulo 2^64 like C's int64_t under -fwrapv. */
+export function evalBinary64(op: BinaryOp, a: bigint, b: bigint): bigint {
+  switch (op) {
+    case "add":
+      return wrap64(a + b);
+    case "sub":
+      return wrap64(a - b);
+    case "mul":
+      return wrap64(a * b);
+    case "div": // BigInt division truncates toward zero, like C
+      return b === 0n ? intDivZero("div") : wrap64(a / b);
+    case "mod":
+      return b === 0n ? intDivZero("mod") : a % b;
+    case "floordiv": {
+      if (b === 0n) intDivZero("floordiv");
+      const q = a / b;
+      return wrap64(a % b !== 0n && (a < 0n) !== (b < 0n) ? q - 1n : q);
+    }
+    case "floormod": {
+      if (b === 0n) intDivZero("floormod");
+      const r = a % b;
+      return r !== 0n && (r < 0n) !== (b < 0n) ? r + b : r;
+    }
+    case "min":
+      return a < b ? a : b;
+    case "max":
+      return a > b ? a : b;
+    case "pow": {
+      if (b < 0n) return a === 1n ? 1n : a === -1n ? (b & 1n ? -1n : 1n) : 0n;
+      let r = 1n;
+      for (let base = a, e = b; e > 0n; e >>= 1n) {
+        if (e & 1n) r = wrap64(r * base);
+        base = wrap64(base * base);
+      }
+      return r;
+    }
   }
 }
 
@@ -141,7 +193,7 @@ export function evalCall(op: CallOp, dtype: DType, args: number[]): number {
     case "sigmoid":
       return fit(dtype, 1 / (1 + Math.exp(-x)));
     case "abs":
-      return dtype === "int32" ? Math.abs(x) | 0 : Math.abs(x);
+      return isInt(dtype) ? fit(dtype, Math.abs(x)) : Math.abs(x);
     case "floor":
       return Math.floor(x);
     case "ceil":
@@ -150,15 +202,74 @@ export function evalCall(op: CallOp, dtype: DType, args: number[]): number {
       return roundHalfEven(x);
     case "erf":
       return fit(dtype, erf(x));
+    case "sin":
+      return fit(dtype, Math.sin(x));
+    case "cos":
+      return fit(dtype, Math.cos(x));
+    case "tan":
+      return fit(dtype, Math.tan(x));
+    case "atan":
+      return fit(dtype, Math.atan(x));
+    case "atan2":
+      return fit(dtype, Math.atan2(x, args[1]));
+    case "exp2":
+      return fit(dtype, 2 ** x);
+    case "log2":
+      return fit(dtype, Math.log2(x));
+    case "log1p":
+      return fit(dtype, Math.log1p(x));
+    case "expm1":
+      return fit(dtype, Math.expm1(x));
+    case "sinh":
+      return fit(dtype, Math.sinh(x));
+    case "cosh":
+      return fit(dtype, Math.cosh(x));
+    case "isnan":
+      return Number.isNaN(x) ? 1 : 0;
+    case "isinf":
+      return x === Infinity || x === -Infinity ? 1 : 0;
   }
 }
 
-/** Converts a value of type `from` to type `to` (float to int truncates, like C). */
-export function evalCast(to: DType, from: DType, x: number): number {
+/**
+ * `x` as a double rounded to odd at 53 bits: exact when it fits, and otherwise a value that
+ * rounds to float32 or float16 exactly as `x` itself would (plain `Number(x)` rounds twice,
+ * which can land on a tie and round the wrong way). Not for float64: use `Number(x)` there.
+ */
+function roundOdd53(x: bigint): number {
+  const neg = x < 0n, m = neg ? -x : x;
+  const shift = m.toString(2).length - 53;
+  if (shift <= 0) return Number(x);
+  let hi = m >> BigInt(shift);
+  if ((hi << BigInt(shift)) !== m) hi |= 1n;
+  const r = Number(hi) * 2 ** shift;
+  return neg ? -r : r;
+}
+
+/**
+ * Converts a value of type `from` to type `to`; an int64 value (either side) is a BigInt.
+ * A float becomes an integer by truncating toward zero and wrapping modulo 2^width, as
+ * JavaScript's ToInt32 does for int32 (so NaN and infinities give 0); an integer becomes a
+ * narrower one by wrapping; anything becomes bool as `!= 0`.
+ */
+export function evalCast(to: DType, from: DType, x: number | bigint): number | bigint {
+  if (typeof x === "bigint") {
+    if (to === "int64") return x;
+    if (to === "bool") return x !== 0n ? 1 : 0;
+    // Through int32 bits for narrow ints (exact); one rounding for floats.
+    if (isInt(to)) return fit(to, Number(BigInt.asIntN(32, x)));
+    return to === "float64" ? Number(x) : fit(to, roundOdd53(x));
+  }
   if (to === "bool") return x !== 0 ? 1 : 0;
-  if (to === "int32" && from !== "int32") {
+  if (to === "int64") {
+    if (!Number.isFinite(x)) return 0n;
+    return wrap64(BigInt(Math.trunc(x)));
+  }
+  if (isInt(to) && isFloat(from)) {
     if (!Number.isFinite(x)) return 0;
-    return Math.trunc(x) | 0;
+    const t = Math.trunc(x);
+    // Exactly ToInt32 (the modulo is exact for a double): `| 0` on a huge t is too.
+    return fit(to, t | 0);
   }
   return fit(to, x);
 }

@@ -21,6 +21,19 @@ export function deviceBytesPerElement(dtype: DType): number {
 }
 
 /**
+ * Refuses int64 and float64 for the device: WGSL has no 64-bit types. int8 and uint8 take
+ * one 32-bit word per element there (WGSL has no 8-bit storage), widened on the way in.
+ */
+export function checkDeviceDType(dtype: DType, what: string): void {
+  if (dtype === "int64" || dtype === "float64") {
+    throw new TesseraError(
+      `${what} is ${dtype}, which WebGPU cannot hold: WGSL has no 64-bit integer or float ` +
+        `type; cast to ${dtype === "int64" ? "int32" : "float32"} first, or use the "c" target`,
+    );
+  }
+}
+
+/**
  * The size of the GPU buffer that holds `bytes` bytes: a whole number of 16-byte words, so
  * that kernels may also bind a float32 buffer as `array<vec4<f32>>` (WebGPU has no
  * zero-size bindings, so an empty array still gets one word).
@@ -32,7 +45,10 @@ export function paddedSize(bytes: number): number {
 /** The device's bytes of `a`, padded to a multiple of 4 (a view where no conversion is needed). */
 export function toDeviceBytes(a: NDArray): Uint8Array<ArrayBuffer> {
   const d = a.data;
-  if (a.dtype === "bool") return new Uint8Array(Uint32Array.from(d).buffer);
+  if (a.dtype === "bool") return new Uint8Array(Uint32Array.from(d as Uint8Array).buffer);
+  if (a.dtype === "int8" || a.dtype === "uint8") {
+    return new Uint8Array(Int32Array.from(d as Int8Array).buffer);
+  }
   const raw = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
   if (raw.byteLength % 4 === 0 && d.buffer instanceof ArrayBuffer) {
     return raw as Uint8Array<ArrayBuffer>;
@@ -48,6 +64,10 @@ export function fromDeviceBytes(dst: NDArray, src: ArrayBuffer, offset: number):
   if (dst.dtype === "bool") {
     const words = new Uint32Array(src, offset, d.length);
     for (let i = 0; i < words.length; i++) d[i] = words[i] !== 0 ? 1 : 0;
+    return;
+  }
+  if (dst.dtype === "int8" || dst.dtype === "uint8") {
+    (d as Int8Array).set(new Int32Array(src, offset, d.length)); // kernels keep them in range
     return;
   }
   new Uint8Array(d.buffer, d.byteOffset, d.byteLength).set(
@@ -143,6 +163,7 @@ export class DeviceArray {
   }
 
   static async #make(shape: number[], dtype: DType, who: string): Promise<DeviceArray> {
+    checkDeviceDType(dtype, `${who}: the array`);
     const gpu = await getDevice();
     const bytes = product(shape) * deviceBytesPerElement(dtype);
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -239,7 +260,7 @@ export class DeviceArray {
   }
 
   /** A flat copy of the elements on the host, as `NDArray.toArray` gives. */
-  async toArray(): Promise<Float32Array | Int32Array | Uint8Array | Float16Array> {
+  async toArray(): Promise<ReturnType<NDArray["toArray"]>> {
     return (await this.toHost()).toArray();
   }
 

@@ -4,10 +4,11 @@
  * and nothing more, so that every backend (the interpreter, native C, WebGPU) can hand the
  * same bytes to its kernels without copying or re-laying them out. float16 uses the
  * platform's `Float16Array` when it has one; otherwise the raw IEEE half bits are kept in a
- * `Uint16Array` and converted on the way in and out.
+ * `Uint16Array` and converted on the way in and out. int64 is a `BigInt64Array` of exact
+ * values; `at` and `toNested` give them as numbers (exact up to 2^53).
  */
 import { TesseraError } from "../error.ts";
-import { type DType, parseDType } from "../ir/dtype.ts";
+import { type DType, intRange, isInt, parseDType } from "../ir/dtype.ts";
 import type { DeviceArray } from "./device_array.ts";
 import { typedInfo } from "./typed.ts";
 
@@ -18,7 +19,18 @@ const NativeFloat16Array: Float16ArrayCtor | undefined =
 /** Whether float16 arrays hold numbers directly (true) or raw half bits in a Uint16Array. */
 export const hasNativeFloat16: boolean = NativeFloat16Array !== undefined;
 
-export type NDData = Float32Array | Int32Array | Uint8Array | Float16Array | Uint16Array;
+/**
+ * The storage of an array. An int64 array's is a BigInt64Array, which this type leaves out
+ * so that code reading numbers from `data` stays simple: read it through `NDArray.data64`.
+ */
+export type NDData =
+  | Float32Array
+  | Int32Array
+  | Uint8Array
+  | Float16Array
+  | Uint16Array
+  | Int8Array
+  | Float64Array;
 
 /** A nested JavaScript array of numbers (or booleans), such as `[[1, 2], [3, 4]]`. */
 export type NestedArray = ReadonlyArray<number | boolean | NestedArray>;
@@ -33,7 +45,8 @@ type TypedSource =
   | Uint16Array
   | Uint8Array
   | Uint8ClampedArray
-  | Float16Array;
+  | Float16Array
+  | BigInt64Array;
 
 // --- float16 bit conversion, only used when the platform lacks Float16Array ---
 
@@ -96,7 +109,14 @@ function newData(dtype: DType, n: number): NDData {
     case "int32":
       return new Int32Array(n);
     case "bool":
+    case "uint8":
       return new Uint8Array(n);
+    case "int8":
+      return new Int8Array(n);
+    case "int64":
+      return new BigInt64Array(n) as unknown as NDData;
+    case "float64":
+      return new Float64Array(n);
     case "float16":
       return NativeFloat16Array ? new NativeFloat16Array(n) : new Uint16Array(n);
   }
@@ -109,7 +129,14 @@ function expectedCtorName(dtype: DType): string {
     case "int32":
       return "Int32Array";
     case "bool":
+    case "uint8":
       return "Uint8Array";
+    case "int8":
+      return "Int8Array";
+    case "int64":
+      return "BigInt64Array";
+    case "float64":
+      return "Float64Array";
     case "float16":
       return NativeFloat16Array ? "Float16Array" : "Uint16Array";
   }
@@ -183,6 +210,14 @@ export class NDArray {
     Object.freeze(this);
   }
 
+  /** The exact values of an int64 array (its `data`, typed as what it is). */
+  get data64(): BigInt64Array {
+    if (this.dtype !== "int64") {
+      throw new TesseraError(`NDArray.data64: the array is ${this.dtype}, not int64; use data`);
+    }
+    return this.data as unknown as BigInt64Array;
+  }
+
   get size(): number {
     return product(this.shape);
   }
@@ -193,14 +228,16 @@ export class NDArray {
 
   /**
    * A flat row-major copy of the elements as numbers (float16 without native support comes
-   * back as a Float32Array of the decoded values).
+   * back as a Float32Array of the decoded values, int64 as a Float64Array).
    */
-  toArray(): Float32Array | Int32Array | Uint8Array | Float16Array {
+  toArray(): Exclude<NDData, Uint16Array> {
     const d = this.data;
     if (this.dtype === "float16" && !NativeFloat16Array) {
       return Float32Array.from(d as Uint16Array, bitsToF16);
     }
-    return d.slice() as Float32Array | Int32Array | Uint8Array | Float16Array;
+    // int64 as numbers too (exact up to 2^53); `data` has the exact values.
+    if (this.dtype === "int64") return Float64Array.from(this.data64, Number);
+    return d.slice() as Exclude<NDData, Uint16Array>;
   }
 
   /**
@@ -219,6 +256,7 @@ export class NDArray {
 
   /** Element `i` of the flat row-major data, as a number. */
   at(i: number): number {
+    if (this.dtype === "int64") return Number(this.data64[i]);
     const v = this.data[i];
     return this.dtype === "float16" && !NativeFloat16Array ? bitsToF16(v) : v;
   }
@@ -242,7 +280,8 @@ export class NDArray {
     // Collect shown elements first so the columns can be padded to a common width.
     const collect = (dim: number, off: number): void => {
       if (dim === this.shape.length) {
-        strs.push(fmt(this.at(off)));
+        // int64 as its exact digits, not the nearest double.
+        strs.push(this.dtype === "int64" ? String(this.data64[off]) : fmt(this.at(off)));
         return;
       }
       const stride = product(this.shape.slice(dim + 1));
@@ -298,7 +337,7 @@ function shownIndices(n: number, summarize: boolean, edge: number): number[] {
 
 function formatElement(dtype: DType, x: number): string {
   if (dtype === "bool") return x ? "True" : "False";
-  if (dtype === "int32") return String(x);
+  if (isInt(dtype)) return String(x);
   if (Number.isNaN(x)) return "nan";
   if (!Number.isFinite(x)) return x > 0 ? "inf" : "-inf";
   // Eight significant digits is what numpy shows for float32; enough to tell values apart.
@@ -313,6 +352,9 @@ function isTypedSource(x: unknown): x is TypedSource {
 
 function dtypeOfTyped(x: TypedSource): DType {
   if (x instanceof Int32Array) return "int32";
+  if (x instanceof Int8Array) return "int8";
+  if (x instanceof BigInt64Array) return "int64";
+  if (x instanceof Float64Array) return "float64";
   if (x instanceof Uint8Array) return "bool";
   if (NativeFloat16Array && x instanceof NativeFloat16Array) return "float16";
   return "float32";
@@ -354,14 +396,29 @@ function flattenNested(data: NestedArray, where: string): [number[], number[]] {
   return [out, shape];
 }
 
-function fillFrom(dtype: DType, values: ArrayLike<number>, where: string): NDData {
+function fillFrom(dtype: DType, values: ArrayLike<number | bigint>, where: string): NDData {
   const out = allocData(dtype, values.length, where);
+  const [lo, hi] = intRange(dtype);
+  if (dtype === "int64") {
+    const big = out as unknown as BigInt64Array;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (typeof v === "bigint" ? BigInt.asIntN(64, v) !== v : !isInt64Number(v)) {
+        throw new TesseraError(
+          `${where}: element ${i} is ${v}, which is not an int64 (an integer in ` +
+            `[-2^63, 2^63); as a number, exact only up to 2^53: pass a BigInt64Array)`,
+        );
+      }
+      big[i] = BigInt(v);
+    }
+    return out;
+  }
   for (let i = 0; i < values.length; i++) {
     const v = Number(values[i]);
-    if (dtype === "int32" && !(Number.isInteger(v) && v >= -(2 ** 31) && v < 2 ** 31)) {
+    if (isInt(dtype) && !(Number.isInteger(v) && v >= lo && v <= hi)) {
       throw new TesseraError(
-        `${where}: element ${i} is ${v}, which is not an int32; use dtype "float32" or ` +
-          `round the data first`,
+        `${where}: element ${i} is ${v}, which is not an ${dtype} (${lo} to ${hi}); use ` +
+          `dtype "float32" or round or clip the data first`,
       );
     }
     if (dtype === "bool") out[i] = v !== 0 ? 1 : 0;
@@ -371,19 +428,22 @@ function fillFrom(dtype: DType, values: ArrayLike<number>, where: string): NDDat
   return out;
 }
 
+const isInt64Number = (v: number) => Number.isInteger(v) && v >= -(2 ** 63) && v < 2 ** 63;
+
 export type NDArrayInput = number | ArrayLike<number> | NestedArray | TypedSource;
 
 /** Constructors for host arrays, in the style of `tvm.nd`. */
 export const nd = {
   /**
    * An array from data: nested arrays give the shape, typed arrays give the dtype
-   * (Float32Array, Int32Array, Uint8Array as bool, Float16Array); otherwise float32. A
+   * (Float32Array, Float64Array, Int32Array, Int8Array, BigInt64Array as int64, Uint8Array
+   * as bool unless `dtype` is "uint8", Float16Array); otherwise float32. A
    * given `shape` reshapes the (flattened) data and must have the same element count.
    * The data is always copied.
    */
   array(data: NDArrayInput, shape?: readonly number[], dtype?: DType): NDArray {
     const where = "nd.array";
-    let values: ArrayLike<number>;
+    let values: ArrayLike<number | bigint>;
     let inferred: number[];
     let dt: DType;
     if (typeof data === "number") {

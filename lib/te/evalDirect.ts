@@ -6,7 +6,7 @@
  */
 import { TesseraError } from "../error.ts";
 import type { Expr, Var } from "../ir/expr.ts";
-import { evalBinary, evalCall, evalCast, evalCmp, fit } from "../ir/scalar.ts";
+import { evalBinary, evalBinary64, evalCall, evalCast, evalCmp, fit } from "../ir/scalar.ts";
 import { NDArray } from "../runtime/ndarray.ts";
 import { type Operation, postOrder, type Tensor } from "./tensor.ts";
 
@@ -53,14 +53,19 @@ export function evalDirect(outputs: Tensor[], feeds: ReadonlyArray<[Tensor, NDAr
 function ev(e: Expr, env: Map<Var, number>, values: Map<Operation, NDArray>): number {
   const go = (x: Expr): number => ev(x, env, values);
   switch (e.kind) {
+    // int64 values are BigInts carried as numbers, as in the interpreter (see its header).
     case "const":
-      return e.value;
+      return e.dtype === "int64" ? BigInt(e.value) as unknown as number : e.value;
     case "var": {
       const v = env.get(e);
       if (v === undefined) throw new TesseraError(`evalDirect: variable '${e.name}' has no value`);
       return v;
     }
     case "binary":
+      if (e.dtype === "int64") {
+        const [a, b] = [go(e.a), go(e.b)] as unknown as bigint[];
+        return evalBinary64(e.op, a, b) as unknown as number;
+      }
       return evalBinary(e.op, e.dtype, go(e.a), go(e.b));
     case "cmp":
       return evalCmp(e.op, go(e.a), go(e.b));
@@ -69,13 +74,20 @@ function ev(e: Expr, env: Map<Var, number>, values: Map<Operation, NDArray>): nu
     case "not":
       return go(e.a) ? 0 : 1;
     case "neg":
+      if (e.dtype === "int64") {
+        return BigInt.asIntN(64, -(go(e.a) as unknown as bigint)) as unknown as number;
+      }
       return fit(e.dtype, -go(e.a));
     case "call":
+      if (e.dtype === "int64") {
+        const x = go(e.args[0]) as unknown as bigint;
+        return BigInt.asIntN(64, x < 0n ? -x : x) as unknown as number;
+      }
       return evalCall(e.op, e.dtype, e.args.map(go));
     case "select":
       return go(e.cond) ? go(e.t) : go(e.f);
     case "cast":
-      return evalCast(e.dtype, e.value.dtype, go(e.value));
+      return evalCast(e.dtype, e.value.dtype, go(e.value)) as number;
     case "tensorRead": {
       const arr = values.get((e.tensor as Tensor).op)!;
       let flat = 0;

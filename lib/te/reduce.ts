@@ -5,7 +5,7 @@
  * the combiner is instantiated at each use with variables of that dtype.
  */
 import { TesseraError } from "../error.ts";
-import { type DType, isFloat } from "../ir/dtype.ts";
+import { type DType, intRange, isFloat } from "../ir/dtype.ts";
 import {
   binary,
   type CommReducer,
@@ -57,8 +57,16 @@ export function commReducer(
   };
 }
 
-const lowest = (t: DType) => (isFloat(t) ? -Infinity : t === "bool" ? 0 : -2147483648);
-const highest = (t: DType) => (isFloat(t) ? Infinity : t === "bool" ? 1 : 2147483647);
+const lowest = (t: DType) => (isFloat(t) ? -Infinity : t === "bool" ? 0 : intRange(t)[0]);
+// int64's largest value is no double: it is written as the smallest minus one, which wraps.
+const highest = (t: DType): ExprLike =>
+  isFloat(t)
+    ? Infinity
+    : t === "bool"
+    ? 1
+    : t === "int64"
+    ? constOf(-(2 ** 63), t).sub(1)
+    : intRange(t)[1];
 
 export const sum: Reducer = commReducer((a, b) => a.add(b), 0, "sum");
 export const prod: Reducer = commReducer((a, b) => a.mul(b), 1, "prod");

@@ -36,6 +36,21 @@ export const te = {
   ceil: unary("ceil"),
   round: unary("round"),
   erf: unary("erf"),
+  sin: unary("sin"),
+  cos: unary("cos"),
+  tan: unary("tan"),
+  atan: unary("atan"),
+  atan2: (y: ExprLike, x: ExprLike): Expr => call("atan2", y, x),
+  exp2: unary("exp2"),
+  log2: unary("log2"),
+  log1p: unary("log1p"),
+  expm1: unary("expm1"),
+  sinh: unary("sinh"),
+  cosh: unary("cosh"),
+  isnan: unary("isnan"),
+  isinf: unary("isinf"),
+  /** `min(max(x, lo), hi)`: keeps x's type (a NaN x stays NaN). */
+  clamp: (x: ExprLike, lo: ExprLike, hi: ExprLike): Expr => min(max(x, lo as ExprLike), hi),
   pow: (x: ExprLike, y: ExprLike): Expr => {
     const b = typeof x === "number" ? castExpr("float32", x) : x;
     return castExpr("float32", b).pow(y);

@@ -9,7 +9,11 @@
  *   transcendental intrinsics other than exp, log and sigmoid are computed in double and
  *   rounded, as the interpreter does; float-to-int casts follow JavaScript's ToInt32 (NaN
  *   and infinities give 0);
- * - float16 is `_Float16`, rounded after every operation; bool is stored as `uint8_t`.
+ * - float16 is `_Float16`, rounded after every operation; bool is stored as `uint8_t`;
+ * - int8/uint8 arithmetic happens in C's int and is cast back after every operation (so it
+ *   wraps at 8 bits); int64 is `int64_t` (wrapping under `-fwrapv`), float64 `double`; a
+ *   float becomes any integer type by truncating and wrapping modulo 2^width, NaN and
+ *   infinities giving 0 (`tsr_to_i32`, `tsr_to_i64`), so no conversion is undefined in C.
  *
  * Where it may differ: `a*b + c` may be contracted to one fused multiply-add (one rounding
  * instead of two; needed for speed); the C library's `tanh`, `erf`, `pow` may differ from
@@ -30,8 +34,8 @@
 import { constBound } from "../../arith/interval.ts";
 import { exprKey } from "../../arith/structural.ts";
 import { simplify } from "../../arith/simplify.ts";
-import { type DType, isFloat } from "../../ir/dtype.ts";
-import { Binary, type Buffer, type Expr, intConst, type Var } from "../../ir/expr.ts";
+import { bytesOf, type DType, isFloat, isInt } from "../../ir/dtype.ts";
+import { Binary, type Buffer, Cast, type Expr, intConst, type Var } from "../../ir/expr.ts";
 import type { For, PrimFunc, Stmt } from "../../ir/stmt.ts";
 import { substitute, walkExpr, walkStmt } from "../../ir/visit.ts";
 import { markedStage, profiledStages } from "../../lower/profileMarks.ts";
@@ -82,6 +86,43 @@ TSR_INLINE int32_t tsr_floordiv(int32_t a, int32_t b, int32_t* err) {
 TSR_INLINE int32_t tsr_floormod(int32_t a, int32_t b, int32_t* err) {
   int32_t r = tsr_mod(a, b, err);
   return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
+TSR_INLINE int64_t tsr_div_i64(int64_t a, int64_t b, int32_t* err) {
+  if (b == 0) { tsr_fail(err, 1); return 0; }
+  return b == -1 ? (int64_t)(0u - (uint64_t)a) : a / b;
+}
+TSR_INLINE int64_t tsr_mod_i64(int64_t a, int64_t b, int32_t* err) {
+  if (b == 0) { tsr_fail(err, 1); return 0; }
+  return b == -1 ? 0 : a % b;
+}
+TSR_INLINE int64_t tsr_floordiv_i64(int64_t a, int64_t b, int32_t* err) {
+  int64_t q = tsr_div_i64(a, b, err);
+  return (b != 0 && b != -1 && a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+TSR_INLINE int64_t tsr_floormod_i64(int64_t a, int64_t b, int32_t* err) {
+  int64_t r = tsr_mod_i64(a, b, err);
+  return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
+TSR_INLINE int64_t tsr_abs_i64(int64_t a) { return a < 0 ? (int64_t)(0u - (uint64_t)a) : a; }
+TSR_INLINE int64_t tsr_pow_i64(int64_t a, int64_t b) {
+  if (b < 0) return a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0;
+  uint64_t r = 1, base = (uint64_t)a;
+  for (uint64_t e = (uint64_t)b; e; e >>= 1) {
+    if (e & 1) r *= base;
+    base *= base;
+  }
+  return (int64_t)r;
+}
+TSR_INLINE double tsr_min_f64(double a, double b) { return (a != a || b != b) ? a + b : (a < b || (a == b && signbit(a))) ? a : b; }
+TSR_INLINE double tsr_max_f64(double a, double b) { return (a != a || b != b) ? a + b : (a > b || (a == b && !signbit(a))) ? a : b; }
+/* Truncate, wrap modulo 2^64; NaN and infinities give 0 (the int32 rule, at 64 bits). */
+TSR_INLINE int64_t tsr_to_i64(double x) {
+  if (!isfinite(x)) return 0;
+  double t = trunc(x);
+  if (t >= -9223372036854775808.0 && t < 9223372036854775808.0) return (int64_t)t;
+  t = fmod(t, 18446744073709551616.0);
+  if (t < 0) t += 18446744073709551616.0;
+  return (int64_t)(t >= 9223372036854775808.0 ? (uint64_t)(t - 9223372036854775808.0) + 9223372036854775808u : (uint64_t)t);
 }
 TSR_INLINE int64_t tsr_floordiv_pos(int64_t a, int64_t b) { int64_t q = a / b; return (a % b < 0) ? q - 1 : q; }
 TSR_INLINE int64_t tsr_floormod_pos(int64_t a, int64_t b) { int64_t r = a % b; return r < 0 ? r + b : r; }
@@ -159,27 +200,44 @@ class CPrinter extends CStylePrinter {
   private profiled: string[] = [];
 
   typeName(t: DType): string {
-    return { float32: "float", float16: "_Float16", int32: "int32_t", bool: "uint8_t" }[t];
+    return {
+      float32: "float",
+      float16: "_Float16",
+      float64: "double",
+      int32: "int32_t",
+      int8: "int8_t",
+      uint8: "uint8_t",
+      int64: "int64_t",
+      bool: "uint8_t",
+    }[t];
   }
 
   constant(v: number, t: DType): Printed {
     if (t === "bool") return [v ? "1" : "0", P.atom];
-    if (t === "int32") {
+    if (t === "int32" || t === "int8" || t === "uint8") {
       if (v === -2147483648) return ["(-2147483647 - 1)", P.atom];
       return [String(v), v < 0 ? P.unary : P.atom];
     }
+    if (t === "int64") {
+      if (v === -(2 ** 63)) return ["(-9223372036854775807LL - 1)", P.atom];
+      return [`${BigInt(v)}LL`, v < 0 ? P.unary : P.atom];
+    }
+    const f = t === "float64" ? "" : "f";
     let s: string;
     if (Number.isNaN(v)) s = "NAN";
     else if (!Number.isFinite(v)) s = v > 0 ? "INFINITY" : "-INFINITY";
-    else if (Object.is(v, -0)) s = "-0.0f";
-    else s = shortestFloat(v, Math.fround) + "f";
+    else if (Object.is(v, -0)) s = `-0.0${f}`;
+    else s = shortestFloat(v, t === "float64" ? (x) => x : Math.fround) + f;
     if (t === "float16") return [`(_Float16)${s}`, P.unary];
     return [s, s.startsWith("-") ? P.unary : P.atom];
   }
 
   override arith(text: string, p: number, t: DType): Printed {
-    // _Float16 must round after every operation, as the interpreter's float16 does.
-    return t === "float16" ? [`(_Float16)(${text})`, P.unary] : [text, p];
+    // _Float16 must round after every operation, as the interpreter's float16 does; int8
+    // and uint8 are computed in int and wrapped back.
+    return t === "float16" || t === "int8" || t === "uint8"
+      ? [`(${this.typeName(t)})(${text})`, P.unary]
+      : [text, p];
   }
 
   /** A call of `fn` computed in double and rounded to `t`, as scalar.ts computes it. */
@@ -191,31 +249,38 @@ class CPrinter extends CStylePrinter {
   binaryCall(e: Expr & { kind: "binary" }): Printed {
     const { op, a, b, dtype: t } = e;
     const call = (fn: string): Printed => [`${fn}(${this.expr(a)}, ${this.expr(b)})`, P.atom];
-    if (t === "int32") {
+    if (t === "int8" || t === "uint8") {
+      // Computed as int32 (which holds every result but -128 / -1) and wrapped back.
+      const wide = this.binaryCall(new Binary(op, cast32(a), cast32(b), "int32"));
+      return [`(${this.typeName(t)})(${wide[0]})`, P.unary];
+    }
+    if (t === "int32" || t === "int64") {
       const posConst = b.kind === "const" && b.value > 0;
+      const w = t === "int64" ? "_i64" : "";
+      const ct = posConst ? this.expr(b) : "";
       switch (op) {
         case "div":
           return posConst
-            ? [`${this.operand(a, P.mul)} / ${b.value}`, P.mul]
-            : this.errCall("tsr_div", a, b);
+            ? [`${this.operand(a, P.mul)} / ${ct}`, P.mul]
+            : this.errCall(`tsr_div${w}`, a, b);
         case "mod":
           return posConst
-            ? [`${this.operand(a, P.mul)} % ${b.value}`, P.mul]
-            : this.errCall("tsr_mod", a, b);
+            ? [`${this.operand(a, P.mul)} % ${ct}`, P.mul]
+            : this.errCall(`tsr_mod${w}`, a, b);
         case "floordiv":
           return posConst
-            ? [`(int32_t)tsr_floordiv_pos(${this.expr(a)}, ${b.value})`, P.unary]
-            : this.errCall("tsr_floordiv", a, b);
+            ? [`(${this.typeName(t)})tsr_floordiv_pos(${this.expr(a)}, ${ct})`, P.unary]
+            : this.errCall(`tsr_floordiv${w}`, a, b);
         case "floormod":
           return posConst
-            ? [`(int32_t)tsr_floormod_pos(${this.expr(a)}, ${b.value})`, P.unary]
-            : this.errCall("tsr_floormod", a, b);
+            ? [`(${this.typeName(t)})tsr_floormod_pos(${this.expr(a)}, ${ct})`, P.unary]
+            : this.errCall(`tsr_floormod${w}`, a, b);
         case "min":
-          return call("tsr_min_i32");
+          return call(t === "int64" ? "tsr_min_i64" : "tsr_min_i32");
         case "max":
-          return call("tsr_max_i32");
+          return call(t === "int64" ? "tsr_max_i64" : "tsr_max_i32");
         case "pow":
-          return call("tsr_pow_i32");
+          return call(t === "int64" ? "tsr_pow_i64" : "tsr_pow_i32");
       }
     }
     switch (op) {
@@ -223,7 +288,8 @@ class CPrinter extends CStylePrinter {
         return this.arith(`${this.operand(a, P.mul)} / ${this.operand(b, P.mul + 1)}`, P.mul, t);
       case "min":
       case "max": {
-        const r: Printed = [`tsr_${op}_f32(${this.expr(a)}, ${this.expr(b)})`, P.atom];
+        const fw = t === "float64" ? "f64" : "f32";
+        const r: Printed = [`tsr_${op}_${fw}(${this.expr(a)}, ${this.expr(b)})`, P.atom];
         return t === "float16" ? [`(_Float16)${r[0]}`, P.unary] : r;
       }
       case "floordiv":
@@ -244,11 +310,21 @@ class CPrinter extends CStylePrinter {
   call(e: Expr & { kind: "call" }): Printed {
     const x = e.args[0], t = e.dtype;
     if (e.op === "checkIndex") return this.checkIndex(e.args);
-    if (t === "int32") {
-      if (e.op === "abs") return [`tsr_abs_i32(${this.expr(x)})`, P.atom];
+    if (e.op === "isnan" || e.op === "isinf") {
+      return [`(uint8_t)(${e.op}(${this.expr(x)}) != 0)`, P.unary];
+    }
+    if (e.op === "atan2") return this.viaDouble("atan2", e.args, t);
+    if (t === "int64" && e.op === "abs") return [`tsr_abs_i64(${this.expr(x)})`, P.atom];
+    if (isInt(t)) {
+      if (e.op === "abs") {
+        const r = `tsr_abs_i32(${this.expr(x)})`;
+        return t === "int32" ? [r, P.atom] : [`(${this.typeName(t)})${r}`, P.unary];
+      }
       if (e.op === "floor" || e.op === "ceil" || e.op === "round") return this.ex(x);
     }
     const f32 = (fn: string): Printed => {
+      // double has the plain names: fabs, floor, rint, exp, ...
+      if (t === "float64") fn = fn === "tsr_sigmoidf" ? "tsr_sigmoid" : fn.replace(/f$/, "");
       const r = `${fn}(${this.expr(x)})`;
       return t === "float16"
         ? [`(_Float16)${fn}((float)${this.operand(x, P.unary)})`, P.unary]
@@ -283,8 +359,12 @@ class CPrinter extends CStylePrinter {
     const from = e.value.dtype, to = e.dtype;
     if (from === to) return this.ex(e.value);
     if (to === "bool") return [`(uint8_t)(${this.operand(e.value, P.eq)} != 0)`, P.unary];
-    if (to === "int32" && (from === "float32" || from === "float16")) {
-      return [`tsr_to_i32((double)${this.operand(e.value, P.unary)})`, P.atom];
+    if (isInt(to) && isFloat(from)) {
+      const v = `(double)${this.operand(e.value, P.unary)}`;
+      if (to === "int64") return [`tsr_to_i64(${v})`, P.atom];
+      return to === "int32"
+        ? [`tsr_to_i32(${v})`, P.atom]
+        : [`(${this.typeName(to)})tsr_to_i32(${v})`, P.unary];
     }
     return [`(${this.typeName(to)})${this.operand(e.value, P.unary)}`, P.unary];
   }
@@ -450,7 +530,7 @@ class CPrinter extends CStylePrinter {
     const size = simplify(
       b.shape.reduce((a: Expr, d) => new Binary("mul", a, d, "int32"), intConst(1)),
     );
-    const elem = b.dtype === "float32" || b.dtype === "int32" ? 4 : b.dtype === "float16" ? 2 : 1;
+    const elem = bytesOf(b.dtype);
     this.markWide(b, size);
     this.emit("{");
     this.depth++;
@@ -552,6 +632,8 @@ function independentIterations(s: For): boolean {
   }
   return true;
 }
+
+const cast32 = (x: Expr): Expr => (x.kind === "const" ? intConst(x.value) : new Cast("int32", x));
 
 /** Prints a flattened function as a C translation unit with one exported kernel. */
 export function printC(f: PrimFunc): CKernelSource {

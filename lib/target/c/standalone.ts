@@ -6,21 +6,32 @@
  * runtime must be linked into the executable, and whose redzones only guard `malloc`ed
  * memory, not JavaScript's), valgrind or gdb.
  */
+import { isInt } from "../../ir/dtype.ts";
 import type { PrimFunc } from "../../ir/stmt.ts";
 import { flattenStorage } from "../../lower/flatten.ts";
 import { bindArguments } from "../../runtime/args.ts";
 import type { NDArray } from "../../runtime/ndarray.ts";
 import { printC } from "./printer.ts";
 
-const storage = { float32: "float", float16: "_Float16", int32: "int32_t", bool: "uint8_t" };
+const storage = {
+  float32: "float",
+  float16: "_Float16",
+  float64: "double",
+  int32: "int32_t",
+  int8: "int8_t",
+  uint8: "uint8_t",
+  int64: "int64_t",
+  bool: "uint8_t",
+};
 
 /** Exact text of a value for C; float16 is given through float, which holds it exactly. */
 function literal(x: number, dtype: NDArray["dtype"]): string {
-  if (dtype === "int32" || dtype === "bool") return String(x);
+  if (isInt(dtype) || dtype === "bool") return dtype === "int64" ? `${x}LL` : String(x);
   if (Number.isNaN(x)) return "NAN";
   if (!Number.isFinite(x)) return x > 0 ? "INFINITY" : "-INFINITY";
   const t = String(x);
-  return /[.e]/.test(t) ? `${t}f` : `${t}.0f`;
+  const f = dtype === "float64" ? "" : "f";
+  return /[.e]/.test(t) ? `${t}${f}` : `${t}.0${f}`;
 }
 
 /** The C program; it prints `name index value` lines for every output element. */
@@ -31,7 +42,9 @@ export function standaloneC(func: PrimFunc, args: NDArray[]): string {
   const callArgs: string[] = [];
   func.params.forEach((_p, i) => {
     const a = args[i], ty = storage[a.dtype], n = a.size, name = `arg${i}`;
-    const values = Array.from(a.toArray(), (x) => literal(Number(x), a.dtype));
+    const values = a.dtype === "int64"
+      ? Array.from(a.data64, (x) => `${x}LL`)
+      : Array.from(a.toArray(), (x) => literal(Number(x), a.dtype));
     lines.push(
       `  static const ${ty} ${name}_init[${Math.max(1, n)}] = {${values.join(", ") || "0"}};`,
       `  ${ty}* ${name} = (${ty}*)malloc(${Math.max(1, n)} * sizeof(${ty}));`,
@@ -44,8 +57,9 @@ export function standaloneC(func: PrimFunc, args: NDArray[]): string {
   lines.push(`  if (status != 0) { printf("status %d\\n", status); return 3; }`);
   func.params.forEach((p, i) => {
     if (!func.outputs.includes(p)) return;
-    const fmt = args[i].dtype === "int32" || args[i].dtype === "bool" ? "%d" : "%.9g";
-    const cast = fmt === "%d" ? "(int)" : "(double)";
+    const int = isInt(args[i].dtype) || args[i].dtype === "bool";
+    const fmt = args[i].dtype === "int64" ? "%lld" : int ? "%d" : "%.17g";
+    const cast = args[i].dtype === "int64" ? "(long long)" : int ? "(int)" : "(double)";
     lines.push(
       `  for (long k = 0; k < ${
         args[i].size

@@ -40,7 +40,7 @@ import { isMultipleOf } from "../../arith/modular.ts";
 import { simplify } from "../../arith/simplify.ts";
 import { exprKey } from "../../arith/structural.ts";
 import { TesseraError } from "../../error.ts";
-import { type DType, isFloat } from "../../ir/dtype.ts";
+import { type DType, isFloat, isInt } from "../../ir/dtype.ts";
 import { Binary, Buffer, BufferLoad, Cmp, type Expr, intConst, type Var } from "../../ir/expr.ts";
 import type { For, PrimFunc, Stmt } from "../../ir/stmt.ts";
 import { freeVars, substitute, walkExpr, walkStmt, walkStmtExprs } from "../../ir/visit.ts";
@@ -160,6 +160,77 @@ fn tsr_tanh(x: f32) -> f32 {
   return tanh(clamp(x, -15.0, 15.0));
 }
 fn tsr_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn tsr_isinf(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u; }
+// WGSL promises sin and cos only in [-pi, pi]: reduce by 2 pi first, in three parts whose
+// first has few bits (k * part is exact for |k| < 2^12); NaN and infinities give NaN.
+fn tsr_reduce2pi(x: f32) -> f32 {
+  let k = round(x * 0.15915494);
+  return ((x - k * 6.28125) - k * 0.0019353072) - k * 2.3849761e-9;
+}
+fn tsr_sin(x: f32) -> f32 {
+  if (tsr_isnan(x) || tsr_isinf(x)) { return bitcast<f32>(0x7fc00000u); }
+  if (x == 0.0) { return x; }
+  return sin(tsr_reduce2pi(x));
+}
+fn tsr_cos(x: f32) -> f32 {
+  if (tsr_isnan(x) || tsr_isinf(x)) { return bitcast<f32>(0x7fc00000u); }
+  return cos(tsr_reduce2pi(x));
+}
+fn tsr_tan(x: f32) -> f32 {
+  if (x == 0.0) { return x; }
+  return tsr_sin(x) / tsr_cos(x);
+}
+// llvmpipe's atan is 2e-5 off relatively near 0: its series there (error below 3e-11).
+fn tsr_atan(x: f32) -> f32 {
+  if (tsr_isnan(x) || x == 0.0) { return x; }
+  if (abs(x) < 0.0625) { let x2 = x * x; return x * (1.0 - x2 * (1.0 / 3.0 - x2 * (0.2 - x2 / 7.0))); }
+  return atan(x);
+}
+fn tsr_atan2(y: f32, x: f32) -> f32 {
+  if (tsr_isnan(y) || tsr_isnan(x)) { return bitcast<f32>(0x7fc00000u); }
+  return atan2(y, x);
+}
+fn tsr_exp2(x: f32) -> f32 { if (tsr_isnan(x)) { return x; } return exp2(x); }
+fn tsr_log2(x: f32) -> f32 {
+  if (tsr_isnan(x) || x < 0.0) { return bitcast<f32>(0x7fc00000u); }
+  if (x == 0.0) { return bitcast<f32>(0xff800000u); }
+  return log2(x);
+}
+// WGSL's log is only promised to 2^-21 absolute near 1, so log(1 + x) would lose a small x:
+// below |x| = 0.5, 2 atanh(s) with s = x / (2 + x), as its odd series (|s| <= 1/3).
+fn tsr_log1p(x: f32) -> f32 {
+  if (tsr_isnan(x) || x < -1.0) { return bitcast<f32>(0x7fc00000u); }
+  if (x == -1.0) { return bitcast<f32>(0xff800000u); }
+  if (tsr_isinf(x) || x == 0.0) { return x; }
+  if (abs(x) >= 0.5) { return log(1.0 + x); }
+  let s = x / (2.0 + x);
+  let s2 = s * s;
+  let p = 1.0 + s2 * (1.0 / 3.0 + s2 * (0.2 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0 + s2 * (1.0 / 11.0 + s2 * (1.0 / 13.0 + s2 * (1.0 / 15.0 + s2 / 17.0)))))));
+  return 2.0 * s * p;
+}
+// exp(x) - 1: below |x| = 0.5 its Taylor series (no cancellation), exp(x) - 1 beyond.
+fn tsr_expm1(x: f32) -> f32 {
+  if (tsr_isnan(x) || x == 0.0) { return x; }
+  if (x > 88.8) { return bitcast<f32>(0x7f800000u); }
+  if (abs(x) >= 0.5) { return exp(x) - 1.0; }
+  var t = 1.0;
+  for (var k = 11.0; k >= 2.0; k = k - 1.0) { t = 1.0 + x * t / k; }
+  return x * t;
+}
+// Through expm1 near 0 (no cancellation), exp(|x| - ln 2) where exp(|x|) alone overflows.
+fn tsr_sinh(x: f32) -> f32 {
+  if (tsr_isnan(x) || x == 0.0) { return x; }
+  let a = abs(x);
+  if (a > 88.0) { return sign(x) * exp(a - 0.6931472); }
+  return 0.5 * (tsr_expm1(x) - tsr_expm1(-x));
+}
+fn tsr_cosh(x: f32) -> f32 {
+  if (tsr_isnan(x)) { return x; }
+  let a = abs(x);
+  if (a > 88.0) { return exp(a - 0.6931472); }
+  let e = exp(a);
+  return 0.5 * e + 0.5 / e;
+}
 // a / b, with division by zero spelled out: llvmpipe's compiler folds \`x / 0.0\` with a
 // literal (or inlined constant) zero to 0, where IEEE (and the interpreter) give inf or NaN.
 fn tsr_fdiv(a: f32, b: f32) -> f32 {
@@ -463,12 +534,25 @@ class WgslPrinter extends CStylePrinter {
 
   typeName(t: DType): string {
     if (t === "float16") this.usesF16 = true;
-    return { float32: "f32", float16: "f16", int32: "i32", bool: "bool" }[t];
+    // int8 and uint8 are i32 values kept in range (`arith`), one word each in storage.
+    const name = { float32: "f32", float16: "f16", int32: "i32", int8: "i32", uint8: "i32" }[
+      t as string
+    ] ?? (t === "bool" ? "bool" : undefined);
+    if (name === undefined) throw new Error(`WGSL printer: ${t} (refused by planWgsl)`);
+    return name;
+  }
+
+  /** int8/uint8 results wrapped back into their range after each i32 operation. */
+  override arith(text: string, p: number, t: DType): Printed {
+    // Not shifts: a constant operand would make `<< 24u` an overflowing const-expression.
+    if (t === "int8") return [`((((${text}) + 128i) & 255i) - 128i)`, P.atom];
+    if (t === "uint8") return [`((${text}) & 255i)`, P.atom];
+    return [text, p];
   }
 
   constant(v: number, t: DType): Printed {
     if (t === "bool") return [v ? "true" : "false", P.atom];
-    if (t === "int32") {
+    if (t === "int32" || t === "int8" || t === "uint8") {
       if (v === -2147483648) return ["(-2147483647i - 1i)", P.atom];
       return [`${v}i`, v < 0 ? P.unary : P.atom];
     }
@@ -485,6 +569,10 @@ class WgslPrinter extends CStylePrinter {
   binaryCall(e: Expr & { kind: "binary" }): Printed {
     const { op, a, b, dtype: t } = e;
     const call = (fn: string): Printed => [`${fn}(${this.expr(a)}, ${this.expr(b)})`, P.atom];
+    if (t === "int8" || t === "uint8") {
+      const r = this.binaryCall(new Binary(op, a, b, "int32"));
+      return this.arith(r[0], r[1], t);
+    }
     if (t === "int32") {
       const posConst = b.kind === "const" && b.value > 0;
       switch (op) {
@@ -542,14 +630,20 @@ class WgslPrinter extends CStylePrinter {
         : `${code}u`;
       return [`tsr_check(${this.expr(index)}, ${this.expr(extent)}, ${live})`, P.atom];
     }
-    if (t === "int32") {
+    if (e.op === "isnan" || e.op === "isinf") return [`tsr_${e.op}(f32(${this.expr(x)}))`, P.atom];
+    if (e.op === "atan2") {
+      const r = `tsr_atan2(f32(${this.expr(x)}), f32(${this.expr(e.args[1])}))`;
+      return [t === "float16" ? `f16(${r})` : r, P.atom];
+    }
+    if (isInt(t)) {
       if (e.op === "abs") {
-        return [
+        return this.arith(
           `select(${this.operand(x, P.unary)}, -${this.operand(x, P.unary)}, ${
             this.operand(x, P.rel)
           } < 0)`,
           P.atom,
-        ];
+          t,
+        );
       }
       if (e.op === "floor" || e.op === "ceil" || e.op === "round") return this.ex(x);
     }
@@ -565,6 +659,16 @@ class WgslPrinter extends CStylePrinter {
       ceil: "ceil",
       round: "round", // WGSL rounds half to even
       erf: "tsr_erf",
+      sin: "tsr_sin",
+      cos: "tsr_cos",
+      tan: "tsr_tan",
+      atan: "tsr_atan",
+      exp2: "tsr_exp2",
+      log2: "tsr_log2",
+      log1p: "tsr_log1p",
+      expm1: "tsr_expm1",
+      sinh: "tsr_sinh",
+      cosh: "tsr_cosh",
     };
     const name = fn[e.op];
     if (t === "float16" && name.startsWith("tsr_")) {
@@ -580,9 +684,11 @@ class WgslPrinter extends CStylePrinter {
       if (isFloat(from)) return [`tsr_ne(f32(${this.expr(e.value)}), 0.0)`, P.atom];
       return [`(${this.operand(e.value, P.eq)} != ${this.constant(0, from)[0]})`, P.atom];
     }
-    if (to === "int32" && (from === "float32" || from === "float16")) {
-      return [`tsr_to_i32(f32(${this.expr(e.value)}))`, P.atom];
+    if (isInt(to) && isFloat(from)) {
+      return this.arith(`tsr_to_i32(f32(${this.expr(e.value)}))`, P.atom, to);
     }
+    // Between int types: all are i32 here; a narrower one wraps.
+    if (isInt(to) && isInt(from)) return this.arith(this.expr(e.value), P.atom, to);
     if (from === "bool") {
       return [
         `select(${this.constant(0, to)[0]}, ${this.constant(1, to)[0]}, ${this.expr(e.value)})`,
@@ -1089,6 +1195,7 @@ function accesses(s: Stmt): { reads: Set<Buffer>; writes: Set<Buffer> } {
 /** Turns a flattened function into dispatches over storage buffers. */
 export function planWgsl(f: PrimFunc): WgslPlan {
   const who = `kernel ${f.name} (webgpu)`;
+  refuse64Bit(f, who);
   const buffers: WgslBufferSpec[] = [];
   const index = new Map<Buffer, number>();
   const sizeOf = (b: Buffer) => {
@@ -1254,12 +1361,42 @@ export function planWgsl(f: PrimFunc): WgslPlan {
   return { name: f.name, buffers, dispatches, sizeVars: f.sizeVars, checks };
 }
 
+/**
+ * int64 and float64 are refused before anything reaches the GPU: WGSL has no 64-bit types.
+ * The message names the tensor or the expression that has one.
+ */
+function refuse64Bit(f: PrimFunc, who: string): void {
+  const wide = (t: DType) => t === "int64" || t === "float64";
+  const why = (t: DType) =>
+    `WGSL has no 64-bit integer or float type; cast it to ${
+      t === "int64" ? "int32" : "float32"
+    } in the computation, or use the "c" target`;
+  for (const p of f.params) {
+    if (wide(p.dtype)) {
+      throw new TesseraError(`${who}: tensor '${p.name}' is ${p.dtype}: ${why(p.dtype)}`);
+    }
+  }
+  walkStmt(f.body, (s) => {
+    if (s.kind === "allocate" && wide(s.buffer.dtype)) {
+      throw new TesseraError(
+        `${who}: stage '${s.buffer.name}' is ${s.buffer.dtype}: ${why(s.buffer.dtype)}`,
+      );
+    }
+  });
+  walkStmtExprs(f.body, (e) =>
+    walkExpr(e, (x) => {
+      if (wide(x.dtype)) {
+        throw new TesseraError(`${who}: ${String(x)} is ${x.dtype}: ${why(x.dtype)}`);
+      }
+    }));
+}
+
 /** Whether `s` divides int32 values or checks an index (its helpers may set error flags). */
 function mayRaise(s: Stmt): boolean {
   let found = false;
   walkStmtExprs(s, (e) =>
     walkExpr(e, (x) => {
-      if (x.kind === "binary" && x.dtype === "int32" && /div|mod/.test(x.op)) found = true;
+      if (x.kind === "binary" && isInt(x.dtype) && /div|mod/.test(x.op)) found = true;
       if (x.kind === "call" && x.op === "checkIndex") found = true;
     }));
   return found;
