@@ -7,17 +7,19 @@ import { z } from "zod";
 import { TesseraError } from "../error.ts";
 import { evaluate } from "../ir/interpret.ts";
 import { PrimFunc } from "../ir/stmt.ts";
-import { lower } from "../lower/lower.ts";
+import { lower, type LowerArg } from "../lower/lower.ts";
 import type { Schedule } from "../schedule/schedule.ts";
-import type { Tensor } from "../te/tensor.ts";
 import type { NDArray } from "./ndarray.ts";
 import type { DeviceArray } from "./device_array.ts";
 import { parseTimeOptions, timeCalls, type TimeOptions, type TimingResult } from "./timing.ts";
 import { buildC } from "../target/c/target.ts";
 import { buildWebgpu } from "../target/wgsl/target.ts";
 
-/** What kernels take: host arrays, or arrays resident on the target's device. */
-export type ArrayArg = NDArray | DeviceArray;
+/**
+ * What kernels take: host arrays, or arrays resident on the target's device; and numbers for
+ * scalar arguments (a `te.var` listed in the arguments).
+ */
+export type ArrayArg = NDArray | DeviceArray | number;
 
 export interface Kernel {
   (...args: ArrayArg[]): Promise<void>;
@@ -89,7 +91,7 @@ const optsSchema = z.object({
 
 export async function build(
   s: Schedule | PrimFunc,
-  args?: Tensor[],
+  args?: LowerArg[],
   opts: BuildOptions = {},
 ): Promise<Kernel> {
   const o = optsSchema.safeParse(opts);

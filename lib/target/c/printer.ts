@@ -471,6 +471,7 @@ class CPrinter extends CStylePrinter {
       return `${ro}${this.typeName(p.dtype)}* restrict ${this.names.of(p)}`;
     });
     for (const v of f.sizeVars) params.push(`int32_t ${this.names.of(v)}`);
+    for (const v of f.scalars) params.push(`${this.typeName(v.dtype)} ${this.names.of(v)}`);
     this.depth = 1;
     this.emit("int32_t tsr_err = 0;");
     this.stmt(f.body);
