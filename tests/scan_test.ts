@@ -40,9 +40,7 @@ async function check(
   const want = evalDirect(outs, inputs.map((a, k) => [args[k], a] as [Tensor, NDArray]));
   for (const target of ["interpreter", "c", "webgpu"]) {
     const f = await te.build(schedule(target === "webgpu"), args, { target });
-    const got = outs.map((t) =>
-      nd.empty(t.shape.map((d, i) => want[0].shape[i] ?? 0 + 0 * Number(d)), t.dtype)
-    );
+    const got = outs.map((t, k) => nd.empty([...want[k].shape], t.dtype));
     await f(...inputs, ...got);
     got.forEach((g, k) =>
       close(
@@ -217,4 +215,20 @@ Deno.test("a stage after the scan reads its output", async () => {
   const D = te.compute(C.shape, (t, i) => C(t, i).mul(2), "D");
   const x = nd.array(rand(5 * 3, 5), [5, 3]);
   await check([X, D], [x], () => te.createSchedule(D));
+});
+
+Deno.test("a state shorter than its init is refused at the call; one row is the init alone", async () => {
+  const { X, C } = cumsum();
+  for (const target of ["interpreter", "c", "webgpu"]) {
+    const f = await te.build(te.createSchedule(C), [X, C], { target });
+    await assert.rejects(
+      () => f(nd.empty([0, 3]), nd.empty([0, 3])),
+      (e) =>
+        e instanceof TesseraError &&
+        /rows of scan state 'S'.* must be at\s+least 1/.test(e.message),
+    );
+    const c = nd.empty([1, 3]);
+    await f(nd.array([1, 2, 3], [1, 3]), c);
+    assert.deepEqual(Array.from(c.toArray()), [1, 2, 3], target);
+  }
 });
