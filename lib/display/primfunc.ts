@@ -18,7 +18,9 @@ export function signature(f: PrimFunc): string {
     }`
   );
   const sizes = f.sizeVars.map((v) => `${v.name}: ${v.dtype}`);
-  return params.join(", ") + (sizes.length ? `; sizes ${sizes.join(", ")}` : "");
+  const scalars = f.scalars.map((v) => `${v.name}: ${v.dtype}`);
+  return params.join(", ") + (sizes.length ? `; sizes ${sizes.join(", ")}` : "") +
+    (scalars.length ? `; scalars ${scalars.join(", ")}` : "");
 }
 
 export function primFuncBundle(f: PrimFunc): MimeBundle {

@@ -23,7 +23,7 @@
  * correct on the GPU gives the same result here (a missing barrier is not detected).
  */
 import { TesseraError } from "../error.ts";
-import { bindArguments } from "../runtime/args.ts";
+import { arraysOf, bindArguments } from "../runtime/args.ts";
 import { bitsToF16, f16ToBits, type NDArray } from "../runtime/ndarray.ts";
 import type { DType } from "./dtype.ts";
 import type { Buffer, Expr, Var } from "./expr.ts";
@@ -647,13 +647,15 @@ class Compiler {
  * in place. Sizes are taken from the arrays' shapes; any disagreement between them and the
  * parameters' declared shapes is a TesseraError naming the argument and the dimension.
  */
-export function evaluate(func: PrimFunc, args: NDArray[]): void {
+export function evaluate(func: PrimFunc, all: ReadonlyArray<NDArray | number>): void {
   const fname = func.name;
   const fail = (msg: string): never => {
     throw new TesseraError(`evaluate(${fname}): ${msg}`);
   };
-  const values = bindArguments(func, args, `evaluate(${fname})`);
-  const argName = (i: number) => `argument ${i + 1} '${func.params[i].name}'`;
+  const values = bindArguments(func, all, `evaluate(${fname})`);
+  const args = arraysOf(func, all) as NDArray[];
+  const argName = (i: number) =>
+    `argument ${func.signature.indexOf(func.params[i]) + 1} '${func.params[i].name}'`;
 
   // The slot array must exist before closures capture it; count the variables first.
   const vars = new Set<Var>(values.keys());

@@ -241,15 +241,18 @@ class Printer {
 
   func(f: PrimFunc): string {
     // Name the header's objects first so that they keep their own names.
-    const params = f.params.map((p) => {
+    const params = f.signature.map((p) => {
       const name = this.namer.name(p);
+      if (!("shape" in p)) return `${name}: T.${p.dtype}`; // a scalar argument
       const args = [this.tuple(p.shape), `"${p.dtype}"`];
       if (p.strides) args.push(`strides=${this.tuple(p.strides)}`);
       if (p.scope !== "global") args.push(`scope="${p.scope}"`);
       return `${name}: T.Buffer(${args.join(", ")})`;
     });
     const out = ["@T.prim_func", `def ${f.name}(${params.join(", ")}):`];
-    for (const v of f.sizeVars) out.push(`    ${this.namer.name(v)} = T.${v.dtype}()`);
+    for (const v of f.sizeVars) {
+      if (!f.signature.includes(v)) out.push(`    ${this.namer.name(v)} = T.${v.dtype}()`);
+    }
     this.stmt(f.body, 1, out);
     return out.join("\n");
   }

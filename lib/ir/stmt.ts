@@ -76,7 +76,13 @@ export interface SizeRequirement {
   readonly what: string;
 }
 
-/** One lowered kernel. `params` are in the order the caller passes arrays. */
+/**
+ * One lowered kernel. `params` are its array parameters, `sizeVars` the sizes bound from
+ * their shapes, `scalars` the values the caller passes as numbers (a bias, a scale: a
+ * `te.var` listed in the arguments that is no size). `signature` is the order the caller
+ * passes them in: arrays and scalars (and any size variable listed, checked against the
+ * shapes).
+ */
 export class PrimFunc {
   constructor(
     readonly name: string,
@@ -86,7 +92,22 @@ export class PrimFunc {
     /** Which params the kernel writes (outputs); the rest are read-only inputs. */
     readonly outputs: Buffer[],
     readonly requires: readonly SizeRequirement[] = [],
+    readonly scalars: readonly Var[] = [],
+    readonly signature: ReadonlyArray<Buffer | Var> = params,
   ) {}
+  /** The same kernel with another body (passes that rewrite only the body use this). */
+  withBody(body: Stmt): PrimFunc {
+    return new PrimFunc(
+      this.name,
+      this.params,
+      this.sizeVars,
+      body,
+      this.outputs,
+      this.requires,
+      this.scalars,
+      this.signature,
+    );
+  }
   toString(): string {
     return printerHook.print(this);
   }

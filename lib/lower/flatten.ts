@@ -10,7 +10,7 @@
  */
 import { simplify, simplifyStmt } from "../arith/simplify.ts";
 import { Binary, Buffer, BufferLoad, type Expr, intConst } from "../ir/expr.ts";
-import { Allocate, BufferStore, PrimFunc, type Stmt } from "../ir/stmt.ts";
+import { Allocate, BufferStore, type PrimFunc, type Stmt } from "../ir/stmt.ts";
 import { mapStmt, rewriteExpr } from "../ir/visit.ts";
 
 const mul = (a: Expr, b: Expr): Expr => new Binary("mul", a, b, "int32");
@@ -88,5 +88,5 @@ export function flattenStorage(func: PrimFunc): PrimFunc {
     return mapStmt(s, ex, go);
   };
   const body = simplifyStmt(go(func.body));
-  return new PrimFunc(func.name, func.params, func.sizeVars, body, func.outputs, func.requires);
+  return func.withBody(body);
 }

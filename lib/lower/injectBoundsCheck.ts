@@ -10,7 +10,7 @@
  * only print the calls.
  */
 import { BufferLoad, type Expr } from "../ir/expr.ts";
-import { PrimFunc } from "../ir/stmt.ts";
+import type { PrimFunc } from "../ir/stmt.ts";
 import { mapStmtExprs, rewriteExpr } from "../ir/visit.ts";
 import { checkIndex } from "./checkBounds.ts";
 import { dropProvenChecks } from "./dropProvenChecks.ts";
@@ -25,5 +25,5 @@ export function injectBoundsChecks(f: PrimFunc): PrimFunc {
       return new BufferLoad(x.buffer, indices);
     });
   const body = dropProvenChecks(mapStmtExprs(f.body, wrap));
-  return new PrimFunc(f.name, f.params, f.sizeVars, body, f.outputs);
+  return f.withBody(body);
 }

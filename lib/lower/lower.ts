@@ -14,7 +14,7 @@ import {
   type Expr,
   intConst,
   type TensorRead,
-  type Var,
+  Var,
 } from "../ir/expr.ts";
 import { Allocate, PrimFunc, seq, type Stmt } from "../ir/stmt.ts";
 import { freeVars, rewriteExpr, walkStmt } from "../ir/visit.ts";
@@ -27,8 +27,11 @@ import {
   IterVar,
   type Operation,
   postOrder,
+  type ScanGroup,
   type Tensor,
 } from "../te/tensor.ts";
+import { bodyOps } from "../te/scan.ts";
+import { checkScanBody, checkScanSchedule, scanLoop, scanParts, scanRequirement } from "./scan.ts";
 import { inferBounds, readsStage, type StageBounds } from "./bounds.ts";
 import { checkBounds, checkReads } from "./checkBounds.ts";
 import { dropProvenChecks } from "./dropProvenChecks.ts";
@@ -43,15 +46,32 @@ export interface LowerOptions {
   profile?: boolean;
 }
 
-export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): PrimFunc {
+/** A kernel argument: a tensor (an array at the call) or a `te.var` (a number at the call). */
+export type LowerArg = Tensor | Var;
+
+export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {}): PrimFunc {
   const name = checkName(opts.name ?? "main", "te.lower");
-  if (!Array.isArray(args) || !args.every(isTensor)) {
+  if (!Array.isArray(allArgs) || !allArgs.every((a) => isTensor(a) || isScalarVar(a))) {
     throw new TesseraError(
-      "te.lower: args must be an array of tensors (inputs and outputs, in call order)",
+      "te.lower: args must be an array of tensors and te.var scalars (inputs and outputs, " +
+        "in call order)",
     );
   }
+  const args = allArgs.filter(isTensor);
+  const listedVars = allArgs.filter(isScalarVar);
   if (new Set(args.map((t) => t.op)).size !== args.length) {
     throw new TesseraError("te.lower: a tensor appears twice in args");
+  }
+  if (new Set(listedVars).size !== listedVars.length) {
+    throw new TesseraError("te.lower: a te.var appears twice in args");
+  }
+  for (const v of listedVars) {
+    if (v.dtype !== "int32" && v.dtype !== "float32") {
+      throw new TesseraError(
+        `te.lower: scalar argument '${v.name}' has dtype ${v.dtype}; scalar arguments are ` +
+          `int32 or float32 (te.var("${v.name}", "float32"))`,
+      );
+    }
   }
   // An input the program never reads is still a parameter (the caller passes it).
   const unread = args.filter((t) => !s.stageOfOp(t.op));
@@ -70,10 +90,27 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
   }
   // The program as written is judged: cacheRead, cacheWrite and rfactor rewrite what stages
   // read, and an error should name the program's tensors, not copies the schedule made.
-  for (const op of postOrder(s.outputs)) if (op.kind === "compute") checkBounds(op);
+  const parts = scanParts(s);
+  checkScanSchedule(s, parts);
+  // A scan's update is judged by the interpreter: it reads row t - 1, which lowering never
+  // asks of row 0.
+  const updates = new Set<Operation>(
+    s.stages.flatMap((st) => st.op.kind === "scan" ? bodyOps(st.op.group) : []),
+  );
+  for (const st of s.stages) if (st.op.kind === "scan") checkScanBody(s, st.op.group);
+  for (const op of postOrder(s.outputs)) {
+    if (op.kind === "compute" && !updates.has(op)) checkBounds(op);
+  }
   const bodies = inlineBodies(s);
   for (const st of s.stages) {
-    if (st.op.kind !== "placeholder" || argStages.includes(st)) continue;
+    if (st.op.kind !== "placeholder" || parts.has(st) && !argStages.includes(st)) continue;
+    if (parts.has(st)) {
+      throw new TesseraError(
+        `te.lower: '${st.name}' is the state placeholder of scan '${parts.get(st)!.name}'; ` +
+          `pass the scan's output instead`,
+      );
+    }
+    if (argStages.includes(st)) continue;
     const read = [...bodies].some(([c, b]) => c.attach.type !== "inline" && readsStage(s, b, st));
     if (read) {
       throw new TesseraError(
@@ -108,6 +145,12 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
     if (st) buffers.set(st, buf);
     return buf;
   });
+  for (const st of s.stages) {
+    if (st.op.kind === "scan" && !buffers.has(st)) {
+      buffers.set(st, new Buffer(st.name, st.op.dtype, [...st.op.shape], "global"));
+    }
+  }
+  for (const [part, owner] of parts) buffers.set(part, buffers.get(owner)!);
   for (const [st, b] of bounds) {
     if (!buffers.has(st)) buffers.set(st, allocBuffer(st, b));
   }
@@ -137,18 +180,46 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
       },
     });
 
-  const roots = s.stages.filter((st) => st.op.kind === "compute" && st.attach.type === "root");
-  let body: Stmt = seq(roots.map((st) => opts.profile ? markStage(build(st), st.name) : build(st)));
+  const roots = s.stages.filter((st) =>
+    (st.op.kind === "compute" && st.attach.type === "root" && !parts.has(st)) ||
+    st.op.kind === "scan"
+  );
+  // A scan's loop runs once, where its first state comes; the other states share it.
+  const scanned = new Set<ScanGroup>();
+  const requires = [...s.requirements];
+  const buildRoot = (st: Stage): Stmt => {
+    if (st.op.kind !== "scan") return build(st);
+    if (scanned.has(st.op.group)) return seq([]);
+    scanned.add(st.op.group);
+    requires.push(scanRequirement(st.op.group));
+    return scanLoop(s, st.op.group, build);
+  };
+  let body: Stmt = seq(
+    roots.map((st) => opts.profile ? markStage(buildRoot(st), st.name) : buildRoot(st)),
+  );
   for (const st of [...roots].reverse()) {
     if (!argStages.includes(st)) body = new Allocate(buffers.get(st)!, body);
   }
   body = simplifyStmt(body);
 
   const sizeVars = collectSizeVars(params);
-  checkClosed(name, body, sizeVars);
+  const scalars = listedVars.filter((v) => !sizeVars.includes(v));
+  checkClosed(name, body, sizeVars, scalars);
   body = dropProvenChecks(partitionLoops(body, sizeVars));
-  const outputs = argStages.filter((st) => st.op.kind === "compute").map((st) => buffers.get(st)!);
-  return new PrimFunc(name, params, sizeVars, body, outputs, [...s.requirements]);
+  const outputs = argStages.filter((st) => st.op.kind !== "placeholder").map((st) =>
+    buffers.get(st)!
+  );
+  const signature = allArgs.map((a) => isTensor(a) ? params[args.indexOf(a)] : a);
+  return new PrimFunc(
+    name,
+    params,
+    sizeVars,
+    body,
+    outputs,
+    requires,
+    scalars,
+    signature,
+  );
 }
 
 function allocBuffer(st: Stage, b: StageBounds): Buffer {
@@ -187,9 +258,17 @@ function collectSizeVars(params: Buffer[]): Var[] {
   return out;
 }
 
-/** Every variable the body uses must be a loop variable, a let, or a size of an argument. */
-function checkClosed(name: string, body: Stmt, sizeVars: Var[]): void {
-  const bound = new Set<Var>(sizeVars);
+/** A `te.var` (not a loop variable) given in args: a scalar passed as a number at the call. */
+function isScalarVar(a: unknown): a is Var {
+  return a instanceof Var && !(a instanceof IterVar);
+}
+
+/**
+ * Every variable the body uses must be a loop variable, a let, a size of an argument or a
+ * scalar argument.
+ */
+function checkClosed(name: string, body: Stmt, sizeVars: Var[], scalars: Var[]): void {
+  const bound = new Set<Var>([...sizeVars, ...scalars]);
   walkStmt(body, (st) => {
     if (st.kind === "for") bound.add(st.loopVar);
     if (st.kind === "let") bound.add(st.v);
@@ -219,11 +298,21 @@ function checkClosed(name: string, body: Stmt, sizeVars: Var[]): void {
         break;
     }
   });
-  if (free.size > 0) {
+  const unbound = [...free];
+  const value = unbound.find((v) => v.dtype !== "int32");
+  if (value) {
     throw new TesseraError(
-      `te.lower(${name}): symbolic size(s) ${
-        [...free].map((v) => v.name).join(", ")
-      } are used but are not a dimension of any argument; pass a tensor whose shape has them`,
+      `te.lower(${name}): scalar '${value.name}' (${value.dtype}) is used but not passed; ` +
+        `list it in the arguments where the caller passes its value, e.g. ` +
+        `te.build(s, [A, ${value.name}, C]) called as f(a, 0.5, c)`,
+    );
+  }
+  if (unbound.length > 0) {
+    const names = unbound.map((v) => v.name).join(", ");
+    throw new TesseraError(
+      `te.lower(${name}): variable(s) ${names} are used but are neither a dimension of any ` +
+        `argument nor listed in the arguments; pass a tensor whose shape has them, or list ` +
+        `them in args (e.g. [A, ${unbound[0].name}, C]) to pass each as a number at the call`,
     );
   }
 }

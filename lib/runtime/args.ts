@@ -7,7 +7,7 @@
  * it runs before anything executes and says which argument, which dimension, and why.
  */
 import { TesseraError } from "../error.ts";
-import type { Var } from "../ir/expr.ts";
+import { Var } from "../ir/expr.ts";
 import type { PrimFunc } from "../ir/stmt.ts";
 import { checkStorage, NDArray } from "./ndarray.ts";
 import { typedInfo } from "./typed.ts";
@@ -33,22 +33,26 @@ const isDeviceArray = (a: unknown): a is ArrayLikeArg & { device: string } =>
  */
 export function bindArguments(
   func: PrimFunc,
-  args: unknown[],
+  args: readonly unknown[],
   who: string,
   opts: { deviceArrays?: boolean } = {},
 ): Map<Var, number> {
   const fail = (msg: string): never => {
     throw new TesseraError(`${who}: ${msg}`);
   };
-  if (args.length !== func.params.length) {
+  const sig = func.signature;
+  if (args.length !== sig.length) {
     fail(
-      `expected ${func.params.length} arguments (${
-        func.params.map((p) => p.name).join(", ")
+      `expected ${sig.length} arguments (${
+        sig.map((p) => p.name).join(", ")
       }) but got ${args.length}`,
     );
   }
-  const argName = (i: number) => `argument ${i + 1} '${func.params[i].name}'`;
-  const arrays = args.map((a, i) => {
+  // Positions in the caller's order, so that messages count arguments as the caller does.
+  const pos = func.params.map((p) => sig.indexOf(p));
+  const argName = (i: number) => `argument ${pos[i] + 1} '${func.params[i].name}'`;
+  const scalars = scalarArguments(func, args, fail);
+  const arrays = arraysOf(func, args).map((a, i) => {
     if (isDeviceArray(a) && !opts.deviceArrays) {
       fail(
         `${argName(i)} is an array on the ${a.device} device, but this target takes host ` +
@@ -90,9 +94,53 @@ export function bindArguments(
     }))
   );
   const sizes = bindSizes(func, dims, fail);
+  for (const [v, { value, where }] of scalars) {
+    // A size variable listed among the arguments is bound from the shapes; the number
+    // passed for it must agree.
+    if (sizes.has(v) && sizes.get(v) !== value) {
+      fail(`${where} is ${value} but the shapes give ${v.name} = ${sizes.get(v)}`);
+    }
+    sizes.set(v, value);
+  }
   checkSizes(func, sizes, fail);
   checkRequirements(func, sizes, who);
   return sizes;
+}
+
+/** The array arguments in `func.params` order (the caller's order has scalars among them). */
+export function arraysOf<T>(func: PrimFunc, args: readonly T[]): T[] {
+  return func.params.map((p) => args[func.signature.indexOf(p)]);
+}
+
+/**
+ * The numbers passed for scalar arguments, checked before anything runs: an int32 scalar must
+ * be an integer in int32's range (never wrapped); a float32 one any number, NaN and the
+ * infinities included, rounded to float32 as the kernel will see it.
+ */
+function scalarArguments(
+  func: PrimFunc,
+  args: readonly unknown[],
+  fail: (msg: string) => never,
+): Map<Var, { value: number; where: string }> {
+  const out = new Map<Var, { value: number; where: string }>();
+  func.signature.forEach((p, i) => {
+    if (!(p instanceof Var)) return;
+    const x = args[i];
+    const where = `argument ${i + 1} '${p.name}'`;
+    if (typeof x !== "number") {
+      fail(
+        `${where} is a ${p.dtype} scalar; pass a JavaScript number, got ${
+          x instanceof NDArray ? "an NDArray" : typeof x === "bigint" ? "a BigInt" : typeof x
+        }`,
+      );
+    }
+    const n = x as number;
+    if (p.dtype === "int32" && !(Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31)) {
+      fail(`${where} is ${n}; an int32 scalar must be an integer in [-2147483648, 2147483647]`);
+    }
+    out.set(p, { value: p.dtype === "float32" ? Math.fround(n) : n, where });
+  });
+  return out;
 }
 
 /** The facts a schedule needs of the sizes (a symbolic split factor of at least 1). */
@@ -124,8 +172,9 @@ export function checkNoOutputAliasing(func: PrimFunc, args: ArrayLikeArg[], who:
       if (
         m.byteOffset < o.byteOffset + o.byteLength && o.byteOffset < m.byteOffset + m.byteLength
       ) {
+        const at = (k: number) => func.signature.indexOf(func.params[k]) + 1;
         throw new TesseraError(
-          `${who}: output argument ${i + 1} '${p.name}' shares memory with argument ${j + 1} ` +
+          `${who}: output argument ${at(i)} '${p.name}' shares memory with argument ${at(j)} ` +
             `'${func.params[j].name}'; pass separate arrays (copy the input first)`,
         );
       }

@@ -7,9 +7,8 @@ import { z } from "zod";
 import { TesseraError } from "../error.ts";
 import { evaluate } from "../ir/interpret.ts";
 import { PrimFunc } from "../ir/stmt.ts";
-import { lower } from "../lower/lower.ts";
+import { lower, type LowerArg } from "../lower/lower.ts";
 import type { Schedule } from "../schedule/schedule.ts";
-import type { Tensor } from "../te/tensor.ts";
 import type { NDArray } from "./ndarray.ts";
 import type { DeviceArray } from "./device_array.ts";
 import { parseTimeOptions, timeCalls, type TimeOptions, type TimingResult } from "./timing.ts";
@@ -20,8 +19,11 @@ import { bindArguments } from "./args.ts";
 import { Profile, type StageProfile } from "./profile.ts";
 import { buildWebgpu } from "../target/wgsl/target.ts";
 
-/** What kernels take: host arrays, or arrays resident on the target's device. */
-export type ArrayArg = NDArray | DeviceArray;
+/**
+ * What kernels take: host arrays, or arrays resident on the target's device; and numbers for
+ * scalar arguments (a `te.var` listed in the arguments).
+ */
+export type ArrayArg = NDArray | DeviceArray | number;
 
 export interface Kernel {
   (...args: ArrayArg[]): Promise<void>;
@@ -106,7 +108,7 @@ const optsSchema = z.object({
 
 export async function build(
   s: Schedule | PrimFunc,
-  args?: Tensor[],
+  args?: LowerArg[],
   opts: BuildOptions = {},
 ): Promise<Kernel> {
   const o = optsSchema.safeParse(opts);

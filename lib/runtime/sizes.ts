@@ -139,7 +139,11 @@ const usesCache = new WeakMap<PrimFunc, SizeUses>();
 function sizeUses(func: PrimFunc): SizeUses {
   const hit = usesCache.get(func);
   if (hit) return hit;
-  const sizeVars = new Set<Var>(func.sizeVars);
+  // int32 scalar arguments are known at the call too, so loops over them are checked alike.
+  const sizeVars = new Set<Var>([
+    ...func.sizeVars,
+    ...func.scalars.filter((v) => v.dtype === "int32"),
+  ]);
   const onlySizes = (e: Expr) => [...freeVars(e)].every((v) => sizeVars.has(v));
   const out: SizeUses = { loops: [], temps: [] };
   walkStmt(func.body, (s: Stmt) => {

@@ -104,9 +104,11 @@ export class Stage {
   private computeOnly(prim: string): void {
     if (this.op.kind !== "compute") {
       throw new TesseraError(
-        `${
-          this.where(prim)
-        }: '${this.name}' is a placeholder (an input); only computes can be scheduled`,
+        `${this.where(prim)}: '${this.name}' is ${
+          this.op.kind === "scan"
+            ? "a scan; schedule its update stage's axes (the scan axis stays a serial loop)"
+            : "a placeholder (an input); only computes can be scheduled"
+        }`,
       );
     }
   }

@@ -8,7 +8,8 @@ import { TesseraError } from "../error.ts";
 import type { Expr, Var } from "../ir/expr.ts";
 import { evalBinary, evalBinary64, evalCall, evalCast, evalCmp, fit } from "../ir/scalar.ts";
 import { NDArray } from "../runtime/ndarray.ts";
-import { type Operation, postOrder, type Tensor } from "./tensor.ts";
+import { bodyOps } from "./scan.ts";
+import { type ComputeOp, type Operation, postOrder, type Tensor } from "./tensor.ts";
 
 /** Computes `outputs` from the given input arrays (placeholders and their values). */
 export function evalDirect(outputs: Tensor[], feeds: ReadonlyArray<[Tensor, NDArray]>): NDArray[] {
@@ -27,16 +28,13 @@ export function evalDirect(outputs: Tensor[], feeds: ReadonlyArray<[Tensor, NDAr
     });
   }
   const num = (e: Expr): number => ev(e, env, values);
-  for (const op of postOrder(outputs.map((t) => t.op))) {
-    if (values.has(op)) continue;
-    if (op.kind === "placeholder") {
-      throw new TesseraError(`evalDirect: no value for input '${op.name}'`);
-    }
-    const shape = op.shape.map(num);
-    const out = new NDArray(shape, op.dtype);
-    const n = out.size;
+  /** Elements of `op` into `out`: all, or rows [lo, hi) of axis 0. */
+  const fill = (op: ComputeOp, out: NDArray, rows?: [number, number]) => {
+    const shape = out.shape;
+    const inner = shape.slice(1).reduce((a, b) => a * b, 1);
+    const [lo, hi] = rows ? [rows[0] * inner, rows[1] * inner] : [0, out.size];
     const idx = new Array<number>(shape.length).fill(0);
-    for (let flat = 0; flat < n; flat++) {
+    for (let flat = lo; flat < hi; flat++) {
       let r = flat;
       for (let d = shape.length - 1; d >= 0; d--) {
         idx[d] = r % shape[d];
@@ -45,6 +43,42 @@ export function evalDirect(outputs: Tensor[], feeds: ReadonlyArray<[Tensor, NDAr
       op.axis.forEach((a, d) => env.set(a, idx[d]));
       out.data[flat] = num(op.body);
     }
+  };
+  // A scan's updates and states are computed by the scan, row by row.
+  const ops = postOrder(outputs.map((t) => t.op));
+  const byScan = new Set<Operation>(
+    ops.flatMap((op) =>
+      op.kind === "scan" ? [...bodyOps(op.group), ...op.group.state.map((t) => t.op)] : []
+    ),
+  );
+  for (const op of ops) {
+    if (values.has(op) || byScan.has(op)) continue;
+    if (op.kind === "placeholder") {
+      throw new TesseraError(`evalDirect: no value for input '${op.name}'`);
+    }
+    if (op.kind === "scan") {
+      const g = op.group;
+      const states = g.state.map((S) => new NDArray(S.shape.map(num), S.dtype));
+      g.state.forEach((S, k) => values.set(S.op, states[k]));
+      const rows = num(g.init[0].shape[0]), m = states[0].shape[0];
+      if (m < rows) {
+        throw new TesseraError(`evalDirect: scan '${op.name}' is shorter than its init`);
+      }
+      states.forEach((a, k) => a.data.set(values.get(g.init[k].op)!.data));
+      // Stages of the body other than the updates keep whole arrays, filled row by row.
+      const body = bodyOps(g);
+      for (const b of body) {
+        const k = g.update.findIndex((u) => u.op === b);
+        values.set(b, k >= 0 ? states[k] : new NDArray(b.shape.map(num), b.dtype));
+      }
+      for (let t = rows; t < m; t++) {
+        for (const b of body) fill(b, values.get(b)!, [t, t + 1]);
+      }
+      g.members.forEach((m, k) => values.set(m, states[k]));
+      continue;
+    }
+    const out = new NDArray(op.shape.map(num), op.dtype);
+    fill(op, out);
     values.set(op, out);
   }
   return outputs.map((t) => values.get(t.op)!);

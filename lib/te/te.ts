@@ -10,6 +10,7 @@ import { lower } from "../lower/lower.ts";
 import { createSchedule } from "../schedule/schedule.ts";
 import { build } from "../runtime/build.ts";
 import { compute, constant, placeholder, reduceAxis, sizeVar } from "./compute.ts";
+import { scan } from "./scan.ts";
 import { commReducer, max, min, prod, sum } from "./reduce.ts";
 
 const unary = (op: Parameters<typeof call>[0]) => (x: ExprLike): Expr => call(op, x);
@@ -19,6 +20,7 @@ export const te = {
   const: constant,
   placeholder,
   compute,
+  scan,
   reduceAxis,
   sum,
   prod,

@@ -62,7 +62,37 @@ export class ComputeOp {
   }
 }
 
-export type Operation = PlaceholderOp | ComputeOp;
+/**
+ * One state of a recurrence made by `te.scan` (lib/te/scan.ts): rows below the init's are the
+ * init's, each later row `t` is the update's row `t`, which reads earlier rows through the
+ * state placeholder. The states of one scan share a `ScanGroup` and one serial loop; each is
+ * an operation (and a stage) of its own, so that every output is a plain tensor.
+ */
+export class ScanOp {
+  readonly kind = "scan";
+  /** A scan has no loops of its own to schedule: its update stages have them. */
+  readonly axis: IterVar[] = [];
+  readonly reduceAxis: IterVar[] = [];
+  constructor(readonly name: string, readonly group: ScanGroup, readonly index: number) {}
+  get shape(): Expr[] {
+    return this.group.state[this.index].shape;
+  }
+  get dtype(): DType {
+    return this.group.state[this.index].dtype;
+  }
+  get output(): Tensor {
+    return tensorOf(this);
+  }
+}
+
+export interface ScanGroup {
+  readonly init: Tensor[];
+  readonly update: Tensor[];
+  readonly state: Tensor[];
+  readonly members: ScanOp[];
+}
+
+export type Operation = PlaceholderOp | ComputeOp | ScanOp;
 
 /** The callable handle users hold. `A(i, j)` reads element (i, j). */
 export interface Tensor {
@@ -152,6 +182,12 @@ export function postOrder(outputs: Operation[]): Operation[] {
 /** The operations whose outputs `op` reads directly. */
 export function inputOps(op: Operation): Operation[] {
   if (op.kind === "placeholder") return [];
+  if (op.kind === "scan") {
+    // The other states too: they are computed in the same loop, whichever is asked for.
+    const g = op.group;
+    return [...g.init.map((t) => t.op), ...g.update.map((t) => t.op), ...g.members]
+      .filter((o) => o !== op);
+  }
   const out: Operation[] = [];
   walkExpr(op.body, (e) => {
     if (e.kind === "tensorRead") {

@@ -52,6 +52,13 @@ export function canonicalDag(outputs: Tensor[]): string {
     if (op.kind === "placeholder") {
       return `${i}: input [${op.shape.map(expr).join(", ")}] ${op.dtype}`;
     }
+    if (op.kind === "scan") {
+      const ts = (list: Tensor[]) => list.map((t) => `T${opIndex.get(t.op)}.${t.valueIndex}`);
+      const g = op.group;
+      return `${i}: scan ${op.index} init [${ts(g.init)}] update [${ts(g.update)}] state [${
+        ts(g.state)
+      }]`;
+    }
     op.axis.forEach((a, d) => vars.set(a, `a${i}.${d}`));
     op.reduceAxis.forEach((a, d) => vars.set(a, `r${i}.${d}`));
     const dom = (a: { dom: { min: Expr; extent: Expr } | null }) =>

@@ -576,6 +576,7 @@ class CPrinter extends CStylePrinter {
       return `${ro}${this.typeName(p.dtype)}* restrict ${this.names.of(p)}`;
     });
     for (const v of f.sizeVars) params.push(`int32_t ${this.names.of(v)}`);
+    for (const v of f.scalars) params.push(`${this.typeName(v.dtype)} ${this.names.of(v)}`);
     this.profiled = profiledStages(f.body);
     if (this.profiled.length > 0) params.push("double* restrict tsr_prof");
     this.depth = 1;

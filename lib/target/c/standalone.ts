@@ -9,7 +9,7 @@
 import { isInt } from "../../ir/dtype.ts";
 import type { PrimFunc } from "../../ir/stmt.ts";
 import { flattenStorage } from "../../lower/flatten.ts";
-import { bindArguments } from "../../runtime/args.ts";
+import { arraysOf, bindArguments } from "../../runtime/args.ts";
 import type { NDArray } from "../../runtime/ndarray.ts";
 import { printC } from "./printer.ts";
 
@@ -35,8 +35,9 @@ function literal(x: number, dtype: NDArray["dtype"]): string {
 }
 
 /** The C program; it prints `name index value` lines for every output element. */
-export function standaloneC(func: PrimFunc, args: NDArray[]): string {
-  const sizes = bindArguments(func, args, `standaloneC(${func.name})`);
+export function standaloneC(func: PrimFunc, all: ReadonlyArray<NDArray | number>): string {
+  const sizes = bindArguments(func, [...all], `standaloneC(${func.name})`);
+  const args = arraysOf(func, all) as NDArray[];
   const { source, entry } = printC(flattenStorage(func));
   const lines: string[] = ["#include <stdio.h>", "#include <string.h>", "", "int main(void) {"];
   const callArgs: string[] = [];
@@ -53,6 +54,7 @@ export function standaloneC(func: PrimFunc, args: NDArray[]): string {
     callArgs.push(name);
   });
   for (const v of func.sizeVars) callArgs.push(String(sizes.get(v)));
+  for (const v of func.scalars) callArgs.push(literal(sizes.get(v)!, v.dtype));
   lines.push(`  int32_t status = ${entry}(${callArgs.join(", ")});`);
   lines.push(`  if (status != 0) { printf("status %d\\n", status); return 3; }`);
   func.params.forEach((p, i) => {

@@ -10,7 +10,7 @@ import { TesseraError } from "../../error.ts";
 import type { PrimFunc } from "../../ir/stmt.ts";
 import { flattenStorage } from "../../lower/flatten.ts";
 import { injectBoundsChecks } from "../../lower/injectBoundsCheck.ts";
-import { bindArguments } from "../../runtime/args.ts";
+import { arraysOf, bindArguments } from "../../runtime/args.ts";
 import type { ArrayArg, BuildOptions, TargetKernel } from "../../runtime/build.ts";
 import type { NDArray } from "../../runtime/ndarray.ts";
 import { typedInfo } from "../../runtime/typed.ts";
@@ -29,6 +29,7 @@ export async function buildC(func: PrimFunc, opts: BuildOptions): Promise<Target
   const parameters = [
     ...func.params.map(() => "buffer" as const),
     ...func.sizeVars.map(() => "i32" as const),
+    ...func.scalars.map((v) => v.dtype === "float32" ? "f32" as const : "i32" as const),
     ...(profiled.length > 0 ? ["buffer" as const] : []),
   ];
   const { dl } = await loadC(
@@ -52,13 +53,13 @@ export async function buildC(func: PrimFunc, opts: BuildOptions): Promise<Target
     const sizes = bindArguments(func, arrays, who);
     // Views made from the arrays' internal slots (bindArguments checked them, and that the
     // storage is fixed and attached), not from properties a caller could have replaced.
-    const views = (arrays as NDArray[]).map((a) => {
+    const views = (arraysOf(func, arrays) as NDArray[]).map((a) => {
       const t = typedInfo(a.data)!;
       return new Uint8Array(t.buffer, t.byteOffset, t.byteLength);
     });
     const bytes = views.map((v) => v.byteLength);
     const ffiArgs: unknown[] = [...views];
-    for (const v of func.sizeVars) ffiArgs.push(sizes.get(v)!);
+    for (const v of [...func.sizeVars, ...func.scalars]) ffiArgs.push(sizes.get(v)!);
     if (profiled.length > 0) ffiArgs.push(slots);
     // A prepared call may run again later (timeEvaluator): a buffer detached since then
     // has no memory left, and the native code must not be handed it.
@@ -66,7 +67,8 @@ export async function buildC(func: PrimFunc, opts: BuildOptions): Promise<Target
       views.forEach((v, i) => {
         if (v.byteLength !== bytes[i] || typedInfo(v)!.unfixed !== null) {
           throw new TesseraError(
-            `${who}: argument ${i + 1} '${func.params[i].name}' lost its storage (its ` +
+            `${who}: argument ${func.signature.indexOf(func.params[i]) + 1} ` +
+              `'${func.params[i].name}' lost its storage (its ` +
               `ArrayBuffer was detached or transferred) after the call was checked`,
           );
         }

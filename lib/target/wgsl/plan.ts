@@ -4,7 +4,7 @@
  * temporaries as storage buffers, and one compute shader per root stage (as TVM makes one
  * kernel per root stage), each dispatched in order in one submit. Sizes that depend on
  * symbolic variables are functions of their values, evaluated at call time; the variables
- * themselves reach the shaders through one uniform buffer of i32 fields in `sizeVars` order.
+ * themselves (and scalar arguments) reach the shaders through one uniform buffer in `sizeVars` order.
  */
 import type { DType } from "../../ir/dtype.ts";
 import type { Var } from "../../ir/expr.ts";
@@ -57,7 +57,7 @@ export interface WgslPlan {
   name: string;
   buffers: WgslBufferSpec[];
   dispatches: WgslDispatch[];
-  /** The uniform's fields, one i32 each, in this order. */
+  /** The uniform's fields in this order: sizes (i32), then scalar arguments (i32 or f32). */
   sizeVars: Var[];
   /** Messages of the shaders' index checks: code k (error_flags.ts) is `checks[k - 1]`. */
   checks?: string[];

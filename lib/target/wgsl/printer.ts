@@ -1255,6 +1255,8 @@ export function planWgsl(f: PrimFunc): WgslPlan {
   body = f.body;
 
   const sizeVars = new Set(f.sizeVars);
+  // Sizes and scalar arguments reach the shaders as the fields of one uniform.
+  const uniformVars = [...f.sizeVars, ...f.scalars];
   const checks: string[] = [];
   const dispatches: WgslDispatch[] = roots.map((root, k) => {
     const info = threadInfo(root, sizeVars, who);
@@ -1285,7 +1287,9 @@ export function planWgsl(f: PrimFunc): WgslPlan {
     };
     const p = new WgslPrinter(names, (b) => storage.get(b), vectorView);
     p.checks = checks;
-    const sizeDecls = f.sizeVars.map((v) => `let ${names.of(v)}: i32 = tsr_sizes.${names.of(v)};`);
+    const sizeDecls = uniformVars.map((v) =>
+      `let ${names.of(v)}: ${p.typeName(v.dtype)} = tsr_sizes.${names.of(v)};`
+    );
     const text = p.shader(root, info, sizeDecls);
     const bindings: WgslDispatch["bindings"] = [
       ...used.map((b) => ({
@@ -1307,13 +1311,14 @@ export function planWgsl(f: PrimFunc): WgslPlan {
           `array<vec${v.lanes}<f32>>;`,
       );
     });
-    if (f.sizeVars.length) {
-      decl.push(`struct TsrSizes { ${f.sizeVars.map((v) => `${names.of(v)}: i32,`).join(" ")} }`);
+    if (uniformVars.length) {
+      const fields = uniformVars.map((v) => `${names.of(v)}: ${p.typeName(v.dtype)},`);
+      decl.push(`struct TsrSizes { ${fields.join(" ")} }`);
       decl.push(`@group(0) @binding(${bindings.length}) var<uniform> tsr_sizes: TsrSizes;`);
     }
     const helpers = helpersFor(text);
     const errorFlags = usesFlags(helpers);
-    if (errorFlags) decl.push(flagsDecl(bindings.length + (f.sizeVars.length ? 1 : 0)));
+    if (errorFlags) decl.push(flagsDecl(bindings.length + (uniformVars.length ? 1 : 0)));
     decl.push(...p.workgroupVars.values());
     const [wx, wy, wz] = info.wg;
     const source = [
@@ -1358,7 +1363,7 @@ export function planWgsl(f: PrimFunc): WgslPlan {
       errorFlags,
     };
   });
-  return { name: f.name, buffers, dispatches, sizeVars: f.sizeVars, checks };
+  return { name: f.name, buffers, dispatches, sizeVars: uniformVars, checks };
 }
 
 /**

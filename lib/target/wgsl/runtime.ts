@@ -565,6 +565,10 @@ class Program implements WgslProgram {
       : null;
     plan.sizeVars.forEach((v, k) => {
       const x = sizes.get(v);
+      if (v.dtype === "float32" && x !== undefined) {
+        new Float32Array(uniform!.buffer)[k] = x; // a scalar argument, checked by bindArguments
+        return;
+      }
       if (x === undefined || !Number.isInteger(x) || x < -(2 ** 31) || x >= 2 ** 31) {
         fail(
           `size variable '${v.name}' is ${x === undefined ? "not bound" : `${x}, not an int32`}`,

@@ -4,12 +4,12 @@
  * uploaded or dispatched, exactly as for the C target; host arrays are copied in and out
  * for the caller, device arrays are used in place.
  */
-import { PrimFunc } from "../../ir/stmt.ts";
+import type { PrimFunc } from "../../ir/stmt.ts";
 import { unrollLoops } from "../../lower/unroll.ts";
 import { flattenStorage } from "../../lower/flatten.ts";
 import { injectBoundsChecks } from "../../lower/injectBoundsCheck.ts";
-import { bindArguments } from "../../runtime/args.ts";
-import type { BuildOptions, TargetKernel } from "../../runtime/build.ts";
+import { arraysOf, bindArguments } from "../../runtime/args.ts";
+import type { ArrayArg, BuildOptions, TargetKernel } from "../../runtime/build.ts";
 import type { KernelArg } from "./runtime.ts";
 import { getDevice } from "./device.ts";
 import { loopBudget } from "./loop_budget.ts";
@@ -20,14 +20,7 @@ export async function buildWebgpu(func: PrimFunc, opts: BuildOptions): Promise<T
   const checked = opts.checked ? injectBoundsChecks(func) : func;
   // Unrolled loops are unrolled here: WGSL has no pragma for it, and constant indices let
   // the shader compiler keep a thread's private arrays in registers.
-  const unrolled = new PrimFunc(
-    func.name,
-    func.params,
-    func.sizeVars,
-    unrollLoops(checked.body),
-    func.outputs,
-    func.requires,
-  );
+  const unrolled = func.withBody(unrollLoops(checked.body));
   const flat = flattenStorage(unrolled);
   const plan = planWgsl(flat);
   const who = `kernel ${func.name} (webgpu)`;
@@ -38,16 +31,18 @@ export async function buildWebgpu(func: PrimFunc, opts: BuildOptions): Promise<T
   const source = plan.dispatches.map((d) => d.source).join("\n");
   return {
     source,
-    prepare(args: KernelArg[]) {
-      const sizes = bindArguments(func, args, who, { deviceArrays: true });
+    prepare(all: ArrayArg[]) {
+      const sizes = bindArguments(func, all, who, { deviceArrays: true });
+      const args = arraysOf(func, all) as KernelArg[];
       budget(sizes);
       runner.check(args, sizes);
       return () => runner.run(args, sizes);
     },
     ...(plan.dispatches.some((d) => d.profiled !== undefined)
       ? {
-        async profile(args: KernelArg[]) {
-          const sizes = bindArguments(func, args, who, { deviceArrays: true });
+        async profile(all: ArrayArg[]) {
+          const sizes = bindArguments(func, all, who, { deviceArrays: true });
+          const args = arraysOf(func, all) as KernelArg[];
           budget(sizes);
           runner.check(args, sizes);
           const { seconds, timestamps } = await runner.profile(args, sizes);
@@ -68,8 +63,9 @@ export async function buildWebgpu(func: PrimFunc, opts: BuildOptions): Promise<T
         },
       }
       : {}),
-    measure(args: KernelArg[], n: number) {
-      const sizes = bindArguments(func, args, who, { deviceArrays: true });
+    measure(all: ArrayArg[], n: number) {
+      const sizes = bindArguments(func, all, who, { deviceArrays: true });
+      const args = arraysOf(func, all) as KernelArg[];
       budget(sizes);
       runner.check(args, sizes);
       return runner.measure(args, sizes, n);
