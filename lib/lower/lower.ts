@@ -47,7 +47,7 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
       "te.lower: args must be an array of tensors (inputs and outputs, in call order)",
     );
   }
-  if (new Set(args.map((t) => t.op)).size !== args.length) {
+  if (new Set(args).size !== args.length) {
     throw new TesseraError("te.lower: a tensor appears twice in args");
   }
   // An input the program never reads is still a parameter (the caller passes it).
@@ -59,9 +59,15 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
   }
   const argStages = args.filter((t) => s.stageOfOp(t.op)).map((t) => s.stage(t));
   for (const st of s.stages) {
-    if (st.isOutput && !argStages.includes(st)) {
+    if (!st.isOutput) continue;
+    // Every output of a multi-output stage is an argument: the nest stores all of them.
+    const given = args.filter((t) => s.stageOfOp(t.op) === st).map((t) => t.valueIndex);
+    const missing = outputTensors(st).filter((_, k) => !given.includes(k));
+    if (missing.length > 0) {
       throw new TesseraError(
-        `te.lower: output '${st.name}' is missing from args; add it where the caller passes it`,
+        `te.lower: output '${
+          missing.map((t) => t.name).join("', '")
+        }' is missing from args; add it where the caller passes it`,
       );
     }
   }
@@ -93,20 +99,23 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
   for (const [st, b] of bodies) {
     const attached = (t: TensorRead) =>
       s.stageOfOp(t.tensor.op as Operation)?.attach.type === "scope";
-    bodies.set(st, checkReads(st.op as ComputeOp, b, attached));
+    bodies.set(st, b.map((e) => checkReads(st.op as ComputeOp, e, attached)));
   }
 
-  // One buffer per stage that holds data.
-  const buffers = new Map<Stage, Buffer>();
+  // One buffer per output of each stage that holds data.
+  const buffers = new Map<Stage, Buffer[]>();
   const params = args.map((arg) => {
     const st = s.stageOfOp(arg.op);
-    const t = st ? st.op.output : arg;
+    const t = st ? outputTensors(st)[arg.valueIndex] : arg;
     const buf = new Buffer(t.name, t.dtype, [...t.shape], "global");
-    if (st) buffers.set(st, buf);
+    if (st) {
+      if (!buffers.has(st)) buffers.set(st, []);
+      buffers.get(st)![arg.valueIndex] = buf;
+    }
     return buf;
   });
   for (const [st, b] of bounds) {
-    if (!buffers.has(st)) buffers.set(st, allocBuffer(st, b));
+    if (!buffers.has(st)) buffers.set(st, outputTensors(st).map((t) => allocBuffer(st, t, b)));
   }
 
   const toLoads = (e: Expr): Expr =>
@@ -116,7 +125,7 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
       const min = bounds.get(p)?.regionMin;
       // A region min may itself read a tensor (a gather attached at the reader's loop).
       const idx = min ? x.indices.map((i, d) => binary("sub", i, toLoads(min[d]))) : x.indices;
-      return new BufferLoad(buffers.get(p)!, idx);
+      return new BufferLoad(buffers.get(p)![(x.tensor as Tensor).valueIndex], idx);
     });
 
   const build = (st: Stage): Stmt =>
@@ -128,8 +137,7 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
         );
         return {
           pre: here.map(build),
-          wrap: (body: Stmt) =>
-            here.reduceRight((acc, a) => new Allocate(buffers.get(a)!, acc), body),
+          wrap: (body: Stmt) => here.reduceRight((acc, a) => allocate(buffers.get(a)!, acc), body),
         };
       },
     });
@@ -137,19 +145,27 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
   const roots = s.stages.filter((st) => st.op.kind === "compute" && st.attach.type === "root");
   let body: Stmt = seq(roots.map(build));
   for (const st of [...roots].reverse()) {
-    if (!argStages.includes(st)) body = new Allocate(buffers.get(st)!, body);
+    if (!argStages.includes(st)) body = allocate(buffers.get(st)!, body);
   }
   body = simplifyStmt(body);
 
   const sizeVars = collectSizeVars(params);
   checkClosed(name, body, sizeVars);
   body = dropProvenChecks(partitionLoops(body, sizeVars));
-  const outputs = argStages.filter((st) => st.op.kind === "compute").map((st) => buffers.get(st)!);
+  const outputs = params.filter((_, i) => s.stageOfOp(args[i].op)?.op.kind === "compute");
   return new PrimFunc(name, params, sizeVars, body, outputs, [...s.requirements]);
 }
 
-function allocBuffer(st: Stage, b: StageBounds): Buffer {
-  const t = st.op.output;
+/** The output tensors of a stage's current operation. */
+function outputTensors(st: Stage): Tensor[] {
+  return st.op.kind === "compute" ? st.op.outputs : [st.op.output];
+}
+
+function allocate(bufs: Buffer[], body: Stmt): Stmt {
+  return bufs.reduceRight((acc: Stmt, b) => new Allocate(b, acc), body);
+}
+
+function allocBuffer(st: Stage, t: Tensor, b: StageBounds): Buffer {
   const shape = b.allocShape.map((e) => simplify(e));
   let strides: Expr[] | null = null;
   if (st.storageAligns.size > 0) {
@@ -171,7 +187,13 @@ function allocBuffer(st: Stage, b: StageBounds): Buffer {
       acc = binary("mul", acc, shape[d]);
     }
   }
-  return new Buffer(st.name, t.dtype, shape, st.scope, strides);
+  return new Buffer(
+    st.op.kind === "compute" && st.op.numOutputs > 1 ? t.name : st.name,
+    t.dtype,
+    shape,
+    st.scope,
+    strides,
+  );
 }
 
 function collectSizeVars(params: Buffer[]): Var[] {

@@ -13,9 +13,9 @@ import { type Operation, postOrder, type Tensor } from "./tensor.ts";
 /** Computes `outputs` from the given input arrays (placeholders and their values). */
 export function evalDirect(outputs: Tensor[], feeds: ReadonlyArray<[Tensor, NDArray]>): NDArray[] {
   const env = new Map<Var, number>();
-  const values = new Map<Operation, NDArray>();
+  const values = new Map<Operation, NDArray[]>();
   for (const [t, arr] of feeds) {
-    values.set(t.op, arr);
+    values.set(t.op, [arr]);
     t.shape.forEach((d, i) => {
       if (d.kind === "var") {
         const had = env.get(d);
@@ -33,8 +33,8 @@ export function evalDirect(outputs: Tensor[], feeds: ReadonlyArray<[Tensor, NDAr
       throw new TesseraError(`evalDirect: no value for input '${op.name}'`);
     }
     const shape = op.shape.map(num);
-    const out = new NDArray(shape, op.dtype);
-    const n = out.size;
+    const outs = op.bodies.map((b) => new NDArray(shape, b.dtype));
+    const n = outs[0].size;
     const idx = new Array<number>(shape.length).fill(0);
     for (let flat = 0; flat < n; flat++) {
       let r = flat;
@@ -43,14 +43,14 @@ export function evalDirect(outputs: Tensor[], feeds: ReadonlyArray<[Tensor, NDAr
         r = Math.floor(r / shape[d]);
       }
       op.axis.forEach((a, d) => env.set(a, idx[d]));
-      out.data[flat] = num(op.body);
+      op.bodies.forEach((b, k) => outs[k].data[flat] = num(b));
     }
-    values.set(op, out);
+    values.set(op, outs);
   }
-  return outputs.map((t) => values.get(t.op)!);
+  return outputs.map((t) => values.get(t.op)![t.valueIndex]);
 }
 
-function ev(e: Expr, env: Map<Var, number>, values: Map<Operation, NDArray>): number {
+function ev(e: Expr, env: Map<Var, number>, values: Map<Operation, NDArray[]>): number {
   const go = (x: Expr): number => ev(x, env, values);
   switch (e.kind) {
     case "const":
@@ -77,7 +77,7 @@ function ev(e: Expr, env: Map<Var, number>, values: Map<Operation, NDArray>): nu
     case "cast":
       return evalCast(e.dtype, e.value.dtype, go(e.value));
     case "tensorRead": {
-      const arr = values.get((e.tensor as Tensor).op)!;
+      const arr = values.get((e.tensor as Tensor).op)![(e.tensor as Tensor).valueIndex];
       let flat = 0;
       e.indices.forEach((ix, d) => {
         const i = go(ix);
@@ -95,23 +95,25 @@ function ev(e: Expr, env: Map<Var, number>, values: Map<Operation, NDArray>): nu
     case "bufferLoad":
       throw new TesseraError("evalDirect: buffer loads belong to lowered code");
     case "reduce": {
+      // A tuple reduction folds every component; this one is component valueIndex.
       const c = e.combiner;
-      let acc = go(c.identity);
+      let acc = c.identity.map(go);
       const axes = e.axis;
       const lo = axes.map((k) => go((k as unknown as { dom: { min: Expr } }).dom.min));
       const ext = axes.map((k) => go((k as unknown as { dom: { extent: Expr } }).dom.extent));
-      if (ext.some((x) => x <= 0)) return acc;
+      if (ext.some((x) => x <= 0)) return acc[e.valueIndex];
       const cur = lo.slice();
       for (;;) {
         axes.forEach((k, d) => env.set(k, cur[d]));
         if (go(e.condition)) {
-          env.set(c.lhs, acc);
-          env.set(c.rhs, go(e.source));
-          acc = go(c.result);
+          const ys = e.sources.map(go);
+          c.lhs.forEach((v, k) => env.set(v, acc[k]));
+          c.rhs.forEach((v, k) => env.set(v, ys[k]));
+          acc = c.result.map(go);
         }
         let d = axes.length - 1;
         while (d >= 0 && ++cur[d] === lo[d] + ext[d]) cur[d--] = lo[d + 1];
-        if (d < 0) return acc;
+        if (d < 0) return acc[e.valueIndex];
       }
     }
   }

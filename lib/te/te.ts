@@ -9,8 +9,8 @@ import "../ir/printer.ts";
 import { lower } from "../lower/lower.ts";
 import { createSchedule } from "../schedule/schedule.ts";
 import { build } from "../runtime/build.ts";
-import { compute, constant, placeholder, reduceAxis, sizeVar } from "./compute.ts";
-import { commReducer, max, min, prod, sum } from "./reduce.ts";
+import { compute, constant, innerReductions, placeholder, reduceAxis, sizeVar } from "./compute.ts";
+import { argmax, argmin, commReducer, max, min, prod, sum } from "./reduce.ts";
 
 const unary = (op: Parameters<typeof call>[0]) => (x: ExprLike): Expr => call(op, x);
 
@@ -25,6 +25,9 @@ export const te = {
   max,
   min,
   commReducer,
+  argmax,
+  argmin,
+  innerReductions,
   exp: unary("exp"),
   log: unary("log"),
   sqrt: unary("sqrt"),
