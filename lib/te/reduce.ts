@@ -89,12 +89,13 @@ export function commReducer(
       }
       return (tuple ? x : [x]) as ExprLike[];
     };
-    const result = shape(tuple ? combine(lhs, rhs) : combine(lhs[0], rhs[0]), "combine's result")
-      .map((r, k) => toExpr(r, dtypes[k]));
+    // The identity first: a plain reducer given a tuple fails there, before its combine runs.
     const ids = shape(
       typeof identity === "function" ? identity(tuple ? dtypes : dtypes[0]) : identity,
       "identity",
     ).map((r, k) => toExpr(r, dtypes[k]));
+    const result = shape(tuple ? combine(lhs, rhs) : combine(lhs[0], rhs[0]), "combine's result")
+      .map((r, k) => toExpr(r, dtypes[k]));
     dtypes.forEach((t, k) => {
       if (result[k].dtype !== t || ids[k].dtype !== t) {
         throw new TesseraError(
