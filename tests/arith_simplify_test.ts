@@ -245,7 +245,13 @@ Deno.test("loads, tensor reads and reductions keep their shape, indices are simp
   assert.equal(show(read), "T(i + 1)");
 
   const lhs = new Var("lhs", "float32"), rhs = new Var("rhs", "float32");
-  const sum: CommReducer = { name: "sum", lhs, rhs, result: lhs.add(rhs), identity: fc32(0) };
+  const sum: CommReducer = {
+    name: "sum",
+    lhs: [lhs],
+    rhs: [rhs],
+    result: [lhs.add(rhs)],
+    identity: [fc32(0)],
+  };
   const red = new Reduce(sum, new TensorRead(tensor, [k.add(0)]), [k], i.lt(n).and(true));
   const rr = simplify(red);
   assert.ok(rr instanceof Reduce && rr.combiner === sum && rr.axis[0] === k);

@@ -352,7 +352,13 @@ Deno.test("unlowered nodes and out-of-scope variables are rejected", () => {
   const k = new Var("k");
   const lhs = new Var("x", "float32"), rhs = new Var("y", "float32");
   const red = new Reduce(
-    { name: "sum", lhs, rhs, result: new Binary("add", lhs, rhs, "float32"), identity: f32(0) },
+    {
+      name: "sum",
+      lhs: [lhs],
+      rhs: [rhs],
+      result: [new Binary("add", lhs, rhs, "float32")],
+      identity: [f32(0)],
+    },
     f32(1),
     [k],
     new Const(1, "bool"),

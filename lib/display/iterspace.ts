@@ -377,7 +377,7 @@ export function iterationSpace(st: Stage, options: ShowOptions = {}): IterationS
   for (const i of dOuter) chosenKey = chosenKey * leafExt[i] + (at[leaves[i].name] ?? 0);
 
   setOuter();
-  const body = inlineBodies(st.schedule).get(st)!;
+  const body = inlineBodies(st.schedule).get(st)![0];
   const innerAll = leaves.map((_, i) => i).filter((i) => !isOuter(i));
   const footprints = footprintsOf(m, body, env, innerAll);
 

@@ -4,7 +4,8 @@
  * carries its dtype, and the chaining methods (`a.add(b).mul(2)`) build new nodes with the
  * usual promotion rules (a plain number takes the other operand's type; int meets float as
  * float). Tensor reads at the `te` level are `TensorRead`s; after lowering they are
- * `BufferLoad`s. `Reduce` only appears at the top of a compute body.
+ * `BufferLoad`s. `Reduce` only appears at the top of a compute body (`te.compute` lifts a
+ * reduction written inside an expression into a stage of its own).
  */
 import { TesseraError } from "../error.ts";
 import { type DType, intRange, isBool, isFloat, isInt, parseDType } from "./dtype.ts";
@@ -275,27 +276,39 @@ export class BufferLoad extends ExprBase {
   }
 }
 
-/** A commutative, associative combiner with an identity, as in TVM's `comm_reducer`. */
+/**
+ * A commutative, associative combiner with an identity, as in TVM's `comm_reducer`. It folds
+ * tuples: component k of the new value is `result[k]`, a function of every `lhs` (the
+ * accumulated values) and every `rhs` (the incoming ones). A plain reducer is a 1-tuple.
+ */
 export interface CommReducer {
   readonly name: string;
-  readonly lhs: Var;
-  readonly rhs: Var;
-  readonly result: Expr;
-  readonly identity: Expr;
+  readonly lhs: Var[];
+  readonly rhs: Var[];
+  readonly result: Expr[];
+  readonly identity: Expr[];
 }
 
-/** A reduction over `axis` (IterVars of kind "reduce"); `condition` filters the iterations. */
+/**
+ * A reduction over `axis` (IterVars of kind "reduce"); `condition` filters the iterations.
+ * A tuple reduction (argmax) is one `Reduce` per component, sharing `sources`; this one is
+ * component `valueIndex`, whose own source is `source`.
+ */
 export class Reduce extends ExprBase {
   readonly kind = "reduce";
   readonly dtype: DType;
+  readonly sources: Expr[];
   constructor(
     readonly combiner: CommReducer,
     readonly source: Expr,
     readonly axis: Var[],
     readonly condition: Expr,
+    readonly valueIndex = 0,
+    sources?: Expr[],
   ) {
     super();
     this.dtype = source.dtype;
+    this.sources = sources ?? [source];
   }
 }
 

@@ -128,10 +128,12 @@ class Printer {
         const cond = e.condition.kind === "const" && e.condition.value === 1
           ? ""
           : `, where=${this.expr(e.condition)}`;
-        return [
-          `T.reduce("${e.combiner.name}", ${this.expr(e.source)}, axis=[${axis}]${cond})`,
-          P_ATOM,
-        ];
+        // A tuple reduction's component k: every source, then which output this is.
+        const src = e.sources.length > 1
+          ? `(${e.sources.map((x) => this.expr(x)).join(", ")})`
+          : this.expr(e.source);
+        const pick = e.sources.length > 1 ? `[${e.valueIndex}]` : "";
+        return [`T.reduce("${e.combiner.name}", ${src}, axis=[${axis}]${cond})${pick}`, P_ATOM];
       }
     }
   }

@@ -70,8 +70,10 @@ export function mapChildren(e: Expr, f: (x: Expr) => Expr): Expr {
       return same(idx, e.indices) ? e : new BufferLoad(e.buffer, idx);
     }
     case "reduce": {
-      const s = f(e.source), c = f(e.condition);
-      return s === e.source && c === e.condition ? e : new Reduce(e.combiner, s, e.axis, c);
+      const ss = e.sources.map(f), c = f(e.condition);
+      return same(ss, e.sources) && c === e.condition
+        ? e
+        : new Reduce(e.combiner, ss[e.valueIndex], e.axis, c, e.valueIndex, ss);
     }
   }
 }

@@ -44,7 +44,7 @@ export function enclosingLoops(st: Stage): IterVar[] {
 
 export function inferBounds(
   s: Schedule,
-  bodies: ReadonlyMap<Stage, Expr>,
+  bodies: ReadonlyMap<Stage, Expr[]>,
 ): Map<Stage, StageBounds> {
   const result = new Map<Stage, StageBounds>();
   // Every loop variable seen so far, as the interval it ranges over.
@@ -103,7 +103,7 @@ export function rootValues(st: Stage, b: StageBounds): Map<Var, Expr> {
 function attachedRegion(
   s: Schedule,
   st: Stage,
-  bodies: ReadonlyMap<Stage, Expr>,
+  bodies: ReadonlyMap<Stage, Expr[]>,
   done: ReadonlyMap<Stage, StageBounds>,
   loopRange: ReadonlyMap<Var, Interval>,
 ): Range[] {
@@ -143,19 +143,21 @@ function attachedRegion(
     }
     const rb = done.get(reader)!;
     const values = rootValues(reader, rb);
-    walkExpr(body, (e) => {
-      if (e.kind !== "tensorRead" || s.stageOfOp((e.tensor as Tensor).op) !== st) return;
-      e.indices.forEach((idx, d) => {
-        if (full[d]) return;
-        const iv = evalInterval(substitute(idx, values), relax);
-        if (!iv) {
-          full[d] = true;
-          return;
-        }
-        lo[d] = lo[d] ? binary("min", lo[d]!, iv.min) : iv.min;
-        hi[d] = hi[d] ? binary("max", hi[d]!, iv.max) : iv.max;
+    for (const e0 of body) {
+      walkExpr(e0, (e) => {
+        if (e.kind !== "tensorRead" || s.stageOfOp((e.tensor as Tensor).op) !== st) return;
+        e.indices.forEach((idx, d) => {
+          if (full[d]) return;
+          const iv = evalInterval(substitute(idx, values), relax);
+          if (!iv) {
+            full[d] = true;
+            return;
+          }
+          lo[d] = lo[d] ? binary("min", lo[d]!, iv.min) : iv.min;
+          hi[d] = hi[d] ? binary("max", hi[d]!, iv.max) : iv.max;
+        });
       });
-    });
+    }
   }
   return op.axis.map((a, d) => {
     if (full[d] || !lo[d]) return a.dom!;
@@ -168,11 +170,13 @@ function findStage(s: Schedule, v: Var): Stage | undefined {
   return s.stages.find((st) => st.leafIterVars.includes(v as IterVar));
 }
 
-export function readsStage(s: Schedule, body: Expr, st: Stage): boolean {
+export function readsStage(s: Schedule, bodies: Expr[], st: Stage): boolean {
   let hit = false;
-  walkExpr(body, (e) => {
-    if (e.kind === "tensorRead" && s.stageOfOp((e.tensor as Tensor).op) === st) hit = true;
-  });
+  for (const body of bodies) {
+    walkExpr(body, (e) => {
+      if (e.kind === "tensorRead" && s.stageOfOp((e.tensor as Tensor).op) === st) hit = true;
+    });
+  }
   return hit;
 }
 

@@ -189,7 +189,7 @@ function judge(r: TensorRead, ranges: Ranges | null): ReadVerdict {
 /** Rejects the first read of `op`'s body that is provably outside its tensor's shape. */
 export function checkBounds(op: ComputeOp): void {
   const domain = domainOf(op);
-  for (const { read, verdict } of classifyReads(op.body, domain)) {
+  for (const { read, verdict } of op.bodies.flatMap((b) => classifyReads(b, domain))) {
     if (verdict.kind !== "out") continue;
     const d = verdict.dim, t = read.tensor;
     const shape = `[${t.shape.map(String).join(", ")}]`;

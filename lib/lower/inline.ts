@@ -9,21 +9,22 @@ import type { Schedule } from "../schedule/schedule.ts";
 import type { Stage } from "../schedule/stage.ts";
 import type { Tensor } from "../te/tensor.ts";
 
-/** The body of every computed stage with inlined producers substituted, by stage. */
-export function inlineBodies(s: Schedule): Map<Stage, Expr> {
-  const bodies = new Map<Stage, Expr>();
+/** The bodies (one per output) of every computed stage with inlined producers substituted. */
+export function inlineBodies(s: Schedule): Map<Stage, Expr[]> {
+  const bodies = new Map<Stage, Expr[]>();
   for (const st of s.stages) {
     if (st.op.kind !== "compute") continue;
-    const body = rewriteExpr(st.op.body, (e) => {
-      if (e.kind !== "tensorRead") return e;
-      const p = s.stageOfOp((e.tensor as Tensor).op);
-      if (!p || p.attach.type !== "inline" || p.op.kind !== "compute") return e;
-      const inlined = bodies.get(p)!;
-      const map = new Map<Var, Expr>();
-      p.op.axis.forEach((a, d) => map.set(a, e.indices[d]));
-      return substitute(inlined, map);
-    });
-    bodies.set(st, body);
+    const inline = (body: Expr) =>
+      rewriteExpr(body, (e) => {
+        if (e.kind !== "tensorRead") return e;
+        const p = s.stageOfOp((e.tensor as Tensor).op);
+        if (!p || p.attach.type !== "inline" || p.op.kind !== "compute") return e;
+        const inlined = bodies.get(p)![(e.tensor as Tensor).valueIndex];
+        const map = new Map<Var, Expr>();
+        p.op.axis.forEach((a, d) => map.set(a, e.indices[d]));
+        return substitute(inlined, map);
+      });
+    bodies.set(st, st.op.bodies.map(inline));
   }
   return bodies;
 }

@@ -59,7 +59,7 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
   }
   const args = allArgs.filter(isTensor);
   const listedVars = allArgs.filter(isScalarVar);
-  if (new Set(args.map((t) => t.op)).size !== args.length) {
+  if (new Set(args).size !== args.length) {
     throw new TesseraError("te.lower: a tensor appears twice in args");
   }
   if (new Set(listedVars).size !== listedVars.length) {
@@ -82,9 +82,15 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
   }
   const argStages = args.filter((t) => s.stageOfOp(t.op)).map((t) => s.stage(t));
   for (const st of s.stages) {
-    if (st.isOutput && !argStages.includes(st)) {
+    if (!st.isOutput) continue;
+    // Every output of a multi-output stage is an argument: the nest stores all of them.
+    const given = args.filter((t) => s.stageOfOp(t.op) === st).map((t) => t.valueIndex);
+    const missing = outputTensors(st).filter((_, k) => !given.includes(k));
+    if (missing.length > 0) {
       throw new TesseraError(
-        `te.lower: output '${st.name}' is missing from args; add it where the caller passes it`,
+        `te.lower: output '${
+          missing.map((t) => t.name).join("', '")
+        }' is missing from args; add it where the caller passes it`,
       );
     }
   }
@@ -133,26 +139,29 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
   for (const [st, b] of bodies) {
     const attached = (t: TensorRead) =>
       s.stageOfOp(t.tensor.op as Operation)?.attach.type === "scope";
-    bodies.set(st, checkReads(st.op as ComputeOp, b, attached));
+    bodies.set(st, b.map((e) => checkReads(st.op as ComputeOp, e, attached)));
   }
 
-  // One buffer per stage that holds data.
-  const buffers = new Map<Stage, Buffer>();
+  // One buffer per output of each stage that holds data.
+  const buffers = new Map<Stage, Buffer[]>();
   const params = args.map((arg) => {
     const st = s.stageOfOp(arg.op);
-    const t = st ? st.op.output : arg;
+    const t = st ? outputTensors(st)[arg.valueIndex] : arg;
     const buf = new Buffer(t.name, t.dtype, [...t.shape], "global");
-    if (st) buffers.set(st, buf);
+    if (st) {
+      if (!buffers.has(st)) buffers.set(st, []);
+      buffers.get(st)![arg.valueIndex] = buf;
+    }
     return buf;
   });
   for (const st of s.stages) {
     if (st.op.kind === "scan" && !buffers.has(st)) {
-      buffers.set(st, new Buffer(st.name, st.op.dtype, [...st.op.shape], "global"));
+      buffers.set(st, [new Buffer(st.name, st.op.dtype, [...st.op.shape], "global")]);
     }
   }
   for (const [part, owner] of parts) buffers.set(part, buffers.get(owner)!);
   for (const [st, b] of bounds) {
-    if (!buffers.has(st)) buffers.set(st, allocBuffer(st, b));
+    if (!buffers.has(st)) buffers.set(st, outputTensors(st).map((t) => allocBuffer(st, t, b)));
   }
 
   const toLoads = (e: Expr): Expr =>
@@ -162,7 +171,7 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
       const min = bounds.get(p)?.regionMin;
       // A region min may itself read a tensor (a gather attached at the reader's loop).
       const idx = min ? x.indices.map((i, d) => binary("sub", i, toLoads(min[d]))) : x.indices;
-      return new BufferLoad(buffers.get(p)!, idx);
+      return new BufferLoad(buffers.get(p)![(x.tensor as Tensor).valueIndex], idx);
     });
 
   const build = (st: Stage): Stmt =>
@@ -174,8 +183,7 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
         );
         return {
           pre: here.map(build),
-          wrap: (body: Stmt) =>
-            here.reduceRight((acc, a) => new Allocate(buffers.get(a)!, acc), body),
+          wrap: (body: Stmt) => here.reduceRight((acc, a) => allocate(buffers.get(a)!, acc), body),
         };
       },
     });
@@ -198,7 +206,7 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
     roots.map((st) => opts.profile ? markStage(buildRoot(st), st.name) : buildRoot(st)),
   );
   for (const st of [...roots].reverse()) {
-    if (!argStages.includes(st)) body = new Allocate(buffers.get(st)!, body);
+    if (!argStages.includes(st)) body = allocate(buffers.get(st)!, body);
   }
   body = simplifyStmt(body);
 
@@ -206,9 +214,10 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
   const scalars = listedVars.filter((v) => !sizeVars.includes(v));
   checkClosed(name, body, sizeVars, scalars);
   body = dropProvenChecks(partitionLoops(body, sizeVars));
-  const outputs = argStages.filter((st) => st.op.kind !== "placeholder").map((st) =>
-    buffers.get(st)!
-  );
+  const outputs = params.filter((_, i) => {
+    const kind = s.stageOfOp(args[i].op)?.op.kind;
+    return kind !== undefined && kind !== "placeholder";
+  });
   const signature = allArgs.map((a) => isTensor(a) ? params[args.indexOf(a)] : a);
   return new PrimFunc(
     name,
@@ -222,8 +231,16 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
   );
 }
 
-function allocBuffer(st: Stage, b: StageBounds): Buffer {
-  const t = st.op.output;
+/** The output tensors of a stage's current operation. */
+function outputTensors(st: Stage): Tensor[] {
+  return st.op.kind === "compute" ? st.op.outputs : [st.op.output];
+}
+
+function allocate(bufs: Buffer[], body: Stmt): Stmt {
+  return bufs.reduceRight((acc: Stmt, b) => new Allocate(b, acc), body);
+}
+
+function allocBuffer(st: Stage, t: Tensor, b: StageBounds): Buffer {
   const shape = b.allocShape.map((e) => simplify(e));
   let strides: Expr[] | null = null;
   if (st.storageAligns.size > 0) {
@@ -245,7 +262,13 @@ function allocBuffer(st: Stage, b: StageBounds): Buffer {
       acc = binary("mul", acc, shape[d]);
     }
   }
-  return new Buffer(st.name, t.dtype, shape, st.scope, strides);
+  return new Buffer(
+    st.op.kind === "compute" && st.op.numOutputs > 1 ? t.name : st.name,
+    t.dtype,
+    shape,
+    st.scope,
+    strides,
+  );
 }
 
 function collectSizeVars(params: Buffer[]): Var[] {

@@ -8,16 +8,8 @@
  */
 import { simplify } from "../arith/simplify.ts";
 import { TesseraError } from "../error.ts";
-import {
-  type Buffer,
-  BufferLoad,
-  compare,
-  type Expr,
-  intConst,
-  logical,
-  type Var,
-} from "../ir/expr.ts";
-import { BufferStore, For, IfThenElse, seq, type Stmt } from "../ir/stmt.ts";
+import { type Buffer, BufferLoad, compare, type Expr, intConst, logical, Var } from "../ir/expr.ts";
+import { BufferStore, For, IfThenElse, LetStmt, seq, type Stmt } from "../ir/stmt.ts";
 import { freeVars, substitute } from "../ir/visit.ts";
 import { splitGuards } from "../schedule/relations.ts";
 import type { Stage } from "../schedule/stage.ts";
@@ -33,9 +25,9 @@ export interface NestContext {
 
 export function stageNest(
   st: Stage,
-  body: Expr,
+  bodies: Expr[],
   b: StageBounds,
-  buffer: Buffer,
+  buffers: Buffer[],
   ctx: NestContext,
 ): Stmt {
   const op = st.op as ComputeOp;
@@ -109,9 +101,13 @@ export function stageNest(
     return guard(-1, rec(0));
   };
 
+  const body = bodies[0];
   if (body.kind !== "reduce") {
-    const store = new BufferStore(buffer, index, ctx.toLoads(substitute(body, values)));
-    return nest(leaves, guards, store, () => [], true);
+    // Several outputs share the loops: one store each.
+    const stores = bodies.map((e, k) =>
+      new BufferStore(buffers[k], index, ctx.toLoads(substitute(e, values)))
+    );
+    return nest(leaves, guards, seq(stores), () => [], true);
   }
   // The init nest runs just outside the first reduction loop, over the data loops after it;
   // guards on the loops outside it are placed once, around both init and update.
@@ -119,10 +115,27 @@ export function stageNest(
   const first = p < 0 ? leaves.length : p;
   const initLoops = leaves.slice(first).filter((v) => v.iterType === "data");
   const c = body.combiner;
-  const cur = new BufferLoad(buffer, index);
-  const src = ctx.toLoads(substitute(body.source, values));
-  const combined = substitute(c.result, new Map<Var, Expr>([[c.lhs, cur], [c.rhs, src]]));
-  let update: Stmt = new BufferStore(buffer, index, combined);
+  const cur = buffers.map((buf) => new BufferLoad(buf, index));
+  const srcs = body.sources.map((x) => ctx.toLoads(substitute(x, values)));
+  let update: Stmt;
+  if (buffers.length === 1) {
+    const m = new Map<Var, Expr>([[c.lhs[0], cur[0]], [c.rhs[0], srcs[0]]]);
+    update = new BufferStore(buffers[0], index, substitute(c.result[0], m));
+  } else {
+    // A tuple reduction: every new value is computed from the old ones before any is stored,
+    // so each component's combine sees the same, consistent accumulator.
+    const ys = c.rhs.map((v, k) => new Var(`${st.name}_in${k}`, v.dtype));
+    const news = c.lhs.map((v, k) => new Var(`${st.name}_new${k}`, v.dtype));
+    const m = new Map<Var, Expr>([
+      ...c.lhs.map((v, k) => [v, cur[k]] as const),
+      ...c.rhs.map((v, k) => [v, ys[k]] as const),
+    ]);
+    update = seq(buffers.map((buf, k) => new BufferStore(buf, index, news[k])));
+    for (let k = news.length - 1; k >= 0; k--) {
+      update = new LetStmt(news[k], substitute(c.result[k], m), update);
+    }
+    for (let k = ys.length - 1; k >= 0; k--) update = new LetStmt(ys[k], srcs[k], update);
+  }
   const cond = simplify(substitute(body.condition, values));
   if (!(cond.kind === "const" && cond.value === 1)) {
     update = new IfThenElse(ctx.toLoads(cond), update);
@@ -133,7 +146,7 @@ export function stageNest(
   const init = nest(
     initLoops,
     initGuards,
-    new BufferStore(buffer, index, c.identity),
+    seq(buffers.map((buf, k) => new BufferStore(buf, index, c.identity[k]))),
     () => [],
     false,
   );

@@ -36,7 +36,11 @@ function opsOf(body: Expr): number {
     if (e.kind === "binary" || e.kind === "neg" || (e.kind === "call" && e.op !== "checkIndex")) {
       n++;
     }
-    if (e.kind === "reduce") n += opsOf(e.combiner.result);
+    // A tuple reduction's combine runs once per point for all its outputs: count it on
+    // output 0 only, where the stage's other outputs read the same reduction.
+    if (e.kind === "reduce" && e.valueIndex === 0) {
+      n += e.combiner.result.reduce((sum, r) => sum + opsOf(r), 0);
+    }
     return mapChildren(e, visit);
   };
   visit(body);
@@ -68,18 +72,20 @@ export function stageWork(s: Schedule): StageWork[] {
         continue;
       }
       const points = product([...st.op.axis, ...st.op.reduceAxis].map((a) => a.dom!.extent));
-      if (flops) flops = add(flops, mul(points, intConst(opsOf(body))));
-      walkExpr(body, (e) => {
-        if (e.kind !== "tensorRead") return;
-        const p = s.stageOfOp((e.tensor as Tensor).op);
-        // Reads of a stage computed inside this one stay in its loops, not in memory.
-        if (!p || !members.includes(p)) read.add((e.tensor as Tensor).op);
-      });
+      const ops = body.reduce((sum, b) => sum + opsOf(b), 0);
+      if (flops) flops = add(flops, mul(points, intConst(ops)));
+      for (const b of body) {
+        walkExpr(b, (e) => {
+          if (e.kind !== "tensorRead") return;
+          const p = s.stageOfOp((e.tensor as Tensor).op);
+          // Reads of a stage computed inside this one stay in its loops, not in memory.
+          if (!p || !members.includes(p)) read.add((e.tensor as Tensor).op);
+        });
+      }
     }
-    const bytes = [...read].map((op) => sizeBytes(op.output)).reduce(
-      add,
-      sizeBytes(root.op.output),
-    );
+    const written = root.op.kind === "compute" ? root.op.outputs : [root.op.output];
+    const bytes = [...read].flatMap((op) => op.kind === "compute" ? op.outputs : [op.output])
+      .map(sizeBytes).reduce(add, written.map(sizeBytes).reduce(add));
     return { stage: root.name, flops, bytes };
   });
 }

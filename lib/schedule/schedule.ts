@@ -137,7 +137,10 @@ export class Schedule {
         throw new TesseraError(`${where}: stage '${r.name}' does not read '${producer.name}'`);
       }
     }
-    const src = producer.op.output;
+    // One output of a multi-output producer is copied; reads of the others stay.
+    const src = producer.op.kind === "compute"
+      ? producer.op.outputs[tensor.valueIndex]
+      : producer.op.output;
     const name = this.uniqueName(`${producer.name}_${scope}`);
     const axis = src.shape.map((d, i) =>
       new IterVar(`ax${i}`, { min: intConst(0), extent: d }, "data")
@@ -150,14 +153,21 @@ export class Schedule {
     const cacheT = tensorOf(copy);
     for (const r of readerStages) {
       const op = r.op as ComputeOp;
-      const newBody = rewriteExpr(
-        op.body,
-        (e) =>
-          e.kind === "tensorRead" && this.byOp.get((e.tensor as Tensor).op) === producer
-            ? new TensorRead(cacheT, e.indices)
-            : e,
+      const newBodies = op.bodies.map((body) =>
+        rewriteExpr(
+          body,
+          (e) =>
+            e.kind === "tensorRead" && this.byOp.get((e.tensor as Tensor).op) === producer &&
+              (e.tensor as Tensor).valueIndex === tensor.valueIndex
+              ? new TensorRead(cacheT, e.indices)
+              : e,
+        )
       );
-      this.replaceOp(r, new ComputeOp(op.name, op.axis, op.reduceAxis, newBody, op.tag), false);
+      this.replaceOp(
+        r,
+        new ComputeOp(op.name, op.axis, op.reduceAxis, newBodies, op.tag, op.outputNames),
+        false,
+      );
     }
     return cacheT;
   }
@@ -182,18 +192,17 @@ export class Schedule {
       name,
       axis,
       reduceAxis,
-      substituteBody(op.body, map, reduceAxis),
+      substituteBodies(op.bodies, map, reduceAxis),
       op.tag,
+      op.numOutputs > 1 ? op.outputNames.map((n) => `${n}_${scope}`) : undefined,
     );
     const cst = new Stage(this, inner, inner, false);
     cst.scope = scope;
     this.insertBefore(cst, st);
     const outAxis = op.axis.map((a) => new IterVar(a.name, a.dom, "data"));
-    this.replaceOp(
-      st,
-      new ComputeOp(op.name, outAxis, [], new TensorRead(tensorOf(inner), outAxis), op.tag),
-      true,
-    );
+    // Each output becomes a copy of the matching output of the cache stage.
+    const copies = inner.outputs.map((t) => new TensorRead(t, outAxis));
+    this.replaceOp(st, new ComputeOp(op.name, outAxis, [], copies, op.tag, op.outputNames), true);
     return tensorOf(inner);
   }
 
@@ -251,16 +260,27 @@ export class Schedule {
         cond = logical("and", cond, compare("lt", offsets.get(r.parent)!, ext.get(r.parent)!));
       }
     }
-    const src = substitute(op.body.source, map);
+    const srcs = op.body.sources.map((x) => substitute(x, map));
     cond = substitute(cond, map);
     const rfAxis = [...dataAxis];
     rfAxis.splice(factorAxis, 0, factored);
     const rfName = this.uniqueName(`${op.name}_rf`);
     const combiner = op.body.combiner;
-    const rfBody = otherReduce.length > 0
-      ? new Reduce(combiner, src, otherReduce, cond)
-      : select(cond, src, combiner.identity);
-    const rf = new ComputeOp(rfName, rfAxis, otherReduce, rfBody, op.tag);
+    // A tuple reduction (argmax) factors component by component, the components together.
+    const rfBodies = srcs.map((src, c) =>
+      otherReduce.length > 0
+        ? new Reduce(combiner, src, otherReduce, cond, c, srcs)
+        : select(cond, src, combiner.identity[c])
+    );
+    const many = op.numOutputs > 1;
+    const rf = new ComputeOp(
+      rfName,
+      rfAxis,
+      otherReduce,
+      rfBodies,
+      op.tag,
+      many ? op.outputNames.map((n) => `${n}_rf`) : undefined,
+    );
     const rfStage = new Stage(this, rf, rf, false);
     this.insertBefore(rfStage, st);
     // The stage now reduces the factored dimension.
@@ -268,13 +288,14 @@ export class Schedule {
     const k = new IterVar(axis.name, factored.dom, "reduce");
     const idx: Expr[] = [...outAxis];
     idx.splice(factorAxis, 0, k);
-    const finalBody = new Reduce(
-      combiner,
-      new TensorRead(tensorOf(rf), idx),
-      [k],
-      constOf(true, "bool"),
+    const partials = rf.outputs.map((t) => new TensorRead(t, idx));
+    const yes = constOf(true, "bool");
+    const finalBodies = partials.map((x, c) => new Reduce(combiner, x, [k], yes, c, partials));
+    this.replaceOp(
+      st,
+      new ComputeOp(op.name, outAxis, [k], finalBodies, op.tag, op.outputNames),
+      true,
     );
-    this.replaceOp(st, new ComputeOp(op.name, outAxis, [k], finalBody, op.tag), true);
     return tensorOf(rf);
   }
 
@@ -298,14 +319,13 @@ function fresh(a: IterVar, map: Map<Var, Expr>): IterVar {
   return v;
 }
 
-function substituteBody(body: Expr, map: Map<Var, Expr>, reduceAxis: IterVar[]): Expr {
-  if (body.kind !== "reduce") return substitute(body, map);
-  return new Reduce(
-    body.combiner,
-    substitute(body.source, map),
-    reduceAxis,
-    substitute(body.condition, map),
-  );
+/** `bodies` with `map` applied; a reduction (a tuple's components together) gets `reduceAxis`. */
+function substituteBodies(bodies: Expr[], map: Map<Var, Expr>, reduceAxis: IterVar[]): Expr[] {
+  const b0 = bodies[0];
+  if (b0.kind !== "reduce") return bodies.map((b) => substitute(b, map));
+  const sources = b0.sources.map((x) => substitute(x, map));
+  const cond = substitute(b0.condition, map);
+  return sources.map((x, c) => new Reduce(b0.combiner, x, reduceAxis, cond, c, sources));
 }
 
 export function createSchedule(outputs: Tensor | Tensor[]): Schedule {

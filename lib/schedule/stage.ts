@@ -6,6 +6,7 @@
  * what is allowed when they are wrong; primitives that return nothing else return the stage
  * so calls chain.
  */
+import { innerReductions } from "../te/compute.ts";
 import { z } from "zod";
 import { simplify } from "../arith/simplify.ts";
 import { TesseraError } from "../error.ts";
@@ -451,6 +452,21 @@ export class Stage {
 
   rfactor(axis: IterVar, factorAxis = 0): Tensor {
     return this.schedule.rfactor(this.op.output, axis, factorAxis);
+  }
+
+  /**
+   * The stage of the `k`-th reduction that `te.compute` lifted out of this stage's definition
+   * (`te.sum(...).mul(scale)`; `te.innerReductions(T)` lists their tensors), to schedule it.
+   */
+  inner(k = 0): Stage {
+    const lifted = this.origOp.kind === "compute" ? innerReductions(this.origOp.output) : [];
+    if (!Number.isInteger(k) || k < 0 || k >= lifted.length) {
+      throw new TesseraError(
+        `inner(stage '${this.name}', ${k}): the stage has ${lifted.length} inline reduction(s)` +
+          (lifted.length > 0 ? `; k must be in [0, ${lifted.length - 1}]` : ""),
+      );
+    }
+    return this.schedule.stage(lifted[k]);
   }
 
   /** The iteration-space diagram: tiles, the one `at` selects, and what it reads. */

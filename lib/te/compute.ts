@@ -6,9 +6,26 @@
 import { z } from "zod";
 import { TesseraError } from "../error.ts";
 import { type DType, parseDType } from "../ir/dtype.ts";
-import { constOf, type Expr, type ExprLike, isExpr, Reduce, toExpr, Var } from "../ir/expr.ts";
-import { substitute, walkExpr } from "../ir/visit.ts";
-import { checkName, ComputeOp, IterVar, PlaceholderOp, type Tensor, tensorOf } from "./tensor.ts";
+import {
+  constOf,
+  type Expr,
+  type ExprLike,
+  isExpr,
+  Reduce,
+  TensorRead,
+  toExpr,
+  Var,
+} from "../ir/expr.ts";
+import { mapChildren, substitute, walkExpr } from "../ir/visit.ts";
+import {
+  checkName,
+  ComputeOp,
+  isTensor,
+  IterVar,
+  PlaceholderOp,
+  type Tensor,
+  tensorOf,
+} from "./tensor.ts";
 
 export type ShapeLike = ReadonlyArray<number | Expr>;
 
@@ -116,18 +133,41 @@ function paramNames(f: (...args: never[]) => unknown, n: number): string[] {
 /** Reduce axes already claimed by a compute; a second compute using one gets a fresh copy. */
 const claimed = new WeakSet<IterVar>();
 
+/** The stages `te.compute` lifted out of each compute's body (inline reductions), in order. */
+const liftedOf = new WeakMap<ComputeOp, Tensor[]>();
+
 export interface ComputeOptions {
   tag?: string;
 }
 
+/**
+ * `te.compute(shape, f, name)`. `f` returns one expression (one tensor comes back) or an
+ * array of them (one tensor per element, all outputs of one operation sharing one loop nest;
+ * `name` may then be an array of names, else they are `name_v0`, `name_v1`, ...). A
+ * reduction written inside an expression (`te.sum(...).mul(scale)`) is lifted into a stage of
+ * its own, over the variables it uses, named `name_sum0`, ... (`te.innerReductions(T)`).
+ */
 export function compute(
   shape: ShapeLike,
   fcompute: (...axes: IterVar[]) => ExprLike,
-  name = "compute",
+  name?: string,
+  opts?: ComputeOptions,
+): Tensor;
+export function compute(
+  shape: ShapeLike,
+  fcompute: (...axes: IterVar[]) => readonly ExprLike[],
+  name?: string | string[],
+  opts?: ComputeOptions,
+): Tensor[];
+export function compute(
+  shape: ShapeLike,
+  fcompute: (...axes: IterVar[]) => ExprLike | readonly ExprLike[],
+  name: string | string[] = "compute",
   opts: ComputeOptions = {},
-): Tensor {
-  checkName(name, "te.compute");
-  const where = `te.compute(${name})`;
+): Tensor | Tensor[] {
+  const opName = Array.isArray(name) ? name.join("_") : name;
+  checkName(opName, "te.compute");
+  const where = `te.compute(${opName})`;
   const dims = toShape(shape, where);
   if (typeof fcompute !== "function") {
     throw new TesseraError(`${where}: the second argument must be a function of the indices`);
@@ -141,11 +181,65 @@ export function compute(
   const axis = dims.map((d, i) =>
     new IterVar(names[i], { min: constOf(0, "int32"), extent: d }, "data")
   );
-  let body = toExpr(fcompute(...axis));
+  const value = fcompute(...axis);
+  const many = Array.isArray(value);
+  const list = (many ? value : [value]) as ExprLike[];
+  if (list.length === 0) {
+    throw new TesseraError(
+      `${where}: the function returned an empty array; return at least one value`,
+    );
+  }
+  const bodies = list.map((x, k) =>
+    toExpr(x, undefined, many ? `${where}: output ${k}` : `${where}: the body`)
+  );
+  let outNames: string[] | undefined;
+  if (Array.isArray(name)) {
+    if (name.length !== bodies.length) {
+      throw new TesseraError(
+        `${where}: ${name.length} names were given for ${bodies.length} outputs; give one name per output`,
+      );
+    }
+    outNames = name.map((n) => checkName(n, "te.compute"));
+  }
+  const op = makeCompute(where, opName, axis, bodies, opts.tag ?? "", outNames);
+  return many ? op.outputs : op.output;
+}
+
+/** The tensors `te.compute` lifted out of `t`'s definition (inline reductions), in order. */
+export function innerReductions(t: Tensor): Tensor[] {
+  if (!isTensor(t)) {
+    throw new TesseraError(`te.innerReductions: expects a tensor, got ${String(t)}`);
+  }
+  return t.op.kind === "compute" ? [...(liftedOf.get(t.op) ?? [])] : [];
+}
+
+/**
+ * Builds the operation: lifts inner reductions into stages of their own, gives reduce axes a
+ * compute already claimed fresh copies, and checks what is left.
+ */
+function makeCompute(
+  where: string,
+  name: string,
+  axis: IterVar[],
+  given: Expr[],
+  tag: string,
+  outNames?: string[],
+): ComputeOp {
+  // The body is one reduction (or all components of one tuple reduction, in order); every
+  // other reduction is an inline one.
+  const first = given[0];
+  const top = first.kind === "reduce" && first.sources.length === given.length &&
+    given.every((b) => b.kind === "reduce" && b.sources === first.sources) &&
+    given.every((b, k) => (b as Reduce).valueIndex === k);
+  const lifted: Tensor[] = [];
+  const outer = [...axis, ...(top ? (first.axis as IterVar[]) : [])];
+  const lift = lifter(name, outer, lifted);
+  let bodies = given.map((b) => top ? liftInReduce(b as Reduce, lift) : lift(b));
   let reduceAxis: IterVar[] = [];
-  if (body.kind === "reduce") {
+  if (top) {
+    const r0 = bodies[0] as Reduce;
     const fresh = new Map<Var, Expr>();
-    reduceAxis = (body.axis as IterVar[]).map((k) => {
+    reduceAxis = (r0.axis as IterVar[]).map((k) => {
       if (!claimed.has(k)) return k;
       const c = new IterVar(k.name, k.dom, "reduce");
       fresh.set(k, c);
@@ -153,16 +247,86 @@ export function compute(
     });
     reduceAxis.forEach((k) => claimed.add(k));
     if (fresh.size > 0) {
-      body = new Reduce(
-        body.combiner,
-        substitute(body.source, fresh),
-        reduceAxis,
-        substitute(body.condition, fresh),
+      const sources = r0.sources.map((x) => substitute(x, fresh));
+      const cond = substitute(r0.condition, fresh);
+      bodies = bodies.map((_, k) =>
+        new Reduce(r0.combiner, sources[k], reduceAxis, cond, k, sources)
       );
     }
   }
-  checkBody(where, body, axis, reduceAxis);
-  return tensorOf(new ComputeOp(name, axis, reduceAxis, body, opts.tag ?? ""));
+  bodies.forEach((b) => checkBody(where, b, axis, reduceAxis));
+  const op = new ComputeOp(name, axis, reduceAxis, bodies, tag, outNames);
+  if (lifted.length > 0) liftedOf.set(op, lifted);
+  return op;
+}
+
+/** A top-level reduction with the reductions inside its sources and condition lifted. */
+function liftInReduce(r: Reduce, lift: (e: Expr) => Expr): Reduce {
+  const sources = r.sources.map(lift);
+  return new Reduce(
+    r.combiner,
+    sources[r.valueIndex],
+    r.axis,
+    lift(r.condition),
+    r.valueIndex,
+    sources,
+  );
+}
+
+/**
+ * Replaces each reduction inside an expression by a read of a new stage computing it, the
+ * way Halide treats an inline reduction: the stage's axes are the enclosing compute's
+ * variables the reduction uses (in the compute's order; a reduce axis of the enclosing
+ * reduction becomes a data axis), so nothing is computed twice. The same reduction object
+ * used twice is lifted once; a tuple reduction is lifted as one multi-output stage.
+ */
+function lifter(name: string, outer: IterVar[], lifted: Tensor[]): (e: Expr) => Expr {
+  const done = new Map<Expr[], { op: ComputeOp; index: Expr[] }>();
+  const go = (e: Expr): Expr => {
+    if (e.kind !== "reduce") return mapChildren(e, go);
+    let hit = done.get(e.sources);
+    if (!hit) {
+      const free = boundFree(e);
+      const used = outer.filter((v) => free.has(v));
+      const axes = used.map((v) =>
+        new IterVar(v.name, { min: constOf(0, "int32"), extent: v.dom!.extent }, "data")
+      );
+      const map = new Map<Var, Expr>(
+        used.map((v, d) => [v, v.iterType === "reduce" ? axes[d].add(v.dom!.min) : axes[d]]),
+      );
+      const sources = e.sources.map((x) => substitute(x, map));
+      const cond = substitute(e.condition, map);
+      const comps = sources.map((x, k) => new Reduce(e.combiner, x, e.axis, cond, k, sources));
+      const base = `${name}_${e.combiner.name}${lifted.length}`;
+      const own = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(base)
+        ? base
+        : `${name.slice(0, 50)}_r${lifted.length}`;
+      const op = makeCompute(`te.compute(${own})`, own, axes, comps, "");
+      hit = { op, index: used.map((v) => (v.iterType === "reduce" ? v.sub(v.dom!.min) : v)) };
+      done.set(e.sources, hit);
+      lifted.push(...op.outputs);
+    }
+    return new TensorRead(tensorOf(hit.op, e.valueIndex), hit.index);
+  };
+  return go;
+}
+
+/** Free variables of `e`, a reduction binding its own axes. */
+function boundFree(e: Expr): Set<Var> {
+  const out = new Set<Var>();
+  const go = (x: Expr, bound: ReadonlySet<Var>) => {
+    if (x.kind === "var") {
+      if (!bound.has(x)) out.add(x);
+      return;
+    }
+    const inner = x.kind === "reduce" ? new Set([...bound, ...x.axis]) : bound;
+    mapChildren(x, (c) => {
+      go(c, inner);
+      return c;
+    });
+  };
+  go(e, new Set());
+  return out;
 }
 
 function checkBody(where: string, body: Expr, axis: IterVar[], reduceAxis: IterVar[]): void {
@@ -170,8 +334,7 @@ function checkBody(where: string, body: Expr, axis: IterVar[], reduceAxis: IterV
   walkExpr(body, (e) => {
     if (e.kind === "reduce" && e !== body) {
       throw new TesseraError(
-        `${where}: a reduction (te.sum/max/min/prod) must be the whole body, not part of it; ` +
-          `compute it in a stage of its own and read that`,
+        `${where}: internal: a reduction inside the body was not lifted into a stage of its own`,
       );
     }
     if (e.kind === "var" && e instanceof IterVar && !own.has(e)) {

@@ -14,9 +14,9 @@ import { type ComputeOp, type Operation, postOrder, type Tensor } from "./tensor
 /** Computes `outputs` from the given input arrays (placeholders and their values). */
 export function evalDirect(outputs: Tensor[], feeds: ReadonlyArray<[Tensor, NDArray]>): NDArray[] {
   const env = new Map<Var, number>();
-  const values = new Map<Operation, NDArray>();
+  const values = new Map<Operation, NDArray[]>();
   for (const [t, arr] of feeds) {
-    values.set(t.op, arr);
+    values.set(t.op, [arr]);
     t.shape.forEach((d, i) => {
       if (d.kind === "var") {
         const had = env.get(d);
@@ -28,11 +28,11 @@ export function evalDirect(outputs: Tensor[], feeds: ReadonlyArray<[Tensor, NDAr
     });
   }
   const num = (e: Expr): number => ev(e, env, values);
-  /** Elements of `op` into `out`: all, or rows [lo, hi) of axis 0. */
-  const fill = (op: ComputeOp, out: NDArray, rows?: [number, number]) => {
-    const shape = out.shape;
+  /** Elements of `op` (every output) into `outs`: all, or rows [lo, hi) of axis 0. */
+  const fill = (op: ComputeOp, outs: NDArray[], rows?: [number, number]) => {
+    const shape = outs[0].shape;
     const inner = shape.slice(1).reduce((a, b) => a * b, 1);
-    const [lo, hi] = rows ? [rows[0] * inner, rows[1] * inner] : [0, out.size];
+    const [lo, hi] = rows ? [rows[0] * inner, rows[1] * inner] : [0, outs[0].size];
     const idx = new Array<number>(shape.length).fill(0);
     for (let flat = lo; flat < hi; flat++) {
       let r = flat;
@@ -41,7 +41,7 @@ export function evalDirect(outputs: Tensor[], feeds: ReadonlyArray<[Tensor, NDAr
         r = Math.floor(r / shape[d]);
       }
       op.axis.forEach((a, d) => env.set(a, idx[d]));
-      out.data[flat] = num(op.body);
+      op.bodies.forEach((b, k) => outs[k].data[flat] = num(b));
     }
   };
   // A scan's updates and states are computed by the scan, row by row.
@@ -59,32 +59,42 @@ export function evalDirect(outputs: Tensor[], feeds: ReadonlyArray<[Tensor, NDAr
     if (op.kind === "scan") {
       const g = op.group;
       const states = g.state.map((S) => new NDArray(S.shape.map(num), S.dtype));
-      g.state.forEach((S, k) => values.set(S.op, states[k]));
+      g.state.forEach((S, k) => values.set(S.op, [states[k]]));
       const rows = num(g.init[0].shape[0]), m = states[0].shape[0];
       if (m < rows) {
         throw new TesseraError(`evalDirect: scan '${op.name}' is shorter than its init`);
       }
-      states.forEach((a, k) => a.data.set(values.get(g.init[k].op)!.data));
+      states.forEach((a, k) => a.data.set(valueOf(values, g.init[k]).data));
       // Stages of the body other than the updates keep whole arrays, filled row by row.
       const body = bodyOps(g);
       for (const b of body) {
-        const k = g.update.findIndex((u) => u.op === b);
-        values.set(b, k >= 0 ? states[k] : new NDArray(b.shape.map(num), b.dtype));
+        values.set(
+          b,
+          b.bodies.map((x, v) => {
+            const k = g.update.findIndex((u) => u.op === b && u.valueIndex === v);
+            return k >= 0 ? states[k] : new NDArray(b.shape.map(num), x.dtype);
+          }),
+        );
       }
       for (let t = rows; t < m; t++) {
         for (const b of body) fill(b, values.get(b)!, [t, t + 1]);
       }
-      g.members.forEach((m, k) => values.set(m, states[k]));
+      g.members.forEach((m, k) => values.set(m, [states[k]]));
       continue;
     }
-    const out = new NDArray(op.shape.map(num), op.dtype);
-    fill(op, out);
-    values.set(op, out);
+    const shape = op.shape.map(num);
+    const outs = op.bodies.map((b) => new NDArray(shape, b.dtype));
+    fill(op, outs);
+    values.set(op, outs);
   }
-  return outputs.map((t) => values.get(t.op)!);
+  return outputs.map((t) => valueOf(values, t));
 }
 
-function ev(e: Expr, env: Map<Var, number>, values: Map<Operation, NDArray>): number {
+function valueOf(values: Map<Operation, NDArray[]>, t: Tensor): NDArray {
+  return values.get(t.op)![t.valueIndex];
+}
+
+function ev(e: Expr, env: Map<Var, number>, values: Map<Operation, NDArray[]>): number {
   const go = (x: Expr): number => ev(x, env, values);
   switch (e.kind) {
     // int64 values are BigInts carried as numbers, as in the interpreter (see its header).
@@ -123,7 +133,7 @@ function ev(e: Expr, env: Map<Var, number>, values: Map<Operation, NDArray>): nu
     case "cast":
       return evalCast(e.dtype, e.value.dtype, go(e.value)) as number;
     case "tensorRead": {
-      const arr = values.get((e.tensor as Tensor).op)!;
+      const arr = valueOf(values, e.tensor as Tensor);
       let flat = 0;
       e.indices.forEach((ix, d) => {
         const i = go(ix);
@@ -141,23 +151,25 @@ function ev(e: Expr, env: Map<Var, number>, values: Map<Operation, NDArray>): nu
     case "bufferLoad":
       throw new TesseraError("evalDirect: buffer loads belong to lowered code");
     case "reduce": {
+      // A tuple reduction folds every component; this one is component valueIndex.
       const c = e.combiner;
-      let acc = go(c.identity);
+      let acc = c.identity.map(go);
       const axes = e.axis;
       const lo = axes.map((k) => go((k as unknown as { dom: { min: Expr } }).dom.min));
       const ext = axes.map((k) => go((k as unknown as { dom: { extent: Expr } }).dom.extent));
-      if (ext.some((x) => x <= 0)) return acc;
+      if (ext.some((x) => x <= 0)) return acc[e.valueIndex];
       const cur = lo.slice();
       for (;;) {
         axes.forEach((k, d) => env.set(k, cur[d]));
         if (go(e.condition)) {
-          env.set(c.lhs, acc);
-          env.set(c.rhs, go(e.source));
-          acc = go(c.result);
+          const ys = e.sources.map(go);
+          c.lhs.forEach((v, k) => env.set(v, acc[k]));
+          c.rhs.forEach((v, k) => env.set(v, ys[k]));
+          acc = c.result.map(go);
         }
         let d = axes.length - 1;
         while (d >= 0 && ++cur[d] === lo[d] + ext[d]) cur[d--] = lo[d + 1];
-        if (d < 0) return acc;
+        if (d < 0) return acc[e.valueIndex];
       }
     }
   }

@@ -9,9 +9,9 @@ import "../ir/printer.ts";
 import { lower } from "../lower/lower.ts";
 import { createSchedule } from "../schedule/schedule.ts";
 import { build } from "../runtime/build.ts";
-import { compute, constant, placeholder, reduceAxis, sizeVar } from "./compute.ts";
+import { compute, constant, innerReductions, placeholder, reduceAxis, sizeVar } from "./compute.ts";
 import { scan } from "./scan.ts";
-import { commReducer, max, min, prod, sum } from "./reduce.ts";
+import { argmax, argmin, commReducer, max, min, prod, sum } from "./reduce.ts";
 
 const unary = (op: Parameters<typeof call>[0]) => (x: ExprLike): Expr => call(op, x);
 
@@ -27,6 +27,9 @@ export const te = {
   max,
   min,
   commReducer,
+  argmax,
+  argmin,
+  innerReductions,
   exp: unary("exp"),
   log: unary("log"),
   sqrt: unary("sqrt"),

@@ -42,15 +42,30 @@ export class PlaceholderOp {
   }
 }
 
+/**
+ * A compute: a body per output over its axes. Several outputs (`te.compute(shape, f)` where
+ * `f` returns an array, or a tuple reduction such as argmax) share one loop nest, which
+ * stores every output; `body` is output 0's.
+ */
 export class ComputeOp {
   readonly kind = "compute";
+  readonly bodies: Expr[];
+  readonly outputNames: string[];
   constructor(
     readonly name: string,
     readonly axis: IterVar[],
     readonly reduceAxis: IterVar[],
-    readonly body: Expr,
+    body: Expr | Expr[],
     readonly tag: string = "",
-  ) {}
+    outputNames?: string[],
+  ) {
+    this.bodies = Array.isArray(body) ? body : [body];
+    this.outputNames = outputNames ??
+      (this.bodies.length === 1 ? [name] : this.bodies.map((_, k) => `${name}_v${k}`));
+  }
+  get body(): Expr {
+    return this.bodies[0];
+  }
   get shape(): Expr[] {
     return this.axis.map((a) => a.dom!.extent);
   }
@@ -59,6 +74,13 @@ export class ComputeOp {
   }
   get output(): Tensor {
     return tensorOf(this);
+  }
+  /** Every output, in order (TVM's `op.output(k)` is `op.outputs[k]`). */
+  get outputs(): Tensor[] {
+    return this.bodies.map((_, k) => tensorOf(this, k));
+  }
+  get numOutputs(): number {
+    return this.bodies.length;
   }
 }
 
@@ -106,29 +128,32 @@ export interface Tensor {
   readonly name: string;
 }
 
-const tensors = new WeakMap<Operation, Tensor>();
+const tensors = new WeakMap<Operation, Tensor[]>();
 
 /** Set by lib/display: a tensor's Jupyter MIME bundle, so that core never imports Jupyter code. */
 export const tensorDisplayHook: { bundle: (t: Tensor) => Record<string, unknown> } = {
   bundle: (t) => ({ "text/plain": String(t) }),
 };
 
-export function tensorOf(op: Operation): Tensor {
-  const cached = tensors.get(op);
+/** The handle on output `k` of `op` (one per output, made once). */
+export function tensorOf(op: Operation, k = 0): Tensor {
+  const cached = tensors.get(op)?.[k];
   if (cached) return cached;
   const shape = op.shape;
+  const name = op.kind === "compute" ? op.outputNames[k] : op.name;
+  const dtype = op.kind === "compute" ? op.bodies[k].dtype : op.dtype;
   const t = function (...indices: ExprLike[]): Expr {
     if (indices.length !== shape.length) {
       throw new TesseraError(
-        `${op.name}(...): tensor has ${shape.length} dimension(s) but ${indices.length} index(es) were given`,
+        `${name}(...): tensor has ${shape.length} dimension(s) but ${indices.length} index(es) were given`,
       );
     }
     return new TensorRead(
       t,
-      indices.map((x, d) => toExpr(x, "int32", `${op.name}(...): index ${d}`)).map((e, d) => {
+      indices.map((x, d) => toExpr(x, "int32", `${name}(...): index ${d}`)).map((e, d) => {
         if (e.dtype !== "int32") {
           throw new TesseraError(
-            `${op.name}(...): index ${d} has dtype ${e.dtype}; indices must be int32 (use te.cast)`,
+            `${name}(...): index ${d} has dtype ${e.dtype}; indices must be int32 (use te.cast)`,
           );
         }
         return e;
@@ -136,16 +161,17 @@ export function tensorOf(op: Operation): Tensor {
     );
   } as Tensor;
   Object.defineProperties(t, {
-    name: { value: op.name },
+    name: { value: name },
     op: { value: op },
-    valueIndex: { value: 0 },
+    valueIndex: { value: k },
     shape: { value: shape },
-    dtype: { value: op.dtype },
+    dtype: { value: dtype },
     ndim: { value: shape.length },
-    toString: { value: () => `Tensor(${op.name}, [${shape.map(String)}], ${t.dtype})` },
+    toString: { value: () => `Tensor(${name}, [${shape.map(String)}], ${t.dtype})` },
     [Symbol.for("Jupyter.display")]: { value: () => tensorDisplayHook.bundle(t) },
   });
-  tensors.set(op, t);
+  if (!tensors.has(op)) tensors.set(op, []);
+  tensors.get(op)![k] = t;
   return t;
 }
 
@@ -189,12 +215,14 @@ export function inputOps(op: Operation): Operation[] {
       .filter((o) => o !== op);
   }
   const out: Operation[] = [];
-  walkExpr(op.body, (e) => {
-    if (e.kind === "tensorRead") {
-      const p = (e.tensor as Tensor).op;
-      if (!out.includes(p)) out.push(p);
-    }
-  });
+  for (const body of op.bodies) {
+    walkExpr(body, (e) => {
+      if (e.kind === "tensorRead") {
+        const p = (e.tensor as Tensor).op;
+        if (!out.includes(p)) out.push(p);
+      }
+    });
+  }
   return out;
 }
 

@@ -32,13 +32,17 @@ export function canonicalDag(outputs: Tensor[]): string {
         // A variable not bound by an operation is a size (or scalar) of the program.
         return varName(e, () => `s${sizes++}:${e.dtype}`);
       case "tensorRead":
-        return `(T${opIndex.get((e.tensor as Tensor).op)} ${e.indices.map(expr).join(" ")})`;
+        return `(T${opIndex.get((e.tensor as Tensor).op)}.${(e.tensor as Tensor).valueIndex} ${
+          e.indices.map(expr).join(" ")
+        })`;
       case "reduce": {
         const c = e.combiner;
-        varName(c.lhs, () => "x");
-        varName(c.rhs, () => "y");
-        return `(reduce [${expr(c.result)} | ${expr(c.identity)}] ${expr(e.source)} ` +
-          `[${e.axis.map((a) => expr(a)).join(" ")}] ${expr(e.condition)})`;
+        c.lhs.forEach((v, k) => varName(v, () => `x${k}`));
+        c.rhs.forEach((v, k) => varName(v, () => `y${k}`));
+        return `(reduce.${e.valueIndex} [${c.result.map(expr)} | ${c.identity.map(expr)}] ` +
+          `[${e.sources.map(expr)}] [${e.axis.map((a) => expr(a)).join(" ")}] ${
+            expr(e.condition)
+          })`;
       }
       default: {
         const children: string[] = [];
@@ -65,9 +69,9 @@ export function canonicalDag(outputs: Tensor[]): string {
       a.dom ? `${expr(a.dom.min)}+${expr(a.dom.extent)}` : "?";
     return `${i}: compute [${op.axis.map(dom).join(", ")}] reduce [${
       op.reduceAxis.map(dom).join(", ")
-    }] = ${expr(op.body)}`;
+    }] = ${op.bodies.map(expr).join(" ; ")}`;
   });
-  const outs = outputs.map((t) => opIndex.get(t.op)).join(",");
+  const outs = outputs.map((t) => `${opIndex.get(t.op)}.${t.valueIndex}`).join(",");
   return [...lines, `outputs ${outs}`].join("\n");
 }
 

@@ -1,7 +1,8 @@
 /**
  * Random tensor programs for property tests: elementwise chains, reductions (built-in and
  * user-defined reducers, with `where`), matmul and batch matmul, conv-like windows with
- * padding and strides, and multi-stage producers (softmax-like). Sizes are small so the
+ * padding and strides, multi-stage producers (softmax-like), reductions inside expressions
+ * (lifted into stages), and tuple reductions and two-output computes. Sizes are small so the
  * direct evaluator stays fast; some programs use symbolic sizes bound at call time.
  */
 import { type DType, type Expr, te, type Tensor, type Var } from "../../mod.ts";
@@ -241,9 +242,80 @@ export function multistage(c: Choices, symbolic: boolean): Program {
   };
 }
 
+/**
+ * Reductions inside expressions, lifted by te.compute into stages of their own: a scaled sum,
+ * max - min over one shared axis, a row normalization, and softmax with a nested one.
+ */
+export function inlineReduction(c: Choices, symbolic: boolean): Program {
+  const sizes = new Map<Var, number>();
+  const dtype: DType = c.chance(25) ? "int32" : "float32";
+  const [m, n] = dims(c, 2, { sizes, symbolic });
+  const X = te.placeholder([m, n], dtype, nameFor(c, "X"));
+  const k = te.reduceAxis(n, nameFor(c, "k"));
+  const k2 = te.reduceAxis(n, nameFor(c, "k2"));
+  const kind = c.one(
+    dtype === "int32" ? ["scaled", "range", "center"] as const : [
+      "scaled",
+      "range",
+      "center",
+      "softmax",
+    ] as const,
+  );
+  const [iN, jN] = loopNames(c, 2);
+  const name = nameFor(c, "Y");
+  const Y = kind === "scaled"
+    ? te.compute([m], withParams([iN], (i: Expr) => te.sum(X(i, k), [k]).mul(3).add(X(i, 0))), name)
+    : kind === "range"
+    ? te.compute(
+      [m],
+      withParams([iN], (i: Expr) => te.max(X(i, k), [k]).sub(te.min(X(i, k), [k]))),
+      name,
+    )
+    : kind === "center"
+    ? te.compute(
+      [m, n],
+      withParams([iN, jN], (i: Expr, j: Expr) => X(i, j).mul(2).sub(te.max(X(i, k), [k]))),
+      name,
+    )
+    : te.compute(
+      [m, n],
+      withParams([iN, jN], (i: Expr, j: Expr) =>
+        te.exp(X(i, j).sub(te.max(X(i, k), [k]))).div(
+          te.sum(te.exp(X(i, k2).sub(te.max(X(i, k), [k]))), [k2]),
+        )),
+      name,
+    );
+  const text = [`X: [${m}, ${n}] ${dtype}`, `Y = ${kind} with inline reductions`];
+  return { family: "inline-reduction", inputs: [X], outputs: [Y], sizes, dtype, text };
+}
+
+/** Tuple reductions (argmax, argmin, a user's (sum, max) pair) and two-output computes. */
+export function tupleReduction(c: Choices, symbolic: boolean): Program {
+  const sizes = new Map<Var, number>();
+  const dtype: DType = c.chance(40) ? "int32" : "float32";
+  const [m, n] = dims(c, 2, { sizes, symbolic });
+  const X = te.placeholder([m, n], dtype, nameFor(c, "X"));
+  const k = te.reduceAxis(n, nameFor(c, "k"));
+  const kind = c.one(["argmax", "argmin", "sumMax", "twoOutputs"] as const);
+  const name = nameFor(c, "T");
+  const sumMax = te.commReducer(
+    (a: Expr[], b: Expr[]) => [a[0].add(b[0]), te.max(a[1], b[1])],
+    (t: DType[]) => [0, t[1] === "int32" ? -2147483648 : -Infinity],
+    "sumMax",
+  );
+  const outs: Tensor[] = kind === "twoOutputs"
+    ? te.compute([m, n], (i, j) => [X(i, j).add(1), te.max(X(i, j), 0).mul(X(i, j))], name)
+    : te.compute([m], (i) => {
+      const x = X(i, k);
+      return kind === "sumMax" ? sumMax([x, x.mul(2)], [k]) : te[kind](x, [k]);
+    }, name);
+  const text = [`X: [${m}, ${n}] ${dtype}`, `[${outs.map((t) => t.name)}] = ${kind}`];
+  return { family: "tuple", inputs: [X], outputs: outs, sizes, dtype, text };
+}
+
 export function randomProgram(c: Choices): Program {
   const symbolic = c.chance(30);
-  switch (c.pick(5)) {
+  switch (c.pick(7)) {
     case 0:
       return elementwise(c, symbolic);
     case 1:
@@ -252,6 +324,10 @@ export function randomProgram(c: Choices): Program {
       return matmul(c, symbolic);
     case 3:
       return conv(c);
+    case 4:
+      return inlineReduction(c, symbolic);
+    case 5:
+      return tupleReduction(c, symbolic);
     default:
       return multistage(c, symbolic);
   }
