@@ -27,13 +27,16 @@ import {
   IterVar,
   type Operation,
   postOrder,
+  type Range,
   type Tensor,
 } from "../te/tensor.ts";
+import { passDownExtents, passUpOffsets } from "../schedule/relations.ts";
 import { inferBounds, readsStage, type StageBounds } from "./bounds.ts";
 import { checkBounds, checkReads } from "./checkBounds.ts";
 import { dropProvenChecks } from "./dropProvenChecks.ts";
 import { inlineBodies } from "./inline.ts";
 import { partitionLoops } from "./partition.ts";
+import { pragmaUnroll } from "./pragmaUnroll.ts";
 import { stageNest } from "./stageNest.ts";
 
 export interface LowerOptions {
@@ -78,16 +81,17 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
       );
     }
   }
-  for (const st of argStages) {
-    if (st.attach.type !== "root") {
-      throw new TesseraError(
-        `te.lower: '${st.name}' is passed as an argument, so it must be computed at the root (it is ${
-          st.attach.type === "inline" ? "inlined" : "attached to a loop"
-        })`,
-      );
-    }
-  }
   const bounds = inferBounds(s, bodies);
+  // An intermediate passed as an argument is accepted, as TVM does, and written: an attached
+  // stage writes its region straight into the argument (TVM's behaviour); an inlined one stays
+  // inlined in its readers and is also computed at the root into the argument (TVM leaves that
+  // argument unwritten, a silent wrong result).
+  const inlinedArgs = argStages.filter((st) => st.attach.type === "inline");
+  for (const st of inlinedArgs) bounds.set(st, argRootBounds(s, st, bodies.get(st)!));
+  for (const st of argStages) {
+    const b = bounds.get(st);
+    if (st.attach.type === "scope" && b) bounds.set(st, { ...b, inPlace: true });
+  }
   // Reads of attached producers are checked against the producer's declared shape where it
   // is not proven: its buffer holds only the region inferred from these very reads.
   for (const [st, b] of bodies) {
@@ -113,7 +117,8 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
     rewriteExpr(e, (x) => {
       if (x.kind !== "tensorRead") return x;
       const p = s.stageOfOp((x.tensor as Tensor).op)!;
-      const min = bounds.get(p)?.regionMin;
+      const pb = bounds.get(p);
+      const min = pb?.inPlace ? null : pb?.regionMin;
       // A region min may itself read a tensor (a gather attached at the reader's loop).
       const idx = min ? x.indices.map((i, d) => binary("sub", i, toLoads(min[d]))) : x.indices;
       return new BufferLoad(buffers.get(p)!, idx);
@@ -129,12 +134,17 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
         return {
           pre: here.map(build),
           wrap: (body: Stmt) =>
-            here.reduceRight((acc, a) => new Allocate(buffers.get(a)!, acc), body),
+            here.reduceRight(
+              (acc, a) => argStages.includes(a) ? acc : new Allocate(buffers.get(a)!, acc),
+              body,
+            ),
         };
       },
     });
 
-  const roots = s.stages.filter((st) => st.op.kind === "compute" && st.attach.type === "root");
+  const roots = s.stages.filter((st) =>
+    st.op.kind === "compute" && (st.attach.type === "root" || inlinedArgs.includes(st))
+  );
   let body: Stmt = seq(roots.map(build));
   for (const st of [...roots].reverse()) {
     if (!argStages.includes(st)) body = new Allocate(buffers.get(st)!, body);
@@ -143,9 +153,32 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
 
   const sizeVars = collectSizeVars(params);
   checkClosed(name, body, sizeVars);
-  body = dropProvenChecks(partitionLoops(body, sizeVars));
+  body = pragmaUnroll(dropProvenChecks(partitionLoops(body, sizeVars)));
   const outputs = argStages.filter((st) => st.op.kind === "compute").map((st) => buffers.get(st)!);
   return new PrimFunc(name, params, sizeVars, body, outputs, [...s.requirements]);
+}
+
+/**
+ * Bounds of an inlined stage passed as an argument, computed over its whole domain at the
+ * root. Its body (producers inlined) may not read a stage attached at some consumer's loop:
+ * that buffer exists only inside the loop.
+ */
+function argRootBounds(s: Schedule, st: Stage, body: Expr): StageBounds {
+  for (const p of s.stages) {
+    if (p.attach.type === "scope" && readsStage(s, body, p)) {
+      throw new TesseraError(
+        `te.lower: '${st.name}' is inlined and passed as an argument, so it is also computed at the root, but it reads '${p.name}', which is attached at a loop of '${p.attach.stage.name}'; computeRoot '${p.name}' or leave '${st.name}' out of args`,
+      );
+    }
+  }
+  const op = st.op as ComputeOp;
+  const rootRange = new Map<IterVar, Range>();
+  for (const a of [...op.axis, ...op.reduceAxis]) rootRange.set(a, a.dom!);
+  const rootExt = new Map<IterVar, Expr>([...rootRange].map(([a, r]) => [a, r.extent]));
+  const ext = passDownExtents(st.relations, rootExt);
+  for (const [v, e] of ext) ext.set(v, simplify(e));
+  const offsets = passUpOffsets(st.relations, new Map(st.leafIterVars.map((v) => [v, v])), ext);
+  return { rootRange, ext, offsets, regionMin: null, allocShape: op.shape };
 }
 
 function allocBuffer(st: Stage, b: StageBounds): Buffer {
