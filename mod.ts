@@ -1,9 +1,11 @@
 /**
- * Tessera's public surface: re-exports only. See README.md for a tour and DESIGN notes.
+ * Tessera's public surface: re-exports only. README.md has a tour ("A taste"), what is here,
+ * the semantics worth knowing and the architecture (which file does what).
  */
 export { te } from "./lib/te/te.ts";
 export { nd, NDArray } from "./lib/runtime/ndarray.ts";
 export { TesseraError } from "./lib/error.ts";
+export { warnings } from "./lib/warn.ts";
 export type { DType } from "./lib/ir/dtype.ts";
 export type { Expr, ExprLike } from "./lib/ir/expr.ts";
 export { Buffer, Var } from "./lib/ir/expr.ts";

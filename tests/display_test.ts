@@ -142,7 +142,11 @@ Deno.test("a schedule shows each loop's kind, extent and the stages attached in 
   const [i, j] = st.op.axis;
   const [io, jo, ii, ji] = st.tile(i, j, 8, 8);
   const [ko, ki] = st.split(st.op.reduceAxis[0], { factor: 4 });
-  st.reorder(io, jo, ko, ki, ii, ji).parallel(io).unroll(ki).vectorize(ji).pragma(jo, "x", 2);
+  st.reorder(io, jo, ko, ki, ii, ji).parallel(io).unroll(ki).vectorize(ji).pragma(
+    jo,
+    "auto_unroll_max_step",
+    2,
+  );
   const BL = s.cacheRead(B, "local", [C]);
   s.stage(BL).computeAt(st, ko);
   const text = (await bundle(s))["text/plain"];
@@ -152,7 +156,7 @@ Deno.test("a schedule shows each loop's kind, extent and the stages attached in 
     "  input B: float32[64, 32]",
     "  stage C [root, global]",
     /^ {4}for i_outer in \[0, ⌊\(n \+ 7\) \/ 8⌋\) +parallel$/,
-    /^ {6}for j_outer in \[0, 4\) +serial, pragma x=2$/,
+    /^ {6}for j_outer in \[0, 4\) +serial, pragma auto_unroll_max_step=2$/,
     /^ {8}for k_outer in \[0, 16\) +serial, reduce$/,
     "          stage B_local [computed at C.k_outer, local]",
     /^ {12}for ax0 in \[0, 4\) +serial$/,

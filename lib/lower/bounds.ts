@@ -29,6 +29,8 @@ export interface StageBounds {
   readonly regionMin: Expr[] | null;
   /** Buffer extent per data dimension (independent of any loop variable). */
   readonly allocShape: Expr[];
+  /** An attached stage passed as an argument: it stores at whole-tensor indices, no offset. */
+  readonly inPlace?: boolean;
 }
 
 /** The loops enclosing a stage's own loops: its attach chain, innermost first. */

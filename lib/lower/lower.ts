@@ -27,17 +27,20 @@ import {
   IterVar,
   type Operation,
   postOrder,
+  type Range,
   type ScanGroup,
   type Tensor,
 } from "../te/tensor.ts";
 import { bodyOps } from "../te/scan.ts";
 import { checkScanBody, checkScanSchedule, scanLoop, scanParts, scanRequirement } from "./scan.ts";
+import { passDownExtents, passUpOffsets } from "../schedule/relations.ts";
 import { inferBounds, readsStage, type StageBounds } from "./bounds.ts";
 import { checkBounds, checkReads } from "./checkBounds.ts";
 import { dropProvenChecks } from "./dropProvenChecks.ts";
 import { inlineBodies } from "./inline.ts";
 import { partitionLoops } from "./partition.ts";
 import { markStage } from "./profileMarks.ts";
+import { pragmaUnroll } from "./pragmaUnroll.ts";
 import { stageNest } from "./stageNest.ts";
 
 export interface LowerOptions {
@@ -124,16 +127,17 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
       );
     }
   }
-  for (const st of argStages) {
-    if (st.attach.type !== "root") {
-      throw new TesseraError(
-        `te.lower: '${st.name}' is passed as an argument, so it must be computed at the root (it is ${
-          st.attach.type === "inline" ? "inlined" : "attached to a loop"
-        })`,
-      );
-    }
-  }
   const bounds = inferBounds(s, bodies);
+  // An intermediate passed as an argument is accepted, as TVM does, and written: an attached
+  // stage writes its region straight into the argument (TVM's behaviour); an inlined one stays
+  // inlined in its readers and is also computed at the root into the argument (TVM leaves that
+  // argument unwritten, a silent wrong result).
+  const inlinedArgs = argStages.filter((st) => st.attach.type === "inline");
+  for (const st of inlinedArgs) bounds.set(st, argRootBounds(s, st, bodies.get(st)!));
+  for (const st of argStages) {
+    const b = bounds.get(st);
+    if (st.attach.type === "scope" && b) bounds.set(st, { ...b, inPlace: true });
+  }
   // Reads of attached producers are checked against the producer's declared shape where it
   // is not proven: its buffer holds only the region inferred from these very reads.
   for (const [st, b] of bodies) {
@@ -168,7 +172,8 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
     rewriteExpr(e, (x) => {
       if (x.kind !== "tensorRead") return x;
       const p = s.stageOfOp((x.tensor as Tensor).op)!;
-      const min = bounds.get(p)?.regionMin;
+      const pb = bounds.get(p);
+      const min = pb?.inPlace ? null : pb?.regionMin;
       // A region min may itself read a tensor (a gather attached at the reader's loop).
       const idx = min ? x.indices.map((i, d) => binary("sub", i, toLoads(min[d]))) : x.indices;
       return new BufferLoad(buffers.get(p)![(x.tensor as Tensor).valueIndex], idx);
@@ -183,13 +188,18 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
         );
         return {
           pre: here.map(build),
-          wrap: (body: Stmt) => here.reduceRight((acc, a) => allocate(buffers.get(a)!, acc), body),
+          wrap: (body: Stmt) =>
+            here.reduceRight(
+              (acc, a) => argStages.includes(a) ? acc : allocate(buffers.get(a)!, acc),
+              body,
+            ),
         };
       },
     });
 
   const roots = s.stages.filter((st) =>
-    (st.op.kind === "compute" && st.attach.type === "root" && !parts.has(st)) ||
+    (st.op.kind === "compute" && (st.attach.type === "root" || inlinedArgs.includes(st)) &&
+      !parts.has(st)) ||
     st.op.kind === "scan"
   );
   // A scan's loop runs once, where its first state comes; the other states share it.
@@ -213,7 +223,7 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
   const sizeVars = collectSizeVars(params);
   const scalars = listedVars.filter((v) => !sizeVars.includes(v));
   checkClosed(name, body, sizeVars, scalars);
-  body = dropProvenChecks(partitionLoops(body, sizeVars));
+  body = pragmaUnroll(dropProvenChecks(partitionLoops(body, sizeVars)));
   const outputs = params.filter((_, i) => {
     const kind = s.stageOfOp(args[i].op)?.op.kind;
     return kind !== undefined && kind !== "placeholder";
@@ -229,6 +239,29 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
     scalars,
     signature,
   );
+}
+
+/**
+ * Bounds of an inlined stage passed as an argument, computed over its whole domain at the
+ * root. Its body (producers inlined) may not read a stage attached at some consumer's loop:
+ * that buffer exists only inside the loop.
+ */
+function argRootBounds(s: Schedule, st: Stage, body: Expr[]): StageBounds {
+  for (const p of s.stages) {
+    if (p.attach.type === "scope" && readsStage(s, body, p)) {
+      throw new TesseraError(
+        `te.lower: '${st.name}' is inlined and passed as an argument, so it is also computed at the root, but it reads '${p.name}', which is attached at a loop of '${p.attach.stage.name}'; computeRoot '${p.name}' or leave '${st.name}' out of args`,
+      );
+    }
+  }
+  const op = st.op as ComputeOp;
+  const rootRange = new Map<IterVar, Range>();
+  for (const a of [...op.axis, ...op.reduceAxis]) rootRange.set(a, a.dom!);
+  const rootExt = new Map<IterVar, Expr>([...rootRange].map(([a, r]) => [a, r.extent]));
+  const ext = passDownExtents(st.relations, rootExt);
+  for (const [v, e] of ext) ext.set(v, simplify(e));
+  const offsets = passUpOffsets(st.relations, new Map(st.leafIterVars.map((v) => [v, v])), ext);
+  return { rootRange, ext, offsets, regionMin: null, allocShape: op.shape };
 }
 
 /** The output tensors of a stage's current operation. */

@@ -33,7 +33,7 @@ export function stageNest(
   const op = st.op as ComputeOp;
   const leaves = st.leafIterVars;
   const values = rootValues(st, b);
-  const index = op.axis.map((a) => b.offsets.get(a)!);
+  const index = op.axis.map((a) => b.inPlace ? values.get(a)! : b.offsets.get(a)!);
   const guards = splitGuards(st.relations, b.offsets, b.ext);
   if (b.regionMin) {
     // The region may run past the domain (partial tiles, padding): skip those points.

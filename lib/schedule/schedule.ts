@@ -27,6 +27,7 @@ import {
   isTensor,
   IterVar,
   type Operation,
+  PlaceholderOp,
   postOrder,
   type Tensor,
   tensorOf,
@@ -41,12 +42,18 @@ export class Schedule {
   readonly outputs: Operation[];
   private readonly byOp = new Map<Operation, Stage>();
 
-  constructor(outputs: Tensor | Tensor[]) {
+  constructor(outputs: Tensor | Operation | Array<Tensor | Operation>) {
     const list = Array.isArray(outputs) ? outputs : [outputs];
-    if (list.length === 0 || !list.every(isTensor)) {
-      throw new TesseraError("te.createSchedule: expects a tensor or an array of tensors");
+    // TVM's spelling passes operations (`create_schedule(C.op)`): take those too.
+    const bad = list.findIndex((t) => !isTensor(t) && !isComputeOp(t));
+    if (list.length === 0 || bad >= 0) {
+      throw new TesseraError(
+        `te.createSchedule: expects the output tensor(s) to compute (C or [C, D]; C.op works too), got ${
+          list.length === 0 ? "an empty array" : describe(list[bad])
+        }`,
+      );
     }
-    this.outputs = list.map((t) => t.op);
+    this.outputs = list.map((t) => (isTensor(t) ? t.op : t));
     for (const op of postOrder(this.outputs)) {
       const st = new Stage(this, op, op, this.outputs.includes(op));
       this.stages.push(st);
@@ -183,26 +190,27 @@ export class Schedule {
         `${where}: call cacheWrite before splitting or annotating '${st.name}'; it replaces the stage's loops`,
       );
     }
+    // As in TVM, names the user already holds keep working: the stage's copy loop keeps the
+    // original data axes (`C.op.axis`), and the cache keeps the original reduce axes, so
+    // `s.stage(CL).split(k, ...)` takes the `k` the user defined.
     const op = st.op;
     const map = new Map<Var, Expr>();
     const axis = op.axis.map((a) => fresh(a, map));
-    const reduceAxis = op.reduceAxis.map((a) => fresh(a, map));
     const name = this.uniqueName(`${op.name}_${scope}`);
     const inner = new ComputeOp(
       name,
       axis,
-      reduceAxis,
-      substituteBodies(op.bodies, map, reduceAxis),
+      op.reduceAxis,
+      substituteBodies(op.bodies, map, op.reduceAxis),
       op.tag,
       op.numOutputs > 1 ? op.outputNames.map((n) => `${n}_${scope}`) : undefined,
     );
     const cst = new Stage(this, inner, inner, false);
     cst.scope = scope;
     this.insertBefore(cst, st);
-    const outAxis = op.axis.map((a) => new IterVar(a.name, a.dom, "data"));
     // Each output becomes a copy of the matching output of the cache stage.
-    const copies = inner.outputs.map((t) => new TensorRead(t, outAxis));
-    this.replaceOp(st, new ComputeOp(op.name, outAxis, [], copies, op.tag, op.outputNames), true);
+    const copies = inner.outputs.map((t) => new TensorRead(t, op.axis));
+    this.replaceOp(st, new ComputeOp(op.name, op.axis, [], copies, op.tag, op.outputNames), true);
     return tensorOf(inner);
   }
 
@@ -283,8 +291,8 @@ export class Schedule {
     );
     const rfStage = new Stage(this, rf, rf, false);
     this.insertBefore(rfStage, st);
-    // The stage now reduces the factored dimension.
-    const outAxis = op.axis.map((a) => new IterVar(a.name, a.dom, "data"));
+    // The stage now reduces the factored dimension; it keeps its data axes (as cacheWrite).
+    const outAxis = op.axis;
     const k = new IterVar(axis.name, factored.dom, "reduce");
     const idx: Expr[] = [...outAxis];
     idx.splice(factorAxis, 0, k);
@@ -328,6 +336,18 @@ function substituteBodies(bodies: Expr[], map: Map<Var, Expr>, reduceAxis: IterV
   return sources.map((x, c) => new Reduce(b0.combiner, x, reduceAxis, cond, c, sources));
 }
 
-export function createSchedule(outputs: Tensor | Tensor[]): Schedule {
+function isComputeOp(x: unknown): x is ComputeOp {
+  return x instanceof ComputeOp;
+}
+
+function describe(x: unknown): string {
+  if (x instanceof PlaceholderOp) return `the placeholder operation '${x.name}' (an input)`;
+  if (Array.isArray(x)) return "a nested array";
+  return typeof x === "object" && x !== null ? Object.prototype.toString.call(x) : String(x);
+}
+
+export function createSchedule(
+  outputs: Tensor | Operation | Array<Tensor | Operation>,
+): Schedule {
   return new Schedule(outputs);
 }

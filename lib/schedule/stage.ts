@@ -10,6 +10,7 @@ import { innerReductions } from "../te/compute.ts";
 import { z } from "zod";
 import { simplify } from "../arith/simplify.ts";
 import { TesseraError } from "../error.ts";
+import { warn } from "../warn.ts";
 import { type Expr, type ExprLike, isExpr, toExpr } from "../ir/expr.ts";
 import type { ForKind } from "../ir/stmt.ts";
 import { IterVar, type Operation, type Tensor } from "../te/tensor.ts";
@@ -27,6 +28,12 @@ export const THREAD_TAGS = [
   "threadIdx.z",
 ] as const;
 export type ThreadTag = typeof THREAD_TAGS[number];
+
+/** The pragma keys `pragma` accepts, with what each does (lib/lower/pragmaUnroll.ts). */
+export const PRAGMA_KEYS: Readonly<Record<string, string>> = {
+  auto_unroll_max_step:
+    "unroll each serial loop of constant extent inside this one, this one included, whose unrolled steps (its inner loops' counted) are at most the value",
+};
 
 export interface IterAttr {
   forKind: ForKind;
@@ -89,10 +96,11 @@ export class Stage {
 
   /** Resets the loop structure after the operation was replaced (cacheWrite, rfactor). */
   resetOp(op: Operation): void {
-    this.allIterVars.forEach((v) => this.retired.add(v));
+    const kept = op.kind === "compute" ? [...op.axis, ...op.reduceAxis] : [];
+    this.allIterVars.forEach((v) => kept.includes(v) || this.retired.add(v));
     this.op = op;
     this.allIterVars.length = 0;
-    if (op.kind === "compute") this.allIterVars.push(...op.axis, ...op.reduceAxis);
+    this.allIterVars.push(...kept);
     this.leafIterVars = [...this.allIterVars];
     this.relations = [];
     this.attrs.clear();
@@ -127,19 +135,19 @@ export class Stage {
       );
     }
     if (this.leafIterVars.includes(axis)) return axis;
-    if (this.retired.has(axis)) {
-      throw new TesseraError(
-        `${
-          this.where(prim, axis)
-        }: the axis is from the operation that cacheWrite/rfactor replaced; use s.stage(${this.name}).op.axis (loops now: ${this.leafNames()})`,
-      );
-    }
     const owner = this.schedule.stages.find((s) => s !== this && s.allIterVars.includes(axis));
     if (owner) {
       throw new TesseraError(
         `${
           this.where(prim, axis)
         }: the axis belongs to stage '${owner.name}', not '${this.name}'; use s.stage(${this.name}).op.axis or the axes its own primitives returned`,
+      );
+    }
+    if (this.retired.has(axis)) {
+      throw new TesseraError(
+        `${
+          this.where(prim, axis)
+        }: the axis is from the operation that cacheWrite/rfactor replaced; use s.stage(${this.name}).op.axis (loops now: ${this.leafNames()})`,
       );
     }
     const rel = this.relations.find((r) =>
@@ -264,6 +272,16 @@ export class Stage {
       throw new TesseraError(`${this.where("reorder")}: an axis is listed twice`);
     }
     const pos = list.map((a) => this.leafIterVars.indexOf(a)).sort((a, b) => a - b);
+    // Halide lists loops innermost first, so its reorder(y, x) ported as is keeps the order.
+    if (list.length > 1 && pos.every((p, i) => this.leafIterVars[p] === list[i])) {
+      warn(
+        `${this.where("reorder")}: ${
+          list.map((a) => a.name).join(", ")
+        } is already the loop order, so this reorder changes nothing; Tessera, like TVM, lists loops outermost first (Halide lists them innermost first: its reorder(${
+          list.map((a) => a.name).join(", ")
+        }) is reorder(${[...list].reverse().map((a) => a.name).join(", ")}) here)`,
+      );
+    }
     pos.forEach((p, i) => (this.leafIterVars[p] = list[i]));
     return this;
   }
@@ -347,11 +365,19 @@ export class Stage {
         `${this.where("pragma", v)}: pragma key ${JSON.stringify(key)} must be an identifier`,
       );
     }
-    if (typeof value === "string" && !/^[A-Za-z0-9_.-]*$/.test(value)) {
+    // A key no pass reads would be ignored by every target: refuse it and say what exists.
+    if (!Object.hasOwn(PRAGMA_KEYS, key)) {
       throw new TesseraError(
-        `${this.where("pragma", v)}: pragma value ${
+        `${this.where("pragma", v)}: unknown pragma key ${JSON.stringify(key)}; known keys: ${
+          Object.entries(PRAGMA_KEYS).map(([k, what]) => `${k} (${what})`).join("; ")
+        }`,
+      );
+    }
+    if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
+      throw new TesseraError(
+        `${this.where("pragma", v)}: pragma ${key} takes an integer >= 0, got ${
           JSON.stringify(value)
-        } must be a number or a plain word`,
+        }`,
       );
     }
     this.attr(v).pragmas.push([key, value]);

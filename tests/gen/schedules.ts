@@ -143,6 +143,7 @@ export function randomSchedule(
         }
         default: {
           const order = c.shuffle(leaves);
+          if (order.every((v, k) => v === leaves[k])) break; // a no-op reorder only warns
           attempt(
             log,
             `${st.name}.reorder(${order.map((v) => v.name)})`,
