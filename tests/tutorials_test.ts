@@ -1,6 +1,7 @@
 /**
  * The computations of TVM's `te` tutorials (getting started, schedule primitives, reduction,
- * intrinsic math, the GEMM optimization steps) and of Halide's lessons 1–9, written as a
+ * intrinsic math, the GEMM optimization steps, scan, tuple inputs) and of Halide's lessons
+ * 1–9, written as a
  * Tessera user would write them, one row per program and schedule. Every row runs on the
  * interpreter and on each target it fits (C, and WebGPU where it has a GPU schedule), and
  * every result is held both to the interpreter's and to a plain TypeScript reference
@@ -336,6 +337,18 @@ const MATH: Array<[string, (x: Expr) => Expr, (x: number) => number]> = [
   ["erf", (x) => te.erf(x), erfRef],
   ["pow", (x) => te.pow(te.abs(x), 1.5), (x) => Math.pow(Math.abs(x), 1.5)],
   ["floor", (x) => te.floor(x.mul(3)), (x) => Math.floor(f32(x * 3))],
+  ["sin", (x) => te.sin(x.mul(3)), (x) => Math.sin(f32(x * 3))],
+  ["cos", (x) => te.cos(x.mul(3)), (x) => Math.cos(f32(x * 3))],
+  ["tan", (x) => te.tan(x), Math.tan],
+  ["atan", (x) => te.atan(x.mul(4)), (x) => Math.atan(f32(x * 4))],
+  ["atan2", (x) => te.atan2(x, x.mul(x).sub(0.5)), (x) => Math.atan2(x, f32(f32(x * x) - 0.5))],
+  ["exp2", (x) => te.exp2(x.mul(4)), (x) => 2 ** f32(x * 4)],
+  ["log2", (x) => te.log2(te.abs(x).add(0.5)), (x) => Math.log2(f32(Math.abs(x) + 0.5))],
+  ["log1p", (x) => te.log1p(x.mul(1e-3)), (x) => Math.log1p(f32(x * 1e-3))],
+  ["expm1", (x) => te.expm1(x.mul(1e-3)), (x) => Math.expm1(f32(x * 1e-3))],
+  ["sinh", (x) => te.sinh(x), Math.sinh],
+  ["cosh", (x) => te.cosh(x), Math.cosh],
+  ["clamp", (x) => te.clamp(x, -0.25, 0.5), (x) => Math.min(Math.max(x, -0.25), 0.5)],
 ];
 
 /** erf by its Maclaurin series (|x| <= 1 here), independent of any library's erf. */
@@ -701,17 +714,21 @@ const halide: Row[] = [
   },
   {
     name: "halide lesson 9: an initial value plus an update over a reduction domain",
-    targets: ["c"],
+    targets: ["c", "webgpu"],
     make: () => {
-      // Halide: f(x) = 10; f(x) += input(r, x) * r. Until a reduction can sit inside an
-      // expression (issue 13 item 1), the update is a stage of its own, computed per f(x).
+      // Halide: f(x) = 10; f(x) += input(r, x) * r: the update is a reduction inside the
+      // expression, lifted into a stage (f_sum0) that is computed per f(x).
       const I = te.placeholder([6, 9], "float32", "input");
       const r = te.reduceAxis([0, 6], "r");
-      const U = te.compute([9], (x) => te.sum(I(r, x).mul(te.cast("float32", r)), [r]), "update");
-      const F = te.compute([9], (x) => U(x).add(10), "f");
+      const F = te.compute(
+        [9],
+        (x) => te.sum(I(r, x).mul(te.cast("float32", r)), [r]).add(10),
+        "f",
+      );
       const s = te.createSchedule(F);
-      s.stage(U).computeAt(s.stage(F), F.op.axis[0]);
-      return { ins: [I], outs: [F], s: te.createSchedule(F) };
+      s.stage(F).inner(0).computeAt(s.stage(F), F.op.axis[0]);
+      s.stage(F).bind(F.op.axis[0], "threadIdx.x");
+      return { ins: [I], outs: [F], s };
     },
     ref: ([a]) => [
       Float64Array.from({ length: 9 }, (_, x) => {
@@ -739,12 +756,138 @@ const halide: Row[] = [
   },
 ];
 
+// --- TVM: scan and recurrent computation -----------------------------------------------------
+
+function cumsumProgram(gpu: boolean) {
+  const m = te.var("m"), n = te.var("n");
+  const X = te.placeholder([m, n], "float32", "X");
+  const S = te.placeholder([m, n], "float32", "s_state");
+  const init = te.compute([1, n], (_, i) => X(0, i), "s_init");
+  const update = te.compute([m, n], (t, i) => S(t.sub(1), i).add(X(t, i)), "s_update");
+  const scan = te.scan(init, update, S, [X]);
+  const s = te.createSchedule(scan);
+  const [, xi] = s.stage(update).split(update.op.axis[1], { factor: 4 });
+  if (gpu) s.stage(update).bind(xi, "threadIdx.x");
+  else s.stage(update).vectorize(xi);
+  return { ins: [X], outs: [scan], s, inShapes: [[7, 10]], outShapes: [[7, 10]] };
+}
+
+const cumsumRef = ([x]: Data[]) => {
+  const out = Float64Array.from(x);
+  for (let t = 1; t < 7; t++) {
+    for (let i = 0; i < 10; i++) out[t * 10 + i] = f32(out[(t - 1) * 10 + i] + x[t * 10 + i]);
+  }
+  return [out];
+};
+
+const tvmScan: Row[] = [
+  {
+    name: "tvm scan: cumulative sum over rows, inner axis split and vectorized",
+    targets: ["c"],
+    make: () => cumsumProgram(false),
+    ref: cumsumRef,
+  },
+  {
+    name: "tvm scan: cumulative sum over rows, inner axis on threads",
+    targets: ["webgpu"],
+    make: () => cumsumProgram(true),
+    ref: cumsumRef,
+  },
+  {
+    name: "tvm scan: two states that update together",
+    targets: ["c", "webgpu"],
+    make: () => {
+      const [m, n] = [6, 5];
+      const X = te.placeholder([m, n], "float32", "X");
+      const S1 = te.placeholder([m, n], "float32", "s1"),
+        S2 = te.placeholder([m, n], "float32", "s2");
+      const i1 = te.compute([1, n], (_, i) => X(0, i), "i1");
+      const i2 = te.compute([1, n], (_, i) => X(0, i).mul(2), "i2");
+      const u1 = te.compute([m, n], (t, i) => S2(t.sub(1), i).add(X(t, i)), "u1");
+      const u2 = te.compute([m, n], (t, i) => S1(t.sub(1), i).mul(0.5), "u2");
+      const [r1, r2] = te.scan([i1, i2], [u1, u2], [S1, S2], [X]);
+      const s = te.createSchedule([r1, r2]);
+      return { ins: [X], outs: [r1, r2], s };
+    },
+    ref: ([x]) => {
+      const [m, n] = [6, 5];
+      const a = new Float64Array(m * n), b = new Float64Array(m * n);
+      for (let i = 0; i < n; i++) a[i] = x[i], b[i] = f32(x[i] * 2);
+      for (let t = 1; t < m; t++) {
+        for (let i = 0; i < n; i++) {
+          a[t * n + i] = f32(b[(t - 1) * n + i] + x[t * n + i]);
+          b[t * n + i] = f32(a[(t - 1) * n + i] * 0.5);
+        }
+      }
+      return [a, b];
+    },
+  },
+];
+
+// --- TVM: reduction with tuple inputs ---------------------------------------------------------
+
+const tvmTupleInputs: Row[] = [
+  {
+    name: "tvm tuple inputs: one compute, two outputs, one loop nest",
+    targets: ["c", "webgpu"],
+    make: () => {
+      const A0 = te.placeholder([8, 6], "float32", "A0"),
+        A1 = te.placeholder([8, 6], "float32", "A1");
+      const [B0, B1] = te.compute([8, 6], (i, j) => [A0(i, j).add(2), A1(i, j).mul(3)], [
+        "B0",
+        "B1",
+      ]);
+      const s = te.createSchedule([B0, B1]);
+      s.stage(B0).bind(B0.op.axis[0], "blockIdx.x").bind(B0.op.axis[1], "threadIdx.x");
+      return { ins: [A0, A1], outs: [B0, B1], s };
+    },
+    ref: (
+      [a0, a1],
+    ) => [Float64Array.from(a0, (v) => f32(v + 2)), Float64Array.from(a1, (v) => f32(v * 3))],
+  },
+  {
+    name: "tvm tuple inputs: argmax as a user commReducer over (index, value) pairs",
+    targets: ["c", "webgpu"],
+    gen: (k, i) => k === 0 ? i % 7 : spread(k, i),
+    make: () => {
+      const idx = te.placeholder([8, 12], "int32", "idx"),
+        val = te.placeholder([8, 12], "float32", "val");
+      const argmax = te.commReducer(
+        (a, b) => {
+          const keep = a[1].ge(b[1]);
+          return [te.select(keep, a[0], b[0]), te.select(keep, a[1], b[1])];
+        },
+        () => [te.const(-1, "int32"), te.const(-Infinity, "float32")],
+        "argmax",
+      );
+      const k = te.reduceAxis([0, 12], "k");
+      const [T0, T1] = te.compute([8], (i) => argmax([idx(i, k), val(i, k)], [k]), ["T0", "T1"]);
+      const s = te.createSchedule([T0, T1]);
+      s.stage(T0).bind(T0.op.axis[0], "threadIdx.x");
+      return { ins: [idx, val], outs: [T0, T1], s };
+    },
+    ref: ([ix, v]) => {
+      const i0 = new Float64Array(8), v0 = new Float64Array(8);
+      for (let i = 0; i < 8; i++) {
+        let bi = -1, bv = -Infinity;
+        for (let k = 0; k < 12; k++) {
+          if (!(bv >= v[i * 12 + k])) bi = ix[i * 12 + k], bv = v[i * 12 + k];
+        }
+        i0[i] = bi, v0[i] = bv;
+      }
+      return [i0, v0];
+    },
+  },
+];
+
 export const ROWS: Row[] = [
   ...tvmGettingStarted,
   ...tvmSchedulePrimitives,
   ...tvmReduction,
   ...tvmIntrinMath,
   ...tvmGemm,
+  ...tvmScan,
+  ...tvmTupleInputs,
   ...halide,
 ];
 
