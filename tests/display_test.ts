@@ -779,3 +779,14 @@ Deno.test("the machine record shows as a table of its facts and stays plain data
     cases: [],
   });
 });
+
+Deno.test("a tensor of a multi-output compute shows every output, its own first", async () => {
+  const A = te.placeholder([4], "float32", "A");
+  const [lo, hi] = te.compute([4], (i) => [A(i).sub(1), A(i).add(1)], ["lo", "hi"]);
+  const text = (await bundle(hi))["text/plain"];
+  assert.match(
+    text,
+    /^Tensor hi: float32\[4\]\n {2}hi\[i\] = A\[i\] \+ 1\.0\n {2}lo\[i\] = A\[i\] - 1\.0\n/,
+  );
+  assert.match((await bundle(lo))["text/plain"], /\n {2}lo\[i\] = .*\n {2}hi\[i\] = /);
+});

@@ -22,12 +22,19 @@ export function tensorBundle(t: Tensor): MimeBundle {
   const head = `Tensor ${t.name}: ${shapeText(t)}`;
   if (op.kind === "placeholder") return bundle(`${head} (input)`, card(title(t, "input")));
   if (op.kind === "scan") return bundle(`${head} (scan)`, card(title(t, "scan")));
-  const lhs = `${t.name}[${op.axis.map((a) => a.name).join(", ")}]`;
+  // A multi-output compute shows every output it defines, this one first.
+  const order = op.outputs.map((_, k) => k).sort((a, b) =>
+    (a === t.valueIndex ? -1 : 0) - (b === t.valueIndex ? -1 : 0)
+  );
+  const idx = op.axis.map((a) => a.name).join(", ");
+  const lhs = (k: number) => `${op.outputs[k].name}[${idx}]`;
   const axes = [...op.axis, ...op.reduceAxis];
   const domain = axes.map((a) => `${a.name} ∈ ${rangeOf(a.dom!.min, a.dom!.extent)}`).join(", ");
-  const text = [head, `  ${lhs} = ${mathText(op.body)}`];
+  const text = [head, ...order.map((k) => `  ${lhs(k)} = ${mathText(op.bodies[k])}`)];
   if (axes.length > 0) text.push(`  ${domain}`);
-  const def = h`<div class="tsr-nest">${lhs} = ${mathHtml(op.body)}</div>`;
+  const def = order.map((k) =>
+    h`<div class="tsr-nest">${lhs(k)} = ${mathHtml(op.bodies[k])}</div>`
+  );
   return bundle(
     text.join("\n"),
     card(h`${title(t, "compute")}${def}<div class="tsr-dim">${domain}</div>`),
