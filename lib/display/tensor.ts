@@ -22,6 +22,9 @@ export function tensorBundle(t: Tensor): MimeBundle {
   const head = `Tensor ${t.name}: ${shapeText(t)}`;
   if (op.kind === "placeholder") return bundle(`${head} (input)`, card(title(t, "input")));
   if (op.kind === "scan") return bundle(`${head} (scan)`, card(title(t, "scan")));
+  if (op.kind === "extern") {
+    return bundle(`${head} (extern ${op.spec.fname})`, card(title(t, "extern")));
+  }
   const lhs = `${t.name}[${op.axis.map((a) => a.name).join(", ")}]`;
   const axes = [...op.axis, ...op.reduceAxis];
   const domain = axes.map((a) => `${a.name} ∈ ${rangeOf(a.dom!.min, a.dom!.extent)}`).join(", ");
