@@ -309,3 +309,76 @@ Deno.test("extern: its stage cannot be scheduled, and what it reads stays whole"
   await f(nd.array(new Float32Array([0, 1, 2, 3, 4, 5])), z);
   assert.deepEqual([...z.toArray()], [2, 4, 6, 8, 10, 12]);
 });
+
+/** TVM's extern tutorial, in our words: a BLAS matmul, a bias added after it, and "add one". */
+Deno.test({
+  name: "extern: TVM's extern tutorial (sgemm then bias add; addone in C source)" +
+    (OPENBLAS ? "" : " (ignored: OpenBLAS not installed; apt-get install libopenblas0)"),
+  ignore: OPENBLAS === null,
+  fn: async () => {
+    const [n, l, m] = [32, 12, 21];
+    const A = te.placeholder([n, l], "float32", "A");
+    const B = te.placeholder([l, m], "float32", "B");
+    const bias = te.placeholder([m], "float32", "bias");
+    const f32 = (x: number) => te.const(x, "float32");
+    const C = te.extern([n, m], [A, B], (ins, outs) =>
+      te.externCall(
+        "cblas_sgemm",
+        101,
+        111,
+        111,
+        n,
+        m,
+        l,
+        f32(1),
+        ins[0],
+        l,
+        ins[1],
+        m,
+        f32(0),
+        outs[0],
+        m,
+      ), {
+      name: "C",
+      libs: ["openblas"],
+      interpret: (ins, outs) => {
+        const [a, b, c] = [ins[0].data, ins[1].data, outs[0].data] as Float32Array[];
+        for (let i = 0; i < n; i++) {
+          for (let j = 0; j < m; j++) {
+            let acc = 0;
+            for (let k = 0; k < l; k++) acc += a[i * l + k] * b[k * m + j];
+            c[i * m + j] = acc;
+          }
+        }
+      },
+    }) as Tensor;
+    const D = te.compute([n, m], (i, j) => C(i, j).add(bias(j)), "D");
+    // The tutorial's second half: an element-wise function of the user's own.
+    const E = te.extern(
+      [n, m],
+      [D],
+      (ins, outs) => te.externCall("addone", ins[0], outs[0], n * m),
+      {
+        name: "E",
+        cSource: "#include <stdint.h>\n" +
+          "void addone(const float* x, float* y, int32_t k) { for (int32_t i = 0; i < k; i++) " +
+          "y[i] = x[i] + 1.0f; }\n",
+        interpret: (ins, outs) => {
+          const [x, y] = [ins[0].data, outs[0].data] as Float32Array[];
+          for (let i = 0; i < x.length; i++) y[i] = x[i] + 1;
+        },
+      },
+    ) as Tensor;
+    const a = nd.array(rand(n * l, 4), [n, l]), b = nd.array(rand(l * m, 5), [l, m]);
+    const bb = nd.array(rand(m, 6), [m]);
+    const want = evalDirect([E], [[A, a], [B, b], [bias, bb]])[0].toArray() as Float32Array;
+    for (const target of ["interpreter", "c"]) {
+      const s = te.createSchedule(E);
+      s.stage(D).parallel(D.op.axis[0]);
+      const f = await te.build(s, [A, B, bias, E], { target });
+      const e = nd.empty([n, m]);
+      await f(a, b, bb, e);
+      close(e.toArray() as Float32Array, want, 1e-4, target);
+    }
+  },
+});
