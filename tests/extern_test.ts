@@ -249,6 +249,15 @@ Deno.test("extern: function names must be C identifiers and not Tessera's", asyn
     () => te.extern([4], [X], (_, outs) => te.externCall("f", outs[0]), { libs: ["-lc"] }),
     /neither a library name/,
   );
+  await throwsTessera(
+    () => te.extern([4], [X], (_, outs) => te.externCall("f", outs[0]), { dtype: "bool" }),
+    /output 0 has dtype bool/,
+  );
+  const H = te.placeholder([4], "float16", "H");
+  await throwsTessera(
+    () => te.extern([4], [H], (_, outs) => te.externCall("f", outs[0]), { dtype: "float32" }),
+    /input 0 'H' is float16/,
+  );
 });
 
 Deno.test("extern: a library found nowhere is a TesseraError before compiling", async () => {

@@ -138,11 +138,21 @@ export function extern(
   }
   const given = opts.dtype ?? inputs[0]?.dtype ?? "float32";
   const dtypes = list.map((_, k) => Array.isArray(given) ? given[k] : given);
+  // C has no portable half type, and bool storage is Tessera's own (one byte, 0 or 1).
+  const unfit = (t: DType | undefined) => t === undefined || t === "float16" || t === "bool";
   dtypes.forEach((t, k) => {
-    if (t === undefined || t === "float16") {
+    if (unfit(t)) {
       throw new TesseraError(
-        `${where}: output ${k} has dtype ${t}; give one dtype per output, not float16 (a C ` +
-          `function has no portable half type)`,
+        `${where}: output ${k} has dtype ${t}; give one dtype per output, not float16 or bool ` +
+          `(use float32 or uint8)`,
+      );
+    }
+  });
+  inputs.forEach((t, k) => {
+    if (unfit(t.dtype)) {
+      throw new TesseraError(
+        `${where}: input ${k} '${t.name}' is ${t.dtype}; an extern function takes no float16 ` +
+          `or bool arrays: te.cast it to float32 or uint8 in a compute first`,
       );
     }
   });
