@@ -13,6 +13,7 @@ export { PrimFunc } from "./lib/ir/stmt.ts";
 export type { Stmt } from "./lib/ir/stmt.ts";
 export { IterVar } from "./lib/te/tensor.ts";
 export type { Operation, Tensor } from "./lib/te/tensor.ts";
+export type { ExternBuffer, ExternOptions } from "./lib/te/extern.ts";
 export { Schedule } from "./lib/schedule/schedule.ts";
 export { Stage } from "./lib/schedule/stage.ts";
 export type { ArrayArg, BuildOptions, Kernel } from "./lib/runtime/build.ts";

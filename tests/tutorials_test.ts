@@ -1,6 +1,6 @@
 /**
  * The computations of TVM's `te` tutorials (getting started, schedule primitives, reduction,
- * intrinsic math, the GEMM optimization steps, scan, tuple inputs) and of Halide's lessons
+ * intrinsic math, the GEMM optimization steps, scan, tuple inputs, extern) and of Halide's lessons
  * 1–9, written as a
  * Tessera user would write them, one row per program and schedule. Every row runs on the
  * interpreter and on each target it fits (C, and WebGPU where it has a GPU schedule), and
@@ -880,6 +880,39 @@ const tvmTupleInputs: Row[] = [
   },
 ];
 
+// --- TVM: external tensor functions ---------------------------------------------------------
+
+const tvmExtern: Row[] = [
+  {
+    name: "tvm extern: a C function from source between computed stages",
+    targets: ["c"],
+    make: () => {
+      // TVM's tutorial calls a packed "add one"; here it is C source, then a bias is added.
+      const A = te.placeholder([5, 7], "float32", "A");
+      const bias = te.placeholder([7], "float32", "bias");
+      const B = te.extern(
+        [5, 7],
+        [A],
+        (ins, outs) => te.externCall("addone", ins[0], outs[0], 35),
+        {
+          name: "B",
+          cSource:
+            "void addone(const float* a, float* b, int n) { for (int i = 0; i < n; i++) b[i] = a[i] + 1.0f; }",
+          interpret: (ins, outs) => {
+            const [a, b] = [ins[0].data, outs[0].data] as Float32Array[];
+            for (let i = 0; i < 35; i++) b[i] = a[i] + 1;
+          },
+        },
+      ) as Tensor;
+      const D = te.compute([5, 7], (i, j) => B(i, j).add(bias(j)), "D");
+      const s = te.createSchedule(D);
+      s.stage(D).parallel(D.op.axis[0]);
+      return { ins: [A, bias], outs: [D], s };
+    },
+    ref: ([a, b]) => [Float64Array.from(a, (v, i) => f32(f32(v + 1) + b[i % 7]))],
+  },
+];
+
 export const ROWS: Row[] = [
   ...tvmGettingStarted,
   ...tvmSchedulePrimitives,
@@ -888,6 +921,7 @@ export const ROWS: Row[] = [
   ...tvmGemm,
   ...tvmScan,
   ...tvmTupleInputs,
+  ...tvmExtern,
   ...halide,
 ];
 

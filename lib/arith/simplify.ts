@@ -16,7 +16,7 @@ import {
   seq,
   type Stmt,
 } from "../ir/stmt.ts";
-import { mapStmtExprs, substitute } from "../ir/visit.ts";
+import { mapStmt, mapStmtExprs, substitute } from "../ir/visit.ts";
 import { type Interval, rangesToIntervals } from "./interval.ts";
 import { Simplifier } from "./rules.ts";
 import { exprEqual } from "./structural.ts";
@@ -115,6 +115,8 @@ function walk(s: Stmt, ctx: Simplifier): Stmt {
     }
     case "barrier":
       return s;
+    case "extern":
+      return mapStmt(s, ex, (x) => x);
     case "seq": {
       const xs = s.stmts.map((x) => walk(x, ctx));
       if (xs.every((x, i) => x === s.stmts[i])) return s;

@@ -22,6 +22,9 @@ export function tensorBundle(t: Tensor): MimeBundle {
   const head = `Tensor ${t.name}: ${shapeText(t)}`;
   if (op.kind === "placeholder") return bundle(`${head} (input)`, card(title(t, "input")));
   if (op.kind === "scan") return bundle(`${head} (scan)`, card(title(t, "scan")));
+  if (op.kind === "extern") {
+    return bundle(`${head} (extern ${op.spec.fname})`, card(title(t, "extern")));
+  }
   // A multi-output compute shows every output it defines, this one first.
   const order = op.outputs.map((_, k) => k).sort((a, b) =>
     (a === t.valueIndex ? -1 : 0) - (b === t.valueIndex ? -1 : 0)

@@ -24,9 +24,9 @@
  */
 import { TesseraError } from "../error.ts";
 import { arraysOf, bindArguments } from "../runtime/args.ts";
-import { bitsToF16, f16ToBits, type NDArray } from "../runtime/ndarray.ts";
+import { bitsToF16, f16ToBits, NDArray } from "../runtime/ndarray.ts";
 import type { DType } from "./dtype.ts";
-import type { Buffer, Expr, Var } from "./expr.ts";
+import { type Buffer, type Expr, intConst, type Var } from "./expr.ts";
 import { evalBinary, evalBinary64, evalCall, evalCast, evalCmp, fit } from "./scalar.ts";
 import type { PrimFunc, Stmt } from "./stmt.ts";
 
@@ -580,6 +580,8 @@ class Compiler {
       }
       case "barrier":
         return () => {};
+      case "extern":
+        return this.externCall(s);
       case "seq": {
         const xs = s.stmts.map((x) => this.stmt(x));
         if (xs.length === 2) {
@@ -594,6 +596,41 @@ class Compiler {
         };
       }
     }
+  }
+
+  /**
+   * An extern stage runs the TypeScript implementation its author gave, over arrays that
+   * share the buffers' storage (inputs as copies, so that it cannot change them).
+   */
+  private externCall(s: Stmt & { kind: "extern" }): Run {
+    const fn = s.impl.interpret as
+      | ((ins: NDArray[], outs: NDArray[], ...scalars: number[]) => void)
+      | null;
+    if (!fn) {
+      return this.fail(
+        `extern stage '${s.impl.stage}' calls C function '${s.fname}', which the interpreter ` +
+          `cannot run; pass a TypeScript implementation: te.extern(shapes, inputs, body, ` +
+          `{ interpret: (ins, outs, ...scalars) => { /* write outs */ } })`,
+      );
+    }
+    const bufs = this.bufs;
+    const slot = (b: Buffer) =>
+      this.checkBuffer(b, b.shape.map(() => intConst(0)), "extern call of");
+    const slots = [...s.ins, ...s.outs].map(slot);
+    const dtypes = [...s.ins, ...s.outs].map((b) => b.dtype);
+    const shapes = s.shapes.map((sh) => sh.map((x) => this.expr(x)));
+    const values = s.args.filter((a): a is Expr => !("shape" in a)).map((e) => this.expr(e));
+    const nIn = s.ins.length;
+    return () => {
+      const arrays = slots.map((bs, k) => {
+        const sh = shapes[k].map((f) => f());
+        const n = sh.reduce((a, b) => a * b, 1);
+        const data = bufs[bs].data;
+        const view = k < nIn ? data.slice(0, n) : data.subarray(0, n);
+        return new NDArray(sh, dtypes[k], view as NDArray["data"]);
+      });
+      fn(arrays.slice(0, nIn), arrays.slice(nIn), ...values.map((f) => f()));
+    };
   }
 
   private store(b: Buffer, indices: Expr[], value: Expr): Run {
@@ -785,6 +822,11 @@ function collectVars(s: Stmt, out: Set<Var>): void {
       collectVars(s.body, out);
       return;
     case "barrier":
+      return;
+    case "extern":
+      s.args.forEach((a) => "shape" in a ? collectBufferVars(a, out) : ex(a));
+      s.shapes.forEach((sh) => sh.forEach(ex));
+      [...s.ins, ...s.outs].forEach((b) => collectBufferVars(b, out));
       return;
     case "seq":
       s.stmts.forEach((x) => collectVars(x, out));

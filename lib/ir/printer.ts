@@ -234,6 +234,12 @@ class Printer {
       case "barrier":
         out.push(`${pad}T.tvm_storage_sync("shared")`);
         return;
+      case "extern": {
+        // The function's own name: it is the C symbol, never mangled (lib/te/extern.ts).
+        const args = s.args.map((a) => "shape" in a ? `${this.namer.name(a)}.data` : this.expr(a));
+        out.push(`${pad}T.call_extern("${s.fname}", ${args.join(", ")})`);
+        return;
+      }
       case "seq":
         if (s.stmts.length === 0) out.push(`${pad}pass`);
         for (const x of s.stmts) this.stmt(x, indent, out);

@@ -54,7 +54,42 @@ export class Seq {
   constructor(readonly stmts: Stmt[]) {}
 }
 
-export type Stmt = For | BufferStore | IfThenElse | Allocate | LetStmt | Barrier | Seq;
+/**
+ * A call of a C function the user named (`te.extern`): `args` in call order, each a whole
+ * buffer (a pointer to its data) or a value. `ins`/`outs` are the same buffers in the
+ * extern's own order and `shapes` their logical shapes (kept through storage flattening), for
+ * the interpreter, which runs `impl.interpret` instead; the C target compiles and links
+ * `impl.cSource` and `impl.libs`.
+ */
+export class ExternCall {
+  readonly kind = "extern";
+  constructor(
+    readonly fname: string,
+    readonly args: ReadonlyArray<Buffer | Expr>,
+    readonly ins: Buffer[],
+    readonly outs: Buffer[],
+    readonly shapes: Expr[][],
+    readonly impl: ExternImpl,
+  ) {}
+}
+
+export interface ExternImpl {
+  /** The extern stage's name, for messages. */
+  readonly stage: string;
+  readonly cSource: string | null;
+  readonly libs: readonly string[];
+  readonly interpret: ((...a: never[]) => void) | null;
+}
+
+export type Stmt =
+  | For
+  | BufferStore
+  | IfThenElse
+  | Allocate
+  | LetStmt
+  | Barrier
+  | Seq
+  | ExternCall;
 
 /** Builds a sequence, flattening nested ones and dropping empties. */
 export function seq(stmts: Stmt[]): Stmt {

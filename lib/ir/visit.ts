@@ -6,6 +6,7 @@
  */
 import {
   Binary,
+  Buffer,
   BufferLoad,
   Call,
   Cast,
@@ -19,7 +20,16 @@ import {
   TensorRead,
   type Var,
 } from "./expr.ts";
-import { Allocate, BufferStore, For, IfThenElse, LetStmt, Seq, type Stmt } from "./stmt.ts";
+import {
+  Allocate,
+  BufferStore,
+  ExternCall,
+  For,
+  IfThenElse,
+  LetStmt,
+  Seq,
+  type Stmt,
+} from "./stmt.ts";
 
 const same = (a: readonly unknown[], b: readonly unknown[]) => a.every((x, i) => x === b[i]);
 
@@ -142,6 +152,14 @@ export function mapStmt(s: Stmt, fe: (e: Expr) => Expr, fs: (s: Stmt) => Stmt): 
     }
     case "barrier":
       return s;
+    case "extern": {
+      // Buffers stay (a pass that renames buffers maps them itself); values are expressions.
+      const args = s.args.map((a) => a instanceof Buffer ? a : fe(a));
+      const shapes = s.shapes.map((sh) => sh.map(fe));
+      return same(args, s.args) && shapes.every((sh, k) => same(sh, s.shapes[k]))
+        ? s
+        : new ExternCall(s.fname, args, s.ins, s.outs, shapes, s.impl);
+    }
     case "seq": {
       const xs = s.stmts.map(fs);
       return same(xs, s.stmts) ? s : new Seq(xs);

@@ -10,7 +10,7 @@
  */
 import { simplify, simplifyStmt } from "../arith/simplify.ts";
 import { Binary, Buffer, BufferLoad, type Expr, intConst } from "../ir/expr.ts";
-import { Allocate, BufferStore, type PrimFunc, type Stmt } from "../ir/stmt.ts";
+import { Allocate, BufferStore, ExternCall, type PrimFunc, type Stmt } from "../ir/stmt.ts";
 import { mapStmt, rewriteExpr } from "../ir/visit.ts";
 
 const mul = (a: Expr, b: Expr): Expr => new Binary("mul", a, b, "int32");
@@ -84,6 +84,12 @@ export function flattenStorage(func: PrimFunc): PrimFunc {
       return f
         ? new BufferStore(f.buffer, flatIndex(f, idx), value)
         : new BufferStore(s.buffer, idx, value);
+    }
+    if (s.kind === "extern") {
+      // The C function gets the flat data; `shapes` keep the logical shapes.
+      const to = (b: Buffer) => flat.get(b)?.buffer ?? b;
+      const args = s.args.map((a) => a instanceof Buffer ? to(a) : ex(a));
+      return new ExternCall(s.fname, args, s.ins.map(to), s.outs.map(to), s.shapes, s.impl);
     }
     return mapStmt(s, ex, go);
   };

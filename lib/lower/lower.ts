@@ -16,7 +16,7 @@ import {
   type TensorRead,
   Var,
 } from "../ir/expr.ts";
-import { Allocate, PrimFunc, seq, type Stmt } from "../ir/stmt.ts";
+import { Allocate, ExternCall, PrimFunc, seq, type Stmt } from "../ir/stmt.ts";
 import { freeVars, rewriteExpr, walkStmt } from "../ir/visit.ts";
 import type { Schedule } from "../schedule/schedule.ts";
 import type { Stage } from "../schedule/stage.ts";
@@ -120,13 +120,15 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
       );
     }
     if (argStages.includes(st)) continue;
-    const read = [...bodies].some(([c, b]) => c.attach.type !== "inline" && readsStage(s, b, st));
+    const read = [...bodies].some(([c, b]) => c.attach.type !== "inline" && readsStage(s, b, st)) ||
+      externReaders(s, st).length > 0;
     if (read) {
       throw new TesseraError(
         `te.lower: input '${st.name}' is read but not in args; add it to args`,
       );
     }
   }
+  checkExternInputs(s);
   const bounds = inferBounds(s, bodies);
   // An intermediate passed as an argument is accepted, as TVM does, and written: an attached
   // stage writes its region straight into the argument (TVM's behaviour); an inlined one stays
@@ -161,6 +163,12 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
   for (const st of s.stages) {
     if (st.op.kind === "scan" && !buffers.has(st)) {
       buffers.set(st, [new Buffer(st.name, st.op.dtype, [...st.op.shape], "global")]);
+    }
+    if (st.op.kind === "extern" && !buffers.has(st)) {
+      buffers.set(
+        st,
+        st.op.outputs.map((t) => new Buffer(t.name, t.dtype, [...t.shape], "global")),
+      );
     }
   }
   for (const [part, owner] of parts) buffers.set(part, buffers.get(owner)!);
@@ -200,12 +208,26 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
   const roots = s.stages.filter((st) =>
     (st.op.kind === "compute" && (st.attach.type === "root" || inlinedArgs.includes(st)) &&
       !parts.has(st)) ||
-    st.op.kind === "scan"
+    st.op.kind === "scan" || st.op.kind === "extern"
   );
   // A scan's loop runs once, where its first state comes; the other states share it.
   const scanned = new Set<ScanGroup>();
   const requires = [...s.requirements];
   const buildRoot = (st: Stage): Stmt => {
+    if (st.op.kind === "extern") {
+      const op = st.op;
+      const ins = op.inputs.map((t) => buffers.get(s.stageOfOp(t.op)!)![t.valueIndex]);
+      const outs = buffers.get(st)!;
+      const args = op.spec.args.map((a) => "io" in a ? (a.io === "in" ? ins : outs)[a.index] : a);
+      const shapes = [...op.inputs.map((t) => t.shape), ...op.shapes];
+      const { cSource, libs, interpret } = op.spec;
+      return new ExternCall(op.spec.fname, args, ins, outs, shapes, {
+        stage: st.name,
+        cSource,
+        libs,
+        interpret,
+      });
+    }
     if (st.op.kind !== "scan") return build(st);
     if (scanned.has(st.op.group)) return seq([]);
     scanned.add(st.op.group);
@@ -266,7 +288,42 @@ function argRootBounds(s: Schedule, st: Stage, body: Expr[]): StageBounds {
 
 /** The output tensors of a stage's current operation. */
 function outputTensors(st: Stage): Tensor[] {
-  return st.op.kind === "compute" ? st.op.outputs : [st.op.output];
+  return st.op.kind === "compute" || st.op.kind === "extern" ? st.op.outputs : [st.op.output];
+}
+
+/** The extern stages that read `st`'s data. */
+function externReaders(s: Schedule, st: Stage): Stage[] {
+  return s.stages.filter((e) =>
+    e.op.kind === "extern" && e.op.inputs.some((t) => s.stageOfOp(t.op) === st)
+  );
+}
+
+/**
+ * A C function reads its inputs whole, from memory laid out row-major: each computed stage an
+ * extern reads is computed at the root, into a buffer of its whole shape.
+ */
+function checkExternInputs(s: Schedule): void {
+  for (const st of s.stages) {
+    const readers = externReaders(s, st);
+    if (readers.length === 0 || st.op.kind === "placeholder") continue;
+    const why = `'${st.name}' is read by extern stage '${readers[0].name}', whose C function ` +
+      `reads it whole`;
+    if (st.attach.type !== "root") {
+      throw new TesseraError(
+        `te.lower: ${why}, so it must be computed at the root (it is ${
+          st.attach.type === "inline" ? "inlined" : "attached to a loop"
+        }); remove its computeInline/computeAt`,
+      );
+    }
+    if (st.storageAligns.size > 0) {
+      throw new TesseraError(
+        `te.lower: ${why} as a row-major array, so it cannot be padded by storageAlign`,
+      );
+    }
+    if (st.scope !== "global") {
+      throw new TesseraError(`te.lower: ${why}, so it must be in global scope, not ${st.scope}`);
+    }
+  }
 }
 
 function allocate(bufs: Buffer[], body: Stmt): Stmt {
@@ -351,6 +408,9 @@ function checkClosed(name: string, body: Stmt, sizeVars: Var[], scalars: Var[]):
         break;
       case "allocate":
         st.buffer.shape.forEach(see);
+        break;
+      case "extern":
+        st.args.forEach((a) => "shape" in a || see(a));
         break;
     }
   });

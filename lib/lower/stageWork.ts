@@ -84,7 +84,8 @@ export function stageWork(s: Schedule): StageWork[] {
       }
     }
     const written = root.op.kind === "compute" ? root.op.outputs : [root.op.output];
-    const bytes = [...read].flatMap((op) => op.kind === "compute" ? op.outputs : [op.output])
+    const bytes = [...read]
+      .flatMap((op) => op.kind === "compute" || op.kind === "extern" ? op.outputs : [op.output])
       .map(sizeBytes).reduce(add, written.map(sizeBytes).reduce(add));
     return { stage: root.name, flops, bytes };
   });

@@ -143,9 +143,16 @@ export class Schedule {
       if (!inputOps(r.op).some((op) => this.byOp.get(op) === producer)) {
         throw new TesseraError(`${where}: stage '${r.name}' does not read '${producer.name}'`);
       }
+      if (r.op.kind !== "compute") {
+        throw new TesseraError(
+          `${where}: stage '${r.name}' is ${
+            r.op.kind === "extern" ? "an extern call, which reads its inputs whole" : "a scan"
+          }; only compute stages read through a cache`,
+        );
+      }
     }
     // One output of a multi-output producer is copied; reads of the others stay.
-    const src = producer.op.kind === "compute"
+    const src = producer.op.kind === "compute" || producer.op.kind === "extern"
       ? producer.op.outputs[tensor.valueIndex]
       : producer.op.output;
     const name = this.uniqueName(`${producer.name}_${scope}`);
@@ -184,7 +191,9 @@ export class Schedule {
     const where = `cacheWrite(${tensor?.name ?? String(tensor)})`;
     const st = this.stage(tensor);
     this.checkScope(where, scope);
-    if (st.op.kind !== "compute") throw new TesseraError(`${where}: '${st.name}' is a placeholder`);
+    if (st.op.kind !== "compute") {
+      throw new TesseraError(`${where}: '${st.name}' is ${kindWords(st.op.kind)}, not a compute`);
+    }
     if (st.relations.length > 0 || st.attrs.size > 0) {
       throw new TesseraError(
         `${where}: call cacheWrite before splitting or annotating '${st.name}'; it replaces the stage's loops`,
@@ -350,4 +359,14 @@ export function createSchedule(
   outputs: Tensor | Operation | Array<Tensor | Operation>,
 ): Schedule {
   return new Schedule(outputs);
+}
+
+/** How a message names a stage that is not a compute. */
+export function kindWords(kind: Operation["kind"]): string {
+  return {
+    placeholder: "a placeholder (an input)",
+    scan: "a scan",
+    extern: "an extern call",
+    compute: "a compute",
+  }[kind];
 }

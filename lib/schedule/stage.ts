@@ -116,6 +116,9 @@ export class Stage {
         `${this.where(prim)}: '${this.name}' is ${
           this.op.kind === "scan"
             ? "a scan; schedule its update stage's axes (the scan axis stays a serial loop)"
+            : this.op.kind === "extern"
+            ? "an extern call; its loops are inside the C function, which computes its outputs " +
+              "whole at the root: schedule the stages around it"
             : "a placeholder (an input); only computes can be scheduled"
         }`,
       );

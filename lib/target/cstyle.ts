@@ -11,7 +11,10 @@
  * emits itself is spelled `tsr_...` or is a fixed word such as `lid` or `main`. No keyword or
  * macro of C, its headers or WGSL starts with `v_`, `b_` or `k_`, so a user name can never be
  * one (`HUGE_VAL` as a C parameter would expand to a function call) or shadow a helper; no
- * list of forbidden words is needed.
+ * list of forbidden words is needed. The one exception is the function an extern stage calls
+ * (`te.externCall("cblas_sgemm", ...)`): it must be the library's own symbol, so it is printed
+ * as the user wrote it, after lib/te/extern.ts checked that it is a C identifier, no keyword
+ * and none of these prefixes.
  */
 import type { DType } from "../ir/dtype.ts";
 import type { Buffer, CmpOp, Expr, Var } from "../ir/expr.ts";
@@ -86,6 +89,7 @@ export abstract class CStylePrinter {
   abstract store(s: Stmt & { kind: "store" }): void;
   abstract letStmt(s: Stmt & { kind: "let" }): void;
   abstract barrier(): void;
+  abstract externCall(s: Stmt & { kind: "extern" }): void;
 
   // --- shared ---
   emit(line: string): void {
@@ -172,6 +176,8 @@ export abstract class CStylePrinter {
         return this.letStmt(s);
       case "barrier":
         return this.barrier();
+      case "extern":
+        return this.externCall(s);
       case "seq":
         for (const x of s.stmts) this.stmt(x);
     }

@@ -82,6 +82,24 @@ export function evalDirect(outputs: Tensor[], feeds: ReadonlyArray<[Tensor, NDAr
       g.members.forEach((m, k) => values.set(m, [states[k]]));
       continue;
     }
+    if (op.kind === "extern") {
+      const fn = op.spec.interpret as
+        | ((ins: NDArray[], outs: NDArray[], ...scalars: number[]) => void)
+        | null;
+      if (!fn) {
+        throw new TesseraError(
+          `evalDirect: extern '${op.name}' has no interpret function (te.extern's opts.interpret)`,
+        );
+      }
+      const ins = op.inputs.map((t) => {
+        const a = valueOf(values, t);
+        return new NDArray(a.shape, a.dtype, a.data.slice());
+      });
+      const outs = op.shapes.map((sh, k) => new NDArray(sh.map(num), op.dtypes[k]));
+      fn(ins, outs, ...op.spec.args.filter((a): a is Expr => !("io" in a)).map(num));
+      values.set(op, outs);
+      continue;
+    }
     const shape = op.shape.map(num);
     const outs = op.bodies.map((b) => new NDArray(shape, b.dtype));
     fill(op, outs);

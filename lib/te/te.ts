@@ -11,6 +11,7 @@ import { createSchedule } from "../schedule/schedule.ts";
 import { build } from "../runtime/build.ts";
 import { compute, constant, innerReductions, placeholder, reduceAxis, sizeVar } from "./compute.ts";
 import { scan } from "./scan.ts";
+import { extern, externCall } from "./extern.ts";
 import { argmax, argmin, commReducer, max, min, prod, sum } from "./reduce.ts";
 
 const unary = (op: Parameters<typeof call>[0]) => (x: ExprLike): Expr => call(op, x);
@@ -21,6 +22,8 @@ export const te = {
   placeholder,
   compute,
   scan,
+  extern,
+  externCall,
   reduceAxis,
   sum,
   prod,

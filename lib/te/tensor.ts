@@ -114,7 +114,52 @@ export interface ScanGroup {
   readonly members: ScanOp[];
 }
 
-export type Operation = PlaceholderOp | ComputeOp | ScanOp;
+/**
+ * A call to a C function the user names (`te.extern`, lib/te/extern.ts): it reads its inputs
+ * whole and writes its outputs whole. Like a scan it has no loops of its own to schedule.
+ */
+export class ExternOp {
+  readonly kind = "extern";
+  readonly axis: IterVar[] = [];
+  readonly reduceAxis: IterVar[] = [];
+  constructor(
+    readonly name: string,
+    readonly inputs: Tensor[],
+    readonly shapes: Expr[][],
+    readonly dtypes: DType[],
+    readonly outputNames: string[],
+    /** What lowering turns into the call statement (lib/te/extern.ts). */
+    readonly spec: ExternSpec,
+  ) {}
+  get shape(): Expr[] {
+    return this.shapes[0];
+  }
+  get dtype(): DType {
+    return this.dtypes[0];
+  }
+  get output(): Tensor {
+    return tensorOf(this);
+  }
+  get outputs(): Tensor[] {
+    return this.shapes.map((_, k) => tensorOf(this, k));
+  }
+  get numOutputs(): number {
+    return this.shapes.length;
+  }
+}
+
+/** An argument of an extern call: a whole input or output (by position), or a value. */
+export type ExternArg = { readonly io: "in" | "out"; readonly index: number } | Expr;
+
+export interface ExternSpec {
+  readonly fname: string;
+  readonly args: readonly ExternArg[];
+  readonly cSource: string | null;
+  readonly libs: readonly string[];
+  readonly interpret: ((...a: never[]) => void) | null;
+}
+
+export type Operation = PlaceholderOp | ComputeOp | ScanOp | ExternOp;
 
 /** The callable handle users hold. `A(i, j)` reads element (i, j). */
 export interface Tensor {
@@ -139,9 +184,13 @@ export const tensorDisplayHook: { bundle: (t: Tensor) => Record<string, unknown>
 export function tensorOf(op: Operation, k = 0): Tensor {
   const cached = tensors.get(op)?.[k];
   if (cached) return cached;
-  const shape = op.shape;
-  const name = op.kind === "compute" ? op.outputNames[k] : op.name;
-  const dtype = op.kind === "compute" ? op.bodies[k].dtype : op.dtype;
+  const shape = op.kind === "extern" ? op.shapes[k] : op.shape;
+  const name = op.kind === "compute" || op.kind === "extern" ? op.outputNames[k] : op.name;
+  const dtype = op.kind === "compute"
+    ? op.bodies[k].dtype
+    : op.kind === "extern"
+    ? op.dtypes[k]
+    : op.dtype;
   const t = function (...indices: ExprLike[]): Expr {
     if (indices.length !== shape.length) {
       throw new TesseraError(
@@ -208,6 +257,7 @@ export function postOrder(outputs: Operation[]): Operation[] {
 /** The operations whose outputs `op` reads directly. */
 export function inputOps(op: Operation): Operation[] {
   if (op.kind === "placeholder") return [];
+  if (op.kind === "extern") return [...new Set(op.inputs.map((t) => t.op))];
   if (op.kind === "scan") {
     // The other states too: they are computed in the same loop, whichever is asked for.
     const g = op.group;

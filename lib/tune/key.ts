@@ -56,6 +56,15 @@ export function canonicalDag(outputs: Tensor[]): string {
     if (op.kind === "placeholder") {
       return `${i}: input [${op.shape.map(expr).join(", ")}] ${op.dtype}`;
     }
+    if (op.kind === "extern") {
+      // The function and its source decide what it computes; names of tensors do not.
+      const args = op.spec.args.map((a) => "io" in a ? `${a.io}${a.index}` : expr(a));
+      return `${i}: extern ${op.spec.fname}(${args}) in [${
+        op.inputs.map((t) => `T${opIndex.get(t.op)}.${t.valueIndex}`)
+      }] out [${op.shapes.map((sh, k) => `[${sh.map(expr)}] ${op.dtypes[k]}`)}] src ${
+        sha(op.spec.cSource ?? "")
+      } libs ${op.spec.libs.join(" ")}`;
+    }
     if (op.kind === "scan") {
       const ts = (list: Tensor[]) => list.map((t) => `T${opIndex.get(t.op)}.${t.valueIndex}`);
       const g = op.group;

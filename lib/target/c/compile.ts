@@ -34,6 +34,10 @@ export interface CompileOptions {
   cacheDir?: string;
   /** Compile even when the cache has the library (`loadC` does when loading it failed). */
   rebuild?: boolean;
+  /** Users' C sources (te.extern's cSource), each compiled as a file of its own beside it. */
+  sources?: string[];
+  /** Libraries to link (te.extern's libs): names ("openblas") or absolute paths to .so files. */
+  libs?: string[];
 }
 
 export interface CompiledLibrary {
@@ -327,15 +331,20 @@ export async function compileC(
   // Extra flags go after the source so that an extra `-lfoo` resolves its symbols; `-lm` last.
   const extra = [...(opts.extraFlags ?? []), ...vm.libs];
   const native = await nativeTarget(cc, [...flags, ...extra]);
+  const userSources = opts.sources ?? [];
+  // A library is found before anything is compiled, and what was found is in the key.
+  const libArgs = (await Promise.all((opts.libs ?? []).map((l) => linkArgs(cc, l)))).flat();
+  extra.unshift(...libArgs);
   const key = await sha256(
-    JSON.stringify([CACHE_FORMAT, source, flags, extra, cc, version, native]),
+    JSON.stringify([CACHE_FORMAT, source, flags, extra, cc, version, native, userSources]),
   );
 
   const dir = opts.cacheDir ?? cacheDir();
   const so = join(dir, `${key}.so`);
   const manifest = join(dir, `${key}.sha256`);
   const cFile = join(dir, `${key}.c`);
-  const command = [cc, ...flags, cFile, "-o", so, ...extra, "-lm"];
+  const userFiles = userSources.map((_, k) => join(dir, `${key}.user${k}.c`));
+  const command = [cc, ...flags, cFile, ...userFiles, "-o", so, ...extra, "-lm"];
   if (!opts.rebuild && await verified(so, manifest, key)) {
     return { path: so, key, cached: true, command };
   }
@@ -348,6 +357,10 @@ export async function compileC(
     await sweepStaleTemps(dir);
     await Deno.writeTextFile(tmpC, source + keyDefinition(key));
     await Deno.rename(tmpC, cFile);
+    for (const [k, text] of userSources.entries()) {
+      await Deno.writeTextFile(tmpC, text);
+      await Deno.rename(tmpC, userFiles[k]);
+    }
   } catch (e) {
     throw new TesseraError(
       `cannot write to the C build cache ${dir} (${e instanceof Error ? e.message : e}); ` +
@@ -361,7 +374,7 @@ export async function compileC(
   const tmpManifest = tempName(dir, key, ".sha256");
   try {
     const out = await new Deno.Command(cc, {
-      args: [...flags, cFile, "-o", tmpSo, ...extra, "-lm"],
+      args: [...flags, cFile, ...userFiles, "-o", tmpSo, ...extra, "-lm"],
       env: COMPILER_ENV,
       stdin: "null",
       stdout: "piped",
@@ -385,6 +398,49 @@ export async function compileC(
     await removeQuietly(tmpManifest);
   }
   return { path: so, key, cached: false, command };
+}
+
+/**
+ * The linker arguments for a library te.extern names: `-l<name>` when the compiler finds
+ * `lib<name>.so`, else the path the dynamic linker's cache knows (a runtime-only package has
+ * `libfoo.so.0` but no `libfoo.so`); an absolute path as it is, with its folder as the run path.
+ * A library found nowhere is a TesseraError before anything is compiled.
+ */
+async function linkArgs(cc: string, lib: string): Promise<string[]> {
+  if (lib.startsWith("/")) {
+    if (!await exists(lib)) {
+      throw new TesseraError(
+        `te.extern: library ${lib} does not exist (or is not a file); give the path of an ` +
+          `existing .so, or a library name such as "openblas"`,
+      );
+    }
+    return [lib, `-Wl,-rpath,${dirname(lib)}`];
+  }
+  const out = await new Deno.Command(cc, {
+    args: [`-print-file-name=lib${lib}.so`],
+    env: COMPILER_ENV,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).output().catch(() => null);
+  const path = out?.success ? new TextDecoder().decode(out.stdout).trim() : "";
+  if (path.startsWith("/") && await exists(path)) return [`-l${lib}`];
+  const cached = await new Deno.Command("ldconfig", {
+    args: ["-p"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).output().then((o) => new TextDecoder().decode(o.stdout), () => "");
+  const soname = new RegExp(`^\\s*lib${lib.replace(/[.+]/g, "\\$&")}\\.so(\\.[0-9.]+)? `);
+  for (const line of cached.split("\n")) {
+    const p = line.split("=>")[1]?.trim();
+    if (soname.test(line) && p && await exists(p)) return [p];
+  }
+  throw new TesseraError(
+    `te.extern: library '${lib}' not found: no lib${lib}.so where ${cc} looks, nor in the ` +
+      `dynamic linker's cache (ldconfig -p); install it (e.g. apt-get install lib${lib}-dev) ` +
+      `or pass the absolute path of its .so file`,
+  );
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 import { TesseraError } from "../../error.ts";
 import type { PrimFunc } from "../../ir/stmt.ts";
+import { walkStmt } from "../../ir/visit.ts";
 import { flattenStorage } from "../../lower/flatten.ts";
 import { injectBoundsChecks } from "../../lower/injectBoundsCheck.ts";
 import { arraysOf, bindArguments } from "../../runtime/args.ts";
@@ -20,6 +21,17 @@ import { C_STATUS, printC } from "./printer.ts";
 
 /** Flags the C printer's output needs on top of the driver's: float16 rounds per operation. */
 const PRINTER_FLAGS = ["-fexcess-precision=standard"];
+
+/** The C sources and libraries the extern stages of `f` need, each once. */
+function externParts(f: PrimFunc): { sources: string[]; libs: string[] } {
+  const sources = new Set<string>(), libs = new Set<string>();
+  walkStmt(f.body, (s) => {
+    if (s.kind !== "extern") return;
+    if (s.impl.cSource !== null) sources.add(s.impl.cSource);
+    s.impl.libs.forEach((l) => libs.add(l));
+  });
+  return { sources: [...sources], libs: [...libs] };
+}
 
 export async function buildC(func: PrimFunc, opts: BuildOptions): Promise<TargetKernel> {
   const flat = flattenStorage(opts.checked ? injectBoundsChecks(func) : func);
@@ -38,7 +50,7 @@ export async function buildC(func: PrimFunc, opts: BuildOptions): Promise<Target
       [entry]: { parameters, result: "i32" },
       nonblocking: { name: entry, parameters, result: "i32", nonblocking: true },
     } as const,
-    { flags: opts.flags, cc: opts.cc, extraFlags: PRINTER_FLAGS },
+    { flags: opts.flags, cc: opts.cc, extraFlags: PRINTER_FLAGS, ...externParts(flat) },
   );
   const sync = dl.symbols[entry] as (...a: unknown[]) => number;
   const async = dl.symbols.nonblocking as (...a: unknown[]) => Promise<number>;

@@ -752,6 +752,11 @@ class WgslPrinter extends CStylePrinter {
     this.emit("}");
   }
 
+  externCall(s: Stmt & { kind: "extern" }): void {
+    // lib/target/wgsl/target.ts refuses these before printing; this is the backstop.
+    throw new TesseraError(`extern stage '${s.impl.stage}': extern calls run on the C target only`);
+  }
+
   barrier(): void {
     if (this.skeleton) this.barrierFor([...this.pendingReads, ...this.pendingWrites]);
   }

@@ -4,7 +4,9 @@
  * uploaded or dispatched, exactly as for the C target; host arrays are copied in and out
  * for the caller, device arrays are used in place.
  */
+import { TesseraError } from "../../error.ts";
 import type { PrimFunc } from "../../ir/stmt.ts";
+import { walkStmt } from "../../ir/visit.ts";
 import { unrollLoops } from "../../lower/unroll.ts";
 import { flattenStorage } from "../../lower/flatten.ts";
 import { injectBoundsChecks } from "../../lower/injectBoundsCheck.ts";
@@ -17,6 +19,15 @@ import { planWgsl } from "./printer.ts";
 import { prepareWgsl } from "./runtime.ts";
 
 export async function buildWebgpu(func: PrimFunc, opts: BuildOptions): Promise<TargetKernel> {
+  walkStmt(func.body, (s) => {
+    if (s.kind === "extern") {
+      throw new TesseraError(
+        `te.build(${func.name}, webgpu): extern stage '${s.impl.stage}' calls C function ` +
+          `'${s.fname}'; extern calls run on the C target only: build with { target: "c" }, ` +
+          `or write the stage as a te.compute`,
+      );
+    }
+  });
   const checked = opts.checked ? injectBoundsChecks(func) : func;
   // Unrolled loops are unrolled here: WGSL has no pragma for it, and constant indices let
   // the shader compiler keep a thread's private arrays in registers.
