@@ -105,15 +105,16 @@ function matmul(n: number) {
 
 Deno.test('te.build(outputs, args, { schedule: "auto" }) builds the default schedule on every target', async () => {
   useTestCache();
-  const { A, B, R } = matmul(48);
+  const n = 96; // enough work for the CPU rules to go parallel
+  const { A, B, R } = matmul(n);
   const rand = () =>
-    nd.array(Float32Array.from({ length: 48 * 48 }, () => Math.random() - 0.5), [48, 48]);
+    nd.array(Float32Array.from({ length: n * n }, () => Math.random() - 0.5), [n, n]);
   const a = rand(), b = rand();
-  const want = nd.empty([48, 48]);
+  const want = nd.empty([n, n]);
   await (await te.build(te.createSchedule(R), [A, B, R]))(a, b, want);
   for (const target of ["interpreter", "c", "webgpu"]) {
     const f = await te.build(R, [A, B, R], { target, schedule: "auto" });
-    const got = nd.empty([48, 48]);
+    const got = nd.empty([n, n]);
     await f(a, b, got);
     const w = want.toArray(), g = got.toArray();
     for (let i = 0; i < w.length; i++) {

@@ -66,11 +66,29 @@ function parallelOuter(st: Stage, outer: Loop[], work: number | null, f: CpuFact
   return [{ v: fused, ext }, ...outer.slice(n)];
 }
 
-/** The vector lanes of a tile of `ext` columns: two registers, one, or none that divide. */
+/**
+ * Vector lanes for a loop of `ext` steps: a register's, or half or a quarter of one (8 of
+ * AVX-512's 16 lanes still beat scalar code), never fewer than 4 (or the register's, if
+ * smaller); null when none divides.
+ */
+function laneCount(ext: number, lanes: number): number | null {
+  const least = Math.min(4, lanes);
+  for (const l of [lanes, lanes / 2, lanes / 4]) if (l >= least && ext % l === 0) return l;
+  return null;
+}
+
+/**
+ * The columns of a register tile of `ext`: two registers of lanes, one, or part of one
+ * when they divide; otherwise the largest divisor up to two registers, unrolled instead of
+ * vectorized (a tile that does not divide its axis puts a guard in the hot loop).
+ */
 function laneTile(ext: number, lanes: number): { size: number; vector: boolean } {
   if (ext % (2 * lanes) === 0) return { size: 2 * lanes, vector: true };
-  if (ext % lanes === 0) return { size: lanes, vector: true };
-  return { size: Math.min(ext, lanes), vector: false };
+  const l = laneCount(ext, lanes);
+  if (l !== null) return { size: l, vector: true };
+  let d = Math.min(ext, 2 * lanes);
+  while (ext % d !== 0) d--;
+  return { size: d, vector: false };
 }
 
 function registerTiled(rs: Schedule, op: ComputeOp, a: IterVar, b: IterVar, f: CpuFacts): void {
@@ -121,7 +139,7 @@ function registerTiled(rs: Schedule, op: ComputeOp, a: IterVar, b: IterVar, f: C
   const k = op.axis.indexOf(a);
   cl.unroll(data[k]);
   if (vector) cl.vectorize(data[data.length - 1]);
-  else if (bn <= f.maxUnroll) cl.unroll(data[data.length - 1]);
+  else if (bn > 1) cl.unroll(data[data.length - 1]);
 }
 
 /**
@@ -132,7 +150,7 @@ function laneReduction(op: ComputeOp, f: CpuFacts): boolean {
   if (op.numOutputs !== 1) return false;
   const r = op.reduceAxis[op.reduceAxis.length - 1];
   const ext = constExtent(r);
-  if (ext === null || ext % f.lanes !== 0 || ext < 2 * f.lanes) return false;
+  if (ext === null || ext < 2 * f.lanes || laneCount(ext, f.lanes) === null) return false;
   const reads = readsOf(op).filter((x) => x.uses.has(r));
   return reads.length > 0 && reads.every((x) => {
     const last = x.indices.length - 1;
@@ -151,7 +169,8 @@ function usesVar(e: Expr, v: IterVar): boolean {
 function vectorReduce(rs: Schedule, op: ComputeOp, f: CpuFacts): void {
   const st = rs.stage(op.output);
   const r = op.reduceAxis[op.reduceAxis.length - 1];
-  const lanes = constExtent(r)! % (2 * f.lanes) === 0 ? 2 * f.lanes : f.lanes;
+  const ext = constExtent(r)!;
+  const lanes = ext % (2 * f.lanes) === 0 ? 2 * f.lanes : laneCount(ext, f.lanes)!;
   const [, ri] = st.split(r, { factor: lanes });
   const RF = rs.rfactor(op.output, ri, op.axis.length);
   const rf = rs.stage(RF);
@@ -167,15 +186,14 @@ function plain(rs: Schedule, op: ComputeOp, f: CpuFacts): void {
   const data = op.axis.map(loop);
   if (op.reduceAxis.length === 0 && data.length > 0) {
     const last = data[data.length - 1];
-    if (last.ext !== null && last.ext % f.lanes === 0) {
-      if (last.ext === f.lanes) {
-        st.vectorize(last.v);
-        data.pop();
-      } else {
-        const [o, v] = st.split(last.v, { factor: f.lanes });
-        st.vectorize(v);
-        data[data.length - 1] = { v: o, ext: last.ext / f.lanes };
-      }
+    const l = last.ext === null ? null : laneCount(last.ext, f.lanes);
+    if (l !== null && l === last.ext) {
+      st.vectorize(last.v);
+      data.pop();
+    } else if (l !== null) {
+      const [o, v] = st.split(last.v, { factor: l });
+      st.vectorize(v);
+      data[data.length - 1] = { v: o, ext: last.ext! / l };
     }
   } else if (op.reduceAxis.length > 0) {
     const r = loop(op.reduceAxis[op.reduceAxis.length - 1]);

@@ -4,10 +4,11 @@
  * through memory per stage. What stays:
  * - outputs, and intermediates the caller lists as arguments (they must be written anyway);
  * - reductions and multi-output computes;
- * - a stage whose body calls a math function (exp, tanh...) or is long, when more than one
- *   stage reads it or a reduction reads it (where one read per reduction step would repeat
- *   the function for every step of every consumer): computing it once at the root costs
- *   one pass over memory, never more work than the unscheduled program;
+ * - a stage whose body calls a math function (exp, rsqrt...) or is long, when inlining
+ *   would compute it more often than once per element: several readers or reads, a
+ *   reduction reading it (once per step), or a read that broadcasts it (a row's statistic
+ *   read for every element of the row). Computing it once at the root costs one pass over
+ *   memory, never more work than the unscheduled program;
  * - stages a scan owns or reads from (its lowering decides where they run).
  * Stages are visited consumers first, so a chain collapses into its last reader.
  */
@@ -36,12 +37,16 @@ export function inlineElementwise(
     const direct = s.readers(st);
     if (direct.length === 0 || direct.some((r) => skip.has(r))) continue;
     const readers = effective(st);
-    const reads = direct.reduce(
-      (n, r) => n + readsOf(r.op as ComputeOp).filter((x) => x.tensor.op === op).length,
-      0,
+    const reads = direct.flatMap((r) =>
+      readsOf(r.op as ComputeOp).filter((x) => x.tensor.op === op).map((x) => ({ r, x }))
+    );
+    // A read that leaves out some of the reader's axes (a row's statistic read per element)
+    // would compute the value once per element of those axes.
+    const broadcast = reads.some(({ r, x }) =>
+      (r.op as ComputeOp).axis.some((v) => !x.uses.has(v))
     );
     const { nodes, calls } = bodyCost(op);
-    const repeated = readers.length > 1 || reads > 1 ||
+    const repeated = readers.length > 1 || reads.length > 1 || broadcast ||
       readers.some((r) => r.op.kind !== "compute" || r.op.reduceAxis.length > 0);
     if (repeated && (calls > 0 || nodes > CHEAP_NODES)) continue;
     rs.stage(op.output).computeInline();
