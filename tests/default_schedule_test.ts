@@ -24,6 +24,7 @@ const eager: Facts = {
   lanes: 2,
   minParallelWork: 0,
   fewOutputs: 4,
+  longReduction: 2,
   threads: 4,
   side: 2,
   reg: 2,

@@ -27,6 +27,7 @@ const FIXED = {
   side: 8,
   reg: 4,
   fewOutputs: 1024,
+  longReduction: 1024,
 };
 
 /** The machine's facts the rules use, asked once per process. */

@@ -97,7 +97,11 @@ function registerTiled(rs: Schedule, op: ComputeOp, a: IterVar, b: IterVar, f: C
   // Accumulators fill most of the registers (16 with AVX2, 32 with AVX-512), the rest
   // holding the operands: 6x16 with AVX2 and 8x32 with AVX-512, as the hand schedules.
   const accumulators = f.lanes >= 16 ? 16 : 12;
-  const most = Math.min(8, ea, Math.max(1, Math.floor(accumulators / Math.ceil(bn / f.lanes))));
+  // Unvectorized columns (a width such as 14 that no lane count divides) keep a shorter
+  // tile: 4 rows measured 1.5-1.9x faster than 8 on ResNet's 14x14 layer.
+  const most = vector
+    ? Math.min(8, ea, Math.max(1, Math.floor(accumulators / Math.ceil(bn / f.lanes))))
+    : Math.min(4, ea);
   // A height that divides the rows spares the guards, if it keeps at least half the tile.
   let bm = most;
   for (let d = most; d * 2 > most; d--) {

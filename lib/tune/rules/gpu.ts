@@ -3,7 +3,8 @@
  * - a matmul-like reduction (analysis.ts registerTile) gets 8x8 threads per workgroup, each
  *   keeping a small register tile (4x4 where the extents allow) in a local cache, the
  *   remaining data axes on blockIdx.z;
- * - a reduction with few outputs, or a long or symbolic one, gets a workgroup per output:
+ * - a long reduction with few outputs, a very long one or a symbolic one gets a workgroup
+ *   per output:
  *   rfactored across the workgroup's threads, the partials in workgroup memory, the last
  *   sum on one thread (bench/schedules/row_reduce.ts threadReduceAtRow, standalone);
  * - everything else fuses its data loops and splits them into blockIdx.x and threadIdx.x,
@@ -25,8 +26,10 @@ export interface GpuFacts {
   side: number;
   /** Outputs per side of one invocation's register tile, where the extents allow. */
   reg: number;
-  /** Outputs (a constant count) below which a reduction gets a workgroup per output. */
+  /** Outputs (a constant count) below which a reduction gets a workgroup per output... */
   fewOutputs: number;
+  /** ...when it has at least this many steps. */
+  longReduction: number;
 }
 
 /** Our estimate leaves out loops of extent 1 and the printer's own: keep a margin. */
@@ -46,8 +49,12 @@ export function gpuRules(s: Schedule, rs: Schedule, skip: Set<Stage>, f: GpuFact
     const tile = registerTile(op);
     if (tile && steps !== null && steps <= BUDGET && tiled(rs, op, tile.a, tile.b, f)) continue;
     const few = op.axis.length === 0 || (outputs !== null && outputs < f.fewOutputs);
+    // Few outputs alone do not make the cross-thread form pay: on llvmpipe a workgroup's
+    // invocations are SIMD lanes of one CPU thread and every barrier switches between
+    // them (softmax 16x100 took 0.22 ms so against 0.18 unscheduled).
     const wantRow = op.reduceAxis.length > 0 &&
-      (few || steps === null || steps > Math.min(BUDGET, 4096));
+      ((few && (steps === null || steps >= f.longReduction)) || steps === null ||
+        steps > Math.min(BUDGET, 4096));
     if (wantRow && op.numOutputs === 1 && rowPerWorkgroup(rs, op, f)) continue;
     const fits = op.reduceAxis.length === 0 || (steps !== null && steps <= BUDGET);
     if (op.axis.length > 0 && fits) threadPerOutput(rs.stage(op.output), op.axis, f.threads);
