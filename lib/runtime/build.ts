@@ -18,6 +18,8 @@ import { stageWork } from "../lower/stageWork.ts";
 import { bindArguments } from "./args.ts";
 import { Profile, type StageProfile } from "./profile.ts";
 import { buildWebgpu } from "../target/wgsl/target.ts";
+import { isTensor, type Tensor } from "../te/tensor.ts";
+import { defaultSchedule } from "../tune/default.ts";
 
 /**
  * What kernels take: host arrays, or arrays resident on the target's device; and numbers for
@@ -62,6 +64,11 @@ export interface BuildOptions {
    * carries no timer at all.
    */
   profile?: boolean;
+  /**
+   * "auto": schedule the program with the default rules (lib/tune/default.ts) for the target
+   * first. `s` is then the output tensor(s), or a schedule no primitive has touched.
+   */
+  schedule?: "auto";
 }
 
 /** What a target makes of a lowered function. */
@@ -104,10 +111,11 @@ const optsSchema = z.object({
   nonblocking: z.boolean().optional(),
   checked: z.boolean().optional(),
   profile: z.boolean().optional(),
+  schedule: z.literal("auto").optional(),
 }).strict();
 
 export async function build(
-  s: Schedule | PrimFunc,
+  given: Schedule | PrimFunc | Tensor | Tensor[],
   args?: LowerArg[],
   opts: BuildOptions = {},
 ): Promise<Kernel> {
@@ -116,7 +124,7 @@ export async function build(
     const issue = o.error.issues[0];
     throw new TesseraError(
       `te.build: bad option '${issue.path.join(".")}': ${issue.message}; expected ` +
-        `{ target?, name?, flags?, cc?, nonblocking?, checked?, profile? }`,
+        `{ target?, name?, flags?, cc?, nonblocking?, checked?, profile?, schedule?: "auto" }`,
     );
   }
   const target = o.data.target ?? "interpreter";
@@ -126,6 +134,7 @@ export async function build(
       `te.build: target '${target}' is not available; available: ${[...targets.keys()].join(", ")}`,
     );
   }
+  const s = await scheduled(given, args, o.data.schedule, target);
   let func: PrimFunc;
   if (s instanceof PrimFunc) func = s;
   else {
@@ -197,6 +206,33 @@ export async function build(
     },
   });
   return kernel as unknown as Kernel;
+}
+
+/** The schedule to lower: the one given, or (schedule: "auto") the default one. */
+async function scheduled(
+  s: Schedule | PrimFunc | Tensor | Tensor[],
+  args: LowerArg[] | undefined,
+  auto: "auto" | undefined,
+  target: string,
+): Promise<Schedule | PrimFunc> {
+  const tensors = isTensor(s) || Array.isArray(s);
+  if (!auto) {
+    if (tensors) {
+      throw new TesseraError(
+        "te.build: got tensors, not a schedule; pass te.createSchedule(outputs), or " +
+          '{ schedule: "auto" } to have the default schedule made for you',
+      );
+    }
+    return s;
+  }
+  if (s instanceof PrimFunc) {
+    throw new TesseraError(
+      'te.build: { schedule: "auto" } schedules a program, but got a lowered PrimFunc; pass the ' +
+        "output tensors (or an unscheduled te.createSchedule(outputs))",
+    );
+  }
+  const keep = (args ?? []).filter(isTensor);
+  return (await defaultSchedule(s, target, { keep })).schedule;
 }
 
 /** Calls a profile takes the median of. */

@@ -1,0 +1,55 @@
+/**
+ * The first default rule on every target: inline elementwise (injective) stages into their
+ * readers, so that a chain of cheap maps becomes one loop nest instead of a round trip
+ * through memory per stage. What stays:
+ * - outputs, and intermediates the caller lists as arguments (they must be written anyway);
+ * - reductions and multi-output computes;
+ * - a stage whose body calls a math function (exp, rsqrt...) or is long, when inlining
+ *   would compute it more often than once per element: several readers or reads, a
+ *   reduction reading it (once per step), or a read that broadcasts it (a row's statistic
+ *   read for every element of the row). Computing it once at the root costs one pass over
+ *   memory, never more work than the unscheduled program;
+ * - stages a scan owns or reads from (its lowering decides where they run).
+ * Stages are visited consumers first, so a chain collapses into its last reader.
+ */
+import type { Schedule } from "../../schedule/schedule.ts";
+import type { Stage } from "../../schedule/stage.ts";
+import type { ComputeOp } from "../../te/tensor.ts";
+import { bodyCost, readsOf } from "./analysis.ts";
+
+/** Nodes above which a body counts as long (a few adds and multiplies stay cheap). */
+const CHEAP_NODES = 24;
+
+export function inlineElementwise(
+  s: Schedule,
+  rs: Schedule,
+  keep: Set<Stage>,
+  skip: Set<Stage>,
+): void {
+  const inlined = new Set<Stage>();
+  // The stages that end up computing `st`'s values: readers, through inlined ones.
+  const effective = (st: Stage): Stage[] =>
+    s.readers(st).flatMap((r) => (inlined.has(r) ? effective(r) : [r]));
+  for (const st of [...s.stages].reverse()) {
+    if (st.op.kind !== "compute" || st.isOutput || keep.has(st) || skip.has(st)) continue;
+    const op = st.op as ComputeOp;
+    if (op.reduceAxis.length > 0 || op.numOutputs > 1) continue;
+    const direct = s.readers(st);
+    if (direct.length === 0 || direct.some((r) => skip.has(r))) continue;
+    const readers = effective(st);
+    const reads = direct.flatMap((r) =>
+      readsOf(r.op as ComputeOp).filter((x) => x.tensor.op === op).map((x) => ({ r, x }))
+    );
+    // A read that leaves out some of the reader's axes (a row's statistic read per element)
+    // would compute the value once per element of those axes.
+    const broadcast = reads.some(({ r, x }) =>
+      (r.op as ComputeOp).axis.some((v) => !x.uses.has(v))
+    );
+    const { nodes, calls } = bodyCost(op);
+    const repeated = readers.length > 1 || reads.length > 1 || broadcast ||
+      readers.some((r) => r.op.kind !== "compute" || r.op.reduceAxis.length > 0);
+    if (repeated && (calls > 0 || nodes > CHEAP_NODES)) continue;
+    rs.stage(op.output).computeInline();
+    inlined.add(st);
+  }
+}

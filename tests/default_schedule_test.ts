@@ -1,0 +1,187 @@
+/**
+ * Default schedules (lib/tune/default.ts): on random programs of every family, the default
+ * schedule for each target equals the direct evaluation of the definitions on the
+ * interpreter, and its C and WebGPU kernels equal the interpreter; its trace replays to the
+ * same loop program and prints as code that records it back. Each property runs twice: with
+ * this machine's facts, and with "eager" facts (two lanes, parallel at any size, tiny
+ * workgroups) so that every rule fires even on the generators' small shapes. Also:
+ * `te.build(..., { schedule: "auto" })`, its refusals, and a scan left alone.
+ */
+import fc from "fast-check";
+import assert from "node:assert/strict";
+import { nd, te, TesseraError, tune } from "../mod.ts";
+import type { Schedule } from "../mod.ts";
+import { applyDefault, defaultFacts, type Facts } from "../lib/tune/default.ts";
+import { applyTrace, printTrace, type Trace, traceOfCode } from "../lib/tune/trace.ts";
+import { Choices, propertyOptions } from "./gen/choices.ts";
+import { checkBackend, checkSchedule } from "./gen/check.ts";
+import { type Program, randomProgram } from "./gen/programs.ts";
+import { useTestCache } from "./c_util.ts";
+
+const host = await defaultFacts();
+const eager: Facts = {
+  ...host,
+  lanes: 2,
+  minParallelWork: 0,
+  fewOutputs: 4,
+  longReduction: 2,
+  threads: 4,
+  side: 2,
+  reg: 2,
+};
+const FACTS = [["host", host], ["eager", eager]] as const;
+const programs = fc.array(fc.nat(1 << 20), { minLength: 20, maxLength: 120 });
+
+function defaulted(xs: number[], target: string, facts: Facts) {
+  const p = randomProgram(new Choices(xs));
+  const s = te.createSchedule(p.outputs);
+  const trace = applyDefault(s, target, facts);
+  return { p, s, trace, log: trace.map((t) => JSON.stringify(t)) };
+}
+
+const lowered = (s: Schedule, p: Program) => String(te.lower(s, [...p.inputs, ...p.outputs]));
+
+for (const target of ["c", "webgpu"]) {
+  for (const [which, facts] of FACTS) {
+    Deno.test(`${target} default schedules (${which} facts) equal the definitions on the interpreter, and their traces replay and print`, () => {
+      const used = new Set<string>();
+      fc.assert(
+        fc.property(programs, fc.nat(), (xs, seed) => {
+          const { p, s, trace, log } = defaulted(xs, target, facts);
+          trace.forEach((t) => used.add(t.p));
+          assert.equal(checkSchedule(p, s, log, seed), "ok");
+          const replayed = applyTrace(te.createSchedule(p.outputs), trace);
+          assert.equal(lowered(replayed, p), lowered(s, p), log.join("\n"));
+          const { code, tensors } = printTrace(te.createSchedule(p.outputs), trace);
+          const back: Trace = traceOfCode(te.createSchedule(p.outputs), code, tensors);
+          assert.deepEqual(back, trace, code);
+        }),
+        propertyOptions(150),
+      );
+      // Every rule must fire on these programs under eager facts (the host's lanes and
+      // thresholds leave most of the generators' small shapes alone).
+      const want = which === "host"
+        ? ["computeInline"]
+        : target === "c"
+        ? ["computeInline", "parallel", "vectorize", "fuse", "rfactor", "cacheWrite", "unroll"]
+        : ["computeInline", "bind", "fuse", "rfactor", "setScope", "cacheWrite", "splitParts"];
+      for (const p of want) assert.ok(used.has(p), `no default schedule used ${p}`);
+    });
+  }
+}
+
+const RUNS = Number(Deno.env.get("TESSERA_DEFAULT_PROPERTY_RUNS") ?? 48);
+
+for (const [which, facts] of FACTS) {
+  Deno.test(`C kernels of default schedules (${which} facts) equal the interpreter`, async () => {
+    useTestCache();
+    await fc.assert(
+      fc.asyncProperty(programs, fc.nat(), async (xs, seed) => {
+        const { p, s, log } = defaulted(xs, "c", facts);
+        assert.equal(await checkBackend(p, s, log, seed, "c"), "ok");
+      }),
+      propertyOptions(RUNS),
+    );
+  });
+
+  Deno.test(`WebGPU kernels of default schedules (${which} facts) equal the interpreter`, async () => {
+    await fc.assert(
+      fc.asyncProperty(programs, fc.nat(), async (xs, seed) => {
+        const { p, s, log } = defaulted(xs, "webgpu", facts);
+        assert.equal(await checkBackend(p, s, log, seed, "webgpu", 1e-4), "ok");
+      }),
+      propertyOptions(RUNS),
+    );
+  });
+}
+
+function matmul(n: number) {
+  const A = te.placeholder([n, n], "float32", "A");
+  const B = te.placeholder([n, n], "float32", "B");
+  const k = te.reduceAxis([0, n], "k");
+  const C = te.compute([n, n], (i, j) => te.sum(A(i, k).mul(B(k, j)), [k]), "C");
+  const R = te.compute([n, n], (i, j) => te.max(C(i, j), 0), "R");
+  return { A, B, C, R };
+}
+
+Deno.test('te.build(outputs, args, { schedule: "auto" }) builds the default schedule on every target', async () => {
+  useTestCache();
+  const n = 96; // enough work for the CPU rules to go parallel
+  const { A, B, R } = matmul(n);
+  const rand = () =>
+    nd.array(Float32Array.from({ length: n * n }, () => Math.random() - 0.5), [n, n]);
+  const a = rand(), b = rand();
+  const want = nd.empty([n, n]);
+  await (await te.build(te.createSchedule(R), [A, B, R]))(a, b, want);
+  for (const target of ["interpreter", "c", "webgpu"]) {
+    const f = await te.build(R, [A, B, R], { target, schedule: "auto" });
+    const got = nd.empty([n, n]);
+    await f(a, b, got);
+    const w = want.toArray(), g = got.toArray();
+    for (let i = 0; i < w.length; i++) {
+      assert.ok(Math.abs(g[i] - w[i]) <= 1e-4 * Math.max(1, Math.abs(w[i])), `${target} [${i}]`);
+    }
+    // The default schedule is really there: a local register tile, and loops not serial.
+    assert.match(String(f.func), /C_local/, target);
+    assert.match(String(f.func), target === "webgpu" ? /threadIdx/ : /parallel/, target);
+  }
+});
+
+Deno.test("schedule: auto takes an unscheduled schedule, refuses a scheduled one, and tensors need it", async () => {
+  const { A, B, R } = matmul(16);
+  const fresh = te.createSchedule(R);
+  const f = await te.build(fresh, [A, B, R], { target: "interpreter", schedule: "auto" });
+  assert.match(String(f.func), /C_local/);
+  assert.equal(fresh.stages.length, 4, "the given schedule itself is left untouched");
+  const touched = te.createSchedule(R);
+  touched.stage(R).parallel(R.op.axis[0]);
+  await assert.rejects(
+    te.build(touched, [A, B, R], { schedule: "auto" }),
+    (e) => e instanceof TesseraError && /already has primitives applied/.test(e.message),
+  );
+  await assert.rejects(
+    te.build(R, [A, B, R]),
+    (e) => e instanceof TesseraError && /schedule: "auto"/.test(e.message),
+  );
+  await assert.rejects(
+    te.build(te.lower(fresh, [A, B, R]), undefined, { schedule: "auto" }),
+    (e) => e instanceof TesseraError && /lowered PrimFunc/.test(e.message),
+  );
+});
+
+Deno.test("an intermediate passed as an argument is kept, and written, not inlined", async () => {
+  const X = te.placeholder([64], "float32", "X");
+  const T = te.compute([64], (i) => X(i).mul(2), "T");
+  const Y = te.compute([64], (i) => T(i).add(1), "Y");
+  const { trace } = await tune.defaultSchedule(Y, "c", { keep: [T] });
+  assert.ok(!trace.some((t) => t.p === "computeInline"));
+  const alone = await tune.defaultSchedule(Y, "c");
+  assert.ok(alone.trace.some((t) => t.p === "computeInline"));
+  const f = await te.build(Y, [X, T, Y], { target: "interpreter", schedule: "auto" });
+  const t = nd.empty([64]), y = nd.empty([64]);
+  await f(nd.array(Float32Array.from({ length: 64 }, (_, i) => i)), t, y);
+  assert.equal(t.toArray()[5], 10);
+  assert.equal(y.toArray()[5], 11);
+});
+
+Deno.test("a scan and what reads its state are left unscheduled; the rest is scheduled", async () => {
+  useTestCache();
+  const m = 40, n = 64;
+  const X = te.placeholder([m, n], "float32", "X");
+  const Xs = te.compute([m, n], (t, i) => X(t, i).mul(0.5), "Xs");
+  const S = te.placeholder([m, n], "float32", "S");
+  const init = te.compute([1, n], (_, i) => Xs(0, i), "init");
+  const update = te.compute([m, n], (t, i) => S(t.sub(1), i).add(Xs(t, i)), "update");
+  const scan = te.scan(init, update, S, [Xs]);
+  const Y = te.compute([m, n], (t, i) => te.tanh(scan(t, i)), "Y");
+  const { schedule, trace } = await tune.defaultSchedule(Y, "c");
+  const touched = new Set(trace.map((t) => schedule.stages[t.s]?.name));
+  for (const name of ["init", "update", "Y"]) assert.ok(!touched.has(name), name);
+  assert.ok(touched.has("Xs"), "the stage before the scan is scheduled");
+  const x = nd.array(Float32Array.from({ length: m * n }, () => Math.random()), [m, n]);
+  const want = nd.empty([m, n]), got = nd.empty([m, n]);
+  await (await te.build(te.createSchedule(Y), [X, Y]))(x, want);
+  await (await te.build(schedule, [X, Y], { target: "c" }))(x, got);
+  const w = want.toArray(), g = got.toArray();
+  for (let i = 0; i < w.length; i++) assert.ok(Math.abs(g[i] - w[i]) <= 1e-5, `[${i}]`);
+});
