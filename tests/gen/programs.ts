@@ -65,13 +65,8 @@ const isFloat = (t: DType) => t.startsWith("float");
 const FLOAT_BIN = ["add", "sub", "mul", "max", "min", "selgt", "atan2", "safediv"] as const;
 // Math functions get arguments inside their domain and where they are well conditioned
 // (see unop), so that targets stay within the README's tolerances.
-const FLOAT_UN = [
-  "tanh",
-  "sigmoid",
-  "abs",
-  "neg",
-  "affine",
-  "exp",
+const FLOAT_UN = ["tanh", "sigmoid", "abs", "neg", "affine", "exp", "clamp"] as const;
+const MATH = [
   "sin",
   "cos",
   "tan",
@@ -82,7 +77,6 @@ const FLOAT_UN = [
   "expm1",
   "sinh",
   "cosh",
-  "clamp",
 ] as const;
 const INT_BIN = ["add", "sub", "mul", "max", "min", "selgt"] as const;
 const INT_UN = ["floordiv", "floormod", "div", "mod", "neg", "affine", "abs", "clamp"] as const;
@@ -208,7 +202,7 @@ export function elementwise(c: Choices, symbolic: boolean): Program {
       f = (...i) => binop(op, p(...i), scalar ? scalars[0][0] : other(...i));
       desc = `${op}(${p.name}, ${scalar ? scalars[0][0].name : other.name})`;
     } else if (what < 8) {
-      const op = c.one(float ? FLOAT_UN : INT_UN);
+      const op = c.one(float ? (c.chance(60) ? MATH : FLOAT_UN) : INT_UN);
       f = (...i) => unop(op, p(...i));
       desc = `${op}(${p.name})`;
     } else {
@@ -241,8 +235,10 @@ export function reduction(c: Choices, symbolic: boolean): Program {
   const outShape = shape.slice(0, rank - nred);
   const ks = shape.slice(rank - nred).map((d, i) => te.reduceAxis(d, nameFor(c, `k${i}`)));
   const sumsq = te.commReducer((a, b) => a.add(b), 0, "sumsq");
+  // Floats are reduced through a math function now and then.
+  const math = isFloat(dtype) && c.chance(40) ? c.one(MATH) : null;
   const R = te.compute(outShape, (...i) => {
-    const x = X(...i, ...ks);
+    const x = math ? unop(math, X(...i, ...ks)) : X(...i, ...ks);
     switch (kind) {
       case "sum":
         return te.sum(x, ks);
@@ -258,7 +254,10 @@ export function reduction(c: Choices, symbolic: boolean): Program {
         return te.sum(x, ks, ks[0].lt(2).or(ks[0].eq(4)));
     }
   }, nameFor(c, "R"));
-  const text = [`X: [${shape.map(String)}] ${dtype}`, `R = ${kind} over last ${nred} axes`];
+  const text = [
+    `X: [${shape.map(String)}] ${dtype}`,
+    `R = ${kind}${math ? ` of ${math}(X)` : ""} over last ${nred} axes`,
+  ];
   let out = R;
   if (c.chance(50)) {
     out = te.compute(outShape, (...i) => R(...i).mul(2).add(1), "D");
@@ -492,8 +491,9 @@ export function scan(c: Choices, symbolic: boolean): Program {
 
 export function randomProgram(c: Choices): Program {
   const symbolic = c.chance(30);
-  switch (c.pick(8)) {
+  switch (c.pick(9)) {
     case 0:
+    case 7:
       return elementwise(c, symbolic);
     case 1:
       return reduction(c, symbolic);

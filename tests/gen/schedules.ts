@@ -36,7 +36,9 @@ function bigFuse(st: Stage, v: IterVar, log: string[]): boolean {
   const leaves = st.leafIterVars;
   const next = leaves[leaves.indexOf(v) + 1];
   const ext = next?.dom?.extent;
-  if (!ext || ext.kind !== "const" || ext.value < 2) return false;
+  // A fuse refused (a data loop with a reduce loop) would leave the huge split loop alone:
+  // correct, but a guarded loop of 2^31 iterations the interpreter runs for minutes.
+  if (!ext || ext.kind !== "const" || ext.value < 2 || next.iterType !== v.iterType) return false;
   attempt(
     log,
     `${st.name}.split(${v.name}, factor ${BIG_FACTOR}); fuse inner, ${next.name}`,
