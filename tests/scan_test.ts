@@ -198,6 +198,8 @@ Deno.test("schedules a scan cannot honour are refused at lowering", () => {
     const s = te.createSchedule(C);
     throwsTessera(() => s.stage(C).split(te.var("z") as never, { factor: 2 }), /./);
     throwsTessera(() => s.stage(C).computeInline(), /is a scan; schedule its update stage's axes/);
+    // Found by the property tests: a TypeError before.
+    throwsTessera(() => s.cacheRead(X, "local", [s.stage(C)]), /'scan' is a scan, which reads/);
     throwsTessera(() => te.lower(s, [X, S, C]), /'S' is the state placeholder of scan 'scan'/);
   }
   {

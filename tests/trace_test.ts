@@ -19,7 +19,7 @@ import {
   type TuneRecord,
 } from "../lib/tune/records.ts";
 import { Choices, propertyOptions } from "./gen/choices.ts";
-import { randomProgram } from "./gen/programs.ts";
+import { argsOf, randomProgram } from "./gen/programs.ts";
 import { randomSchedule } from "./gen/schedules.ts";
 
 const lowered = (s: Schedule, args: Parameters<typeof te.lower>[1]) => {
@@ -47,7 +47,7 @@ for (const target of ["cpu", "gpu"] as const) {
           return r.schedule;
         });
         steps += trace.length;
-        const args = [...p.inputs, ...p.outputs];
+        const args = argsOf(p);
         const why = `schedule:\n${log.join("\n")}\ntrace ${JSON.stringify(trace)}`;
         const replayed = applyTrace(te.createSchedule(p.outputs), trace);
         assert.equal(lowered(replayed, args), lowered(original!, args), why);

@@ -140,6 +140,12 @@ export class Schedule {
     }
     const readerStages = readers.map((r) => (r instanceof Stage ? r : this.stage(r)));
     for (const r of readerStages) {
+      if (r.op.kind === "scan") {
+        throw new TesseraError(
+          `${where}: stage '${r.name}' is a scan, which reads through its init and update ` +
+            `stages; name the one that reads '${producer.name}'`,
+        );
+      }
       if (!inputOps(r.op).some((op) => this.byOp.get(op) === producer)) {
         throw new TesseraError(`${where}: stage '${r.name}' does not read '${producer.name}'`);
       }

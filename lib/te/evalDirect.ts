@@ -11,9 +11,16 @@ import { NDArray } from "../runtime/ndarray.ts";
 import { bodyOps } from "./scan.ts";
 import { type ComputeOp, type Operation, postOrder, type Tensor } from "./tensor.ts";
 
-/** Computes `outputs` from the given input arrays (placeholders and their values). */
-export function evalDirect(outputs: Tensor[], feeds: ReadonlyArray<[Tensor, NDArray]>): NDArray[] {
-  const env = new Map<Var, number>();
+/**
+ * Computes `outputs` from the given input arrays (placeholders and their values) and the
+ * values of scalar arguments (`te.var`s used as values).
+ */
+export function evalDirect(
+  outputs: Tensor[],
+  feeds: ReadonlyArray<[Tensor, NDArray]>,
+  scalars: ReadonlyArray<[Var, number]> = [],
+): NDArray[] {
+  const env = new Map<Var, number>(scalars);
   const values = new Map<Operation, NDArray[]>();
   for (const [t, arr] of feeds) {
     values.set(t.op, [arr]);
@@ -164,7 +171,8 @@ function ev(e: Expr, env: Map<Var, number>, values: Map<Operation, NDArray[]>): 
         }
         flat = flat * arr.shape[d] + i;
       });
-      return arr.at(flat);
+      // int64 stays a BigInt (`at` gives the nearest number).
+      return arr.dtype === "int64" ? arr.data64[flat] as unknown as number : arr.at(flat);
     }
     case "bufferLoad":
       throw new TesseraError("evalDirect: buffer loads belong to lowered code");

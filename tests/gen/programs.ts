@@ -6,7 +6,7 @@
  * direct evaluator stays fast; some programs use symbolic sizes bound at call time.
  */
 import { type DType, type Expr, te, type Tensor, type Var } from "../../mod.ts";
-import type { Choices } from "./choices.ts";
+import { type Choices, rng } from "./choices.ts";
 import { loopNames, nameFor, withParams } from "./names.ts";
 
 export interface Program {
@@ -17,6 +17,13 @@ export interface Program {
   sizes: Map<Var, number>;
   dtype: DType;
   text: string[];
+  /** Scalar arguments (te.vars used as values) and the values passed at the call. */
+  scalars?: [Var, number][];
+}
+
+/** The arguments in call order: inputs, scalars, outputs. */
+export function argsOf(p: Program): (Tensor | Var)[] {
+  return [...p.inputs, ...(p.scalars ?? []).map(([v]) => v), ...p.outputs];
 }
 
 type Dim = number | Var;
@@ -36,10 +43,43 @@ function dims(
   });
 }
 
-const FLOAT_BIN = ["add", "sub", "mul", "max", "min", "selgt"] as const;
-const FLOAT_UN = ["tanh", "sigmoid", "abs", "neg", "affine", "exp"] as const;
+/**
+ * Input dtypes, float32 most often. The others meet by the README's promotion rules
+ * (uint8 with int8 as int32, int64 with float32 as float64, ...), which the program
+ * follows rather than restates: each stage's ops are chosen by the dtype its body has.
+ */
+const DTYPES: readonly DType[] = [
+  "float32",
+  "float32",
+  "float32",
+  "float32",
+  "int32",
+  "int32",
+  "uint8",
+  "int8",
+  "int64",
+  "float64",
+];
+const isFloat = (t: DType) => t.startsWith("float");
+
+const FLOAT_BIN = ["add", "sub", "mul", "max", "min", "selgt", "atan2", "safediv"] as const;
+// Math functions get arguments inside their domain and where they are well conditioned
+// (see unop), so that targets stay within the README's tolerances.
+const FLOAT_UN = ["tanh", "sigmoid", "abs", "neg", "affine", "exp", "clamp"] as const;
+const MATH = [
+  "sin",
+  "cos",
+  "tan",
+  "atan",
+  "exp2",
+  "log2",
+  "log1p",
+  "expm1",
+  "sinh",
+  "cosh",
+] as const;
 const INT_BIN = ["add", "sub", "mul", "max", "min", "selgt"] as const;
-const INT_UN = ["floordiv", "floormod", "div", "mod", "neg", "affine"] as const;
+const INT_UN = ["floordiv", "floormod", "div", "mod", "neg", "affine", "abs", "clamp"] as const;
 
 function binop(op: string, a: Expr, b: Expr): Expr {
   switch (op) {
@@ -53,12 +93,22 @@ function binop(op: string, a: Expr, b: Expr): Expr {
       return te.max(a, b);
     case "min":
       return te.min(a, b);
+    case "atan2":
+      // x > 0: away from the branch cut on the negative axis, where a rounding apart flips ±pi.
+      return te.atan2(a, te.abs(b).add(0.5));
+    case "safediv": {
+      // floor(b) of an input in [-1, 1) is -1 or 0: a / 0 is ±inf or NaN half the time, and
+      // isnan/isinf map those to a number.
+      const q = a.div(te.floor(b));
+      return te.select(te.isnan(q).or(te.isinf(q)), 0.25, q);
+    }
     default:
       return te.select(a.gt(b), a, b.neg());
   }
 }
 
-function unop(op: string, a: Expr, float: boolean): Expr {
+function unop(op: string, a: Expr): Expr {
+  const float = isFloat(a.dtype);
   switch (op) {
     case "tanh":
       return te.tanh(a);
@@ -70,6 +120,31 @@ function unop(op: string, a: Expr, float: boolean): Expr {
       return a.neg();
     case "exp":
       return te.exp(te.min(a, 3));
+    // Trig arguments stay far inside WebGPU's |x| <= 2e4, where an upstream rounding
+    // difference of one ulp stays below the tolerance.
+    case "sin":
+      return te.sin(te.clamp(a, -4, 4));
+    case "cos":
+      return te.cos(te.clamp(a, -4, 4));
+    case "tan":
+      return te.tan(te.clamp(a, -1, 1));
+    case "atan":
+      return te.atan(a);
+    case "exp2":
+      return te.exp2(te.min(a, 8));
+    case "log2":
+      return te.log2(te.abs(a).add(0.5));
+    case "log1p":
+      return te.log1p(te.abs(a));
+    case "expm1":
+      return te.expm1(te.min(a, 4));
+    case "sinh":
+      return te.sinh(te.clamp(a, -4, 4));
+    case "cosh":
+      return te.cosh(te.clamp(a, -4, 4));
+    case "clamp":
+      // Literals take the operand's type and must fit it (uint8 has no -5).
+      return a.dtype === "uint8" ? te.clamp(a, 3, 100) : te.clamp(a, -5, float ? 0.5 : 5);
     case "affine":
       return float ? a.mul(0.5).add(1) : a.mul(3).sub(2);
     case "floordiv":
@@ -83,40 +158,75 @@ function unop(op: string, a: Expr, float: boolean): Expr {
   }
 }
 
+/** A float scaled before it becomes an int, so the int is not always 0. */
+function castTo(to: DType, a: Expr): Expr {
+  return te.cast(to, isFloat(a.dtype) && !isFloat(to) ? a.mul(50) : a);
+}
+
+/** A float32 or int32 scalar argument (a `te.var` used as a value) and the value to pass. */
+function scalarArg(c: Choices, r: () => number): [Var, number] {
+  const float = c.chance(60);
+  const v = te.var(nameFor(c, float ? "bias" : "offset"), float ? "float32" : "int32");
+  return [v, float ? Math.fround(r() * 4 - 2) : Math.floor(r() * 11) - 5];
+}
+
+/**
+ * Chains of elementwise stages over inputs of one or two dtypes: binary ops (promoting),
+ * unary math, casts to any dtype, and now and then a scalar argument as an operand.
+ */
 export function elementwise(c: Choices, symbolic: boolean): Program {
   const sizes = new Map<Var, number>();
-  const dtype: DType = c.chance(30) ? "int32" : "float32";
-  const float = dtype === "float32";
+  const dx = c.one(DTYPES), dy = c.chance(70) ? dx : c.one(DTYPES);
   const shape = dims(c, c.int(1, 3), { sizes, symbolic });
-  const X = te.placeholder(shape, dtype, nameFor(c, "X"));
-  const Y = te.placeholder(shape, dtype, nameFor(c, "Y"));
-  const text = [`X, Y: [${shape.map(String)}] ${dtype}`];
+  const X = te.placeholder(shape, dx, nameFor(c, "X"));
+  const Y = te.placeholder(shape, dy, nameFor(c, "Y"));
+  const text = [`X: [${shape.map(String)}] ${dx}, Y: ${dy}`];
+  const scalars: [Var, number][] = [];
+  if (c.chance(20)) {
+    scalars.push(scalarArg(c, rng(c.pick(1000))));
+    text.push(`scalar ${scalars[0][0].name}: ${scalars[0][0].dtype} = ${scalars[0][1]}`);
+  }
   let prev: Tensor = X;
   const n = c.int(1, 3);
   for (let s = 0; s < n; s++) {
     const p = prev;
-    if (c.chance(50)) {
-      const op = c.one(float ? FLOAT_BIN : INT_BIN);
+    const float = isFloat(p.dtype);
+    const what = c.pick(10);
+    let f: (...i: Expr[]) => Expr, desc: string;
+    if (what < 4) {
+      let op: string = c.one(float ? FLOAT_BIN : INT_BIN);
       const other = c.chance(50) ? Y : X;
-      const f = withParams(
-        loopNames(c, shape.length),
-        (...i: Expr[]) => binop(op, p(...i), other(...i)),
-      );
-      prev = te.compute(shape, f, nameFor(c, `S${s}`));
-      text.push(`S${s} = ${op}(${p.name}, ${other.name})`);
+      const scalar = scalars.length > 0 && c.chance(40);
+      // safediv divides by floor of a float input; atan2 wants floats on both sides.
+      if ((op === "safediv" || op === "atan2") && (scalar || !isFloat(other.dtype))) op = "add";
+      f = (...i) => binop(op, p(...i), scalar ? scalars[0][0] : other(...i));
+      desc = `${op}(${p.name}, ${scalar ? scalars[0][0].name : other.name})`;
+    } else if (what < 8) {
+      const op = c.one(float ? (c.chance(60) ? MATH : FLOAT_UN) : INT_UN);
+      f = (...i) => unop(op, p(...i));
+      desc = `${op}(${p.name})`;
     } else {
-      const op = c.one(float ? FLOAT_UN : INT_UN);
-      const f = withParams(loopNames(c, shape.length), (...i: Expr[]) => unop(op, p(...i), float));
-      prev = te.compute(shape, f, nameFor(c, `S${s}`));
-      text.push(`S${s} = ${op}(${p.name})`);
+      const to = c.one(DTYPES);
+      f = (...i) => castTo(to, p(...i));
+      desc = `cast(${to}, ${p.name})`;
     }
+    prev = te.compute(shape, withParams(loopNames(c, shape.length), f), nameFor(c, `S${s}`));
+    text.push(`S${s}: ${prev.dtype} = ${desc}`);
   }
-  return { family: "elementwise", inputs: [X, Y], outputs: [prev], sizes, dtype, text };
+  return {
+    family: "elementwise",
+    inputs: [X, Y],
+    outputs: [prev],
+    sizes,
+    dtype: prev.dtype,
+    text,
+    scalars,
+  };
 }
 
 export function reduction(c: Choices, symbolic: boolean): Program {
   const sizes = new Map<Var, number>();
-  const dtype: DType = c.chance(30) ? "int32" : "float32";
+  const dtype = c.one(DTYPES);
   const rank = c.int(2, 3);
   const shape = dims(c, rank, { sizes, symbolic });
   const X = te.placeholder(shape, dtype, nameFor(c, "X"));
@@ -125,8 +235,10 @@ export function reduction(c: Choices, symbolic: boolean): Program {
   const outShape = shape.slice(0, rank - nred);
   const ks = shape.slice(rank - nred).map((d, i) => te.reduceAxis(d, nameFor(c, `k${i}`)));
   const sumsq = te.commReducer((a, b) => a.add(b), 0, "sumsq");
+  // Floats are reduced through a math function now and then.
+  const math = isFloat(dtype) && c.chance(40) ? c.one(MATH) : null;
   const R = te.compute(outShape, (...i) => {
-    const x = X(...i, ...ks);
+    const x = math ? unop(math, X(...i, ...ks)) : X(...i, ...ks);
     switch (kind) {
       case "sum":
         return te.sum(x, ks);
@@ -135,20 +247,27 @@ export function reduction(c: Choices, symbolic: boolean): Program {
       case "min":
         return te.min(x, ks);
       case "prod":
-        return te.prod(dtype === "float32" ? x.mul(0.5).add(1) : x.floormod(3).sub(1), ks);
+        return te.prod(isFloat(dtype) ? x.mul(0.5).add(1) : x.floormod(3).sub(1), ks);
       case "sumsq":
         return sumsq(x.mul(x), ks);
       default:
         return te.sum(x, ks, ks[0].lt(2).or(ks[0].eq(4)));
     }
   }, nameFor(c, "R"));
-  const text = [`X: [${shape.map(String)}] ${dtype}`, `R = ${kind} over last ${nred} axes`];
+  const text = [
+    `X: [${shape.map(String)}] ${dtype}`,
+    `R = ${kind}${math ? ` of ${math}(X)` : ""} over last ${nred} axes`,
+  ];
   let out = R;
   if (c.chance(50)) {
     out = te.compute(outShape, (...i) => R(...i).mul(2).add(1), "D");
     text.push("D = R*2 + 1");
+  } else if (c.chance(30)) {
+    const to = c.one(DTYPES);
+    out = te.compute(outShape, (...i) => castTo(to, R(...i)), "D");
+    text.push(`D = cast(${to}, R)`);
   }
-  return { family: "reduction", inputs: [X], outputs: [out], sizes, dtype, text };
+  return { family: "reduction", inputs: [X], outputs: [out], sizes, dtype: out.dtype, text };
 }
 
 export function matmul(c: Choices, symbolic: boolean): Program {
@@ -313,10 +432,68 @@ export function tupleReduction(c: Choices, symbolic: boolean): Program {
   return { family: "tuple", inputs: [X], outputs: outs, sizes, dtype, text };
 }
 
+/**
+ * A recurrence (te.scan) over rows: 1-2 states of [m, n], each row an elementwise update of
+ * the previous rows (and of the other state's), sometimes reading the input X or a producer
+ * P = 2X + 1 that schedules may attach inside the update; now and then a stage after the
+ * scan. Updates avoid general products: a serial chain of rows compounds each rounding
+ * difference (an FMA on C) through every later row.
+ */
+export function scan(c: Choices, symbolic: boolean): Program {
+  const sizes = new Map<Var, number>();
+  const dtype = c.one(["float32", "float32", "float32", "int32", "uint8", "float64"] as const);
+  const [m, n] = dims(c, 2, { sizes, symbolic });
+  const X = te.placeholder([m, n], dtype, nameFor(c, "X"));
+  const P = c.chance(40) ? te.compute([m, n], (t, i) => X(t, i).mul(2).add(1), "P") : X;
+  const nstates = c.int(1, 2);
+  const states = Array.from(
+    { length: nstates },
+    (_, k) => te.placeholder([m, n], dtype, nameFor(c, `S${k}`)),
+  );
+  const text = [`X: [${m}, ${n}] ${dtype}${P === X ? "" : ", P = 2X + 1"}`];
+  const inits = states.map((_, k) => {
+    const zero = c.chance(30);
+    text.push(`init ${k}: ${zero ? "0" : "X[0, i]"}`);
+    return te.compute(
+      [1, n],
+      (_, i) => zero ? te.cast(dtype, 0) : X(0, i),
+      nameFor(c, `init${k}`),
+    );
+  });
+  const updates = states.map((S, k) => {
+    const op = c.one(["add", "sub", "max", "min", "selgt", "half"] as const);
+    const other = states[c.pick(nstates)];
+    const reads = c.chance(70);
+    const [tN, iN] = loopNames(c, 2);
+    const f = (t: Expr, i: Expr) => {
+      const prev = S(t.sub(1), i);
+      // Ints halve by floordiv (0.5 next to an int would be float32); floats exactly.
+      const v = op === "half"
+        ? (isFloat(dtype) ? prev.mul(0.5) : prev.floordiv(2))
+        : binop(op, prev, other(t.sub(1), i));
+      return reads ? v.add(P(t, i)) : v;
+    };
+    text.push(
+      `update ${k}: ${op}(${S.name}[t-1]${op === "half" ? "" : `, ${other.name}[t-1]`})${
+        reads ? ` + ${P.name}[t]` : ""
+      }`,
+    );
+    return te.compute([m, n], withParams([tN, iN], f), nameFor(c, `U${k}`));
+  });
+  const outs = te.scan(inits, updates, states, [X], nameFor(c, "scan"));
+  let outputs = outs;
+  if (c.chance(30)) {
+    outputs = [te.compute([m, n], (t, i) => outs[0](t, i).add(outs.at(-1)!(t, i)), "D")];
+    text.push(`D = ${outs[0].name} + ${outs.at(-1)!.name}`);
+  }
+  return { family: "scan", inputs: [X], outputs, sizes, dtype, text };
+}
+
 export function randomProgram(c: Choices): Program {
   const symbolic = c.chance(30);
-  switch (c.pick(7)) {
+  switch (c.pick(9)) {
     case 0:
+    case 7:
       return elementwise(c, symbolic);
     case 1:
       return reduction(c, symbolic);
@@ -328,6 +505,8 @@ export function randomProgram(c: Choices): Program {
       return inlineReduction(c, symbolic);
     case 5:
       return tupleReduction(c, symbolic);
+    case 6:
+      return scan(c, symbolic);
     default:
       return multistage(c, symbolic);
   }

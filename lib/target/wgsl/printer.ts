@@ -744,6 +744,17 @@ class WgslPrinter extends CStylePrinter {
   }
 
   letStmt(s: Stmt & { kind: "let" }): void {
+    // Every thread evaluates a value in the skeleton (a tuple reduction's operands): it must
+    // see what other threads wrote before it, as a leaf's reads do.
+    if (this.skeleton) {
+      const reads = new Set<Buffer>();
+      walkExpr(s.value, (x) => {
+        if (x.kind === "bufferLoad") reads.add(x.buffer.aliasOf ?? x.buffer);
+      });
+      const hazards = [...reads].filter((b) => this.visible(b) && this.pendingWrites.has(b));
+      if (hazards.length) this.barrierFor(hazards);
+      reads.forEach((b) => this.visible(b) && this.pendingReads.add(b));
+    }
     this.emit("{");
     this.depth++;
     this.emit(`let ${this.names.of(s.v)}: ${this.typeName(s.v.dtype)} = ${this.expr(s.value)};`);
