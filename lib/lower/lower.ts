@@ -35,6 +35,7 @@ import { dropProvenChecks } from "./dropProvenChecks.ts";
 import { inlineBodies } from "./inline.ts";
 import { partitionLoops } from "./partition.ts";
 import { markStage } from "./profileMarks.ts";
+import { inferScope } from "./gpu/inferScope.ts";
 import { stageNest } from "./stageNest.ts";
 
 export interface LowerOptions {
@@ -132,7 +133,10 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
         return {
           pre: here.map(build),
           wrap: (body: Stmt) =>
-            here.reduceRight((acc, a) => new Allocate(buffers.get(a)!, acc), body),
+            here.reduceRight(
+              (acc, a) => new Allocate(buffers.get(a)!, acc, inferScope(a).note),
+              body,
+            ),
         };
       },
     });
@@ -174,7 +178,7 @@ function allocBuffer(st: Stage, b: StageBounds): Buffer {
       acc = binary("mul", acc, shape[d]);
     }
   }
-  return new Buffer(st.name, t.dtype, shape, st.scope, strides);
+  return new Buffer(st.name, t.dtype, shape, inferScope(st).scope, strides);
 }
 
 function collectSizeVars(params: Buffer[]): Var[] {

@@ -23,6 +23,7 @@ import { splitGuards } from "../schedule/relations.ts";
 import type { Stage } from "../schedule/stage.ts";
 import type { ComputeOp, IterVar } from "../te/tensor.ts";
 import { rootValues, type StageBounds } from "./bounds.ts";
+import { crossThreadNest, isThreadReduce } from "./gpu/crossThreadNest.ts";
 
 export interface NestContext {
   /** Turns te reads into buffer loads (with region offsets). */
@@ -109,9 +110,12 @@ export function stageNest(
     return guard(-1, rec(0));
   };
 
+  // A store predicate (setStorePredicate) says which iterations store.
+  const pred = (s: Stmt): Stmt =>
+    st.storePredicate ? new IfThenElse(ctx.toLoads(st.storePredicate), s) : s;
   if (body.kind !== "reduce") {
     const store = new BufferStore(buffer, index, ctx.toLoads(substitute(body, values)));
-    return nest(leaves, guards, store, () => [], true);
+    return nest(leaves, guards, pred(store), () => [], true);
   }
   // The init nest runs just outside the first reduction loop, over the data loops after it;
   // guards on the loops outside it are placed once, around both init and update.
@@ -127,6 +131,22 @@ export function stageNest(
   if (!(cond.kind === "const" && cond.value === 1)) {
     update = new IfThenElse(ctx.toLoads(cond), update);
   }
+  if (leaves.some((v) => isThreadReduce(st, v))) {
+    return crossThreadNest({
+      st,
+      ext: b.ext,
+      guards,
+      out: buffer,
+      index,
+      combiner: c,
+      source: src,
+      cond: cond.kind === "const" && cond.value === 1 ? null : ctx.toLoads(cond),
+      toLoads: ctx.toLoads,
+      atLoop: ctx.atLoop,
+      nest: (loops, gs, inner) => nest(loops, gs, inner, () => [], true),
+    });
+  }
+  update = pred(update);
   const usesReduce = (g: Expr) =>
     [...freeVars(g)].some((v) => (v as IterVar).iterType === "reduce");
   const initGuards = guards.filter((g) => !usesReduce(g) && level(g, leaves) >= first);

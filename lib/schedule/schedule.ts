@@ -145,6 +145,7 @@ export class Schedule {
     const copy = new ComputeOp(name, axis, [], new TensorRead(src, axis));
     const st = new Stage(this, copy, copy, false);
     st.scope = scope;
+    st.scopeExplicit = true;
     this.stages.splice(this.stages.indexOf(producer) + 1, 0, st);
     this.byOp.set(copy, st);
     const cacheT = tensorOf(copy);
@@ -187,6 +188,7 @@ export class Schedule {
     );
     const cst = new Stage(this, inner, inner, false);
     cst.scope = scope;
+    cst.scopeExplicit = true;
     this.insertBefore(cst, st);
     const outAxis = op.axis.map((a) => new IterVar(a.name, a.dom, "data"));
     this.replaceOp(
