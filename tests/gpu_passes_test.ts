@@ -4,7 +4,8 @@
  * two, several reducers); TVM's reduction tutorial, the direct form and the rfactor form with
  * the factored axis bound, on the interpreter, C and WebGPU, each equal to the interpreter of
  * the unscheduled program; the store predicate; storage scope inferred from the attach point
- * (local, shared, explicit) and the note that says so.
+ * (local, shared, explicit) and the note that says so; virtual threads, alone and in TVM's
+ * GEMM schedule.
  */
 import assert from "node:assert/strict";
 import {
@@ -20,6 +21,7 @@ import { Buffer, BufferLoad, type CommReducer, intConst, Var } from "../lib/ir/e
 import { evaluate } from "../lib/ir/interpret.ts";
 import { Allocate, Barrier, BufferStore, For, PrimFunc, seq, type Stmt } from "../lib/ir/stmt.ts";
 import { walkStmt } from "../lib/ir/visit.ts";
+import { injectVirtualThreads } from "../lib/lower/gpu/injectVirtualThread.ts";
 import { combineWith, treeReduce } from "../lib/lower/gpu/threadAllreduce.ts";
 
 const TARGETS = ["interpreter", "c", "webgpu"] as const;
@@ -257,4 +259,73 @@ Deno.test("scope inference: inside a threadIdx loop local, under blockIdx only s
     s.stage(P).computeAt(s.stage(C), o);
     assert.equal(allocOf(s, [A, C], "P").scope, "global");
   }
+});
+
+// --- virtual threads -------------------------------------------------------------------------
+
+Deno.test("injectVirtualThreads: a vthread loop becomes an unrolled loop (serial if symbolic)", () => {
+  const v = new Var("v", "int32"), w = new Var("w", "int32"), n = new Var("n", "int32");
+  const O = new Buffer("O", "int32", [intConst(8)]);
+  const body = new BufferStore(O, [v], v);
+  const loops = injectVirtualThreads(
+    new For(
+      v,
+      intConst(0),
+      intConst(2),
+      "serial",
+      new For(w, intConst(0), n, "serial", body, "vthread"),
+      "vthread",
+    ),
+  ) as For;
+  assert.equal(loops.forKind, "unrolled");
+  assert.equal(loops.threadTag, null);
+  assert.equal((loops.body as For).forKind, "serial");
+  assert.equal((loops.body as For).threadTag, null);
+});
+
+Deno.test("vthread: TVM's GEMM schedule with virtual threads and shared tiles on every target", async () => {
+  const n = 64;
+  const A = te.placeholder([n, n], "float32", "A");
+  const B = te.placeholder([n, n], "float32", "B");
+  const k = te.reduceAxis([0, n], "k");
+  const C = te.compute([n, n], (i, j) => te.sum(A(i, k).mul(B(k, j)), [k]), "C");
+  const s = te.createSchedule(C);
+  const AS = s.cacheRead(A, "shared", [s.stage(C)]);
+  const BS = s.cacheRead(B, "shared", [s.stage(C)]);
+  const CL = s.cacheWrite(C, "local");
+  const c = s.stage(C);
+  const [i, j] = c.op.axis;
+  const [by, yi0] = c.split(i, { factor: 32 });
+  const [bx, xi0] = c.split(j, { factor: 32 });
+  const [tyz, yi1] = c.split(yi0, { nparts: 2 });
+  const [ty, yi] = c.split(yi1, { nparts: 8 });
+  const [txz, xi1] = c.split(xi0, { nparts: 2 });
+  const [tx, xi] = c.split(xi1, { nparts: 8 });
+  c.reorder(by, bx, tyz, txz, ty, tx, yi, xi);
+  c.bind(by, "blockIdx.y").bind(bx, "blockIdx.x").bind(tyz, "vthread").bind(txz, "vthread");
+  c.bind(ty, "threadIdx.y").bind(tx, "threadIdx.x");
+  const cl = s.stage(CL).computeAt(c, tx);
+  const [ko, ki] = cl.split(cl.op.reduceAxis[0], { factor: 8 });
+  cl.reorder(ko, ki, ...cl.op.axis);
+  for (const S of [AS, BS]) {
+    const st = s.stage(S).computeAt(cl, ko);
+    const [t0] = st.split(st.op.axis[0], { nparts: 8 });
+    const [t1] = st.split(st.op.axis[1], { nparts: 8 });
+    st.bind(t0, "threadIdx.y").bind(t1, "threadIdx.x");
+  }
+  const ir = String(te.lower(s, [A, B, C]));
+  assert.match(ir, /for i_inner_outer in T\.unroll\(2\):\n\s+for j_inner_outer in T\.unroll\(2\):/);
+  await equalOnAllTargets(s, [A, B, C], [ints([n, n], 1), ints([n, n], 2)], "vthread gemm");
+  const st = s.stage(C);
+  assert.throws(
+    () => st.bind(st.op.axis[0], "vthread"),
+    (e) => e instanceof TesseraError && /no longer a loop/.test(e.message),
+  );
+  const { A: A2, B: B2 } = rowSum(4, 4);
+  const s2 = te.createSchedule(B2);
+  void A2;
+  assert.throws(
+    () => s2.stage(B2).bind(s2.stage(B2).op.reduceAxis[0], "vthread"),
+    (e) => e instanceof TesseraError && /cannot be a virtual thread/.test(e.message),
+  );
 });

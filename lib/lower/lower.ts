@@ -36,6 +36,7 @@ import { inlineBodies } from "./inline.ts";
 import { partitionLoops } from "./partition.ts";
 import { markStage } from "./profileMarks.ts";
 import { inferScope } from "./gpu/inferScope.ts";
+import { injectVirtualThreads } from "./gpu/injectVirtualThread.ts";
 import { stageNest } from "./stageNest.ts";
 
 export interface LowerOptions {
@@ -146,7 +147,7 @@ export function lower(s: Schedule, args: Tensor[], opts: LowerOptions = {}): Pri
   for (const st of [...roots].reverse()) {
     if (!argStages.includes(st)) body = new Allocate(buffers.get(st)!, body);
   }
-  body = simplifyStmt(body);
+  body = simplifyStmt(injectVirtualThreads(body));
 
   const sizeVars = collectSizeVars(params);
   checkClosed(name, body, sizeVars);

@@ -29,7 +29,7 @@ export type ThreadTag = typeof THREAD_TAGS[number];
 
 export interface IterAttr {
   forKind: ForKind;
-  threadTag: ThreadTag | null;
+  threadTag: ThreadTag | "vthread" | null;
   pragmas: Array<[string, string | number]>;
 }
 
@@ -312,8 +312,20 @@ export class Stage {
     return this.setKind("parallel", v, "parallel");
   }
 
-  bind(axis: IterVar, tag: ThreadTag): this {
+  bind(axis: IterVar, tag: ThreadTag | "vthread"): this {
     const v = this.leaf("bind", axis);
+    if (tag === "vthread") {
+      // Virtual threads (lib/lower/gpu/injectVirtualThread.ts): several may be bound.
+      if (v.iterType === "reduce") {
+        throw new TesseraError(
+          `${
+            this.where("bind", v)
+          }: a reduction axis cannot be a virtual thread (each would hold its own partial); bind a data axis`,
+        );
+      }
+      this.attr(v).threadTag = "vthread";
+      return this;
+    }
     if (!THREAD_TAGS.includes(tag)) {
       throw new TesseraError(
         `${this.where("bind", v)}: unknown thread tag ${JSON.stringify(tag)}; use one of ${
