@@ -329,3 +329,17 @@ Deno.test("vthread: TVM's GEMM schedule with virtual threads and shared tiles on
     (e) => e instanceof TesseraError && /cannot be a virtual thread/.test(e.message),
   );
 });
+
+Deno.test("a stage attached at a thread reduce loop inside a serial one keeps the loop order", async () => {
+  const A = te.placeholder([6, 40], "float32", "A");
+  const P = te.compute([6, 40], (i, j) => A(i, j).mul(2), "P");
+  const k = te.reduceAxis([0, 40], "k");
+  const B = te.compute([6], (i) => te.sum(P(i, k), [k]), "B");
+  const s = te.createSchedule(B);
+  const st = s.stage(B);
+  const [, ki] = st.split(st.op.reduceAxis[0], { factor: 8 });
+  st.bind(st.op.axis[0], "blockIdx.x").bind(ki, "threadIdx.x");
+  s.stage(P).computeAt(st, ki);
+  assert.match(String(te.lower(s, [A, B])), /B_red\[k_inner\] = B_red\[k_inner\] \+ P/);
+  await equalOnAllTargets(s, [A, B], [ints([6, 40])], "attached in order");
+});

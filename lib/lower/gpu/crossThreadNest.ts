@@ -4,8 +4,10 @@
  * three phases of `lowerAllreduce`. Stage-level checks live here: the data loops must all be
  * outside the reduce loops (each thread's partial is of one output element), and the thread
  * extents must be constants (the partials buffer lives in workgroup memory). The thread-bound
- * reduce loops run outermost among the reduce loops (each thread walks its share serially);
- * stages attached at any reduce loop stay in that loop.
+ * reduce loops move outermost among the reduce loops, so each thread walks its share into a
+ * register, unless a stage is attached at a reduce loop and they are not already first: then
+ * the loops keep their order (the attached region may depend on a loop outside the thread
+ * loop) and each thread folds into its slot of the partials buffer.
  */
 import { TesseraError } from "../../error.ts";
 import type { Buffer, CommReducer, Expr } from "../../ir/expr.ts";
@@ -65,6 +67,13 @@ export function crossThreadNest(x: CrossThreadInput): Stmt {
     };
   });
   const serial = reduce.filter((v) => !isThreadReduce(st, v));
+  // Thread loops first: each thread's partial in a register. Where a stage is attached at a
+  // reduce loop the leaf order stays (its region may depend on a serial loop outside it).
+  const attachedInside = st.schedule.stages.some((a) =>
+    a.attach.type === "scope" && a.attach.stage === st && reduce.includes(a.attach.axis)
+  );
+  const threadsFirst = !attachedInside ||
+    reduce.slice(0, threads.length).every((v) => isThreadReduce(st, v));
   // Guards that mention a reduce loop skip points of the reduction: they go round the
   // accumulator's update, so that every thread still writes its partial.
   const reduceVars = new Set<unknown>(reduce);
@@ -77,6 +86,7 @@ export function crossThreadNest(x: CrossThreadInput): Stmt {
     combiner: x.combiner,
     threads,
     serial: (update) => x.nest(serial, [], update),
+    inOrder: threadsFirst ? null : (update) => x.nest(reduce, [], update),
     source: x.source,
     cond: cond.length ? cond.reduce((a, b) => logical("and", a, b)) : null,
     storePredicate: st.storePredicate,

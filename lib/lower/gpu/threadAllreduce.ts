@@ -113,6 +113,12 @@ export interface AllreduceParts {
   threads: readonly ThreadLoop[];
   /** The serial reduce loops around `update` (phase 1), given the accumulator's update. */
   serial: (update: Stmt) => Stmt;
+  /**
+   * Where a thread loop is inside a serial reduce loop (something attached needs that order):
+   * every reduce loop in leaf order around `update`, which then folds into the thread's slot
+   * of the partials buffer itself (no accumulator can live across the thread loop).
+   */
+  inOrder: ((update: Stmt) => Stmt) | null;
   /** The value folded in at each point and the condition under which it is. */
   source: Expr;
   cond: Expr | null;
@@ -130,6 +136,24 @@ export function lowerAllreduce(p: AllreduceParts): Stmt {
   const acc0 = new BufferLoad(acc, [intConst(0)]);
   let update: Stmt = new BufferStore(acc, [intConst(0)], combine(acc0, p.source));
   if (p.cond) update = new IfThenElse(p.cond, update);
+  if (p.inOrder) {
+    const lin = linear(threads);
+    const slot = new BufferLoad(red, [lin]);
+    let inPlace: Stmt = new BufferStore(red, [lin], combine(slot, p.source));
+    if (p.cond) inPlace = new IfThenElse(p.cond, inPlace);
+    const init = threadNest(threads, (l) => new BufferStore(red, [l], p.combiner.identity));
+    return new Allocate(
+      red,
+      seq([
+        init,
+        new Barrier(),
+        p.inOrder(inPlace),
+        new Barrier(),
+        treeReduce(red, threads, combine),
+        final(p, red),
+      ]),
+    );
+  }
   const partial = threadNest(threads, (lin) =>
     new Allocate(
       acc,
@@ -139,11 +163,18 @@ export function lowerAllreduce(p: AllreduceParts): Stmt {
         new BufferStore(red, [lin], acc0),
       ]),
     ), true);
-  const pred = p.storePredicate ??
-    threads.map((t) => compare("eq", t.v, 0)).reduce((a, b) => logical("and", a, b));
-  const store = threadNest(
-    threads,
-    () => new IfThenElse(pred, new BufferStore(out, p.index, new BufferLoad(red, [intConst(0)]))),
+  return new Allocate(
+    red,
+    seq([partial, new Barrier(), treeReduce(red, threads, combine), final(p, red)]),
   );
-  return new Allocate(red, seq([partial, new Barrier(), treeReduce(red, threads, combine), store]));
+}
+
+/** Phase 3: one thread stores slot 0. */
+function final(p: AllreduceParts, red: Buffer): Stmt {
+  const pred = p.storePredicate ??
+    p.threads.map((t) => compare("eq", t.v, 0)).reduce((a, b) => logical("and", a, b));
+  return threadNest(
+    p.threads,
+    () => new IfThenElse(pred, new BufferStore(p.out, p.index, new BufferLoad(red, [intConst(0)]))),
+  );
 }
