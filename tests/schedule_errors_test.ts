@@ -111,7 +111,7 @@ Deno.test("inlining a reduction or an output; binding; storageAlign; pragma", ()
   fails(() => s.stage(D).bind(i, "warp.x" as "threadIdx.x"), /unknown thread tag "warp.x"/);
   s.stage(D).bind(i, "blockIdx.x");
   fails(() => s.stage(D).bind(j, "blockIdx.x"), /'blockIdx.x' is already bound to 'i'/);
-  fails(() => s.stage(C).bind(C.op.reduceAxis[0], "threadIdx.x"), /cross-thread reduction/);
+  fails(() => s.stage(C).bind(C.op.reduceAxis[0], "blockIdx.y"), /workgroups cannot wait/);
   fails(() => s.stage(C).storageAlign(C.op.axis[0], 0, 0), /factor > 0 and 0 <= offset < factor/);
   fails(() => s.stage(C).pragma(C.op.axis[0], "x; evil()", 1), /must be an identifier/);
 });

@@ -3,7 +3,7 @@
  * the CPU, GCC does not vectorize a float sum or max over one accumulator (it would reorder
  * the operations), so the reduction is rfactored into 16 independent accumulators (two AVX2
  * registers) that the partial stage updates in vector lanes. On the GPU, a workgroup reduces
- * a row: rfactored over its invocations, partials and result in workgroup memory.
+ * a row: a reduction across its invocations, the result in workgroup memory.
  */
 import type { IterVar, Schedule, Stage, Tensor } from "../../mod.ts";
 
@@ -16,7 +16,13 @@ export function vectorReduceAtRow(s: Schedule, T: Tensor, consumer: Stage, row: 
   f.reorder(f.op.reduceAxis[0], f.op.axis[1]).vectorize(f.op.axis[1]);
 }
 
-/** A row's reduction across the `threads` invocations of the workgroup that owns the row. */
+/**
+ * A row's reduction across the `threads` invocations of the workgroup that owns the row: the
+ * reduce loop split by `threads` and the inner part bound to threadIdx.x, a cross-thread
+ * reduction (lib/lower/gpu/threadAllreduce.ts: per-thread partials, a tree in workgroup
+ * memory, one thread stores). Attached under the row's blockIdx only, the result is inferred
+ * `shared`: every invocation reads the row's value.
+ */
 export function threadReduceAtRow(
   s: Schedule,
   T: Tensor,
@@ -24,10 +30,7 @@ export function threadReduceAtRow(
   row: IterVar,
   threads: number,
 ): void {
-  const st = s.stage(T);
+  const st = s.stage(T).computeAt(consumer, row);
   const [, ki] = st.split(st.op.reduceAxis[0], { factor: threads });
-  const F = s.rfactor(T, ki, 1);
-  st.computeAt(consumer, row).setScope("shared");
-  s.stage(F).setScope("shared").computeAt(st, st.op.axis[0]);
-  s.stage(F).bind(s.stage(F).op.axis[1], "threadIdx.x");
+  st.bind(ki, "threadIdx.x");
 }

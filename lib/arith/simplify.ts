@@ -104,7 +104,7 @@ function walk(s: Stmt, ctx: Simplifier): Stmt {
     case "allocate": {
       const body = walk(s.body, ctx);
       if (isEmpty(body)) return EMPTY;
-      return body === s.body ? s : new Allocate(s.buffer, body);
+      return body === s.body ? s : new Allocate(s.buffer, body, s.note);
     }
     case "let": {
       const value = ex(s.value);

@@ -223,7 +223,8 @@ class Printer {
         if (b.dtype !== "float32") args.push(`"${b.dtype}"`);
         if (b.strides) args.push(`strides=${this.tuple(b.strides)}`);
         if (b.scope !== "global") args.push(`scope="${b.scope}"`);
-        out.push(`${pad}${this.namer.name(b)} = T.alloc_buffer(${args.join(", ")})`);
+        const note = s.note ? `  # ${s.note}` : "";
+        out.push(`${pad}${this.namer.name(b)} = T.alloc_buffer(${args.join(", ")})${note}`);
         this.stmt(s.body, indent, out);
         return;
       }

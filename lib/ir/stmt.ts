@@ -35,7 +35,12 @@ export class IfThenElse {
 /** Declares `buffer` (its scope says where it lives) for the extent of `body`. */
 export class Allocate {
   readonly kind = "allocate";
-  constructor(readonly buffer: Buffer, readonly body: Stmt) {}
+  constructor(
+    readonly buffer: Buffer,
+    readonly body: Stmt,
+    /** Why the buffer lives where it does, when lowering chose it (shown by the printer). */
+    readonly note: string | null = null,
+  ) {}
 }
 
 /** `let v = value` for the extent of `body`. */

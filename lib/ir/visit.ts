@@ -144,7 +144,7 @@ export function mapStmt(s: Stmt, fe: (e: Expr) => Expr, fs: (s: Stmt) => Stmt): 
     }
     case "allocate": {
       const b = fs(s.body);
-      return b === s.body ? s : new Allocate(s.buffer, b);
+      return b === s.body ? s : new Allocate(s.buffer, b, s.note);
     }
     case "let": {
       const v = fe(s.value), b = fs(s.body);

@@ -17,6 +17,7 @@ import { passDownExtents, passUpOffsets } from "../schedule/relations.ts";
 import type { Schedule } from "../schedule/schedule.ts";
 import type { Stage } from "../schedule/stage.ts";
 import type { ComputeOp, IterVar, Range, Tensor } from "../te/tensor.ts";
+import { inferScope } from "./gpu/inferScope.ts";
 
 export interface StageBounds {
   /** Range of every root axis (data and reduce). */
@@ -126,8 +127,9 @@ function attachedRegion(
   for (const v of [...kept]) {
     const tag = findStage(s, v)?.attrs.get(v as IterVar)?.threadTag;
     if (!tag) continue;
-    if (st.scope === "shared" && tag.startsWith("threadIdx")) kept.delete(v);
-    if (st.scope === "global") kept.delete(v);
+    const scope = inferScope(st).scope;
+    if (scope === "shared" && tag.startsWith("threadIdx")) kept.delete(v);
+    if (scope === "global") kept.delete(v);
   }
   const relax = new Map<Var, Interval>();
   for (const [v, r] of loopRange) if (!kept.has(v)) relax.set(v, r);

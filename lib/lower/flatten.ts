@@ -76,7 +76,7 @@ export function flattenStorage(func: PrimFunc): PrimFunc {
         f = makeFlat(s.buffer, false);
         flat.set(s.buffer, f);
       }
-      return new Allocate(f ? f.buffer : s.buffer, go(s.body));
+      return new Allocate(f ? f.buffer : s.buffer, go(s.body), s.note);
     }
     if (s.kind === "store") {
       const f = flat.get(s.buffer);

@@ -41,6 +41,8 @@ import { inlineBodies } from "./inline.ts";
 import { partitionLoops } from "./partition.ts";
 import { markStage } from "./profileMarks.ts";
 import { pragmaUnroll } from "./pragmaUnroll.ts";
+import { inferScope } from "./gpu/inferScope.ts";
+import { injectVirtualThreads } from "./gpu/injectVirtualThread.ts";
 import { stageNest } from "./stageNest.ts";
 
 export interface LowerOptions {
@@ -198,7 +200,10 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
           pre: here.map(build),
           wrap: (body: Stmt) =>
             here.reduceRight(
-              (acc, a) => argStages.includes(a) ? acc : allocate(buffers.get(a)!, acc),
+              (acc, a) =>
+                argStages.includes(a)
+                  ? acc
+                  : allocate(buffers.get(a)!, acc, inferScope(a).note ?? undefined),
               body,
             ),
         };
@@ -240,7 +245,7 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
   for (const st of [...roots].reverse()) {
     if (!argStages.includes(st)) body = allocate(buffers.get(st)!, body);
   }
-  body = simplifyStmt(body);
+  body = simplifyStmt(injectVirtualThreads(body));
 
   const sizeVars = collectSizeVars(params);
   const scalars = listedVars.filter((v) => !sizeVars.includes(v));
@@ -326,8 +331,8 @@ function checkExternInputs(s: Schedule): void {
   }
 }
 
-function allocate(bufs: Buffer[], body: Stmt): Stmt {
-  return bufs.reduceRight((acc: Stmt, b) => new Allocate(b, acc), body);
+function allocate(bufs: Buffer[], body: Stmt, note?: string): Stmt {
+  return bufs.reduceRight((acc: Stmt, b) => new Allocate(b, acc, note), body);
 }
 
 function allocBuffer(st: Stage, t: Tensor, b: StageBounds): Buffer {
@@ -356,7 +361,7 @@ function allocBuffer(st: Stage, t: Tensor, b: StageBounds): Buffer {
     st.op.kind === "compute" && st.op.numOutputs > 1 ? t.name : st.name,
     t.dtype,
     shape,
-    st.scope,
+    inferScope(st).scope,
     strides,
   );
 }

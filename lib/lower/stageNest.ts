@@ -15,6 +15,7 @@ import { splitGuards } from "../schedule/relations.ts";
 import type { Stage } from "../schedule/stage.ts";
 import type { ComputeOp, IterVar } from "../te/tensor.ts";
 import { rootValues, type StageBounds } from "./bounds.ts";
+import { crossThreadNest, isThreadReduce } from "./gpu/crossThreadNest.ts";
 
 export interface NestContext {
   /** Turns te reads into buffer loads (with region offsets). */
@@ -101,13 +102,16 @@ export function stageNest(
     return guard(-1, rec(0));
   };
 
+  // A store predicate (setStorePredicate) says which iterations store.
+  const pred = (s: Stmt): Stmt =>
+    st.storePredicate ? new IfThenElse(ctx.toLoads(st.storePredicate), s) : s;
   const body = bodies[0];
   if (body.kind !== "reduce") {
     // Several outputs share the loops: one store each.
     const stores = bodies.map((e, k) =>
       new BufferStore(buffers[k], index, ctx.toLoads(substitute(e, values)))
     );
-    return nest(leaves, guards, seq(stores), () => [], true);
+    return nest(leaves, guards, pred(seq(stores)), () => [], true);
   }
   // The init nest runs just outside the first reduction loop, over the data loops after it;
   // guards on the loops outside it are placed once, around both init and update.
@@ -140,6 +144,29 @@ export function stageNest(
   if (!(cond.kind === "const" && cond.value === 1)) {
     update = new IfThenElse(ctx.toLoads(cond), update);
   }
+  if (leaves.some((v) => isThreadReduce(st, v))) {
+    if (buffers.length > 1) {
+      throw new TesseraError(
+        `te.lower: stage '${st.name}' is a tuple reduction (several outputs) with its reduce ` +
+          `axis bound to threads; a cross-thread tuple reduction is not supported yet: rfactor ` +
+          `it and bind the factored data axis, or keep the reduce axis serial`,
+      );
+    }
+    return crossThreadNest({
+      st,
+      ext: b.ext,
+      guards,
+      out: buffers[0],
+      index,
+      combiner: c,
+      source: srcs[0],
+      cond: cond.kind === "const" && cond.value === 1 ? null : ctx.toLoads(cond),
+      toLoads: ctx.toLoads,
+      atLoop: ctx.atLoop,
+      nest: (loops, gs, inner) => nest(loops, gs, inner, () => [], true),
+    });
+  }
+  update = pred(update);
   const usesReduce = (g: Expr) =>
     [...freeVars(g)].some((v) => (v as IterVar).iterType === "reduce");
   const initGuards = guards.filter((g) => !usesReduce(g) && level(g, leaves) >= first);

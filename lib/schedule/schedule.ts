@@ -168,6 +168,7 @@ export class Schedule {
     const copy = new ComputeOp(name, axis, [], new TensorRead(src, axis));
     const st = new Stage(this, copy, copy, false);
     st.scope = scope;
+    st.scopeExplicit = true;
     this.stages.splice(this.stages.indexOf(producer) + 1, 0, st);
     this.byOp.set(copy, st);
     const cacheT = tensorOf(copy);
@@ -222,6 +223,7 @@ export class Schedule {
     );
     const cst = new Stage(this, inner, inner, false);
     cst.scope = scope;
+    cst.scopeExplicit = true;
     this.insertBefore(cst, st);
     // Each output becomes a copy of the matching output of the cache stage.
     const copies = inner.outputs.map((t) => new TensorRead(t, op.axis));

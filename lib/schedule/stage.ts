@@ -37,7 +37,7 @@ export const PRAGMA_KEYS: Readonly<Record<string, string>> = {
 
 export interface IterAttr {
   forKind: ForKind;
-  threadTag: ThreadTag | null;
+  threadTag: ThreadTag | "vthread" | null;
   pragmas: Array<[string, string | number]>;
 }
 
@@ -76,6 +76,9 @@ export class Stage {
   readonly attrs = new Map<IterVar, IterAttr>();
   attach: Attach = { type: "root" };
   scope: Scope = "global";
+  /** Whether the user (setScope, cacheRead, cacheWrite) chose the scope; else inferred. */
+  scopeExplicit = false;
+  storePredicate: Expr | null = null;
   readonly storageAligns = new Map<IterVar, { factor: number; offset: number }>();
   /** Loop variables of operations that cacheWrite or rfactor replaced. */
   private readonly retired = new Set<IterVar>();
@@ -333,8 +336,20 @@ export class Stage {
     return this.setKind("parallel", v, "parallel");
   }
 
-  bind(axis: IterVar, tag: ThreadTag): this {
+  bind(axis: IterVar, tag: ThreadTag | "vthread"): this {
     const v = this.leaf("bind", axis);
+    if (tag === "vthread") {
+      // Virtual threads (lib/lower/gpu/injectVirtualThread.ts): several may be bound.
+      if (v.iterType === "reduce") {
+        throw new TesseraError(
+          `${
+            this.where("bind", v)
+          }: a reduction axis cannot be a virtual thread (each would hold its own partial); bind a data axis`,
+        );
+      }
+      this.attr(v).threadTag = "vthread";
+      return this;
+    }
     if (!THREAD_TAGS.includes(tag)) {
       throw new TesseraError(
         `${this.where("bind", v)}: unknown thread tag ${JSON.stringify(tag)}; use one of ${
@@ -342,11 +357,11 @@ export class Stage {
         }`,
       );
     }
-    if (v.iterType === "reduce") {
+    if (v.iterType === "reduce" && !tag.startsWith("threadIdx")) {
       throw new TesseraError(
         `${
           this.where("bind", v)
-        }: binding a reduction axis to threads (a cross-thread reduction) is not supported yet; rfactor it and bind the factored data axis`,
+        }: a reduction axis can be bound to threadIdx.* (the threads of one workgroup combine their partials), not to ${tag} (workgroups cannot wait for each other); rfactor it and bind the factored data axis to ${tag}`,
       );
     }
     for (const [other, a] of this.attrs) {
@@ -461,6 +476,23 @@ export class Stage {
     return this;
   }
 
+  /**
+   * Only iterations where `cond` holds store (TVM's set_store_predicate). On a reduction
+   * across threads it says which thread stores the result (default: reduce thread index 0).
+   */
+  setStorePredicate(cond: Expr): this {
+    this.computeOnly("setStorePredicate");
+    if (!isExpr(cond) || cond.dtype !== "bool") {
+      throw new TesseraError(
+        `${
+          this.where("setStorePredicate")
+        }: expected a bool expression of the stage's loops (e.g. te.eq(k, 0)), got ${String(cond)}`,
+      );
+    }
+    this.storePredicate = cond;
+    return this;
+  }
+
   setScope(scope: Scope): this {
     if (!SCOPES.includes(scope)) {
       throw new TesseraError(
@@ -468,6 +500,7 @@ export class Stage {
       );
     }
     this.scope = scope;
+    this.scopeExplicit = true;
     return this;
   }
 

@@ -254,6 +254,21 @@ function rootOf(st: Stage): Stage {
   return r;
 }
 
+/**
+ * A reduce loop of `st` that a cross-thread reduction can bind to threadIdx.x: constant
+ * extent up to `most`, every data loop outside the reduce loops (lowering's requirement).
+ */
+function threadReducible(st: Stage, ext: Map<IterVar, Expr>, most: number): IterVar | null {
+  const leaves = st.leafIterVars;
+  const first = leaves.findIndex((v) => v.iterType === "reduce");
+  if (first < 0 || leaves.slice(first).some((v) => v.iterType === "data")) return null;
+  const ok = leaves.slice(first).filter((v) => {
+    const e = ext.get(v);
+    return e?.kind === "const" && e.value > 1 && e.value <= most;
+  });
+  return ok.length ? ok[ok.length - 1] : null;
+}
+
 /** Threads a generated workgroup may have: what WebGPU adapters commonly allow (llvmpipe too). */
 const MAX_INVOCATIONS = 1024;
 
@@ -263,7 +278,9 @@ const MAX_INVOCATIONS = 1024;
  * computed inside another may bind a loop to threadIdx.y (a cooperative, shared-memory-style
  * fill), keeping the workgroup within MAX_INVOCATIONS. Extents are the lowered ones, and
  * consumers are bound before their producers, since how a consumer's loops are bound changes
- * the region a producer attached inside them covers. Unrolling and vectorizing still apply;
+ * the region a producer attached inside them covers. A reduce loop may go to threadIdx.x (a
+ * cross-thread reduction), a short data loop to "vthread"; attached stages keep the default
+ * scope, so scope inference decides where they live. Unrolling and vectorizing still apply;
  * a short innermost loop split off and vectorized exercises the printer's vecN code.
  */
 function bindForGpu(
@@ -293,7 +310,13 @@ function bindForGpu(
         );
       }
       const inner = (inScan ? free(st) : leaves.slice(1)).filter((v) => extent(v) <= 64);
-      if (inner.length && c.chance(80)) {
+      const red = inScan ? null : threadReducible(st, ext, 64);
+      if (red && c.chance(30)) {
+        attempt(log, `${st.name}.bind(${red.name}, threadIdx.x) (across threads)`, () => {
+          st.bind(red, "threadIdx.x");
+          threadsX.set(st, (ext.get(red) as Expr & { value: number }).value);
+        });
+      } else if (inner.length && c.chance(80)) {
         const v = c.one(inner);
         attempt(log, `${st.name}.bind(${v.name}, threadIdx.x)`, () => {
           st.bind(v, "threadIdx.x");
@@ -301,12 +324,30 @@ function bindForGpu(
         });
       }
     } else {
+      // A reduction across threads inside a workgroup that has no threadIdx.x of its own.
+      const red = threadsX.has(rootOf(st)) ? null : threadReducible(st, ext, 16);
+      if (red && c.chance(40)) {
+        attempt(
+          log,
+          `${st.name}.bind(${red.name}, threadIdx.x) (across threads)`,
+          () => st.bind(red, "threadIdx.x"),
+        );
+        continue;
+      }
       const most = Math.min(64, Math.floor(MAX_INVOCATIONS / (threadsX.get(rootOf(st)) ?? 1)));
       const inner = leaves.filter((v) => extent(v) <= most);
       if (inner.length && c.chance(50)) {
         const v = c.one(inner);
         attempt(log, `${st.name}.bind(${v.name}, threadIdx.y)`, () => st.bind(v, "threadIdx.y"));
       }
+    }
+    // Virtual threads: a short data loop no other binding took (never a scan's row loop).
+    const short = free(st).filter((v) =>
+      v.iterType === "data" && !st.attrs.get(v)?.threadTag && extent(v) <= 8
+    );
+    if (short.length && c.chance(25)) {
+      const v = c.one(short);
+      attempt(log, `${st.name}.bind(${v.name}, vthread)`, () => st.bind(v, "vthread"));
     }
     if (free(st).length > 0 && c.chance(30)) {
       const v = c.one(free(st));
