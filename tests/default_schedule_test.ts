@@ -15,7 +15,7 @@ import { applyDefault, defaultFacts, type Facts } from "../lib/tune/default.ts";
 import { applyTrace, printTrace, type Trace, traceOfCode } from "../lib/tune/trace.ts";
 import { Choices, propertyOptions } from "./gen/choices.ts";
 import { checkBackend, checkSchedule } from "./gen/check.ts";
-import { type Program, randomProgram } from "./gen/programs.ts";
+import { argsOf, type Program, randomProgram } from "./gen/programs.ts";
 import { useTestCache } from "./c_util.ts";
 
 const host = await defaultFacts();
@@ -39,7 +39,7 @@ function defaulted(xs: number[], target: string, facts: Facts) {
   return { p, s, trace, log: trace.map((t) => JSON.stringify(t)) };
 }
 
-const lowered = (s: Schedule, p: Program) => String(te.lower(s, [...p.inputs, ...p.outputs]));
+const lowered = (s: Schedule, p: Program) => String(te.lower(s, argsOf(p)));
 
 for (const target of ["c", "webgpu"]) {
   for (const [which, facts] of FACTS) {
@@ -88,7 +88,10 @@ for (const [which, facts] of FACTS) {
     await fc.assert(
       fc.asyncProperty(programs, fc.nat(), async (xs, seed) => {
         const { p, s, log } = defaulted(xs, "webgpu", facts);
-        assert.equal(await checkBackend(p, s, log, seed, "webgpu", 1e-4), "ok");
+        // An int64/float64 program is refused at build on WebGPU, as stated; all else runs.
+        assert.ok(
+          ["ok", "refused-64"].includes(await checkBackend(p, s, log, seed, "webgpu", 1e-4)),
+        );
       }),
       propertyOptions(RUNS),
     );

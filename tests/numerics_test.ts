@@ -193,7 +193,9 @@ Deno.test("llvmpipe's loop budget counts a re-bound thread loop each thread runs
   const RL = s.cacheWrite(R, "local");
   const r = s.stage(R);
   const [ro] = r.split(r.op.axis[0], { factor: 2 });
-  r.computeAt(s.stage(D), D.op.axis[0]);
+  // Global, as written before scope inference: inferred, R is one shared element per block
+  // and the loop is no longer re-bound.
+  r.computeAt(s.stage(D), D.op.axis[0]).setScope("global");
   s.stage(RL).computeAt(r, ro).bind(s.stage(RL).op.axis[0], "threadIdx.x");
   r.bind(ro, "threadIdx.x");
   s.stage(D).bind(D.op.axis[0], "blockIdx.x");
@@ -212,8 +214,8 @@ Deno.test("llvmpipe's loop budget counts a re-bound thread loop each thread runs
 });
 
 Deno.test("private arrays beyond the per-invocation cap are refused at build, naming them", async () => {
-  // Softmax stages at the row's thread loop in the default scope: every thread would hold
-  // the rows of E privately. It used to build, and its first call never returned.
+  // Softmax stages at the row's thread loop with no scope set: inferred local, every thread
+  // would hold its row of E privately. It used to build, and its first call never returned.
   const n = 4096;
   const A = te.placeholder([2, n], "float32", "A");
   const k = te.reduceAxis([0, n], "k");
@@ -229,7 +231,7 @@ Deno.test("private arrays beyond the per-invocation cap are refused at build, na
   await assert.rejects(
     () => te.build(s, [A, O], { target: "webgpu" }),
     (e) =>
-      e instanceof TesseraError && /'E' \(32768 bytes\)/.test(e.message) &&
+      e instanceof TesseraError && /'E' \(16384 bytes\)/.test(e.message) &&
       e.message.includes(`${MAX_PRIVATE_BYTES} bytes per invocation`) &&
       /"shared"/.test(e.message),
   );
