@@ -23,7 +23,7 @@ export type { TimeOptions, TimingResult } from "./lib/runtime/timing.ts";
 export { Profile } from "./lib/runtime/profile.ts";
 export type { Roofs, StageProfile } from "./lib/runtime/profile.ts";
 export { DeviceArray } from "./lib/runtime/device_array.ts";
-export { getDevice } from "./lib/target/wgsl/device.ts";
+export { getDevice } from "./lib/codegen/wgsl/device.ts";
 export { bench, BenchResult, Skip, Suite } from "./lib/bench/mod.ts";
 export type {
   CaseResult,

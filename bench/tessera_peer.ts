@@ -8,7 +8,7 @@
  */
 import { nd, te } from "../mod.ts";
 import { DeviceArray } from "../lib/runtime/device_array.ts";
-import { getDevice } from "../lib/target/wgsl/device.ts";
+import { getDevice } from "../lib/codegen/wgsl/device.ts";
 import { checkInputs, firstLine, type Peer, type Prepared } from "../lib/bench/peers/peer.ts";
 import { inputShapes, outputShape, type Workload } from "../lib/bench/workload.ts";
 import { scheduleFor, type Target } from "./schedules/mod.ts";

@@ -8,7 +8,7 @@
 import { nd, te } from "../mod.ts";
 import { matmulCpu } from "./matmul_cpu.ts";
 import { matmulGpu } from "./matmul_gpu.ts";
-import { getDevice } from "../lib/target/wgsl/device.ts";
+import { getDevice } from "../lib/codegen/wgsl/device.ts";
 import { allPeers } from "../lib/bench/peers/mod.ts";
 import { cpuModel } from "../lib/bench/env.ts";
 import { median } from "../lib/runtime/timing.ts";

@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { type Expr, nd, NDArray, te, TesseraError } from "../mod.ts";
-import { compileC } from "../lib/target/c/compile.ts";
-import { printC } from "../lib/target/c/printer.ts";
+import { compileC } from "../lib/codegen/c/compile.ts";
+import { printC } from "../lib/codegen/c/printer.ts";
 import { flattenStorage } from "../lib/lower/flatten.ts";
 import { Buffer, BufferLoad, intConst, Var } from "../lib/ir/expr.ts";
 import { BufferStore, For, PrimFunc } from "../lib/ir/stmt.ts";

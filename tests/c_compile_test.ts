@@ -15,7 +15,7 @@ import {
   type CompileOptions,
   findCompiler,
   loadC,
-} from "../lib/target/c/compile.ts";
+} from "../lib/codegen/c/compile.ts";
 
 // Every test builds into a directory of its own, never the user's cache. The directory is
 // passed, not set in the environment: `deno test --parallel` runs all test files in one
@@ -24,7 +24,7 @@ import {
 const CACHE = Deno.makeTempDirSync({ prefix: "tessera-c-compile-test-" });
 const compileC = (src: string, opts: CompileOptions = {}) =>
   compileInto(src, { cacheDir: CACHE, ...opts });
-const COMPILE_TS = new URL("../lib/target/c/compile.ts", import.meta.url).href;
+const COMPILE_TS = new URL("../lib/codegen/c/compile.ts", import.meta.url).href;
 const MOD_TS = new URL("../mod.ts", import.meta.url).href;
 
 /** A source no earlier run can have cached, so the first compile really compiles. */

@@ -7,8 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { nd, type NDArray, type Schedule, te, type Tensor } from "../mod.ts";
-import { findCompiler } from "../lib/target/c/compile.ts";
-import { parseStandaloneOutput, standaloneC } from "../lib/target/c/standalone.ts";
+import { findCompiler } from "../lib/codegen/c/compile.ts";
+import { parseStandaloneOutput, standaloneC } from "../lib/codegen/c/standalone.ts";
 import { matmulCpu } from "../examples/matmul_cpu.ts";
 import { Binary, Buffer, BufferLoad, intConst, Var } from "../lib/ir/expr.ts";
 import { BufferStore, For, PrimFunc } from "../lib/ir/stmt.ts";

@@ -10,12 +10,12 @@
  */
 import assert from "node:assert/strict";
 import { type DType, type Expr, nd, te, TesseraError } from "../mod.ts";
-import { getDevice } from "../lib/target/wgsl/device.ts";
+import { getDevice } from "../lib/codegen/wgsl/device.ts";
 import {
   MAX_PRIVATE_BYTES,
   PIPELINE_CACHE_CAP,
   pipelineCacheSize,
-} from "../lib/target/wgsl/runtime.ts";
+} from "../lib/codegen/wgsl/runtime.ts";
 import { useTestCache } from "./c_util.ts";
 
 useTestCache();

@@ -1,5 +1,5 @@
 /**
- * Tessera's OpenMP threads wait passively (see passiveOpenMP in lib/target/c/compile.ts): the
+ * Tessera's OpenMP threads wait passively (see passiveOpenMP in lib/codegen/c/compile.ts): the
  * variable must be in the environment before libgomp's own initialization, which runs when the
  * first kernel is loaded, so this is checked in fresh processes by what libgomp itself reports
  * (OMP_DISPLAY_ENV=verbose prints its settings to stderr as it initializes), and a user's own

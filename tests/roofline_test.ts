@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { tmpdir } from "node:os";
 import { measureRoofline } from "../lib/bench/roofline.ts";
-import { findCompiler } from "../lib/target/c/compile.ts";
+import { findCompiler } from "../lib/codegen/c/compile.ts";
 import { streamCases } from "../bench/stream.ts";
 import { useTestCache } from "./c_util.ts";
 

@@ -11,8 +11,8 @@ import { constBound } from "../lib/arith/interval.ts";
 import { simplify } from "../lib/arith/simplify.ts";
 import { intConst } from "../lib/ir/expr.ts";
 import { flattenStorage } from "../lib/lower/flatten.ts";
-import { printC } from "../lib/target/c/printer.ts";
-import { getDevice } from "../lib/target/wgsl/device.ts";
+import { printC } from "../lib/codegen/c/printer.ts";
+import { getDevice } from "../lib/codegen/wgsl/device.ts";
 
 const throwsTessera = async (f: () => unknown, re: RegExp) => {
   await assert.rejects(async () => await f(), (e: unknown) => {

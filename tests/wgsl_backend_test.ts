@@ -24,7 +24,7 @@ import {
   TesseraError,
 } from "../mod.ts";
 import { DeviceArray } from "../lib/runtime/device_array.ts";
-import { getDevice } from "../lib/target/wgsl/device.ts";
+import { getDevice } from "../lib/codegen/wgsl/device.ts";
 import { matmulGpu } from "../examples/matmul_gpu.ts";
 
 function throwsTessera(f: () => unknown, re: RegExp) {
@@ -561,7 +561,7 @@ Deno.test("int32 arithmetic wraps and divides like the interpreter, negatives in
 });
 
 Deno.test("int32 division by zero on the GPU is a TesseraError, as in the interpreter", async () => {
-  // The shader sets an error flag the runtime reads back (lib/target/wgsl/error_flags.ts);
+  // The shader sets an error flag the runtime reads back (lib/codegen/wgsl/error_flags.ts);
   // tests/numerics_test.ts covers the outputs and the next call.
   for (
     const op of [

@@ -10,9 +10,9 @@ import { nd, NDArray, te, TesseraError } from "../mod.ts";
 import { Var } from "../lib/ir/expr.ts";
 import { bindArguments } from "../lib/runtime/args.ts";
 import { DeviceArray } from "../lib/runtime/device_array.ts";
-import { getDevice } from "../lib/target/wgsl/device.ts";
-import type { WgslDispatch, WgslPlan } from "../lib/target/wgsl/plan.ts";
-import { prepareWgsl } from "../lib/target/wgsl/runtime.ts";
+import { getDevice } from "../lib/codegen/wgsl/device.ts";
+import type { WgslDispatch, WgslPlan } from "../lib/codegen/wgsl/plan.ts";
+import { prepareWgsl } from "../lib/codegen/wgsl/runtime.ts";
 
 async function rejectsTessera(f: () => Promise<unknown>, re: RegExp) {
   await assert.rejects(f, (e) => {
@@ -436,7 +436,7 @@ Deno.test("a lost device is replaced on next use; arrays from the old one say so
 
 Deno.test("processes that used WebGPU exit promptly with status 0", async () => {
   const dir = Deno.makeTempDirSync();
-  const runtime = new URL("../lib/target/wgsl/runtime.ts", import.meta.url).href;
+  const runtime = new URL("../lib/codegen/wgsl/runtime.ts", import.meta.url).href;
   const ndm = new URL("../lib/runtime/ndarray.ts", import.meta.url).href;
   const expr = new URL("../lib/ir/expr.ts", import.meta.url).href;
   const imports = `
@@ -500,7 +500,7 @@ await prog.run([d, d, e], new Map([[n, 100]]));
 });
 
 Deno.test("no adapter: a TesseraError that says how to get one", async () => {
-  const device = new URL("../lib/target/wgsl/device.ts", import.meta.url).href;
+  const device = new URL("../lib/codegen/wgsl/device.ts", import.meta.url).href;
   const error = new URL("../lib/error.ts", import.meta.url).href;
   const script = `
 import { getDevice } from "${device}";

@@ -6,8 +6,8 @@
  * instead of failing the run.
  */
 import { cpus, totalmem } from "node:os";
-import { BASE_FLAGS, DEFAULT_FLAGS, findCompiler } from "../target/c/compile.ts";
-import { describeAdapter } from "../target/wgsl/device.ts";
+import { BASE_FLAGS, DEFAULT_FLAGS, findCompiler } from "../codegen/c/compile.ts";
+import { describeAdapter } from "../codegen/wgsl/device.ts";
 import { envBundle } from "../display/objects.ts";
 import type { Peer } from "./peers/peer.ts";
 import type { EnvRecord } from "./schema.ts";

@@ -12,12 +12,12 @@ import type { Schedule } from "../schedule/schedule.ts";
 import type { NDArray } from "./ndarray.ts";
 import type { DeviceArray } from "./device_array.ts";
 import { parseTimeOptions, timeCalls, type TimeOptions, type TimingResult } from "./timing.ts";
-import { buildC } from "../target/c/target.ts";
+import { buildC } from "../codegen/c/target.ts";
 import { evalExact } from "../arith/exact.ts";
 import { stageWork } from "../lower/stageWork.ts";
 import { bindArguments } from "./args.ts";
 import { Profile, type StageProfile } from "./profile.ts";
-import { buildWebgpu } from "../target/wgsl/target.ts";
+import { buildWebgpu } from "../codegen/wgsl/target.ts";
 import { isTensor, type Tensor } from "../te/tensor.ts";
 import { defaultSchedule } from "../tune/default.ts";
 

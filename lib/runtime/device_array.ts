@@ -12,7 +12,7 @@
  */
 import { TesseraError } from "../error.ts";
 import { type DType, parseDType } from "../ir/dtype.ts";
-import { getDevice, type WebGpu } from "../target/wgsl/device.ts";
+import { getDevice, type WebGpu } from "../codegen/wgsl/device.ts";
 import { checkStorage, NDArray } from "./ndarray.ts";
 
 /** Bytes one element takes in a device buffer. */

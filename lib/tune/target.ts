@@ -6,8 +6,8 @@
  */
 import { cpuModel } from "../bench/env.ts";
 import { cpuFeatures } from "../bench/cpu.ts";
-import { findCompiler } from "../target/c/compile.ts";
-import { getDevice, WANTED_LIMITS } from "../target/wgsl/device.ts";
+import { findCompiler } from "../codegen/c/compile.ts";
+import { getDevice, WANTED_LIMITS } from "../codegen/wgsl/device.ts";
 import type { TargetFacts } from "./key.ts";
 
 const VECTOR_FEATURES = [

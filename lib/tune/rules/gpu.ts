@@ -10,10 +10,10 @@
  * - everything else fuses its data loops and splits them into blockIdx.x and threadIdx.x,
  *   one output per invocation.
  * Each form is taken only when an invocation's serial loop iterations stay well under
- * llvmpipe's budget (lib/target/wgsl/loop_budget.ts); a stage that fits none keeps its
+ * llvmpipe's budget (lib/codegen/wgsl/loop_budget.ts); a stage that fits none keeps its
  * loops serial, and the build's own check says why it cannot run there.
  */
-import { LLVMPIPE_LOOP_LIMIT } from "../../target/wgsl/loop_budget.ts";
+import { LLVMPIPE_LOOP_LIMIT } from "../../codegen/wgsl/loop_budget.ts";
 import type { Schedule } from "../../schedule/schedule.ts";
 import type { Stage } from "../../schedule/stage.ts";
 import type { ComputeOp, IterVar } from "../../te/tensor.ts";

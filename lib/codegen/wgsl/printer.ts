@@ -764,7 +764,7 @@ class WgslPrinter extends CStylePrinter {
   }
 
   externCall(s: Stmt & { kind: "extern" }): void {
-    // lib/target/wgsl/target.ts refuses these before printing; this is the backstop.
+    // lib/codegen/wgsl/target.ts refuses these before printing; this is the backstop.
     throw new TesseraError(`extern stage '${s.impl.stage}': extern calls run on the C target only`);
   }
 
