@@ -27,8 +27,8 @@ const RUNS = {
 /** What the WebGPU target rightly refuses to build (as in wgsl_property_test.ts). */
 const GPU_REFUSALS = /must be a constant|need a constant size|bind blockIdx only|grid must depend/;
 
-/** The call-time refusal of a loop whose variable would pass int32. */
-const BIG_LOOP = /past int32/;
+/** The call-time refusals of a loop whose variable or bounds would pass int32. */
+const BIG_LOOP = /past int32|overflows int32 on the way/;
 
 /** Whether `f` fails with a report of an out-of-bounds read; any other failure is thrown. */
 async function reportsOob(f: () => unknown): Promise<boolean> {
