@@ -248,3 +248,28 @@ Deno.test("an attached read proven by its loops is unchecked; an unproven one ke
     await assert.rejects(() => f(ramp(4), nd.empty([5])), /out-of-bounds load from 'P2'/);
   }
 });
+
+Deno.test("a producer attached outside the cached gather index it is read through gets its whole extent", async () => {
+  // Y[r, i] = P[r, I[i]] with I cached at loop i and P attached at the same loop: P's region
+  // cannot depend on I_local, which is not computed yet where P is (seed 105 of the bounds
+  // property found a read of I_local outside its allocation; here it read it unwritten).
+  const X = te.placeholder([2, 4], "float32", "X");
+  const I = te.placeholder([1], "int32", "I");
+  const P = te.compute([2, 4], (r, j) => X(r, j).mul(2).add(1), "P");
+  const Y = te.compute([2, 1], (r, i) => P(r, I(i)), "Y");
+  const s = te.createSchedule(Y);
+  const IL = s.cacheRead(I, "local", [Y]);
+  const i = Y.op.axis[1];
+  s.stage(P).computeAt(s.stage(Y), i);
+  s.stage(IL).computeAt(s.stage(Y), i);
+  const x = nd.array(Float32Array.from({ length: 8 }, (_, k) => k), [2, 4]);
+  const idx = nd.array(Int32Array.from([3]), [1]);
+  const want = [7, 15];
+  for (const target of ["interpreter", "c"] as const) {
+    if (target === "c") useTestCache();
+    const y = nd.empty([2, 1], "float32");
+    if (target === "interpreter") await te.evaluate(te.lower(s, [X, I, Y]), [x, idx, y]);
+    else (await te.build(s, [X, I, Y], { target }))(x, idx, y);
+    assert.deepEqual(Array.from(y.toArray() as Float32Array), want, target);
+  }
+});

@@ -152,7 +152,14 @@ function attachedRegion(
         if (e.kind !== "tensorRead" || s.stageOfOp((e.tensor as Tensor).op) !== st) return;
         e.indices.forEach((idx, d) => {
           if (full[d]) return;
-          const iv = evalInterval(substitute(idx, values), relax);
+          const there = substitute(idx, values);
+          // An index read from a stage not yet computed where `st` is (a gather index cached
+          // deeper in the nest) says nothing here: `st` needs its whole extent.
+          if (readsUnavailable(s, there, at)) {
+            full[d] = true;
+            return;
+          }
+          const iv = evalInterval(there, relax);
           if (!iv) {
             full[d] = true;
             return;
@@ -168,6 +175,25 @@ function attachedRegion(
     const min = simplify(lo[d]!);
     return { min, extent: simplify(binary("add", binary("sub", hi[d]!, min), 1)) };
   });
+}
+
+/**
+ * Whether `e` reads a stage whose values do not exist yet at loop `at.axis` of `at.stage`:
+ * one attached inside that loop (or at it, whose order beside the attached stage is not
+ * fixed), or under another stage's loops. Root stages and inputs are always there.
+ */
+function readsUnavailable(s: Schedule, e: Expr, at: { stage: Stage; axis: IterVar }): boolean {
+  let hit = false;
+  walkExpr(e, (x) => {
+    if (x.kind !== "tensorRead") return;
+    const r = s.stageOfOp((x.tensor as Tensor).op);
+    if (!r || r.attach.type !== "scope") return;
+    const { stage, axis } = r.attach;
+    const before = stage === at.stage &&
+      stage.leafIterVars.indexOf(axis) < stage.leafIterVars.indexOf(at.axis);
+    if (!before) hit = true;
+  });
+  return hit;
 }
 
 function findStage(s: Schedule, v: Var): Stage | undefined {
