@@ -79,7 +79,7 @@ Deno.test("treeReduce folds one partial per thread into slot 0, whatever the thr
       const combine = combineWith(c);
       const thread = (body: Stmt) =>
         new For(tx, intConst(0), intConst(n), "threadBinding", body, "threadIdx.x");
-      const tree = treeReduce(red, [{ v: tx, extent: n, tag: "threadIdx.x" }], combine);
+      const tree = treeReduce([red], [{ v: tx, extent: n, tag: "threadIdx.x" }], combine);
       let barriers = 0;
       walkStmt(tree, (x) => void (x.kind === "barrier" && barriers++));
       assert.equal(barriers, Math.ceil(Math.log2(n)), `n = ${n}: one barrier per step`);
@@ -158,6 +158,35 @@ Deno.test("any commReducer crosses threads, with thread counts that are not powe
       ? nd.array(Array.from({ length: 180 }, (_, i) => [1, -1, 2, 1][i % 4]), [9, 20])
       : ints([9, 20], threads);
     await equalOnAllTargets(s, [A, B], [a], `reducer ${threads} threads`);
+  }
+});
+
+Deno.test("a tuple reducer crosses threads: argmax and argmin with ties and NaN", async () => {
+  const n = 6, m = 29;
+  const vals = Array.from({ length: n * m }, (_, i) => [(i * 7) % 5, 3, -2, 3][i % 4]);
+  vals[2 * m + 11] = NaN; // row 2: NaN wins, at its index
+  for (const max of [true, false]) {
+    for (const threads of [8, 5]) {
+      const A = te.placeholder([n, m], "float32", "A");
+      const k = te.reduceAxis([0, m], "k");
+      const [idx, val] = te.compute([n], (i) => (max ? te.argmax : te.argmin)(A(i, k), [k]), "T");
+      const s = te.createSchedule([idx, val]);
+      const st = s.stage(idx);
+      const [, ki] = st.split(st.op.reduceAxis[0], { factor: threads });
+      st.bind(st.op.axis[0], "blockIdx.x").bind(ki, "threadIdx.x");
+      const ir = String(te.lower(s, [A, idx, val]));
+      assert.match(
+        ir,
+        /T\.v0_red = T\.alloc_buffer|_red = T\.alloc_buffer/,
+        "partials in shared memory",
+      );
+      await equalOnAllTargets(
+        s,
+        [A, idx, val],
+        [nd.array(vals, [n, m])],
+        `${max ? "argmax" : "argmin"} over ${threads} threads`,
+      );
+    }
   }
 });
 

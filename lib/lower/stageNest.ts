@@ -145,21 +145,14 @@ export function stageNest(
     update = new IfThenElse(ctx.toLoads(cond), update);
   }
   if (leaves.some((v) => isThreadReduce(st, v))) {
-    if (buffers.length > 1) {
-      throw new TesseraError(
-        `te.lower: stage '${st.name}' is a tuple reduction (several outputs) with its reduce ` +
-          `axis bound to threads; a cross-thread tuple reduction is not supported yet: rfactor ` +
-          `it and bind the factored data axis, or keep the reduce axis serial`,
-      );
-    }
     return crossThreadNest({
       st,
       ext: b.ext,
       guards,
-      out: buffers[0],
+      out: buffers,
       index,
       combiner: c,
-      source: srcs[0],
+      source: srcs,
       cond: cond.kind === "const" && cond.value === 1 ? null : ctx.toLoads(cond),
       toLoads: ctx.toLoads,
       atLoop: ctx.atLoop,

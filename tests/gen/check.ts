@@ -119,12 +119,8 @@ function lowerOrReject(p: Program, s: Schedule, describe: () => string): PrimFun
   try {
     return te.lower(s, argsOf(p));
   } catch (e) {
-    // Also a reduction across threads whose data loops sit inside its reduce loops, or a tuple
-    // reduction across threads (not supported yet).
-    if (
-      e instanceof TesseraError &&
-      /not a constant|across threads\)|cross-thread tuple reduction/.test(e.message)
-    ) {
+    // Also a reduction across threads whose data loops sit inside its reduce loops.
+    if (e instanceof TesseraError && /not a constant|across threads\)/.test(e.message)) {
       return "rejected";
     }
     throw new Error(`lowering failed: ${(e as Error).message}\n  ${describe()}`);

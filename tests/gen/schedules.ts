@@ -261,8 +261,6 @@ function rootOf(st: Stage): Stage {
 function threadReducible(st: Stage, ext: Map<IterVar, Expr>, most: number): IterVar | null {
   const leaves = st.leafIterVars;
   const first = leaves.findIndex((v) => v.iterType === "reduce");
-  // A tuple reduction across threads is refused for now (lib/lower/stageNest.ts).
-  if (st.op.kind === "compute" && st.op.numOutputs > 1) return null;
   if (first < 0 || leaves.slice(first).some((v) => v.iterType === "data")) return null;
   const ok = leaves.slice(first).filter((v) => {
     const e = ext.get(v);

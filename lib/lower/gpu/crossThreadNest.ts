@@ -22,10 +22,10 @@ export interface CrossThreadInput {
   st: Stage;
   ext: ReadonlyMap<IterVar, Expr>;
   guards: Expr[];
-  out: Buffer;
+  out: readonly Buffer[];
   index: Expr[];
   combiner: CommReducer;
-  source: Expr;
+  source: Expr[];
   cond: Expr | null;
   toLoads(e: Expr): Expr;
   atLoop(v: IterVar): { pre: Stmt[]; wrap: (s: Stmt) => Stmt };

@@ -17,6 +17,9 @@
  * running them at once: the IR means one thing on every target. Which thread combines what
  * changes only the association order, which a `commReducer` allows.
  *
+ * A tuple reducer (argmax, say) keeps one partials buffer per component and folds them
+ * together: every component's new value is computed from the old ones before any is stored.
+ *
  * Subgroup operations are not used yet (the adapter here, llvmpipe, has no `subgroups`
  * feature to test them on); the tree in workgroup memory is the portable form.
  */
@@ -29,9 +32,18 @@ import {
   type Expr,
   intConst,
   logical,
-  type Var,
+  Var,
 } from "../../ir/expr.ts";
-import { Allocate, Barrier, BufferStore, For, IfThenElse, seq, type Stmt } from "../../ir/stmt.ts";
+import {
+  Allocate,
+  Barrier,
+  BufferStore,
+  For,
+  IfThenElse,
+  LetStmt,
+  seq,
+  type Stmt,
+} from "../../ir/stmt.ts";
 import { substitute } from "../../ir/visit.ts";
 
 /** A reduce loop bound to a thread index, with its constant extent. */
@@ -43,10 +55,34 @@ export interface ThreadLoop {
   readonly attach?: (body: Stmt) => Stmt;
 }
 
-export function combineWith(c: CommReducer): (a: Expr, b: Expr) => Expr {
-  // One component: lowering refuses tuple reductions across threads before this.
-  return (a, b) => substitute(c.result[0], new Map<Var, Expr>([[c.lhs[0], a], [c.rhs[0], b]]));
+/** The reducer's combine, one expression per component, of the old values `a` and new `b`. */
+export function combineWith(c: CommReducer): (a: Expr[], b: Expr[]) => Expr[] {
+  return (a, b) =>
+    c.result.map((r) =>
+      substitute(
+        r,
+        new Map<Var, Expr>([
+          ...c.lhs.map((v, k) => [v, a[k]] as const),
+          ...c.rhs.map((v, k) => [v, b[k]] as const),
+        ]),
+      )
+    );
 }
+
+/**
+ * Stores `values` (one per component) at `index` of each buffer. With several components the
+ * values are bound first, since each may read a buffer that an earlier store would change.
+ */
+function storeAll(bufs: readonly Buffer[], index: Expr[], values: Expr[]): Stmt {
+  if (bufs.length === 1) return new BufferStore(bufs[0], index, values[0]);
+  const vs = values.map((_, k) => new Var(`${bufs[k].name}_new`, bufs[k].dtype));
+  let s: Stmt = seq(bufs.map((b, k) => new BufferStore(b, index, vs[k])));
+  for (let k = vs.length - 1; k >= 0; k--) s = new LetStmt(vs[k], values[k], s);
+  return s;
+}
+
+const loadAll = (bufs: readonly Buffer[], index: Expr[]) =>
+  bufs.map((b) => new BufferLoad(b, index));
 
 /** The thread loops around `body(lin)`, `lin` the threads' linear index (first loop slowest). */
 function threadNest(
@@ -75,13 +111,13 @@ function linear(threads: readonly ThreadLoop[]): Expr {
 }
 
 /**
- * Phase 2: folds the `n` partials in `red` (slot = linear thread index) into `red[0]`, each
- * step a thread loop followed by a barrier.
+ * Phase 2: folds the `n` partials in `red` (slot = linear thread index; one buffer per
+ * component) into slot 0, each step a thread loop followed by a barrier.
  */
 export function treeReduce(
-  red: Buffer,
+  red: readonly Buffer[],
   threads: readonly ThreadLoop[],
-  combine: (a: Expr, b: Expr) => Expr,
+  combine: (a: Expr[], b: Expr[]) => Expr[],
 ): Stmt {
   const n = threads.reduce((a, t) => a * t.extent, 1);
   const steps: Array<{ below: number; by: number }> = [];
@@ -93,13 +129,10 @@ export function treeReduce(
     threadNest(threads, (lin) =>
       new IfThenElse(
         compare("lt", lin, below),
-        new BufferStore(
+        storeAll(
           red,
           [lin],
-          combine(
-            new BufferLoad(red, [lin]),
-            new BufferLoad(red, [binary("add", lin, by)]),
-          ),
+          combine(loadAll(red, [lin]), loadAll(red, [binary("add", lin, by)])),
         ),
       )),
     new Barrier(),
@@ -107,8 +140,8 @@ export function treeReduce(
 }
 
 export interface AllreduceParts {
-  /** The output buffer and the index of the element this reduction produces. */
-  out: Buffer;
+  /** The output buffers (one per component) and the index of the element produced. */
+  out: readonly Buffer[];
   index: Expr[];
   combiner: CommReducer;
   threads: readonly ThreadLoop[];
@@ -120,30 +153,28 @@ export interface AllreduceParts {
    * of the partials buffer itself (no accumulator can live across the thread loop).
    */
   inOrder: ((update: Stmt) => Stmt) | null;
-  /** The value folded in at each point and the condition under which it is. */
-  source: Expr;
+  /** The values folded in at each point (one per component) and the condition. */
+  source: Expr[];
   cond: Expr | null;
   /** Which thread stores the result; default: every reduce thread index is 0. */
   storePredicate: Expr | null;
 }
 
-/** The three phases for one output element, with the partials buffer allocated around them. */
+/** The three phases for one output element, with the partials buffers allocated around them. */
 export function lowerAllreduce(p: AllreduceParts): Stmt {
   const { out, threads } = p;
   const combine = combineWith(p.combiner);
   const n = threads.reduce((a, t) => a * t.extent, 1);
-  const acc = new Buffer(`${out.name}_acc`, out.dtype, [intConst(1)], "local");
-  const red = new Buffer(`${out.name}_red`, out.dtype, [intConst(n)], "shared");
-  const acc0 = new BufferLoad(acc, [intConst(0)]);
-  let update: Stmt = new BufferStore(acc, [intConst(0)], combine(acc0, p.source));
-  if (p.cond) update = new IfThenElse(p.cond, update);
+  const acc = out.map((o) => new Buffer(`${o.name}_acc`, o.dtype, [intConst(1)], "local"));
+  const red = out.map((o) => new Buffer(`${o.name}_red`, o.dtype, [intConst(n)], "shared"));
+  const zero = [intConst(0)];
+  const within = (bufs: Buffer[], s: Stmt) => bufs.reduceRight((b, buf) => new Allocate(buf, b), s);
+  const guarded = (s: Stmt) => p.cond ? new IfThenElse(p.cond, s) : s;
   if (p.inOrder) {
     const lin = linear(threads);
-    const slot = new BufferLoad(red, [lin]);
-    let inPlace: Stmt = new BufferStore(red, [lin], combine(slot, p.source));
-    if (p.cond) inPlace = new IfThenElse(p.cond, inPlace);
-    const init = threadNest(threads, (l) => new BufferStore(red, [l], p.combiner.identity[0]));
-    return new Allocate(
+    const inPlace = guarded(storeAll(red, [lin], combine(loadAll(red, [lin]), p.source)));
+    const init = threadNest(threads, (l) => storeAll(red, [l], [...p.combiner.identity]));
+    return within(
       red,
       seq([
         init,
@@ -155,27 +186,28 @@ export function lowerAllreduce(p: AllreduceParts): Stmt {
       ]),
     );
   }
+  const update = guarded(storeAll(acc, zero, combine(loadAll(acc, zero), p.source)));
   const partial = threadNest(threads, (lin) =>
-    new Allocate(
+    within(
       acc,
       seq([
-        new BufferStore(acc, [intConst(0)], p.combiner.identity[0]),
+        storeAll(acc, zero, [...p.combiner.identity]),
         p.serial(update),
-        new BufferStore(red, [lin], acc0),
+        storeAll(red, [lin], loadAll(acc, zero)),
       ]),
     ), true);
-  return new Allocate(
+  return within(
     red,
     seq([partial, new Barrier(), treeReduce(red, threads, combine), final(p, red)]),
   );
 }
 
-/** Phase 3: one thread stores slot 0. */
-function final(p: AllreduceParts, red: Buffer): Stmt {
+/** Phase 3: one thread stores slot 0 of each component. */
+function final(p: AllreduceParts, red: readonly Buffer[]): Stmt {
   const pred = p.storePredicate ??
     p.threads.map((t) => compare("eq", t.v, 0)).reduce((a, b) => logical("and", a, b));
   return threadNest(
     p.threads,
-    () => new IfThenElse(pred, new BufferStore(p.out, p.index, new BufferLoad(red, [intConst(0)]))),
+    () => new IfThenElse(pred, storeAll(p.out, p.index, loadAll(red, [intConst(0)]))),
   );
 }
