@@ -4,6 +4,11 @@
  */
 export { te } from "./lib/te/te.ts";
 export { tune } from "./lib/tune/mod.ts";
+export { graph } from "./lib/graph/mod.ts";
+export { GraphBuilder } from "./lib/graph/builder.ts";
+export { Graph, Node as GraphNode, Value as GraphValue } from "./lib/graph/ir.ts";
+export type { Dim, Param, ParamData, Shape, TensorType } from "./lib/graph/ir.ts";
+export type { NormAttrs, OpAttrs, OpName } from "./lib/graph/ops.ts";
 export type { Step, Trace } from "./lib/tune/mod.ts";
 export { nd, NDArray } from "./lib/runtime/ndarray.ts";
 export { TesseraError } from "./lib/error.ts";
