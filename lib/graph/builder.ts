@@ -104,6 +104,14 @@ export class GraphBuilder {
     return v;
   }
 
+  /** The param a value of kind "param" of this builder stands for. */
+  paramOf(v: Value): Param {
+    this.#own(v, "paramOf");
+    const p = v.kind === "param" ? this.#params.get(v.name) : undefined;
+    if (!p) throw new TesseraError(`paramOf: value ${v.name} is not a param`);
+    return p;
+  }
+
   /** Marks values as the graph's outputs, in order. */
   output(...values: Value[]): void {
     values.forEach((v, i) => this.#own(v, `graph output ${this.#outputs.length + i}`));
