@@ -132,7 +132,6 @@ export function locate(g: Graph, plan: MemoryPlan): {
 
 async function scheduleGroup(
   group: FusedGroup,
-  target: GraphTarget,
   records: TuneRecord[] | null,
   tkey: string | null,
   mode: "auto" | "none",
@@ -151,7 +150,7 @@ async function scheduleGroup(
     }
   }
   try {
-    const { schedule } = await defaultSchedule(prog.outputs, target === "c" ? "c" : "c");
+    const { schedule } = await defaultSchedule(prog.outputs, "c");
     return { group, func: lower(schedule, args, { name }), schedule: "default" };
   } catch (e) {
     if (!(e instanceof TesseraError)) throw e;
@@ -192,11 +191,12 @@ export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promis
     records = typeof opts.records === "string"
       ? (await readRecords(opts.records)).records
       : opts.records;
-    if (target === "c") tkey = targetKey(await targetFacts("c"));
+    // The interpreter runs the CPU schedules: it reads the C target's records.
+    tkey = targetKey(await targetFacts("c"));
   }
   const kernels: GroupKernel[] = [];
   for (const group of partition.groups) {
-    kernels.push(await scheduleGroup(group, target, records, tkey, opts.schedule ?? "auto"));
+    kernels.push(await scheduleGroup(group, records, tkey, opts.schedule ?? "auto"));
   }
   const { where, paramBytes } = locate(optimized, plan);
   const block = new Uint8Array(Math.max(paramBytes, 64));
