@@ -4,7 +4,7 @@
  * when they match a group; and the mistakes a caller can make, refused before native code.
  */
 import assert from "node:assert/strict";
-import { graph, GraphBuilder, nd, type NDArray, TesseraError } from "../mod.ts";
+import { graph, GraphBuilder, nd, TesseraError } from "../mod.ts";
 import type { Graph } from "../lib/graph/ir.ts";
 import { groupProgram } from "../lib/graph/fusedProgram.ts";
 import { defaultSchedule } from "../lib/tune/default.ts";
@@ -12,6 +12,7 @@ import { targetKey, workloadKey } from "../lib/tune/key.ts";
 import { targetFacts } from "../lib/tune/target.ts";
 import { RECORD_FORMAT, SPACE_VERSION, type TuneRecord } from "../lib/tune/records.ts";
 import { useTestCache } from "./c_util.ts";
+import { assertClose } from "./graph_util.ts";
 
 useTestCache();
 
@@ -20,20 +21,6 @@ function data(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => {
     s = (s * 1664525 + 1013904223) % 2 ** 32;
     return (s / 2 ** 32) * 2 - 1;
-  });
-}
-
-export function assertClose(got: NDArray[], want: NDArray[], tol = 1e-5): void {
-  assert.equal(got.length, want.length);
-  got.forEach((g, k) => {
-    assert.deepEqual(g.shape, want[k].shape);
-    assert.equal(g.dtype, want[k].dtype);
-    const a = g.toArray(), b = want[k].toArray();
-    for (let i = 0; i < a.length; i++) {
-      const ok = Math.abs(a[i] - b[i]) <= tol * (1 + Math.abs(b[i])) ||
-        (Number.isNaN(a[i]) && Number.isNaN(b[i]));
-      if (!ok) assert.fail(`output ${k} element ${i}: ${a[i]} vs ${b[i]}`);
-    }
   });
 }
 
