@@ -54,10 +54,12 @@ export {
   chart,
   display,
   Displayable,
+  graphSvg,
   inJupyter,
   IterationDiagram,
   iterationSpace,
   progress,
+  showPartition,
 } from "./lib/display/mod.ts";
 export type {
   DisplayOptions,
