@@ -48,7 +48,7 @@ export function graphSvg(g: Graph, p?: Partition): Html {
     add({ id: `n${i}`, label: n.op, kind: "op" });
     n.outputs.forEach((v) => idOf.set(v, `n${i}`));
   });
-  g.outputs.forEach((v, i) => add({ id: `o${i}`, label: `output ${i}`, kind: "output" }));
+  g.outputs.forEach((_, i) => add({ id: `o${i}`, label: `output ${i}`, kind: "output" }));
   if (p) {
     const index = new Map(g.nodes.map((n, i) => [n, i]));
     p.groups.forEach((gr) => {
