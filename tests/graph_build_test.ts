@@ -159,3 +159,35 @@ Deno.test("graph.build: mistakes are TesseraErrors before anything runs", async 
   await assert.rejects(() => exe.run([]), /0 inputs given but graph main takes 1 \(x\)/);
   await assert.rejects(() => exe.run({ y: nd.array([1]) } as never), /input x is missing/);
 });
+
+Deno.test("graph.build (webgpu): one submission per inference, equal to the interpreter", async () => {
+  const g = model();
+  const x = nd.array(data(2 * 3 * 64, 12), [2, 3, 8, 8]);
+  // argmax gives int64, which WebGPU refuses: the softmax output alone.
+  const b = new GraphBuilder();
+  const xi = b.input("x", [2, 3, 8, 8]);
+  const w = b.param("w", data(4 * 27, 1), [4, 3, 3, 3]);
+  const c = b.call("relu", [b.call("conv2d", [xi, w], { pads: [1, 1, 1, 1] })]);
+  const p = b.call("reshape", [b.call("globalAvgPool", [c])], { shape: [2, 4] });
+  b.output(b.call("softmax", [p]), b.call("layerNorm", [p, b.param("g", data(4, 2), [4])]));
+  const h = b.build();
+  const want = graph.interpret(h, [x]);
+  const exe = await graph.build(h, { target: "webgpu" });
+  const proto = GPUQueue.prototype as unknown as { submit: (...a: unknown[]) => void };
+  const submit = proto.submit;
+  let submits = 0;
+  proto.submit = function (this: unknown, ...a: unknown[]) {
+    submits++;
+    return submit.apply(this, a);
+  };
+  try {
+    assertClose(await exe.run([x]), want, 1e-4);
+    assert.equal(submits, 1);
+    assertClose(await exe.run([x]), want, 1e-4);
+    assert.equal(submits, 2);
+  } finally {
+    proto.submit = submit;
+  }
+  assert.match(exe.summary(), /one submission per inference/);
+  await assert.rejects(() => graph.build(g, { target: "webgpu", sizes: { n: 1 } }), /int64/);
+});

@@ -2,7 +2,7 @@
  * The fusion property: for random small graphs, the built model (optimized, fused, every
  * group one scheduled te program, intermediates in one planned arena) gives what the
  * node-by-node interpreter gives on the unoptimized graph. The interpreter target runs many
- * graphs; the C target a few (each is a compile). The seed is printed before the run.
+ * graphs; the C and WebGPU targets a few (each is a compile). The seed is printed before the run.
  */
 import fc from "fast-check";
 import { graph, GraphBuilder, nd, type NDArray } from "../mod.ts";
@@ -109,7 +109,7 @@ export function randomGraph(c: Choices): { g: Graph; inputs: NDArray[] } {
   return { g: b.build(), inputs };
 }
 
-function property(runs: number, target: "interpret" | "c"): Promise<void> {
+function property(runs: number, target: "interpret" | "c" | "webgpu"): Promise<void> {
   return fc.assert(
     fc.asyncProperty(
       fc.array(fc.nat(1 << 20), { minLength: 10, maxLength: 80 }),
@@ -139,4 +139,8 @@ Deno.test(`fused groups equal the unfused interpreter (${RUNS} random graphs, in
 
 Deno.test("fused groups equal the unfused interpreter (4 random graphs, c)", async () => {
   await property(4, "c");
+});
+
+Deno.test("fused groups equal the unfused interpreter (6 random graphs, webgpu)", async () => {
+  await property(6, "webgpu");
 });

@@ -10,7 +10,9 @@
  *     arena (the plan is exercised, so an overlap bug shows as a wrong answer);
  *   - "c": ONE shared library: each group's kernel printed by the C printer (its own file,
  *     compiled together), and a driver that calls them in order on arena and param offsets.
- *     An inference is ONE FFI call; weights are copied into the library's param block once.
+ *     An inference is ONE FFI call; weights are copied into the library's param block once;
+ *   - "webgpu": every group's dispatches merged into ONE plan, one command submission per
+ *     inference, weights uploaded once as device arrays (buildWebgpu.ts).
  * Inputs are checked (dtypes and exact shapes) before any native call; the executable is
  * specialized to the sizes it was built for.
  */
@@ -27,6 +29,7 @@ import { targetFacts } from "../tune/target.ts";
 import { targetKey } from "../tune/key.ts";
 import { applyTrace } from "../tune/trace.ts";
 import { buildGraphC } from "./buildC.ts";
+import { buildGraphWebgpu } from "./buildWebgpu.ts";
 import { groupProgram } from "./fusedProgram.ts";
 import type { Graph, Value } from "./ir.ts";
 import { bindInputs, type GraphInputs } from "./interpret.ts";
@@ -36,7 +39,7 @@ import { type FusedGroup, fuseOps, type Partition } from "./passes/fuseOps.ts";
 import { type MemoryPlan, planMemory } from "./passes/planMemory.ts";
 import { showBytes } from "./print.ts";
 
-export type GraphTarget = "interpret" | "c";
+export type GraphTarget = "interpret" | "c" | "webgpu";
 
 export interface GraphBuildOptions {
   target?: GraphTarget;
@@ -82,8 +85,10 @@ export class GraphExecutable {
     readonly kernels: readonly GroupKernel[],
     readonly paramBytes: number,
     private readonly runner: (inputs: NDArray[], outputs: NDArray[]) => Promise<void> | void,
-    /** The generated driver and kernels (C), or the printed loop IR (interpret). */
+    /** The generated driver and kernels (C), the shaders (WebGPU) or the loop IR. */
     readonly code: string,
+    /** Target-specific lines for the summary. */
+    readonly notes: readonly string[] = [],
   ) {}
 
   /** Runs one inference: inputs in order or by name; returns the outputs in order. */
@@ -106,6 +111,7 @@ export class GraphExecutable {
       `arena: ${showBytes(this.plan.arenaBytes)} (naive ${showBytes(this.plan.naiveBytes)}, ` +
       `max-live bound ${showBytes(this.plan.maxLiveBytes)})`,
       `params: ${showBytes(this.paramBytes)}`,
+      ...this.notes,
     ].join("\n");
   }
 }
@@ -132,6 +138,7 @@ export function locate(g: Graph, plan: MemoryPlan): {
 
 async function scheduleGroup(
   group: FusedGroup,
+  rules: "c" | "webgpu",
   records: TuneRecord[] | null,
   tkey: string | null,
   mode: "auto" | "none",
@@ -150,7 +157,7 @@ async function scheduleGroup(
     }
   }
   try {
-    const { schedule } = await defaultSchedule(prog.outputs, "c");
+    const { schedule } = await defaultSchedule(prog.outputs, rules);
     return { group, func: lower(schedule, args, { name }), schedule: "default" };
   } catch (e) {
     if (!(e instanceof TesseraError)) throw e;
@@ -166,9 +173,10 @@ async function scheduleGroup(
 
 export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promise<GraphExecutable> {
   const target = opts.target ?? "interpret";
-  if (target !== "interpret" && target !== "c") {
+  if (target !== "interpret" && target !== "c" && target !== "webgpu") {
     throw new TesseraError(
-      `graph.build: target ${JSON.stringify(target)} is not available; use "interpret" or "c"`,
+      `graph.build: target ${JSON.stringify(target)} is not available; use "interpret", "c" ` +
+        `or "webgpu"`,
     );
   }
   const sizes = opts.sizes ?? {};
@@ -192,11 +200,19 @@ export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promis
       ? (await readRecords(opts.records)).records
       : opts.records;
     // The interpreter runs the CPU schedules: it reads the C target's records.
-    tkey = targetKey(await targetFacts("c"));
+    tkey = targetKey(await targetFacts(target === "webgpu" ? "webgpu" : "c"));
   }
   const kernels: GroupKernel[] = [];
   for (const group of partition.groups) {
-    kernels.push(await scheduleGroup(group, records, tkey, opts.schedule ?? "auto"));
+    kernels.push(
+      await scheduleGroup(
+        group,
+        target === "webgpu" ? "webgpu" : "c",
+        records,
+        tkey,
+        opts.schedule ?? "auto",
+      ),
+    );
   }
   const { where, paramBytes } = locate(optimized, plan);
   const block = new Uint8Array(Math.max(paramBytes, 64));
@@ -209,6 +225,7 @@ export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promis
   const make = (
     runner: (i: NDArray[], o: NDArray[]) => Promise<void> | void,
     code: string,
+    notes: string[] = [],
   ) =>
     new GraphExecutable(
       target,
@@ -220,6 +237,7 @@ export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promis
       paramBytes,
       runner,
       code,
+      notes,
     );
   const copies = outputCopies(optimized, where);
   if (target === "c") {
@@ -228,6 +246,20 @@ export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promis
       c.call(ins, outs);
       copies(ins, outs, block);
     }, c.source);
+  }
+  if (target === "webgpu") {
+    const w = await buildGraphWebgpu(optimized, kernels, where);
+    return make(
+      async (ins, outs) => {
+        await w.call(ins, outs);
+        copies(ins, outs, block);
+      },
+      w.source,
+      [
+        `webgpu buffers for intermediates: ${showBytes(w.intermediateBytes)} after reuse ` +
+        `(naive ${showBytes(w.naiveIntermediateBytes)}); one submission per inference`,
+      ],
+    );
   }
   const view = (v: Value, ins: NDArray[], outs: NDArray[]): NDArray => {
     const loc = where.get(v)!;
