@@ -13,6 +13,7 @@ import { targetFacts } from "../lib/tune/target.ts";
 import { RECORD_FORMAT, SPACE_VERSION, type TuneRecord } from "../lib/tune/records.ts";
 import { useTestCache } from "./c_util.ts";
 import { assertClose } from "./graph_util.ts";
+import { bertLayer, reseed, resnet18 } from "./graph_models.ts";
 
 useTestCache();
 
@@ -190,4 +191,23 @@ Deno.test("graph.build (webgpu): one submission per inference, equal to the inte
   }
   assert.match(exe.summary(), /one submission per inference/);
   await assert.rejects(() => graph.build(g, { target: "webgpu", sizes: { n: 1 } }), /int64/);
+});
+
+Deno.test("graph.build (c): a small ResNet and a small BERT layer equal the interpreter", async () => {
+  reseed();
+  for (
+    const [g, shape] of [[resnet18(32, [8, 8, 16, 16], 10), [1, 3, 32, 32]], [bertLayer(8, 32, 4), [
+      2,
+      8,
+      32,
+    ]]] as const
+  ) {
+    const n = shape.reduce((a: number, c: number) => a * c, 1);
+    const x = nd.array(Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7)), [...shape]);
+    const want = graph.interpret(g, [x]);
+    const exe = await graph.build(g, { target: "c", sizes: { n: shape[0] } });
+    assertClose(await exe.run([x]), want, 1e-4);
+    assert.ok(exe.kernels.length < g.nodes.length / 2, exe.summary());
+    assert.ok(exe.plan.arenaBytes < exe.plan.naiveBytes, exe.summary());
+  }
 });
