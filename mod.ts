@@ -14,6 +14,7 @@ export type { GraphBuildOptions, GroupKernel } from "./lib/graph/build.ts";
 export type { FusedGroup, Partition } from "./lib/graph/passes/fuseOps.ts";
 export type { MemoryPlan } from "./lib/graph/passes/planMemory.ts";
 export type { Pattern } from "./lib/graph/patterns.ts";
+export type { Task } from "./lib/graph/tasks.ts";
 export type { Step, Trace } from "./lib/tune/mod.ts";
 export { nd, NDArray } from "./lib/runtime/ndarray.ts";
 export { TesseraError } from "./lib/error.ts";

@@ -13,6 +13,7 @@ import { inferOp, OP_NAMES } from "./ops.ts";
 import { nodePattern, programPattern } from "./patterns.ts";
 import { optimize, PIPELINE } from "./pipeline.ts";
 import { printGraph } from "./print.ts";
+import { extractTasks } from "./tasks.ts";
 import { bindSizes } from "./passes/bindSizes.ts";
 import { cancelLayout } from "./passes/cancelLayout.ts";
 import { combineParallelMatmul } from "./passes/combineParallelMatmul.ts";
@@ -47,6 +48,8 @@ export const graph = {
   groupProgram,
   optimize,
   PIPELINE,
+  /** The model's distinct fused programs with counts and work, for tuning. */
+  extractTasks,
   passes: {
     inferShapes,
     bindSizes,
