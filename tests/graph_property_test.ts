@@ -22,13 +22,18 @@ function values(n: number, c: Choices): Float32Array {
 /** A random graph over one or two inputs: elementwise chains, broadcasts, reductions, layout. */
 export function randomGraph(c: Choices): { g: Graph; inputs: NDArray[] } {
   const b = new GraphBuilder();
-  const shape = [c.int(1, 3), c.int(1, 4), c.int(2, 5)];
+  // Images (N, C, H, W) for convolutions and pooling half of the time.
+  const image = c.chance(50);
+  const shape = image
+    ? [c.int(1, 2), c.int(1, 4), c.int(3, 7), c.int(3, 7)]
+    : [c.int(1, 3), c.int(1, 4), c.int(2, 5)];
+  const count = shape.reduce((a, d) => a * d, 1);
   const x = b.input("x", shape);
   const pool: Value[] = [x];
-  const inputs = [nd.array(values(shape[0] * shape[1] * shape[2], c), shape)];
+  const inputs = [nd.array(values(count, c), shape)];
   if (c.chance(40)) {
     pool.push(b.input("y", shape));
-    inputs.push(nd.array(values(shape[0] * shape[1] * shape[2], c), shape));
+    inputs.push(nd.array(values(count, c), shape));
   }
   let params = 0;
   const param = (s: number[]) =>
@@ -39,6 +44,54 @@ export function randomGraph(c: Choices): { g: Graph; inputs: NDArray[] } {
     const s = v.shape as number[];
     const last = s[s.length - 1];
     let out: Value;
+    const images = pool.filter((u) =>
+      u.shape.length === 4 && (u.shape[2] as number) >= 3 && (u.shape[3] as number) >= 3
+    );
+    // (Once the drawn numbers run out every choice is 0: then plain unary ops follow.)
+    if (images.length > 0 && !c.chance(55)) {
+      const u = c.one(images);
+      const [, ch, , w] = u.shape as number[];
+      const p = c.int(0, 1), st = c.int(1, 2);
+      switch (c.pick(4)) {
+        case 0: {
+          const groups = ch % 2 === 0 && c.chance(30) ? 2 : 1;
+          const m = groups * c.int(1, 2);
+          const k = c.one([1, 3]);
+          const wv = param([m, ch / groups, k, k]);
+          const bias = c.chance(50) ? [param([m])] : [];
+          const conv = b.call("conv2d", [u, wv, ...bias], {
+            strides: [st, st],
+            pads: [p, p, p, p],
+            groups,
+          });
+          // A BatchNorm after it, folded by the pipeline (variance kept positive).
+          const bn = c.chance(50)
+            ? b.call("batchNorm", [
+              conv,
+              param([m]),
+              param([m]),
+              param([m]),
+              b.param(`p${params++}`, values(m, c).map((v) => Math.abs(v) + 0.5), [m]),
+            ])
+            : conv;
+          pool.push(bn);
+          break;
+        }
+        case 1:
+          pool.push(b.call(c.one(["maxPool2d", "avgPool2d"] as const), [u], {
+            kernel: [2, Math.min(3, w)],
+            strides: [st, 1],
+            pads: [p, 0, 0, 0],
+          }));
+          break;
+        case 2:
+          pool.push(b.call("globalAvgPool", [u]));
+          break;
+        default:
+          pool.push(b.call("add", [u, param([ch, 1, 1])]));
+      }
+      continue;
+    }
     switch (c.pick(12)) {
       case 0:
         out = b.call(c.one(["relu", "tanh", "sigmoid", "neg", "hardSwish", "gelu"] as const), [v]);
@@ -112,7 +165,7 @@ export function randomGraph(c: Choices): { g: Graph; inputs: NDArray[] } {
 function property(runs: number, target: "interpret" | "c" | "webgpu"): Promise<void> {
   return fc.assert(
     fc.asyncProperty(
-      fc.array(fc.nat(1 << 20), { minLength: 10, maxLength: 80 }),
+      fc.array(fc.nat(1 << 20), { minLength: 10, maxLength: 160 }),
       async (xs) => {
         const c = new Choices(xs);
         const { g, inputs } = randomGraph(c);
