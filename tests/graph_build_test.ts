@@ -55,13 +55,13 @@ function model(): Graph {
   return b.build();
 }
 
-Deno.test("graph.build (interpret): fused and unfused equal the node-by-node interpreter", async () => {
+Deno.test("graph.build (interpreter): fused and unfused equal the node-by-node interpreter", async () => {
   const g = model();
   const x = nd.array(data(2 * 3 * 64, 10), [2, 3, 8, 8]);
   const want = graph.interpret(g, [x]);
-  const fused = await graph.build(g, { target: "interpret", sizes: { n: 2 } });
+  const fused = await graph.build(g, { target: "interpreter", sizes: { n: 2 } });
   assertClose(await fused.run([x]), want, 1e-4);
-  const unfused = await graph.build(g, { target: "interpret", sizes: { n: 2 }, fuse: false });
+  const unfused = await graph.build(g, { target: "interpreter", sizes: { n: 2 }, fuse: false });
   assertClose(await unfused.run({ x }), want, 1e-4);
   assert.ok(fused.kernels.length < unfused.kernels.length);
   // BatchNorm folded away by the pipeline.
@@ -119,7 +119,7 @@ Deno.test("graph.build: a matching tuning record is used and reported", async ()
   const x = b.input("x", [16, 32]);
   b.output(b.call("relu", [b.call("matmul", [x, b.param("w", data(32 * 16, 1), [32, 16])])]));
   const g = b.build();
-  const exe0 = await graph.build(g, { target: "interpret" });
+  const exe0 = await graph.build(g, { target: "interpreter" });
   const prog = groupProgram(exe0.kernels[0].group);
   const { trace } = await defaultSchedule(prog.outputs, "c");
   const record: TuneRecord = {
@@ -131,14 +131,14 @@ Deno.test("graph.build: a matching tuning record is used and reported", async ()
     costs: [1e-4],
     time: new Date(0).toISOString(),
   };
-  const exe = await graph.build(g, { target: "interpret", records: [record] });
+  const exe = await graph.build(g, { target: "interpreter", records: [record] });
   assert.deepEqual(exe.kernels.map((k) => k.schedule), ["records"]);
   assert.match(exe.summary(), /1 from records/);
   const input = nd.array(data(16 * 32, 2), [16, 32]);
   assertClose(await exe.run([input]), graph.interpret(g, [input]));
   // A record for another workload is not used.
   const other = await graph.build(g, {
-    target: "interpret",
+    target: "interpreter",
     records: [{ ...record, workload: "x" }],
   });
   assert.deepEqual(other.kernels.map((k) => k.schedule), ["default"]);
@@ -151,7 +151,7 @@ Deno.test("graph.build: mistakes are TesseraErrors before anything runs", async 
     () => graph.build(g, { target: "cuda" as "c", sizes: { n: 1 } }),
     /target "cuda" is not available/,
   );
-  const exe = await graph.build(g, { target: "interpret", sizes: { n: 1 } });
+  const exe = await graph.build(g, { target: "interpreter", sizes: { n: 1 } });
   await assert.rejects(
     () => exe.run([nd.array(data(2 * 192, 1), [2, 3, 8, 8])]),
     (e: unknown) =>

@@ -39,8 +39,8 @@ Deno.test("display: fused groups are boxes; a built model shows its summary", as
   const multi = p.groups.filter((x) => x.nodes.length > 1).length;
   assert.ok(multi >= 1);
   assert.equal((svg.match(/stroke-dasharray/g) ?? []).length, multi);
-  const exe = await graph.build(g, { target: "interpret" });
+  const exe = await graph.build(g, { target: "interpreter" });
   const bd = await bundleOf(exe);
-  assert.match(bd["text/plain"], /^target interpret\nnodes: 4 in the source graph/);
-  assert.match(bd["text/html"] as string, /Model main \(interpret\): 2 kernels/);
+  assert.match(bd["text/plain"], /^target interpreter\nnodes: 4 in the source graph/);
+  assert.match(bd["text/html"] as string, /Model main \(interpreter\): 2 kernels/);
 });

@@ -146,7 +146,7 @@ Deno.test("horizontal fusion: Q, K, V projections become one matmul and slices",
   const a = want.toArray(), c = got.toArray();
   a.forEach((w, i) => assert.ok(Math.abs(w - c[i]) < 1e-5, `${i}: ${w} vs ${c[i]}`));
   // And built: the combined graph runs through fusion and planning.
-  const exe = await graph.build(g, { target: "interpret" });
+  const exe = await graph.build(g, { target: "interpreter" });
   const [out] = await exe.run([input]);
   out.toArray().forEach((w, i) => assert.ok(Math.abs(w - a[i]) < 1e-5));
 });

@@ -162,7 +162,7 @@ export function randomGraph(c: Choices): { g: Graph; inputs: NDArray[] } {
   return { g: b.build(), inputs };
 }
 
-function property(runs: number, target: "interpret" | "c" | "webgpu"): Promise<void> {
+function property(runs: number, target: "interpreter" | "c" | "webgpu"): Promise<void> {
   return fc.assert(
     fc.asyncProperty(
       fc.array(fc.nat(1 << 20), { minLength: 10, maxLength: 160 }),
@@ -186,8 +186,8 @@ function property(runs: number, target: "interpret" | "c" | "webgpu"): Promise<v
   );
 }
 
-Deno.test(`fused groups equal the unfused interpreter (${RUNS} random graphs, interpret)`, async () => {
-  await property(RUNS, "interpret");
+Deno.test(`fused groups equal the unfused interpreter (${RUNS} random graphs, interpreter)`, async () => {
+  await property(RUNS, "interpreter");
 });
 
 Deno.test("fused groups equal the unfused interpreter (4 random graphs, c)", async () => {

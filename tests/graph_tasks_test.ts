@@ -15,7 +15,7 @@ Deno.test("tasks: ResNet's repeated blocks are one task each, keyed as records a
   reseed();
   const g = resnet18(32, [8, 8, 16, 16], 10);
   const tasks = extractTasks(g, { sizes: { n: 1 } });
-  const exe = await graph.build(g, { target: "interpret", sizes: { n: 1 } });
+  const exe = await graph.build(g, { target: "interpreter", sizes: { n: 1 } });
   assert.equal(tasks.reduce((a, t) => a + t.count, 0), exe.kernels.length);
   assert.ok(tasks.length < exe.kernels.length, "repeated blocks share a task");
   assert.ok(tasks.some((t) => t.count > 1));
@@ -34,6 +34,6 @@ Deno.test("tasks: ResNet's repeated blocks are one task each, keyed as records a
     costs: [1e-3],
     time: new Date(0).toISOString(),
   };
-  const tuned = await graph.build(g, { target: "interpret", sizes: { n: 1 }, records: [record] });
+  const tuned = await graph.build(g, { target: "interpreter", sizes: { n: 1 }, records: [record] });
   assert.equal(tuned.kernels.filter((k) => k.schedule === "records").length, top.count);
 });

@@ -6,7 +6,7 @@
  * kernel), and every intermediate placed in one arena (planMemory).
  *
  * Targets:
- *   - "interpret": each group's lowered function run by the interpreter on views of the
+ *   - "interpreter": each group's lowered function run by the interpreter on views of the
  *     arena (the plan is exercised, so an overlap bug shows as a wrong answer);
  *   - "c": ONE shared library: each group's kernel printed by the C printer (its own file,
  *     compiled together), and a driver that calls them in order on arena and param offsets.
@@ -39,7 +39,7 @@ import { type FusedGroup, fuseOps, type Partition } from "./passes/fuseOps.ts";
 import { type MemoryPlan, planMemory } from "./passes/planMemory.ts";
 import { showBytes } from "./print.ts";
 
-export type GraphTarget = "interpret" | "c" | "webgpu";
+export type GraphTarget = "interpreter" | "c" | "webgpu";
 
 export interface GraphBuildOptions {
   target?: GraphTarget;
@@ -172,10 +172,10 @@ async function scheduleGroup(
 }
 
 export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promise<GraphExecutable> {
-  const target = opts.target ?? "interpret";
-  if (target !== "interpret" && target !== "c" && target !== "webgpu") {
+  const target = opts.target ?? "interpreter";
+  if (target !== "interpreter" && target !== "c" && target !== "webgpu") {
     throw new TesseraError(
-      `graph.build: target ${JSON.stringify(target)} is not available; use "interpret", "c" ` +
+      `graph.build: target ${JSON.stringify(target)} is not available; use "interpreter", "c" ` +
         `or "webgpu"`,
     );
   }

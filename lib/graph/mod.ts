@@ -38,7 +38,7 @@ export const graph = {
   showShape,
   /** A new builder for a graph named `name` ("main"). */
   builder: (name?: string): GraphBuilder => new GraphBuilder(name),
-  /** `graph.build(g, { target: "c" | "interpret", sizes, records })`. */
+  /** `graph.build(g, { target: "c" | "interpreter", sizes, records })`. */
   build: buildGraph,
   /** The reference: every node legalized and interpreted on its own. */
   interpret: interpretGraph,
