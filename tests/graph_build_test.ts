@@ -61,7 +61,9 @@ Deno.test("graph.build (interpreter): fused and unfused equal the node-by-node i
   const want = graph.interpret(g, [x]);
   const fused = await graph.build(g, { target: "interpreter", sizes: { n: 2 } });
   assertClose(await fused.run([x]), want, 1e-4);
-  const unfused = await graph.build(g, { target: "interpreter", sizes: { n: 2 }, fuse: false });
+  // "interpret" is the same target.
+  const unfused = await graph.build(g, { target: "interpret", sizes: { n: 2 }, fuse: false });
+  assert.equal(unfused.target, "interpreter");
   assertClose(await unfused.run({ x }), want, 1e-4);
   assert.ok(fused.kernels.length < unfused.kernels.length);
   // BatchNorm folded away by the pipeline.

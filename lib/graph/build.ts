@@ -39,7 +39,8 @@ import { type FusedGroup, fuseOps, type Partition } from "./passes/fuseOps.ts";
 import { type MemoryPlan, planMemory } from "./passes/planMemory.ts";
 import { showBytes } from "./print.ts";
 
-export type GraphTarget = "interpreter" | "c" | "webgpu";
+/** "interpret" is accepted as another spelling of "interpreter" (te.build's name). */
+export type GraphTarget = "interpreter" | "interpret" | "c" | "webgpu";
 
 export interface GraphBuildOptions {
   target?: GraphTarget;
@@ -172,10 +173,11 @@ async function scheduleGroup(
 }
 
 export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promise<GraphExecutable> {
-  const target = opts.target ?? "interpreter";
+  const given = opts.target ?? "interpreter";
+  const target = given === "interpret" ? "interpreter" : given;
   if (target !== "interpreter" && target !== "c" && target !== "webgpu") {
     throw new TesseraError(
-      `graph.build: target ${JSON.stringify(target)} is not available; use "interpreter", "c" ` +
+      `graph.build: target ${JSON.stringify(given)} is not available; use "interpreter", "c" ` +
         `or "webgpu"`,
     );
   }
