@@ -24,7 +24,7 @@ export function knownShape(shape: Shape, where: string): number[] {
   return shape.map((d) => {
     if (typeof d !== "number") {
       throw new TesseraError(
-        `${where}: the size "${d}" is symbolic; bind symbolic sizes first (graph.bindSizes(g, ` +
+        `${where}: the size "${d}" is symbolic; bind symbolic sizes first (graph.passes.bindSizes(g, ` +
           `{ ${d}: 1 }) or build(..., { sizes: { ${d}: 1 } }))`,
       );
     }
@@ -40,7 +40,7 @@ function bcast(s: readonly number[], idx: readonly Expr[], outShape: readonly nu
   return s.map((d, i) => (d === 1 && outShape[off + i] !== 1 ? k(0, "int32") : idx[off + i]));
 }
 
-/** Whether the compute callback gets an argument list (te.compute passes one IterVar per dim). */
+/** A stage's body as a function of its indices (one IterVar per dimension). */
 type Body = (idx: IterVar[]) => Expr | Expr[];
 let counter = 0;
 function compute(shape: readonly number[], body: Body, op: string): Tensor {
