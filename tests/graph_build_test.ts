@@ -70,7 +70,7 @@ Deno.test("graph.build (interpreter): fused and unfused equal the node-by-node i
   assert.ok(!fused.graph.nodes.some((n) => n.op === "batchNorm"));
   assert.match(
     fused.summary(),
-    /kernels: \d+ fused groups \(0 from records, \d+ default schedules/,
+    /kernels: \d+ for \d+ fused groups \(0 from records, \d+ default schedules/,
   );
   assert.match(fused.summary(), /arena: .* \(naive .*, max-live bound .*\)/);
   assert.ok(fused.plan.arenaBytes >= fused.plan.maxLiveBytes);

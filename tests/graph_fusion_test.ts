@@ -5,6 +5,10 @@
 import assert from "node:assert/strict";
 import { graph, GraphBuilder, nd, type Partition } from "../mod.ts";
 import type { Graph } from "../lib/graph/ir.ts";
+import { findViews } from "../lib/graph/passes/views.ts";
+import { useTestCache } from "./c_util.ts";
+
+useTestCache();
 
 function data(n: number, seed: number): Float32Array {
   let s = seed * 2654435761 % 2 ** 32;
@@ -175,4 +179,32 @@ Deno.test("memory plan: live intermediates never share bytes; bounds hold", () =
   assert.ok(plan.maxLiveBytes <= plan.arenaBytes);
   assert.ok(plan.arenaBytes < plan.naiveBytes);
   assert.ok(plan.buffers.some((s) => s.value === a && s.end === p.groups.length - 1));
+});
+
+Deno.test("views: a reshape alone in a group is its input's bytes, kept alive for its readers", async () => {
+  const b = new GraphBuilder();
+  const x = b.input("x", [4, 6]);
+  const s = b.call("softmax", [x]); // group 0, in the arena
+  const r = b.call("reshape", [s], { shape: [6, 4] }); // a view of s
+  let v = b.call("softmax", [r]);
+  for (let i = 0; i < 3; i++) v = b.call("softmax", [b.call("exp", [v])]);
+  b.output(b.call("add", [v, r])); // r (so s) is read at the very end
+  const g = b.build();
+  const p = graph.passes.fuseOps(g);
+  const views = findViews(p);
+  assert.equal(views.get(r), s);
+  const plan = graph.passes.planMemory(p, 64, views);
+  assert.ok(!plan.buffers.some((q) => q.value === r), "a view has no buffer");
+  const sb = plan.buffers.find((q) => q.value === s)!;
+  assert.equal(sb.end, p.groups.length - 1);
+  assert.equal(plan.offsets.get(r), sb.offset);
+  const input = nd.array(data(24, 5), [4, 6]);
+  const want = graph.interpret(g, [input]);
+  for (const target of ["interpreter", "c", "webgpu"] as const) {
+    const exe = await graph.build(g, { target });
+    assert.equal(exe.kernels.length, p.groups.length - 1, target);
+    const [got] = await exe.run([input]);
+    const a = got.toArray(), w = want[0].toArray();
+    a.forEach((y, i) => assert.ok(Math.abs(y - w[i]) < 1e-5, `${target} ${i}: ${y} vs ${w[i]}`));
+  }
 });

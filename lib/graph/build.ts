@@ -37,6 +37,7 @@ import { knownShape } from "./legalize.ts";
 import { optimize, PIPELINE } from "./pipeline.ts";
 import { type FusedGroup, fuseOps, type Partition } from "./passes/fuseOps.ts";
 import { type MemoryPlan, planMemory } from "./passes/planMemory.ts";
+import { findViews } from "./passes/views.ts";
 import { showBytes } from "./print.ts";
 
 /** "interpret" is accepted as another spelling of "interpreter" (te.build's name). */
@@ -107,8 +108,10 @@ export class GraphExecutable {
     return [
       `target ${this.target}`,
       `nodes: ${this.source.nodes.length} in the source graph, ${this.graph.nodes.length} after passes`,
-      `kernels: ${this.kernels.length} fused groups (${sched("records")} from records, ` +
-      `${sched("default")} default schedules, ${sched("none")} unscheduled)`,
+      `kernels: ${this.kernels.length} for ${this.partition.groups.length} fused groups ` +
+      `(${sched("records")} from records, ${sched("default")} default schedules, ` +
+      `${sched("none")} unscheduled; ${this.partition.groups.length - this.kernels.length} ` +
+      `reshapes are views)`,
       `arena: ${showBytes(this.plan.arenaBytes)} (naive ${showBytes(this.plan.naiveBytes)}, ` +
       `max-live bound ${showBytes(this.plan.maxLiveBytes)})`,
       `params: ${showBytes(this.paramBytes)}`,
@@ -118,7 +121,7 @@ export class GraphExecutable {
 }
 
 /** Each value's run-time location; params packed (64-byte aligned) into one block. */
-export function locate(g: Graph, plan: MemoryPlan): {
+export function locate(g: Graph, plan: MemoryPlan, views: ReadonlyMap<Value, Value>): {
   where: Map<Value, Location>;
   paramBytes: number;
 } {
@@ -134,6 +137,7 @@ export function locate(g: Graph, plan: MemoryPlan): {
     if (!where.has(v)) where.set(v, { kind: "output", index: i });
   });
   for (const [v, o] of plan.offsets) where.set(v, { kind: "arena", offset: o });
+  for (const [v, src] of views) where.set(v, where.get(src)!);
   return { where, paramBytes: off };
 }
 
@@ -194,7 +198,9 @@ export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promis
     disable: opts.fuse === false,
     maxGroupSize: opts.maxGroupSize,
   });
-  const plan = planMemory(partition);
+  // Reshapes alone in a group are views of their input: no kernel, no buffer.
+  const views = findViews(partition);
+  const plan = planMemory(partition, 64, views);
   let records: TuneRecord[] | null = null;
   let tkey: string | null = null;
   if (opts.records !== undefined) {
@@ -206,6 +212,7 @@ export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promis
   }
   const kernels: GroupKernel[] = [];
   for (const group of partition.groups) {
+    if (group.outputs.every((v) => views.has(v))) continue;
     kernels.push(
       await scheduleGroup(
         group,
@@ -216,7 +223,7 @@ export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promis
       ),
     );
   }
-  const { where, paramBytes } = locate(optimized, plan);
+  const { where, paramBytes } = locate(optimized, plan, views);
   const block = new Uint8Array(Math.max(paramBytes, 64));
   for (const [name, v] of optimized.paramValues) {
     const loc = where.get(v) as { offset: number };
@@ -250,7 +257,7 @@ export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promis
     }, c.source);
   }
   if (target === "webgpu") {
-    const w = await buildGraphWebgpu(optimized, kernels, where);
+    const w = await buildGraphWebgpu(optimized, kernels, where, views);
     return make(
       async (ins, outs) => {
         await w.call(ins, outs);

@@ -36,6 +36,7 @@ export async function buildGraphWebgpu(
   g: Graph,
   kernels: readonly GroupKernel[],
   where: ReadonlyMap<Value, Location>,
+  views: ReadonlyMap<Value, Value>,
 ): Promise<GraphWebgpu> {
   const who = `model ${g.name} (webgpu)`;
   const llvmpipe = (await getDevice()).description.includes("llvmpipe");
@@ -67,10 +68,11 @@ export async function buildGraphWebgpu(
   // Graph inputs and outputs (host arrays), then params (device arrays, uploaded once).
   const devices = new Map<string, DeviceArray>();
   for (const [v, loc] of where) {
+    if (views.has(v)) continue; // bound as the buffer it views, below
     if (loc.kind === "input") argument(v, (ins) => ins[loc.index]);
     else if (loc.kind === "output") argument(v, (_, outs) => outs[loc.index]);
   }
-  const used = new Set(kernels.flatMap((k) => k.group.inputs));
+  const used = new Set(kernels.flatMap((k) => k.group.inputs.map((v) => views.get(v) ?? v)));
   for (const [name, v] of g.paramValues) {
     if (!used.has(v)) continue;
     const d = await DeviceArray.from(paramArray(g, name));
@@ -81,7 +83,10 @@ export async function buildGraphWebgpu(
   const life = new Map<Value, [number, number]>();
   kernels.forEach((k, t) => {
     for (const v of k.group.outputs) if (where.get(v)?.kind === "arena") life.set(v, [t, t]);
-    for (const v of k.group.inputs) if (life.has(v)) life.get(v)![1] = t;
+    for (const u of k.group.inputs) {
+      const v = views.get(u) ?? u;
+      if (life.has(v)) life.get(v)![1] = t;
+    }
   });
   const pool: Array<{ buffer: number; bytes: number; freeAfter: number }> = [];
   let naive = 0;
@@ -109,6 +114,8 @@ export async function buildGraphWebgpu(
     buffers[slot.buffer] = { ...buffers[slot.buffer], dtype: "int32", elements: () => size / 4 };
     index.set(v, slot.buffer);
   }
+
+  for (const [v, src] of views) index.set(v, index.get(src)!);
 
   // Every group's dispatches, their bindings moved onto the model's buffers.
   const dispatches: WgslDispatch[] = [];

@@ -14,6 +14,7 @@ import { groupProgram } from "./fusedProgram.ts";
 import type { Graph } from "./ir.ts";
 import { optimize, PIPELINE } from "./pipeline.ts";
 import { type FusedGroup, fuseOps } from "./passes/fuseOps.ts";
+import { findViews } from "./passes/views.ts";
 
 export interface Task {
   /** The workload key tuning records are filed under. */
@@ -41,7 +42,9 @@ export function extractTasks(g: Graph, opts: TaskOptions = {}): Task[] {
     maxGroupSize: opts.maxGroupSize,
   });
   const byKey = new Map<string, Task>();
+  const views = findViews(part);
   for (const group of part.groups) {
+    if (group.outputs.every((v) => views.has(v))) continue; // no kernel
     const prog = groupProgram(group);
     const workload = workloadKey(prog.outputs);
     const seen = byKey.get(workload);

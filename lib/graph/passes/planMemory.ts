@@ -26,6 +26,7 @@ export interface Buffer {
 
 export interface MemoryPlan {
   readonly buffers: readonly Buffer[];
+  /** Byte offsets in the arena, views included (at the offset of the value they view). */
   readonly offsets: ReadonlyMap<Value, number>;
   /** The arena's size: the plan's peak. */
   readonly arenaBytes: number;
@@ -38,13 +39,24 @@ export interface MemoryPlan {
 
 const align = (n: number, a: number) => Math.ceil(n / a) * a;
 
-export function planMemory(p: Partition, alignment = 64): MemoryPlan {
+/**
+ * `views` (passes/views.ts) maps values that share another value's storage to it: they get
+ * no buffer of their own, and the value they view stays live until their last reader.
+ */
+export function planMemory(
+  p: Partition,
+  alignment = 64,
+  views: ReadonlyMap<Value, Value> = new Map(),
+): MemoryPlan {
   const outputs = new Set(p.graph.outputs);
   const last = new Map<Value, number>();
   const first = new Map<Value, number>();
   for (const gr of p.groups) {
-    for (const v of gr.outputs) if (!outputs.has(v)) first.set(v, gr.id);
-    for (const v of gr.inputs) if (first.has(v)) last.set(v, gr.id);
+    for (const v of gr.outputs) if (!outputs.has(v) && !views.has(v)) first.set(v, gr.id);
+    for (const u of gr.inputs) {
+      const v = views.get(u) ?? u;
+      if (first.has(v)) last.set(v, gr.id);
+    }
   }
   const items = [...first].map(([value, start]) => {
     const n = knownShape(value.shape, `memory plan of ${value.name}`).reduce((a, b) => a * b, 1);
@@ -76,9 +88,14 @@ export function planMemory(p: Partition, alignment = 64): MemoryPlan {
       buffers.filter((b) => b.start <= t && t <= b.end).reduce((a, b) => a + b.bytes, 0),
     );
   }
+  const offsets = new Map(buffers.map((b) => [b.value, b.offset]));
+  for (const [view, src] of views) {
+    const o = offsets.get(src);
+    if (o !== undefined) offsets.set(view, o);
+  }
   return {
     buffers,
-    offsets: new Map(buffers.map((b) => [b.value, b.offset])),
+    offsets,
     arenaBytes: buffers.reduce((a, b) => Math.max(a, b.offset + b.bytes), 0),
     naiveBytes: buffers.reduce((a, b) => a + b.bytes, 0),
     maxLiveBytes: maxLive,
