@@ -74,6 +74,14 @@ Deno.test("graph.build (interpreter): fused and unfused equal the node-by-node i
   );
   assert.match(fused.summary(), /arena: .* \(naive .*, max-live bound .*\)/);
   assert.ok(fused.plan.arenaBytes >= fused.plan.maxLiveBytes);
+  // Intermediates a kernel keeps at the root (a convolution before its epilogue) are in the
+  // arena too, live during their group only.
+  const scratch = fused.kernels.flatMap((k) => k.scratch);
+  assert.ok(scratch.length > 0);
+  for (const v of scratch) {
+    const b = fused.plan.buffers.find((q) => q.value === v)!;
+    assert.equal(b.start, b.end);
+  }
 });
 
 Deno.test({

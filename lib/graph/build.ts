@@ -31,7 +31,8 @@ import { applyTrace } from "../tune/trace.ts";
 import { buildGraphC } from "./buildC.ts";
 import { buildGraphWebgpu } from "./buildWebgpu.ts";
 import { groupProgram } from "./fusedProgram.ts";
-import type { Graph, Value } from "./ir.ts";
+import { type Graph, Value } from "./ir.ts";
+import type { Tensor } from "../te/tensor.ts";
 import { bindInputs, type GraphInputs } from "./interpret.ts";
 import { knownShape } from "./legalize.ts";
 import { optimize, PIPELINE } from "./pipeline.ts";
@@ -62,7 +63,10 @@ export interface GraphBuildOptions {
 /** One fused group's kernel and how it was scheduled. */
 export interface GroupKernel {
   group: FusedGroup;
+  /** Its parameters: the group's inputs, then `scratch`, then the group's outputs. */
   func: PrimFunc;
+  /** Intermediates the kernel keeps in the arena (Values standing for its root stages). */
+  scratch: Value[];
   schedule: "records" | "default" | "none";
   /** Why the default schedule was not used, when it failed on this group. */
   note?: string;
@@ -141,6 +145,37 @@ export function locate(g: Graph, plan: MemoryPlan, views: ReadonlyMap<Value, Val
   return { where, paramBytes: off };
 }
 
+/**
+ * The schedule for a group's program: the best record when there is one, else the default
+ * rules, else (when the rules refuse the program) none, with the reason.
+ */
+async function chooseSchedule(
+  outputs: Tensor[],
+  rules: "c" | "webgpu",
+  records: TuneRecord[] | null,
+  tkey: string | null,
+  mode: "auto" | "none",
+): Promise<{ s: Schedule; how: GroupKernel["schedule"]; note?: string }> {
+  if (mode === "none") return { s: new Schedule(outputs), how: "none" };
+  if (records && tkey) {
+    const r = best(records, workloadKey(outputs), tkey);
+    if (r) return { s: applyTrace(new Schedule(outputs), r.trace), how: "records" };
+  }
+  try {
+    return { s: (await defaultSchedule(outputs, rules)).schedule, how: "default" };
+  } catch (e) {
+    if (!(e instanceof TesseraError)) throw e;
+    // The unscheduled program is always correct; say why it is used.
+    return { s: new Schedule(outputs), how: "none", note: e.message };
+  }
+}
+
+/**
+ * Lowers a group with every intermediate the schedule keeps at the root (a matmul before
+ * its epilogue, a softmax's row maxima) as a kernel argument, so that memory planning puts
+ * it in the arena instead of the kernel allocating it on every call. Each gets a Value of
+ * its own (kind "node", no producer) standing for it in the plan.
+ */
 async function scheduleGroup(
   group: FusedGroup,
   rules: "c" | "webgpu",
@@ -149,31 +184,37 @@ async function scheduleGroup(
   mode: "auto" | "none",
 ): Promise<GroupKernel> {
   const prog = groupProgram(group);
-  const args = [...prog.inputs, ...prog.outputs];
   const name = `g${group.id}_${group.name}`.slice(0, 64);
-  if (mode === "none") {
-    return { group, func: lower(new Schedule(prog.outputs), args, { name }), schedule: "none" };
+  const { s, how, note } = await chooseSchedule(prog.outputs, rules, records, tkey, mode);
+  const temps: Tensor[] = [];
+  for (const st of s.stages) {
+    if (st.attach.type !== "root" || st.isOutput || st.op.kind !== "compute") continue;
+    temps.push(...st.op.outputs);
   }
-  if (records && tkey) {
-    const r = best(records, workloadKey(prog.outputs), tkey);
-    if (r) {
-      const s = applyTrace(new Schedule(prog.outputs), r.trace);
-      return { group, func: lower(s, args, { name }), schedule: "records" };
-    }
-  }
+  const args = [...prog.inputs, ...temps, ...prog.outputs];
+  const scratch = temps.map((t, i) =>
+    new Value(
+      `${name}.tmp${i}`,
+      t.shape.map((d) => (d as { value: number }).value),
+      t.dtype,
+      "node",
+    )
+  );
+  let func: PrimFunc;
   try {
-    const { schedule } = await defaultSchedule(prog.outputs, rules);
-    return { group, func: lower(schedule, args, { name }), schedule: "default" };
+    func = lower(s, args, { name });
   } catch (e) {
-    if (!(e instanceof TesseraError)) throw e;
-    // The unscheduled program is always correct; say why it is used.
+    if (!(e instanceof TesseraError) || temps.length === 0) throw e;
+    // Lowering refused an intermediate as an argument: the kernel allocates its own.
     return {
       group,
-      func: lower(new Schedule(prog.outputs), args, { name }),
-      schedule: "none",
-      note: e.message,
+      func: lower(s, [...prog.inputs, ...prog.outputs], { name }),
+      schedule: how,
+      scratch: [],
+      note: [note, `temporaries kept in the kernel: ${e.message}`].filter(Boolean).join("; "),
     };
   }
+  return { group, func, schedule: how, scratch, ...(note ? { note } : {}) };
 }
 
 export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promise<GraphExecutable> {
@@ -200,7 +241,6 @@ export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promis
   });
   // Reshapes alone in a group are views of their input: no kernel, no buffer.
   const views = findViews(partition);
-  const plan = planMemory(partition, 64, views);
   let records: TuneRecord[] | null = null;
   let tkey: string | null = null;
   if (opts.records !== undefined) {
@@ -223,6 +263,12 @@ export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promis
       ),
     );
   }
+  const plan = planMemory(
+    partition,
+    64,
+    views,
+    new Map(kernels.map((k) => [k.group.id, k.scratch])),
+  );
   const { where, paramBytes } = locate(optimized, plan, views);
   const block = new Uint8Array(Math.max(paramBytes, 64));
   for (const [name, v] of optimized.paramValues) {
@@ -281,7 +327,9 @@ export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promis
   };
   return make((ins, outs) => {
     for (const k of kernels) {
-      const args = [...k.group.inputs, ...k.group.outputs].map((v) => view(v, ins, outs));
+      const args = [...k.group.inputs, ...k.scratch, ...k.group.outputs].map((v) =>
+        view(v, ins, outs)
+      );
       evaluate(k.func, args);
     }
     copies(ins, outs, block);

@@ -53,7 +53,9 @@ export async function buildGraphC(
       printed.source,
     );
     if (!m) throw new TesseraError(`internal: no signature for ${printed.entry}`);
-    const args = [...k.group.inputs, ...k.group.outputs].map((v) => argOf(where.get(v)!));
+    const args = [...k.group.inputs, ...k.scratch, ...k.group.outputs].map((v) =>
+      argOf(where.get(v)!)
+    );
     return { k, printed, proto: `int32_t ${printed.entry}(${m[1].replace(/\s+/g, " ")});`, args };
   });
   const nin = g.inputs.length, nout = g.outputs.length;

@@ -82,7 +82,9 @@ export async function buildGraphWebgpu(
   // Intermediates: whole buffers reused once their last reader has run.
   const life = new Map<Value, [number, number]>();
   kernels.forEach((k, t) => {
-    for (const v of k.group.outputs) if (where.get(v)?.kind === "arena") life.set(v, [t, t]);
+    for (const v of [...k.scratch, ...k.group.outputs]) {
+      if (where.get(v)?.kind === "arena") life.set(v, [t, t]);
+    }
     for (const u of k.group.inputs) {
       const v = views.get(u) ?? u;
       if (life.has(v)) life.get(v)![1] = t;
@@ -121,7 +123,7 @@ export async function buildGraphWebgpu(
   const dispatches: WgslDispatch[] = [];
   const checks: string[] = [];
   plans.forEach((plan, k) => {
-    const vals = [...kernels[k].group.inputs, ...kernels[k].group.outputs];
+    const vals = [...kernels[k].group.inputs, ...kernels[k].scratch, ...kernels[k].group.outputs];
     const map = plan.buffers.map((b) => {
       if (b.param !== null) {
         const at = index.get(vals[b.param])!;

@@ -1,6 +1,7 @@
 /**
  * Static memory planning for a fused graph: every intermediate (a group's output that the
- * graph does not return) gets an offset in ONE arena, and two intermediates share bytes only
+ * graph does not return, and each kernel's temporaries kept at the root of its schedule,
+ * live during that group only) gets an offset in ONE arena, and two intermediates share bytes only
  * when their lifetimes do not overlap. Lifetimes are in group steps: a value lives from the
  * group computing it to the last group reading it, both included (a group's inputs and
  * outputs are live at once, so a kernel never reads and writes the same bytes). Placement is
@@ -47,11 +48,14 @@ export function planMemory(
   p: Partition,
   alignment = 64,
   views: ReadonlyMap<Value, Value> = new Map(),
+  /** Per group id: intermediates its kernel keeps in the arena, live during that group only. */
+  scratch: ReadonlyMap<number, readonly Value[]> = new Map(),
 ): MemoryPlan {
   const outputs = new Set(p.graph.outputs);
   const last = new Map<Value, number>();
   const first = new Map<Value, number>();
   for (const gr of p.groups) {
+    for (const v of scratch.get(gr.id) ?? []) first.set(v, gr.id);
     for (const v of gr.outputs) if (!outputs.has(v) && !views.has(v)) first.set(v, gr.id);
     for (const u of gr.inputs) {
       const v = views.get(u) ?? u;
