@@ -115,7 +115,7 @@ export class GraphExecutable {
       `kernels: ${this.kernels.length} for ${this.partition.groups.length} fused groups ` +
       `(${sched("records")} from records, ${sched("default")} default schedules, ` +
       `${sched("none")} unscheduled; ${this.partition.groups.length - this.kernels.length} ` +
-      `reshapes are views)`,
+      `reshape groups as views)`,
       `arena: ${showBytes(this.plan.arenaBytes)} (naive ${showBytes(this.plan.naiveBytes)}, ` +
       `max-live bound ${showBytes(this.plan.maxLiveBytes)})`,
       `params: ${showBytes(this.paramBytes)}`,
