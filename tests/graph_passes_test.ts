@@ -3,7 +3,8 @@
  * structure, and that the interpreter gives the same outputs before and after.
  */
 import assert from "node:assert/strict";
-import { GraphBuilder, nd, type NDArray } from "../mod.ts";
+import { graph, GraphBuilder, nd, type NDArray } from "../mod.ts";
+import { narrowIndices } from "../lib/graph/passes/narrowIndices.ts";
 import type { Graph } from "../lib/graph/ir.ts";
 import { interpretGraph } from "../lib/graph/interpret.ts";
 import { eliminateDeadCode } from "../lib/graph/passes/dce.ts";
@@ -127,4 +128,25 @@ Deno.test("passes: shape inference re-runs over a graph; sizes bind", () => {
   assert.throws(() => inferShapes(g, { x: ["m", 5] }), /node lv1 = matmul\(lv0, w\).*\(m, 5\)/);
   assert.deepEqual(bindSizes(g, { n: 3 }).outputs[0].shape, [3, 1]);
   assert.throws(() => bindSizes(g, {}), /n: 1/);
+});
+
+Deno.test("passes: int64 gather indices that fit become int32 params", async () => {
+  const b = new GraphBuilder();
+  const table = b.input("t", [5, 2]);
+  const ids = b.param("ids", BigInt64Array.of(4n, -1n, 0n), [3]);
+  const big = b.param("big", BigInt64Array.of(2n ** 40n), [1]);
+  b.output(b.call("gather", [table, ids]), b.call("gather", [table, big]));
+  const g = b.build();
+  const h = narrowIndices(g);
+  assert.equal(h.nodes[0].inputs[1].dtype, "int32");
+  assert.equal(h.nodes[1].inputs[1].dtype, "int64", "a value past int32 stays");
+  const t = nd.array(data(10, 3), [5, 2]);
+  const [want] = interpretGraph(g, [t]);
+  const [got] = interpretGraph(h, [t]);
+  assert.deepEqual([...got.toArray()], [...want.toArray()]);
+  // On WebGPU a 64-bit value left in the graph is named, before any GPU work.
+  await assert.rejects(
+    () => graph.build(g, { target: "webgpu" }),
+    /value big \(a graph param\) is int64.*WGSL has no 64-bit types/,
+  );
 });

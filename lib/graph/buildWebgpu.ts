@@ -39,6 +39,16 @@ export async function buildGraphWebgpu(
   views: ReadonlyMap<Value, Value>,
 ): Promise<GraphWebgpu> {
   const who = `model ${g.name} (webgpu)`;
+  // WGSL has no 64-bit types: name the graph's value, not a kernel's placeholder.
+  const wide = [...g.inputs, ...g.paramValues.values(), ...g.nodes.flatMap((n) => n.outputs)]
+    .find((v) => v.dtype === "int64" || v.dtype === "float64");
+  if (wide) {
+    const by = wide.producer ? ` (computed by ${wide.producer.op})` : ` (a graph ${wide.kind})`;
+    throw new TesseraError(
+      `${who}: value ${wide.name}${by} is ${wide.dtype}, and WGSL has no 64-bit types; cast ` +
+        `it to ${wide.dtype === "int64" ? "int32" : "float32"} in the graph, or build for "c"`,
+    );
+  }
   const llvmpipe = (await getDevice()).description.includes("llvmpipe");
   const plans = kernels.map((k) => {
     walkStmt(k.func.body, (s) => {

@@ -11,6 +11,7 @@ import { eliminateCommonSubexpressions } from "./passes/cse.ts";
 import { eliminateDeadCode } from "./passes/dce.ts";
 import { foldBatchNorm } from "./passes/foldBatchNorm.ts";
 import { foldConstants } from "./passes/foldConstants.ts";
+import { narrowIndices } from "./passes/narrowIndices.ts";
 
 export interface Pass {
   name: string;
@@ -25,6 +26,7 @@ export const PIPELINE: readonly Pass[] = [
   { name: "eliminateCommonSubexpressions", run: eliminateCommonSubexpressions },
   { name: "combineParallelMatmul", run: combineParallelMatmul },
   { name: "foldConstants", run: (g) => foldConstants(g) },
+  { name: "narrowIndices", run: narrowIndices },
   { name: "eliminateDeadCode", run: eliminateDeadCode },
 ];
 
