@@ -4,6 +4,17 @@
  */
 export { te } from "./lib/te/te.ts";
 export { tune } from "./lib/tune/mod.ts";
+export { graph } from "./lib/graph/mod.ts";
+export { GraphBuilder } from "./lib/graph/builder.ts";
+export { Graph, Node as GraphNode, Value as GraphValue } from "./lib/graph/ir.ts";
+export type { Dim, Param, ParamData, Shape, TensorType } from "./lib/graph/ir.ts";
+export type { NormAttrs, OpAttrs, OpName } from "./lib/graph/ops.ts";
+export { GraphExecutable } from "./lib/graph/build.ts";
+export type { GraphBuildOptions, GroupKernel } from "./lib/graph/build.ts";
+export type { FusedGroup, Partition } from "./lib/graph/passes/fuseOps.ts";
+export type { MemoryPlan } from "./lib/graph/passes/planMemory.ts";
+export type { Pattern } from "./lib/graph/patterns.ts";
+export type { Task } from "./lib/graph/tasks.ts";
 export type { Step, Trace } from "./lib/tune/mod.ts";
 export { nd, NDArray } from "./lib/runtime/ndarray.ts";
 export { TesseraError } from "./lib/error.ts";
@@ -44,10 +55,12 @@ export {
   chart,
   display,
   Displayable,
+  graphSvg,
   inJupyter,
   IterationDiagram,
   iterationSpace,
   progress,
+  showPartition,
 } from "./lib/display/mod.ts";
 export type {
   DisplayOptions,

@@ -33,6 +33,9 @@ import { ndarrayBundle } from "./ndarray.ts";
 import { primFuncBundle } from "./primfunc.ts";
 import { profileBundle } from "./profile.ts";
 import { tensorBundle } from "./tensor.ts";
+import { Graph } from "../graph/ir.ts";
+import { GraphExecutable } from "../graph/build.ts";
+import { executableBundle, graphBundle } from "./graph.ts";
 
 tensorDisplayHook.bundle = tensorBundle;
 scheduleDisplayHook.bundle = scheduleBundle;
@@ -60,6 +63,8 @@ install(IterVar, iterVarBundle);
 install(Buffer, bufferBundle);
 install(DeviceArray, deviceArrayBundle);
 install(TesseraError, errorBundle);
+install(Graph, graphBundle);
+install(GraphExecutable, executableBundle);
 
 export { bundleOf, Displayable, type MimeBundle } from "./bundle.ts";
 export { display, type DisplayOptions } from "./display.ts";
@@ -69,3 +74,4 @@ export { type IterationSpace, iterationSpace } from "./iterspace.ts";
 export { type Progress, progress, type ProgressMode, type ProgressOptions } from "./progress.ts";
 export { escapeHtml, h, Html } from "./html.ts";
 export { inJupyter } from "./jupyter.ts";
+export { graphSvg, showPartition } from "./graph.ts";
