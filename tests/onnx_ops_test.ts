@@ -86,6 +86,14 @@ const CASES: Case[] = [
     nodes: [one(op, ["x", "b"])],
   })),
   {
+    name: "Max of three and Min of two, broadcasting",
+    inputs: [X([2, 3]), { name: "b", shape: [3] }, { name: "c", shape: [2, 1] }],
+    nodes: [
+      { op: "Max", inputs: ["x", "b", "c"], outputs: ["m"] },
+      one("Min", ["m", "b"]),
+    ],
+  },
+  {
     name: "Pow with a Constant exponent (decomposed LayerNorm style)",
     inputs: [X([3, 4])],
     nodes: [

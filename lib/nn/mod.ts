@@ -21,3 +21,4 @@ export { Linear } from "./layers/linear.ts";
 export { BatchNorm2d, LayerNorm } from "./layers/norm.ts";
 export { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from "./layers/pool.ts";
 export { BasicBlock, BertLayer, MLP, ResNet18 } from "./models.ts";
+export { seedNormStats } from "./seeded.ts";

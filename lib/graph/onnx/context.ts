@@ -145,6 +145,19 @@ export class ImportContext {
 
 const utf8 = new TextDecoder();
 
+/**
+ * ONNX float attributes are float32: 1e-5 arrives as 0.000009999999747378752. The shortest
+ * decimal that rounds to the same float32 is what the exporter meant (and prints as given).
+ */
+export function shortestFloat32(f: number): number {
+  if (!Number.isFinite(f)) return f;
+  for (let p = 1; p <= 9; p++) {
+    const v = Number(f.toPrecision(p));
+    if (Math.fround(v) === f) return v;
+  }
+  return f;
+}
+
 /** A node's attributes by name, read with their ONNX types checked. */
 export class Attrs {
   readonly #map = new Map<string, AttributeProto>();
@@ -182,7 +195,7 @@ export class Attrs {
 
   float(name: string, def: number): number {
     const a = this.#get(name, ATTR.FLOAT, "a float");
-    return a ? (a.f ?? 0) : def;
+    return a ? shortestFloat32(a.f ?? 0) : def;
   }
 
   string(name: string, def: string): string {
@@ -197,7 +210,7 @@ export class Attrs {
 
   floats(name: string): number[] | undefined {
     const a = this.#get(name, ATTR.FLOATS, "a list of floats");
-    return a ? [...(a.floats ?? [])] : undefined;
+    return a ? (a.floats ?? []).map(shortestFloat32) : undefined;
   }
 
   tensor(name: string): HostTensor | undefined {

@@ -104,6 +104,17 @@ function binary(op: "add" | "sub" | "mul" | "div" | "pow"): Converter {
   };
 }
 
+/** Max and Min take one or more inputs (broadcasting): a chain of binary nodes. */
+const variadic = (op: "maximum" | "minimum"): Converter => (n) => {
+  const ins = n.inputs.map((_, i) => n.val(i));
+  if (ins.length === 1) return ins[0];
+  let y = ins[0];
+  for (let i = 1; i < ins.length; i++) {
+    y = i === ins.length - 1 ? n.call(op, [y, ins[i]]) : n.tmp(op, [y, ins[i]]);
+  }
+  return y;
+};
+
 const unary =
   (op: "relu" | "sigmoid" | "tanh" | "erf" | "sqrt" | "exp" | "neg"): Converter => (n) =>
     n.call(op, [n.val(0)]);
@@ -385,6 +396,8 @@ export const CONVERTERS: Record<string, Converter> = {
   Mul: binary("mul"),
   Div: binary("div"),
   Pow: binary("pow"),
+  Max: variadic("maximum"),
+  Min: variadic("minimum"),
   Relu: unary("relu"),
   Sigmoid: unary("sigmoid"),
   Tanh: unary("tanh"),
