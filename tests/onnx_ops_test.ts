@@ -2,10 +2,13 @@
  * Every ONNX operator import supports, checked against onnxruntime-node: a one-to-few-node
  * model per case on small shapes with seeded inputs, imported, evaluated by the plain
  * reference (graph_ref_util.ts) and compared with onnxruntime's outputs at the issue's
- * tolerance. Dynamic dimensions, Constant-node weights and folded Shape chains are cases too.
+ * tolerance; where the graph core's interpreter is present (graph.interpret) it is held to
+ * onnxruntime too. Dynamic dimensions, Constant-node weights and folded Shape chains are cases.
  * Without onnxruntime-node the cases are ignored, and their names say so.
  */
 import assert from "node:assert/strict";
+import { graph, nd, type NDArray } from "../mod.ts";
+import type { Graph } from "../lib/graph/ir.ts";
 import { importOnnx } from "../lib/graph/onnx/import.ts";
 import type { DType } from "../lib/ir/dtype.ts";
 import { evalGraph } from "./graph_ref_util.ts";
@@ -21,6 +24,11 @@ import {
 
 const ort = await loadOrt();
 const skip = typeof ort === "string";
+
+/** The graph core's interpreter, when this branch has it (graph.interpret). */
+const interpret = (graph as unknown as {
+  interpret?: (g: Graph, inputs: Record<string, NDArray>) => NDArray[];
+}).interpret;
 
 interface Input {
   name: string;
@@ -424,6 +432,18 @@ for (const c of CASES) {
         const r = compare(arr.data, want[i].data);
         assert.ok(r.ok, `output ${i}: max abs ${r.maxAbs}, max rel ${r.maxRel}`);
       });
+      // Where the graph core's interpreter (legalization to te, lib/ir/interpret.ts) is present,
+      // it is held to onnxruntime on the same imported graph.
+      if (interpret) {
+        const arrays = Object.fromEntries(
+          Object.entries(feeds).map(([k, v]) => [k, nd.array(v.data, v.shape, v.dtype)]),
+        );
+        interpret(g, arrays).forEach((arr, i) => {
+          assert.deepEqual(arr.shape, want[i].dims, `interpreter output ${i} shape`);
+          const r = compare(Float64Array.from(arr.toArray(), Number), want[i].data);
+          assert.ok(r.ok, `interpreter output ${i}: max abs ${r.maxAbs}, max rel ${r.maxRel}`);
+        });
+      }
     },
   });
 }
