@@ -40,6 +40,11 @@ export class Const {
   values(): Dim[] {
     if (!this.#values) {
       const d = this.#data!;
+      if (this.dtype === "float16") {
+        throw new TesseraError(
+          "ONNX import: a float16 constant cannot be folded at import; only its operators can read it",
+        );
+      }
       this.#values = d instanceof BigInt64Array
         ? Array.from(d, Number)
         : Array.from(d as ArrayLike<number>);

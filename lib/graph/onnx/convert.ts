@@ -75,7 +75,8 @@ export class NodeIn {
 
   /** An intermediate node (named after output 0 with a suffix). */
   tmp<K extends OpName>(op: K, ins: readonly Value[], attrs?: OpAttrs[K]): Value {
-    return this.ctx.builder.call(op, ins, attrs, `${this.outputs[0]}_${op}`);
+    // A made-up name that no ONNX name can later collide with.
+    return this.ctx.builder.call(op, ins, attrs, this.ctx.freshName(`${this.outputs[0]}_${op}`));
   }
 
   shapeOf(e: Entry): readonly Dim[] {
