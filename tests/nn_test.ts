@@ -198,3 +198,16 @@ Deno.test("nn: misuse is a TesseraError that says what was wrong", () => {
   }
   err(() => new Leaky().exportGraph(fwd([1, 4])), /must return tensors/);
 });
+
+Deno.test("nn: a scalar constant's name never takes a parameter's", () => {
+  class Net extends nn.Module {
+    const0 = new nn.Parameter([3], nn.init.ones());
+    forward(x: nn.Tensor) {
+      return x.mul(2).add(x.ctx.wrap(x.ctx.param(this.const0)));
+    }
+  }
+  const { params } = new Net().exportGraph(fwd([2, 3]));
+  assert.deepEqual([...params.keys()].sort(), ["const0", "const1"]);
+  assert.deepEqual([...params.get("const0")!.data as Float32Array], [1, 1, 1]);
+  assert.deepEqual([...params.get("const1")!.data as Float32Array], [2]);
+});

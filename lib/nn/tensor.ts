@@ -50,7 +50,10 @@ export class ExportContext {
       ? new Float32Array([value])
       : null;
     if (!data) throw new TesseraError(`nn: no scalar constants of dtype ${dtype}`);
-    return this.builder.param(`const${this.#constants++}`, data, [], dtype);
+    const taken = new Set(this.names.values());
+    let name: string;
+    do name = `const${this.#constants++}`; while (taken.has(name));
+    return this.builder.param(name, data, [], dtype);
   }
 
   /** A graph value of this export as a Tensor. */

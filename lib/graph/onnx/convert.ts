@@ -6,7 +6,7 @@
  * TesseraError naming the node, never a silently different model.
  */
 import { TesseraError } from "../../error.ts";
-import { type DType, isFloat } from "../../ir/dtype.ts";
+import { isFloat } from "../../ir/dtype.ts";
 import type { Dim, Value } from "../ir.ts";
 import type { OpAttrs, OpName } from "../ops.ts";
 import { Attrs, Const, type Entry, type ImportContext } from "./context.ts";
@@ -491,5 +491,3 @@ export const CONVERTERS: Record<string, Converter> = {
 
 /** ONNX op types import understands (in the default domain; Gelu also from com.microsoft). */
 export const SUPPORTED_OPS: readonly string[] = Object.keys(CONVERTERS).sort();
-
-export type { DType };
