@@ -219,6 +219,10 @@ Deno.test("onnx misuse: bad bytes, no graph, wrong opsets", () => {
   err(() => onnx.importOnnx("model.onnx" as never), /Uint8Array/);
   err(() => onnx.importOnnx(tiny("Relu", 11)), /opset 11; Tessera imports opsets 13-17/);
   err(() => onnx.importOnnx(tiny("Relu", 18)), /opset 18/);
+  err(
+    () => onnx.importOnnx(tiny("HardSwish", 13)),
+    /HardSwish is an operator of opset 14 and later; the model imports opset 13/,
+  );
   const m = decodeModel(tiny("Relu"));
   m.opsetImport = [{ domain: "com.microsoft", version: 1 }];
   err(() => onnx.importOnnx(encodeModel(m)), /no opset of the default ONNX domain/);

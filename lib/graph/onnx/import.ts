@@ -15,6 +15,8 @@ import { decodeModel, type ModelProto, type NodeProto, type ValueInfoProto } fro
 import { dtypeFromOnnx, readTensor } from "./tensor.ts";
 
 export const MIN_OPSET = 13;
+/** Operators younger than the oldest supported opset: the opset that introduced them. */
+const SINCE: Record<string, number> = { LayerNormalization: 17, HardSwish: 14 };
 export const MAX_OPSET = 17;
 
 export interface ImportOptions {
@@ -135,6 +137,13 @@ export function importOnnx(bytes: Uint8Array, options: ImportOptions = {}): Grap
       throw new TesseraError(
         `${where}: operator ${node.domain ? `${node.domain}.` : ""}${op} is not supported ` +
           `by Tessera's ONNX import; supported: ${SUPPORTED_OPS.join(", ")}`,
+      );
+    }
+    const since = SINCE[op];
+    if (since !== undefined && opset < since && domainOk && !node.domain) {
+      throw new TesseraError(
+        `${where}: ${op} is an operator of opset ${since} and later; the model imports opset ` +
+          `${opset}`,
       );
     }
     const inputNames = node.input ?? [];
