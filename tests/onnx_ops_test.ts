@@ -285,6 +285,42 @@ const CASES: Case[] = [
     ],
   },
   {
+    name: "Split with sizes, three outputs",
+    inputs: [X([2, 7])],
+    inits: [i64("sp", [2, 4, 1])],
+    nodes: [
+      { op: "Split", inputs: ["x", "sp"], outputs: ["a", "b", "c"], attrs: { axis: 1 } },
+      { op: "Concat", inputs: ["c", "a", "b"], outputs: ["y"], attrs: { axis: -1 } },
+    ],
+  },
+  {
+    name: "Split in equal parts (a Q/K/V split)",
+    inputs: [X(["n", 6, 2], { feed: [2, 6, 2] })],
+    nodes: [
+      { op: "Split", inputs: ["x"], outputs: ["q", "k", "v"], attrs: { axis: 1 } },
+      { op: "Mul", inputs: ["q", "k"], outputs: ["qk"] },
+      one("Sub", ["qk", "v"]),
+    ],
+  },
+  {
+    name: "Expand with a symbolic batch, ConstantOfShape and Range folded",
+    inputs: [X(["n", 1, 3], { feed: [2, 1, 3] })],
+    inits: [
+      i64("shape", [1, 4, 1]),
+      i64("cshape", [3]),
+      { name: "r0", shape: [], dtype: "float32" as const, data: new Float32Array([0.5]) },
+      { name: "r1", shape: [], dtype: "float32" as const, data: new Float32Array([2]) },
+      { name: "r2", shape: [], dtype: "float32" as const, data: new Float32Array([0.5]) },
+    ],
+    nodes: [
+      { op: "Expand", inputs: ["x", "shape"], outputs: ["e"] },
+      { op: "ConstantOfShape", inputs: ["cshape"], outputs: ["z"] },
+      { op: "Range", inputs: ["r0", "r1", "r2"], outputs: ["rg"] },
+      { op: "Add", inputs: ["e", "z"], outputs: ["ez"] },
+      one("Mul", ["ez", "rg"]),
+    ],
+  },
+  {
     name: "Identity and Dropout",
     inputs: [X([2, 3])],
     nodes: [

@@ -304,6 +304,67 @@ export const CONVERTERS: Record<string, Converter> = {
     for (let i = 0; i < r; i++) dims.push(ax.includes(i) ? 1 : x.shape[k++]);
     return reshapeTo(n, dims);
   },
+  Split: (n) => {
+    const x = n.val(0);
+    const r = x.shape.length;
+    const axis = norm(n.attrs.int("axis", 0), r);
+    const d = x.shape[axis];
+    if (typeof d !== "number") {
+      throw new TesseraError(
+        `${n.where}: splitting the symbolic dimension "${d}" is not supported`,
+      );
+    }
+    const k = n.outputs.length;
+    const sizes = n.opt(1)
+      ? n.numbers(1, "split")
+      : Array.from({ length: k }, (_, i) => Math.floor(d / k) + (i < d % k ? 1 : 0));
+    if (sizes.length !== k || sizes.reduce((a, b) => a + b, 0) !== d) {
+      throw new TesseraError(
+        `${n.where}: split sizes [${sizes}] do not cut dimension ${axis} (${d}) into ${k} outputs`,
+      );
+    }
+    let start = 0;
+    return sizes.map((size, i) => {
+      const v = n.call("slice", [x], { starts: [start], ends: [start + size], axes: [axis] }, i);
+      start += size;
+      return v;
+    });
+  },
+  ConstantOfShape: (n) => {
+    const shape = n.numbers(0, "shape");
+    const t = n.attrs.tensor("value");
+    const fill = t ? Const.of(t) : new Const([1], "float32", { values: [0] });
+    if (fill.size !== 1) throw new TesseraError(`${n.where}: value must hold one element`);
+    const count = shape.reduce((a, b) => a * b, 1);
+    return new Const(shape, fill.dtype, { values: Array(count).fill(fill.values()[0]) });
+  },
+  Range: (n) => {
+    const [start] = n.numbers(0, "start"), [limit] = n.numbers(1, "limit");
+    const [delta] = n.numbers(2, "delta");
+    const count = Math.max(Math.ceil((limit - start) / delta), 0);
+    const vals = Array.from({ length: count }, (_, i) => start + i * delta);
+    return new Const([count], n.konst(0, "start").dtype, { values: vals });
+  },
+  Expand: (n) => {
+    const x = n.opt(0)!;
+    const spec = n.konst(1, "shape").values();
+    // Broadcasting against ones of the target shape is Expand's (bidirectional) meaning; a
+    // symbolic target entry must be x's own size there, so its ones entry is 1.
+    const off = spec.length - x.shape.length;
+    const ones = spec.map((d, i) => {
+      if (typeof d === "number") return d;
+      if (x.shape[i - off] === d) return 1;
+      throw new TesseraError(
+        `${n.where}: expanding to the symbolic size "${d}" where the input has ` +
+          `${x.shape[i - off] ?? "no dimension"} is not supported`,
+      );
+    });
+    const count = ones.reduce((a, b) => a * b, 1);
+    const onesConst = new Const(ones, x.dtype, { values: Array(count).fill(1) });
+    if (x instanceof Const) return binaryConst(x, onesConst, (a) => a, n.where);
+    const v = n.ctx.value(onesConst, n.ctx.freshName(`${n.outputs[0]}_ones`), n.where);
+    return n.call("mul", [x, v]);
+  },
   Squeeze: (n) => {
     const x = n.opt(0)!;
     const r = x.shape.length;
