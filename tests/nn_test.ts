@@ -211,3 +211,32 @@ Deno.test("nn: a scalar constant's name never takes a parameter's", () => {
   assert.deepEqual([...params.get("const0")!.data as Float32Array], [1, 1, 1]);
   assert.deepEqual([...params.get("const1")!.data as Float32Array], [2]);
 });
+
+Deno.test("nn: a module shows itself as PyTorch's repr, in text and in a notebook", () => {
+  const m = new MLPModel();
+  assert.equal(
+    String(m),
+    [
+      "MLPModel(",
+      "  (fc1): Linear(in_features=784, out_features=256, bias=True)",
+      "  (relu1): ReLU()",
+      "  (fc2): Linear(in_features=256, out_features=10, bias=True)",
+      ")",
+    ].join("\n"),
+  );
+  assert.equal(Deno.inspect(m), String(m));
+  const bundle = (m as unknown as Record<symbol, () => Record<string, string>>)[
+    Symbol.for("Jupyter.display")
+  ]();
+  assert.match(bundle["text/plain"], /# 4 parameters, 203530 elements/);
+  assert.match(bundle["text/html"], /<pre>MLPModel\(\n  \(fc1\): Linear\(in_features=784/);
+  const block = String(new nn.BasicBlock(64, 128, 2));
+  assert.match(
+    block,
+    /\(downsample\): Sequential\(\n    \(0\): Conv2d\(64, 128, kernel_size=\(1, 1\), stride=\(2, 2\)/,
+  );
+  assert.match(
+    String(new nn.MultiHeadAttention(16, 2)),
+    /^MultiHeadAttention\(embed_dim=16, num_heads=2,\n  \(q_proj\)/,
+  );
+});

@@ -9,6 +9,7 @@ import { type DType, parseDType } from "../ir/dtype.ts";
 import { GraphBuilder } from "../graph/builder.ts";
 import type { Dim, Graph, Param } from "../graph/ir.ts";
 import type { ParamData } from "../graph/ir.ts";
+import { describeModule, moduleBundle } from "./describe.ts";
 import { Parameter } from "./parameter.ts";
 import { ExportContext, Tensor } from "./tensor.ts";
 
@@ -43,6 +44,24 @@ export interface ExportOptions {
 export abstract class Module {
   /** The traced computation; layers call their submodules' `forward`. */
   abstract forward(...xs: Tensor[]): Tensor | Tensor[];
+
+  /** The settings shown in the module's repr (PyTorch's extra_repr), e.g. "in_features=784". */
+  extraRepr(): string {
+    return "";
+  }
+
+  /** PyTorch's repr: the layer tree with each layer's settings. */
+  toString(): string {
+    return describeModule(this, isModule);
+  }
+
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.toString();
+  }
+
+  [Symbol.for("Jupyter.display")](): Record<string, unknown> {
+    return moduleBundle(this, isModule);
+  }
 
   /** Every parameter reachable through fields, by qualified name, in field order. */
   namedParameters(): [string, Parameter][] {
@@ -136,3 +155,5 @@ export abstract class Module {
     return { graph, params: graph.params };
   }
 }
+
+const isModule = (x: unknown): x is Module => x instanceof Module;

@@ -15,6 +15,11 @@ export class GELU extends Module {
   constructor(readonly approximate: "none" | "tanh" = "none") {
     super();
   }
+
+  override extraRepr(): string {
+    return this.approximate === "none" ? "" : `approximate='${this.approximate}'`;
+  }
+
   forward(x: Tensor): Tensor {
     return x.call("gelu", [], { approximate: this.approximate });
   }
@@ -36,6 +41,11 @@ export class Softmax extends Module {
   constructor(readonly dim = -1) {
     super();
   }
+
+  override extraRepr(): string {
+    return `dim=${this.dim}`;
+  }
+
   forward(x: Tensor): Tensor {
     return x.call("softmax", [], { axis: this.dim });
   }
@@ -46,6 +56,11 @@ export class Dropout extends Module {
   constructor(readonly p = 0.5) {
     super();
   }
+
+  override extraRepr(): string {
+    return `p=${this.p}`;
+  }
+
   forward(x: Tensor): Tensor {
     return x;
   }

@@ -33,6 +33,11 @@ export class MultiHeadAttention extends Module {
   }
 
   /** Self-attention with one argument; `key` defaults to `query`, `value` to `key`. */
+
+  override extraRepr(): string {
+    return `embed_dim=${this.embedDim}, num_heads=${this.numHeads}`;
+  }
+
   forward(query: Tensor, key: Tensor = query, value: Tensor = key): Tensor {
     for (const [name, t] of [["query", query], ["key", key], ["value", value]] as const) {
       if (t.ndim !== 3 || t.shape[2] !== this.embedDim) {

@@ -55,6 +55,14 @@ export class Conv2d extends Module {
     this.bias = options.bias === false ? null : new Parameter([outChannels], init.uniform(bound));
   }
 
+  override extraRepr(): string {
+    return `${this.inChannels}, ${this.outChannels}, kernel_size=(${
+      this.weight.shape.slice(2).join(", ")
+    }), stride=(${this.stride.join(", ")}), padding=(${this.padding.join(", ")})` +
+      (this.dilation.some((d) => d !== 1) ? `, dilation=(${this.dilation.join(", ")})` : "") +
+      (this.groups !== 1 ? `, groups=${this.groups}` : "") + (this.bias ? "" : ", bias=False");
+  }
+
   forward(x: Tensor): Tensor {
     const ins = [x.ctx.param(this.weight)];
     if (this.bias) ins.push(x.ctx.param(this.bias));

@@ -18,6 +18,11 @@ export class Embedding extends Module {
   }
 
   /** `indices` are int32 or int64, of any shape; the result adds a trailing `embeddingDim`. */
+
+  override extraRepr(): string {
+    return `${this.numEmbeddings}, ${this.embeddingDim}`;
+  }
+
   forward(indices: Tensor): Tensor {
     const table = indices.ctx.wrap(indices.ctx.param(this.weight));
     return table.call("gather", [indices], { axis: 0 });

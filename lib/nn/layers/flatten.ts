@@ -12,6 +12,10 @@ export class Flatten extends Module {
     super();
   }
 
+  override extraRepr(): string {
+    return `start_dim=${this.startDim}, end_dim=${this.endDim}`;
+  }
+
   forward(x: Tensor): Tensor {
     const r = x.ndim;
     const s = this.startDim < 0 ? this.startDim + r : this.startDim;

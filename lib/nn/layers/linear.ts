@@ -22,6 +22,12 @@ export class Linear extends Module {
     this.bias = bias ? new Parameter([outFeatures], init.uniform(bound)) : null;
   }
 
+  override extraRepr(): string {
+    return `in_features=${this.inFeatures}, out_features=${this.outFeatures}, bias=${
+      this.bias ? "True" : "False"
+    }`;
+  }
+
   forward(x: Tensor): Tensor {
     const w = x.ctx.wrap(x.ctx.param(this.weight)).transpose([1, 0]);
     const y = x.matmul(w);

@@ -24,6 +24,10 @@ export class BatchNorm2d extends Module {
     this.running_var = new Parameter([numFeatures], init.ones());
   }
 
+  override extraRepr(): string {
+    return `${this.numFeatures}, eps=${this.eps}`;
+  }
+
   forward(x: Tensor): Tensor {
     const p = (q: Parameter) => x.ctx.param(q);
     return x.call(
@@ -47,6 +51,12 @@ export class LayerNorm extends Module {
     this.normalizedShape = s;
     this.weight = new Parameter(s, init.ones());
     this.bias = new Parameter(s, init.zeros());
+  }
+
+  override extraRepr(): string {
+    return `(${this.normalizedShape.join(", ")}${
+      this.normalizedShape.length === 1 ? "," : ""
+    }), eps=${this.eps}`;
   }
 
   forward(x: Tensor): Tensor {

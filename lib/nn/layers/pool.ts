@@ -25,6 +25,13 @@ export class MaxPool2d extends Module {
     super();
     this.attrs = poolAttrs("nn.MaxPool2d", kernelSize, options);
   }
+
+  override extraRepr(): string {
+    return `kernel_size=${this.attrs.kernel[0]}, stride=${this.attrs.strides[0]}, padding=${
+      this.attrs.pads[0]
+    }`;
+  }
+
   forward(x: Tensor): Tensor {
     return x.call("maxPool2d", [], this.attrs);
   }
@@ -42,6 +49,13 @@ export class AvgPool2d extends Module {
       countIncludePad: options.countIncludePad ?? true,
     };
   }
+
+  override extraRepr(): string {
+    return `kernel_size=${this.attrs.kernel[0]}, stride=${this.attrs.strides[0]}, padding=${
+      this.attrs.pads[0]
+    }`;
+  }
+
   forward(x: Tensor): Tensor {
     return x.call("avgPool2d", [], this.attrs);
   }
@@ -59,6 +73,11 @@ export class AdaptiveAvgPool2d extends Module {
       );
     }
   }
+
+  override extraRepr(): string {
+    return "output_size=1";
+  }
+
   forward(x: Tensor): Tensor {
     return x.call("globalAvgPool");
   }
