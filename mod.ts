@@ -5,6 +5,11 @@
 export { te } from "./lib/te/te.ts";
 export { tune } from "./lib/tune/mod.ts";
 export { graph } from "./lib/graph/mod.ts";
+export * as nn from "./lib/nn/mod.ts";
+export { onnx } from "./lib/graph/onnx/mod.ts";
+export type { ExportOnnxOptions, ImportOptions } from "./lib/graph/onnx/mod.ts";
+export { tfjsGraph } from "./lib/graph/tfjs/mod.ts";
+export type { ModelJson, TfjsImportOptions } from "./lib/graph/tfjs/mod.ts";
 export { GraphBuilder } from "./lib/graph/builder.ts";
 export { Graph, Node as GraphNode, Value as GraphValue } from "./lib/graph/ir.ts";
 export type { Dim, Param, ParamData, Shape, TensorType } from "./lib/graph/ir.ts";
