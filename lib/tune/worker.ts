@@ -1,0 +1,133 @@
+/**
+ * The measuring process (run by lib/tune/measure.ts as a separate Deno process, so that a
+ * candidate that segfaults, hangs or exhausts memory takes this process down and never the
+ * tuner). It reads one JSON line on standard input per batch: the task (a standard workload
+ * and a target) and candidates' traces. It builds the whole batch at once (the C compiler
+ * runs as parallel subprocesses), then runs the candidates one at a time: each output is
+ * checked against the workload's float64 reference before it is timed, and the time is the
+ * kernel's timeEvaluator (TVM's time_evaluator). Before running a candidate it says so
+ * ("start"), so that the parent knows which candidate was in flight if this process dies.
+ *
+ *   deno run -A lib/tune/worker.ts    (stdin: {"task": ..., "candidates": [{"id", "trace"}]})
+ */
+import { te } from "../te/te.ts";
+import { build, type Kernel } from "../runtime/build.ts";
+import { NDArray } from "../runtime/ndarray.ts";
+import { DeviceArray } from "../runtime/device_array.ts";
+import {
+  inputShapes,
+  inputsOf,
+  maxRelError,
+  outputShape,
+  reference,
+  TOLERANCE,
+  type Workload,
+} from "../bench/workload.ts";
+import { definition } from "./workloads.ts";
+import { applyTrace, type Trace } from "./trace.ts";
+
+export interface WorkerTask {
+  workload: Workload;
+  target: "c" | "webgpu";
+  /** Measurements per candidate (default 5) and least ms of calls in each (default 10). */
+  repeat?: number;
+  minRepeatMs?: number;
+}
+
+export interface WorkerBatch {
+  task: WorkerTask;
+  candidates: { id: number; trace: Trace }[];
+}
+
+export type WorkerMessage =
+  | { id: number; start: true }
+  | { id: number; costs: number[] }
+  | { id: number; error: string };
+
+/** Called before each candidate runs (a test's fake worker crashes or hangs here). */
+export type BeforeRun = (id: number, trace: Trace) => void | Promise<void>;
+
+function say(m: WorkerMessage): void {
+  const bytes = new TextEncoder().encode(JSON.stringify(m) + "\n");
+  for (let off = 0; off < bytes.length;) off += Deno.stdout.writeSync(bytes.subarray(off));
+}
+
+const prepared = new Map<string, { inputs: Float32Array[]; want: Float32Array }>();
+
+function dataOf(w: Workload) {
+  const key = JSON.stringify(w);
+  let d = prepared.get(key);
+  if (!d) {
+    const inputs = inputsOf(w);
+    d = { inputs, want: reference(w, inputs) };
+    prepared.set(key, d);
+  }
+  return d;
+}
+
+async function buildOne(task: WorkerTask, trace: Trace, id: number): Promise<Kernel> {
+  const args = definition(task.workload);
+  const s = applyTrace(te.createSchedule(args[args.length - 1]), trace);
+  return await build(s, args, { target: task.target, name: `tune_${id}` });
+}
+
+async function runOne(task: WorkerTask, f: Kernel): Promise<number[]> {
+  const { inputs, want } = dataOf(task.workload);
+  const shapes = inputShapes(task.workload);
+  const host = inputs.map((x, i) => new NDArray(shapes[i], "float32", x));
+  const out = new NDArray(outputShape(task.workload), "float32");
+  const webgpu = task.target === "webgpu";
+  const ins = webgpu ? await Promise.all(host.map((a) => a.to("webgpu"))) : host;
+  const o = webgpu ? await DeviceArray.empty(outputShape(task.workload), "float32") : out;
+  await f(...ins, o);
+  const got = o instanceof DeviceArray ? await o.toHost() : out;
+  const err = maxRelError(got.data as Float32Array, want);
+  if (!(err <= TOLERANCE)) throw new Error(`wrong result: max relative error ${err}`);
+  const timer = f.timeEvaluator({
+    repeat: task.repeat ?? 5,
+    minRepeatMs: task.minRepeatMs ?? 10,
+    budgetMs: 20_000,
+  });
+  return (await timer(...ins, o)).results;
+}
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e)).slice(0, 500);
+
+/** Measures one batch, saying each result on standard output. */
+export async function measureBatch(batch: WorkerBatch, before?: BeforeRun): Promise<void> {
+  const built = await Promise.allSettled(
+    batch.candidates.map((c) => buildOne(batch.task, c.trace, c.id)),
+  );
+  for (let i = 0; i < batch.candidates.length; i++) {
+    const { id, trace } = batch.candidates[i];
+    const b = built[i];
+    if (b.status === "rejected") {
+      say({ id, error: `build: ${messageOf(b.reason)}` });
+      continue;
+    }
+    say({ id, start: true });
+    await before?.(id, trace);
+    try {
+      say({ id, costs: await runOne(batch.task, b.value) });
+    } catch (e) {
+      say({ id, error: `run: ${messageOf(e)}` });
+    }
+  }
+}
+
+/** Serves batches from standard input until it closes. */
+export async function serve(before?: BeforeRun): Promise<void> {
+  const decoder = new TextDecoder();
+  let pending = "";
+  for await (const chunk of Deno.stdin.readable) {
+    pending += decoder.decode(chunk, { stream: true });
+    let nl: number;
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      if (line.trim()) await measureBatch(JSON.parse(line) as WorkerBatch, before);
+    }
+  }
+}
+
+if (import.meta.main) await serve();
