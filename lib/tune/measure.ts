@@ -44,7 +44,7 @@ class Lines {
         return line;
       }
       if (this.ended) return "end";
-      let timer: number | undefined;
+      let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), ms));
       const read = await Promise.race([this.reader.read(), timeout]);
       clearTimeout(timer);

@@ -27,6 +27,10 @@ export interface TuneRecord {
   error?: string;
   /** When it was measured (ISO 8601). */
   time: string;
+  /** The search space's decisions that made the trace, when it came from the rules. */
+  decisions?: Record<string, number | boolean | string>;
+  /** What the task is (a standard workload's fields), so that neighbouring shapes can seed. */
+  task?: Record<string, number | string>;
 }
 
 const recordSchema = z.object({
@@ -38,6 +42,8 @@ const recordSchema = z.object({
   costs: z.array(z.number().positive().finite()),
   error: z.string().optional(),
   time: z.string(),
+  decisions: z.record(z.string(), z.union([z.number(), z.boolean(), z.string()])).optional(),
+  task: z.record(z.string(), z.union([z.number(), z.string()])).optional(),
 });
 
 export interface ReadResult {
