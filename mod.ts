@@ -4,7 +4,7 @@
  */
 export { te } from "./lib/te/te.ts";
 export { tune } from "./lib/tune/mod.ts";
-export type { Step, Trace } from "./lib/tune/mod.ts";
+export type { Step, Trace, TuneOptions, TuneRecord, TuneResult } from "./lib/tune/mod.ts";
 export { nd, NDArray } from "./lib/runtime/ndarray.ts";
 export { TesseraError } from "./lib/error.ts";
 export { warnings } from "./lib/warn.ts";
