@@ -18,7 +18,7 @@ import { definition } from "../lib/tune/workloads.ts";
 import { applyTrace } from "../lib/tune/trace.ts";
 import { Choices, propertyOptions } from "./gen/choices.ts";
 import { checkBackend, checkSchedule } from "./gen/check.ts";
-import { argsOf, randomProgram } from "./gen/programs.ts";
+import { randomProgram } from "./gen/programs.ts";
 import { useTestCache } from "./c_util.ts";
 
 const host = await defaultFacts();
