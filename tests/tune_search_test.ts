@@ -1,0 +1,216 @@
+/**
+ * The search end to end, on small sizes (speed is never asserted, only that the search
+ * measures, checks and records): a 20-trial run on C killed with SIGKILL midway resumes
+ * from its records and reaches the same best as a finished run reports; a 20-trial run on
+ * WebGPU (llvmpipe here) writes its records; a build from the records equals the float64
+ * reference on both. A candidate that crashes or hangs its measuring process costs one
+ * trial: its record is an error and the search goes on. A records file with nothing for
+ * the program falls back to the default schedule and says so.
+ */
+import assert from "node:assert/strict";
+import { nd, te } from "../mod.ts";
+import { warnings } from "../lib/warn.ts";
+import {
+  inputShapes,
+  inputsOf,
+  maxRelError,
+  outputShape,
+  reference,
+  TOLERANCE,
+  type Workload,
+} from "../lib/bench/workload.ts";
+import { definition } from "../lib/tune/workloads.ts";
+import { tuneWorkload } from "../lib/tune/search.ts";
+import { Measurer } from "../lib/tune/measure.ts";
+import { defaultFacts } from "../lib/tune/default.ts";
+import { defaultCandidate, sample } from "../lib/tune/space.ts";
+import { seededRandom } from "../lib/tune/decisions.ts";
+import { costOf, readRecords } from "../lib/tune/records.ts";
+import { DeviceArray } from "../lib/runtime/device_array.ts";
+import { applyTrace } from "../lib/tune/trace.ts";
+import { SMALL_MATMUL, TEST_TUNING } from "./fixtures/tune_task.ts";
+import { useTestCache } from "./c_util.ts";
+
+useTestCache();
+const FIXTURES = new URL("./fixtures/", import.meta.url);
+
+function captureWarnings(): { list: string[]; restore: () => void } {
+  const list: string[] = [];
+  const old = warnings.sink;
+  warnings.sink = (m) => list.push(m);
+  return { list, restore: () => (warnings.sink = old) };
+}
+
+/** Builds the workload from the records and checks it against the float64 reference. */
+async function buildFromRecords(w: Workload, target: "c" | "webgpu", records: string) {
+  const args = definition(w);
+  const f = await te.build(args[args.length - 1], args, { target, records, name: "tuned" });
+  const inputs = inputsOf(w);
+  const shapes = inputShapes(w);
+  const host = inputs.map((x, i) => nd.array(x, shapes[i]));
+  const out = nd.empty(outputShape(w));
+  if (target === "webgpu") {
+    const o = await DeviceArray.empty(outputShape(w), "float32");
+    await f(...await Promise.all(host.map((a) => a.to("webgpu"))), o);
+    out.data.set((await o.toHost()).data as Float32Array);
+  } else await f(...host, out);
+  assert.ok(maxRelError(out.data as Float32Array, reference(w, inputs)) <= TOLERANCE);
+  return f;
+}
+
+async function lineCount(path: string): Promise<number> {
+  try {
+    return (await Deno.readTextFile(path)).split("\n").filter((l) => l.trim()).length;
+  } catch {
+    return 0;
+  }
+}
+
+Deno.test("C: a 20-trial run killed with SIGKILL midway resumes from its records to the same best", async () => {
+  const dir = await Deno.makeTempDir();
+  const records = `${dir}/records.jsonl`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", new URL("tune_run.ts", FIXTURES).pathname, records, "20"],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const deadline = Date.now() + 120_000;
+  while ((await lineCount(records)) < 6 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill("SIGKILL");
+  await child.status;
+  await child.stderr.cancel();
+  const before = await lineCount(records);
+  assert.ok(before >= 6 && before < 20, `killed after ${before} records`);
+
+  const caught = captureWarnings();
+  let resumed;
+  try {
+    resumed = await tuneWorkload(SMALL_MATMUL, { ...TEST_TUNING, records, trials: 20 });
+  } finally {
+    caught.restore();
+  }
+  // Only a torn last line may be lost: at most the candidate in flight.
+  assert.ok(caught.list.every((m) => /torn last line/.test(m)), caught.list.join("\n"));
+  assert.equal(resumed.total, 20);
+  assert.ok(resumed.measured <= 20 - before + 1, `resumed measured ${resumed.measured}`);
+  const { records: recs } = await readRecords(records);
+  assert.equal(recs.length, 20);
+  assert.equal(
+    new Set(recs.map((r) => JSON.stringify(r.trace))).size,
+    20,
+    "a trace measured twice",
+  );
+  assert.ok(recs.every((r) => r.error !== undefined || r.costs.length === 2));
+  const fastest = Math.min(...recs.map(costOf));
+  assert.ok(resumed.best && resumed.best.cost === fastest);
+  // Never worse than the seed (the default schedule is measured first).
+  assert.ok(resumed.seedCost !== null && resumed.best.cost <= resumed.seedCost);
+
+  // A rerun measures nothing and reports the same best.
+  const again = await tuneWorkload(SMALL_MATMUL, { ...TEST_TUNING, records, trials: 20 });
+  assert.equal(again.measured, 0);
+  assert.deepEqual(again.best?.trace, resumed.best.trace);
+  // The build applies that record, and it is correct.
+  const f = await buildFromRecords(SMALL_MATMUL, "c", records);
+  const args = definition(SMALL_MATMUL);
+  const s = applyTrace(te.createSchedule(args[args.length - 1]), resumed.best.trace);
+  assert.equal(String(f.func), String(te.lower(s, args, { name: "tuned" })));
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("WebGPU: a 20-trial run writes its records and the build from them is correct", async () => {
+  const dir = await Deno.makeTempDir();
+  const records = `${dir}/records.jsonl`;
+  const w: Workload = { op: "conv2d", n: 1, c: 4, h: 8, w: 8, k: 8, r: 3, stride: 1, pad: 1 };
+  const r = await tuneWorkload(w, { ...TEST_TUNING, target: "webgpu", records, trials: 20 });
+  const { records: recs, warnings: bad } = await readRecords(records);
+  assert.deepEqual(bad, []);
+  assert.equal(recs.length, 20);
+  assert.equal(r.total, 20);
+  assert.ok(recs.every((x) => x.target.startsWith("webgpu-") && x.workload === r.workload));
+  assert.ok(recs.filter((x) => costOf(x) < Infinity).length >= 10, "most candidates ran");
+  assert.ok(r.best && r.seedCost !== null && r.best.cost <= r.seedCost);
+  await buildFromRecords(w, "webgpu", records);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a candidate that crashes or hangs its measuring process costs one trial", async () => {
+  const facts = await defaultFacts();
+  const args = definition(SMALL_MATMUL);
+  const space = { outputs: [args[args.length - 1]], target: "c", facts };
+  const random = seededRandom(3);
+  const traces = [defaultCandidate(space).trace];
+  while (traces.length < 4) {
+    const t = sample(space, random).trace;
+    if (!traces.some((x) => JSON.stringify(x) === JSON.stringify(t))) traces.push(t);
+  }
+  Deno.env.set("TUNE_FAKE_CRASH", JSON.stringify(traces[1]));
+  Deno.env.set("TUNE_FAKE_HANG", JSON.stringify(traces[2]));
+  const m = new Measurer(
+    { workload: SMALL_MATMUL, target: "c", repeat: 2, minRepeatMs: 1 },
+    { timeoutMs: 5_000, worker: new URL("tune_fake_worker.ts", FIXTURES).pathname },
+  );
+  const seen: number[] = [];
+  let results;
+  try {
+    results = await m.measure(traces, (i) => void seen.push(i));
+  } finally {
+    await m.close();
+  }
+  assert.equal(seen.length, 4);
+  assert.match(results[1].error ?? "", /crash: .*SIGSEGV/);
+  assert.match(results[2].error ?? "", /timeout/);
+  for (const i of [0, 3]) assert.equal(results[i].costs.length, 2, results[i].error);
+
+  // In a search: every candidate with a parallel loop crashes; the others are measured.
+  Deno.env.set("TUNE_FAKE_CRASH", '"p":"parallel"');
+  Deno.env.delete("TUNE_FAKE_HANG");
+  const dir = await Deno.makeTempDir();
+  const records = `${dir}/records.jsonl`;
+  try {
+    const r = await tuneWorkload(SMALL_MATMUL, {
+      ...TEST_TUNING,
+      records,
+      trials: 8,
+      worker: new URL("tune_fake_worker.ts", FIXTURES).pathname,
+    });
+    const { records: recs } = await readRecords(records);
+    assert.equal(recs.length, 8);
+    const crashed = recs.filter((x) => x.error?.startsWith("crash"));
+    assert.ok(crashed.length >= 1, "no candidate crashed");
+    assert.ok(crashed.every((x) => JSON.stringify(x.trace).includes('"p":"parallel"')));
+    assert.equal(r.errors, recs.filter((x) => x.error !== undefined).length);
+    assert.ok(r.best && !JSON.stringify(r.best.trace).includes('"p":"parallel"'));
+  } finally {
+    Deno.env.delete("TUNE_FAKE_CRASH");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("te.build with records that have nothing for the program uses the default schedule and says so", async () => {
+  const dir = await Deno.makeTempDir();
+  const records = `${dir}/records.jsonl`;
+  await Deno.writeTextFile(records, '{"format":"tessera-tune","version":1,"workl\n');
+  const caught = captureWarnings();
+  try {
+    const f = await buildFromRecords(SMALL_MATMUL, "c", records);
+    assert.ok(caught.list.some((m) => /not JSON|torn/.test(m)), caught.list.join("\n"));
+    assert.ok(caught.list.some((m) => /no record .* default schedule/.test(m)));
+    const args = definition(SMALL_MATMUL);
+    const d = await te.build(args[args.length - 1], args, {
+      target: "c",
+      schedule: "auto",
+      name: "tuned",
+    });
+    assert.equal(String(f.func), String(d.func));
+  } finally {
+    caught.restore();
+    await Deno.remove(dir, { recursive: true });
+  }
+  await assert.rejects(
+    () => te.build(definition(SMALL_MATMUL)[2], definition(SMALL_MATMUL), { records }),
+    /records.*machine target/,
+  );
+});
