@@ -14,7 +14,7 @@
 import { TesseraError } from "../error.ts";
 import { warn } from "../warn.ts";
 import { te } from "../te/te.ts";
-import { labelOf, type Workload } from "../bench/workload.ts";
+import { bytesOf, flopsOf, labelOf, type Workload } from "../bench/workload.ts";
 import { progress, type ProgressMode } from "../display/progress.ts";
 import { type Candidate, defaultCandidate, mutate, sample, type Space, traceKey } from "./space.ts";
 import { seededRandom } from "./decisions.ts";
@@ -43,6 +43,11 @@ export interface TuneOptions {
   hand?: Trace;
   /** Candidates measured per round (default 8). */
   batch?: number;
+  /**
+   * Rank candidates with the cost model (default true); false is a plain random search
+   * with the same budget (what the model is measured against).
+   */
+  model?: boolean;
   /** Share of each round picked at random instead of by the model (default 0.25). */
   epsilon?: number;
   seed?: number;
@@ -65,6 +70,9 @@ export interface Found {
   cost: number;
   /** The schedule as Tessera code. */
   code: string;
+  /** Throughput at that time: the workload's FLOPs and compulsory bytes per second, in G. */
+  gflops: number;
+  gbs: number;
 }
 
 export interface TuneResult {
@@ -276,7 +284,8 @@ export async function tuneWorkload(w: Workload, opts: TuneOptions): Promise<Tune
         pool.push(c);
       }
       if (pool.length === 0) break; // nothing new left to try in this space
-      const useModel = model.trained && correlation !== null && correlation > MODEL_PAYS;
+      const useModel = (opts.model ?? true) && model.trained && correlation !== null &&
+        correlation > MODEL_PAYS;
       let order: Candidate[];
       if (useModel) {
         const f = pool.map((c) => featuresOfTrace(c.trace));
@@ -302,6 +311,8 @@ export async function tuneWorkload(w: Workload, opts: TuneOptions): Promise<Tune
     trace: e.trace,
     cost: e.cost,
     code: printTrace(te.createSchedule(outputs), e.trace).code,
+    gflops: flopsOf(w) / e.cost / 1e9,
+    gbs: bytesOf(w) / e.cost / 1e9,
   });
   const result: TuneResult = {
     workload: wkey,
