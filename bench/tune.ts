@@ -4,11 +4,12 @@
  * schedule found as code with its time against the seed (the default schedule).
  *
  *   deno task tune <workload> [--target c|webgpu] [--trials N] [--minutes M] [--records FILE]
- *                  [--quick] [--fresh]
+ *                  [--quick] [--fresh] [--random]
  *
  * <workload> is an operation ("matmul": each of its standard shapes) or a label as the bench
  * prints it ("matmul 1024x1024x1024", "conv2d 1x64x56x56 k64 3x3 s1 p1"). --quick takes the
- * small shapes; --fresh measures anew instead of resuming from the records. The records file
+ * small shapes; --fresh measures anew instead of resuming from the records; --random ranks
+ * candidates at random instead of with the cost model (the baseline the model must beat). The records file
  * defaults to tune-<target>.jsonl; stopping (Ctrl-C) keeps everything measured.
  */
 import { labelOf, standardWorkloads } from "../lib/bench/workload.ts";
@@ -28,13 +29,14 @@ const flag = (name: string) => {
   return i >= 0;
 };
 const usage = "usage: deno task tune <workload> [--target c|webgpu] [--trials N] [--minutes M] " +
-  "[--records FILE] [--quick] [--fresh]";
+  "[--records FILE] [--quick] [--fresh] [--random]";
 const target = value("target") ?? "c";
 const trials = Number(value("trials") ?? 64);
 const minutes = value("minutes");
 const records = value("records") ?? `tune-${target}.jsonl`;
 const quick = flag("quick");
 const fresh = flag("fresh");
+const random = flag("random");
 const name = argv.join(" ").trim();
 const all = [...standardWorkloads(false), ...standardWorkloads(true)];
 const byOp = standardWorkloads(quick).filter((w) => w.op === name);
@@ -62,6 +64,7 @@ for (const w of chosen) {
     minutes: minutes ? Number(minutes) : undefined,
     records,
     resume: !fresh,
+    model: !random,
   });
   console.log(`\n${r.label} on ${target}: ${r.total} trials, ${r.errors} failed`);
   if (!r.best) {
