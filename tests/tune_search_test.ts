@@ -27,7 +27,7 @@ import { defaultCandidate, sample } from "../lib/tune/space.ts";
 import { seededRandom } from "../lib/tune/decisions.ts";
 import { costOf, readRecords } from "../lib/tune/records.ts";
 import { DeviceArray } from "../lib/runtime/device_array.ts";
-import { applyTrace } from "../lib/tune/trace.ts";
+import { applyTrace, recording } from "../lib/tune/trace.ts";
 import { SMALL_MATMUL, TEST_TUNING } from "./fixtures/tune_task.ts";
 import { useTestCache } from "./c_util.ts";
 
@@ -213,4 +213,36 @@ Deno.test("te.build with records that have nothing for the program uses the defa
     () => te.build(definition(SMALL_MATMUL)[2], definition(SMALL_MATMUL), { records }),
     /records.*machine target/,
   );
+});
+
+Deno.test("a hand schedule seeds the search and is never beaten down; neighbouring shapes seed it too", async () => {
+  const dir = await Deno.makeTempDir();
+  const records = `${dir}/records.jsonl`;
+  try {
+    await tuneWorkload(SMALL_MATMUL, { ...TEST_TUNING, records, trials: 4 });
+    const { records: first } = await readRecords(records);
+    const neighbour = first.filter((r) => costOf(r) < Infinity)
+      .sort((a, b) => costOf(a) - costOf(b))[0];
+
+    const w: Workload = { op: "matmul", m: 48, n: 32, k: 16 };
+    const args = definition(w);
+    const C = args[args.length - 1];
+    const { schedule, trace: hand } = recording(te.createSchedule(C));
+    const [, j] = C.op.axis;
+    const [, ji] = schedule.stage(C).split(j, { factor: 8 });
+    schedule.stage(C).vectorize(ji);
+    const r = await tuneWorkload(w, { ...TEST_TUNING, records, trials: 4, hand });
+    const mine = (await readRecords(records)).records.filter((x) => x.workload === r.workload);
+    assert.equal(mine.length, 4);
+    assert.deepEqual(mine[0].trace, hand, "the hand schedule is measured first");
+    assert.equal(r.seedCost, costOf(mine[0]));
+    assert.ok(r.best && r.best.cost <= r.seedCost!);
+    // The neighbour's best decisions, replayed on this shape, were measured.
+    assert.ok(
+      mine.some((x) => JSON.stringify(x.decisions) === JSON.stringify(neighbour.decisions)),
+      JSON.stringify(neighbour.decisions),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

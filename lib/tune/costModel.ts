@@ -49,6 +49,8 @@ export class CostModel {
       replacement: true,
       seed: this.seed,
       useSampleBagging: true,
+      // Out-of-bag estimates fail on a handful of records (none left out) and go unused.
+      noOOB: true,
     });
     forest.train(features, targetsOf(costs));
     this.forest = forest;
