@@ -3,13 +3,25 @@
  * decisions drawn from a seeded generator produce only valid schedules, equal to the
  * definitions on the interpreter, for random programs of every family and both rule sets
  * (CPU and WebGPU); the C and WebGPU kernels of some sampled candidates equal the
- * interpreter too. A candidate's decisions replay to the same trace, a mutation changes the
+ * interpreter too, and sampled candidates of every standard workload family (small shapes)
+ * equal the float64 reference on the interpreter, C and WebGPU. A candidate's decisions replay to the same trace, a mutation changes the
  * decision it draws anew (and what depends on it) and keeps the rest, and the features of every
  * candidate's loop IR have one fixed length.
  */
 import fc from "fast-check";
 import assert from "node:assert/strict";
-import { te } from "../mod.ts";
+import { nd, te } from "../mod.ts";
+import { DeviceArray } from "../lib/runtime/device_array.ts";
+import {
+  inputShapes,
+  inputsOf,
+  labelOf,
+  maxRelError,
+  outputShape,
+  reference,
+  TOLERANCE,
+  type Workload,
+} from "../lib/bench/workload.ts";
 import { applyDefault, defaultFacts, type Facts } from "../lib/tune/default.ts";
 import { type Decisions, sampler, seededRandom } from "../lib/tune/decisions.ts";
 import { defaultCandidate, mutate, sample } from "../lib/tune/space.ts";
@@ -109,5 +121,49 @@ Deno.test("mutation redraws one decision; features have a fixed length", () => {
       assert.ok(f.every(Number.isFinite), String(f));
     }
     assert.ok(changed > 5, `only ${changed} of 30 mutations changed anything`);
+  }
+});
+
+const SMALL: Workload[] = [
+  { op: "matmul", m: 20, n: 36, k: 12 },
+  { op: "batch_matmul", batch: 2, m: 12, n: 20, k: 8 },
+  { op: "conv2d", n: 1, c: 4, h: 9, w: 9, k: 6, r: 3, stride: 2, pad: 1 },
+  { op: "softmax", rows: 6, cols: 40 },
+  { op: "layernorm", rows: 6, cols: 40, eps: 1e-5 },
+  { op: "elementwise", len: 100 },
+];
+
+Deno.test("sampled candidates of the standard workloads equal the float64 reference on every target", async () => {
+  useTestCache();
+  const random = seededRandom(Number(Deno.env.get("TESSERA_PROPERTY_SEED") ?? 20));
+  for (const w of SMALL) {
+    const args = definition(w);
+    const inputs = inputsOf(w);
+    const want = reference(w, inputs);
+    const shapes = inputShapes(w);
+    for (
+      const [target, facts, n] of [["c", eager, 8], ["c", host, 4], ["webgpu", eager, 6]] as const
+    ) {
+      const space = { outputs: [args[args.length - 1]], target, facts };
+      for (let i = 0; i < n; i++) {
+        const c = sample(space, random);
+        const s = applyTrace(te.createSchedule(space.outputs), c.trace);
+        // Every candidate on the interpreter; some on the target itself.
+        const on = i < 2 ? target : "interpreter";
+        const f = await te.build(s, args, { target: on });
+        const host = inputs.map((x, k) => nd.array(x, shapes[k]));
+        const out = nd.empty(outputShape(w));
+        if (on === "webgpu") {
+          const o = await DeviceArray.empty(outputShape(w), "float32");
+          await f(...await Promise.all(host.map((a) => a.to("webgpu"))), o);
+          out.data.set((await o.toHost()).data as Float32Array);
+        } else await f(...host, out);
+        const err = maxRelError(out.data as Float32Array, want);
+        assert.ok(
+          err <= TOLERANCE,
+          `${labelOf(w)} on ${on}: error ${err}\n${JSON.stringify(c.decisions)}`,
+        );
+      }
+    }
   }
 });

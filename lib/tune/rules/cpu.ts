@@ -153,19 +153,25 @@ function registerTiled(
   const st = rs.stage(op.output);
   const [ao, ai] = st.split(a, { factor: bm });
   const [bo, bi] = st.split(b, { factor: bn });
+  // A second level of tiling (optional): a block of `rowBlock` tile rows runs inside each
+  // column of tiles, so that the columns' operand panel is reused from cache by the block.
+  const tilesA = Math.ceil(ea / bm);
+  const rowBlock = d("rowBlock", [0, 2, 4, 8, 16].filter((x) => x < tilesA), 0);
+  const [aOuter, aBlock] = rowBlock > 0 ? st.split(ao, { factor: rowBlock }) : [ao, null];
   const outer = op.axis.map((v) =>
     v === a
-      ? { v: ao, ext: Math.ceil(ea / bm) }
+      ? { v: aOuter, ext: rowBlock > 0 ? Math.ceil(tilesA / rowBlock) : tilesA }
       : v === b
       ? { v: bo, ext: Math.ceil(eb / bn) }
       : loop(v)
   );
+  if (aBlock) outer.push({ v: aBlock, ext: rowBlock });
   st.reorder(...outer.map((l) => l.v), ai, bi);
   if (vector) st.vectorize(bi);
   const work = constProduct([...op.axis, ...op.reduceAxis]);
   parallelOuter(st, outer.slice(0, -1), work, f, d);
   const cl = rs.stage(CL);
-  cl.computeAt(st, bo);
+  cl.computeAt(st, outer[outer.length - 1].v);
   const reduce = cl.op.reduceAxis.map(loop);
   const last = reduce[reduce.length - 1];
   const steps: IterVar[] = reduce.slice(0, -1).map((l) => l.v);

@@ -142,7 +142,18 @@ function tiled(
     const cl = rs.stage(CL);
     cl.computeAt(st, tx);
     const k = op.axis.indexOf(a), data = cl.op.axis;
-    cl.reorder(...cl.op.reduceAxis, ...data).unroll(data[k]).unroll(data[data.length - 1]);
+    // The innermost reduce loop may be split, its inner part unrolled (0: left alone).
+    const reduce = [...cl.op.reduceAxis];
+    const last = reduce[reduce.length - 1];
+    const ext = constExtent(last);
+    const factors = ext === null ? [] : [2, 4, 8].filter((x) => x < ext && ext % x === 0);
+    const unroll = d("reduceUnroll", [0, ...factors], 0);
+    if (unroll > 0) {
+      const [ko, ki] = cl.split(last, { factor: unroll });
+      reduce.splice(reduce.length - 1, 1, ko, ki);
+    }
+    cl.reorder(...reduce, ...data).unroll(data[k]).unroll(data[data.length - 1]);
+    if (unroll > 0) cl.unroll(reduce[reduce.length - 1]);
   }
   return true;
 }
