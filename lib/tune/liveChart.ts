@@ -4,15 +4,15 @@
  * search flatten out. Outside Jupyter it does nothing (the progress line says the same).
  */
 import { chart } from "../display/chart.ts";
-import { jupyter } from "../display/jupyter.ts";
+import { jupyter, type JupyterApi } from "../display/jupyter.ts";
 
 export interface LiveChart {
   /** Shows the points so far: the best time after each trial. */
   update(points: { trial: number; bestMs: number; seconds: number }[]): Promise<void>;
 }
 
-export function liveChart(title: string): LiveChart {
-  const kernel = jupyter();
+/** `kernel`: the Jupyter API (default: this process's, when it is a kernel). */
+export function liveChart(title: string, kernel: JupyterApi | null = jupyter()): LiveChart {
   const id = `tessera-tune-${crypto.randomUUID()}`;
   let shown = false;
   return {
