@@ -246,3 +246,35 @@ Deno.test("a hand schedule seeds the search and is never beaten down; neighbouri
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("deno task tune: tunes a standard workload by name into the records; a bad name lists them", async () => {
+  const dir = await Deno.makeTempDir();
+  const records = `${dir}/records.jsonl`;
+  const cli = (...args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        new URL("../bench/tune.ts", import.meta.url).pathname,
+        ...args,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  try {
+    const ok = await cli("elementwise", "--quick", "--trials", "3", "--records", records);
+    const out = new TextDecoder().decode(ok.stdout);
+    assert.equal(ok.code, 0, new TextDecoder().decode(ok.stderr));
+    assert.match(out, /elementwise 4096 on c: 3 trials, 0 failed/);
+    assert.match(out, /best [\d.]+ ms/);
+    assert.equal((await readRecords(records)).records.length, 3);
+    const bad = await cli("matmull", "--records", records);
+    assert.equal(bad.code, 2);
+    const said = new TextDecoder().decode(bad.stderr);
+    assert.match(said, /no standard workload 'matmull'/);
+    assert.match(said, /matmul 1024x1024x1024/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
