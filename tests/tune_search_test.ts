@@ -278,3 +278,22 @@ Deno.test("deno task tune: tunes a standard workload by name into the records; a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("tune refuses bad options and a hand schedule that does not replay, before measuring", async () => {
+  const bad = [
+    [{ records: "" }, /records must be a file path/],
+    [{ records: "x.jsonl", trials: 0 }, /trials must be an integer >= 1/],
+    [{ records: "x.jsonl", target: "cuda" }, /target must be "c" or "webgpu"/],
+    [{ records: "x.jsonl", epsilon: 2 }, /epsilon must be a number in \[0, 1\]/],
+    [
+      { records: "x.jsonl", hand: [{ p: "split", s: 9, a: 0, factor: 2 }] },
+      /hand schedule does not replay onto matmul 24x32x16/,
+    ],
+  ] as const;
+  for (const [opts, message] of bad) {
+    await assert.rejects(
+      () => tuneWorkload(SMALL_MATMUL, { ...TEST_TUNING, ...opts } as never),
+      (e: Error) => e.name === "TesseraError" && message.test(e.message),
+    );
+  }
+});

@@ -141,6 +141,16 @@ export async function tuneWorkload(w: Workload, opts: TuneOptions): Promise<Tune
   const args = definition(w);
   const outputs = [args[args.length - 1]];
   const space: Space = { outputs, target, facts: { ...(await defaultFacts()), ...opts.facts } };
+  if (opts.hand) {
+    try {
+      applyTrace(te.createSchedule(outputs), opts.hand);
+    } catch (e) {
+      throw new TesseraError(
+        `tune: the hand schedule does not replay onto ${label}: ${(e as Error).message} ` +
+          "(pass the trace recorded on this workload's tensors: tune.recording or tune.traceOfCode)",
+      );
+    }
+  }
   const wkey = workloadKey(outputs);
   const tkey = targetKey(await targetFacts(target));
   const random = seededRandom(opts.seed ?? 1);
