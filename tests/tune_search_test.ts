@@ -96,12 +96,9 @@ Deno.test("C: a 20-trial run killed with SIGKILL midway resumes from its records
   assert.equal(resumed.total, 20);
   assert.ok(resumed.measured <= 20 - before + 1, `resumed measured ${resumed.measured}`);
   const { records: recs } = await readRecords(records);
-  assert.equal(recs.length, 20);
-  assert.equal(
-    new Set(recs.map((r) => JSON.stringify(r.trace))).size,
-    20,
-    "a trace measured twice",
-  );
+  // 20 candidates, and the seed and the best measured again at the end of the run.
+  assert.ok(recs.length >= 20 && recs.length <= 22, `${recs.length} records`);
+  assert.equal(new Set(recs.map((r) => JSON.stringify(r.trace))).size, 20);
   assert.ok(recs.every((r) => r.error !== undefined || r.costs.length === 2));
   const fastest = Math.min(...recs.map(costOf));
   assert.ok(resumed.best && resumed.best.cost === fastest);
@@ -127,7 +124,8 @@ Deno.test("WebGPU: a 20-trial run writes its records and the build from them is 
   const r = await tuneWorkload(w, { ...TEST_TUNING, target: "webgpu", records, trials: 20 });
   const { records: recs, warnings: bad } = await readRecords(records);
   assert.deepEqual(bad, []);
-  assert.equal(recs.length, 20);
+  assert.equal(new Set(recs.map((x) => JSON.stringify(x.trace))).size, 20);
+  assert.ok(recs.length <= 22);
   assert.equal(r.total, 20);
   assert.ok(recs.every((x) => x.target.startsWith("webgpu-") && x.workload === r.workload));
   assert.ok(recs.filter((x) => costOf(x) < Infinity).length >= 10, "most candidates ran");
@@ -177,7 +175,7 @@ Deno.test("a candidate that crashes or hangs its measuring process costs one tri
       worker: new URL("tune_fake_worker.ts", FIXTURES).pathname,
     });
     const { records: recs } = await readRecords(records);
-    assert.equal(recs.length, 8);
+    assert.equal(new Set(recs.map((x) => JSON.stringify(x.trace))).size, 8);
     const crashed = recs.filter((x) => x.error?.startsWith("crash"));
     assert.ok(crashed.length >= 1, "no candidate crashed");
     assert.ok(crashed.every((x) => JSON.stringify(x.trace).includes('"p":"parallel"')));
@@ -233,9 +231,10 @@ Deno.test("a hand schedule seeds the search and is never beaten down; neighbouri
     schedule.stage(C).vectorize(ji);
     const r = await tuneWorkload(w, { ...TEST_TUNING, records, trials: 4, hand });
     const mine = (await readRecords(records)).records.filter((x) => x.workload === r.workload);
-    assert.equal(mine.length, 4);
+    assert.equal(new Set(mine.map((x) => JSON.stringify(x.trace))).size, 4);
     assert.deepEqual(mine[0].trace, hand, "the hand schedule is measured first");
-    assert.equal(r.seedCost, costOf(mine[0]));
+    const handCosts = mine.filter((x) => JSON.stringify(x.trace) === JSON.stringify(hand));
+    assert.equal(r.seedCost, Math.min(...handCosts.map(costOf)));
     assert.ok(r.best && r.best.cost <= r.seedCost!);
     // The neighbour's best decisions, replayed on this shape, were measured.
     assert.ok(
@@ -268,7 +267,8 @@ Deno.test("deno task tune: tunes a standard workload by name into the records; a
     assert.equal(ok.code, 0, new TextDecoder().decode(ok.stderr));
     assert.match(out, /elementwise 4096 on c: 3 trials, 0 failed/);
     assert.match(out, /best [\d.]+ ms/);
-    assert.equal((await readRecords(records)).records.length, 3);
+    const recs = (await readRecords(records)).records;
+    assert.equal(new Set(recs.map((x) => JSON.stringify(x.trace))).size, 3);
     const bad = await cli("matmull", "--records", records);
     assert.equal(bad.code, 2);
     const said = new TextDecoder().decode(bad.stderr);

@@ -8,7 +8,8 @@
  * chosen at random (epsilon-greedy: the model learns only from what it is shown), appends
  * every result to the records and retrains. The model is used only while its rank
  * correlation on held-out records is clearly positive; until then candidates are taken at
- * random. Records are the memory: a rerun resumes from them, measuring nothing twice and
+ * random. At the end the seed and the best are measured again in one batch, so that their
+ * ratio does not hinge on one unlucky measurement. Records are the memory: a rerun resumes from them, measuring nothing twice and
  * counting earlier trials towards the budget, and a stopped run keeps all it measured.
  */
 import { TesseraError } from "../error.ts";
@@ -163,9 +164,16 @@ export async function tuneWorkload(w: Workload, opts: TuneOptions): Promise<Tune
   const features = new Map<string, number[]>();
   const history: TuneResult["history"] = [];
   let bestCost = Infinity, errors = 0;
+  // A trace measured more than once keeps its fastest measurement, as records.best does.
   const note = (e: Entry) => {
-    measured.set(traceKey(e.trace), e);
+    const key = traceKey(e.trace);
+    const old = measured.get(key);
     bestCost = Math.min(bestCost, e.cost);
+    if (old) {
+      old.cost = Math.min(old.cost, e.cost);
+      return;
+    }
+    measured.set(key, e);
     if (e.cost === Infinity) errors++;
     history.push({
       trial: measured.size,
@@ -224,7 +232,8 @@ export async function tuneWorkload(w: Workload, opts: TuneOptions): Promise<Tune
         task,
       });
       note({ trace: c.trace, decisions: c.decisions, cost: costOf(rec) });
-      if (traceKey(c.trace) === seedKey.key && costOf(rec) < Infinity) seedCost = costOf(rec);
+      const seed = measured.get(seedKey.key);
+      if (seed && seed.cost < Infinity) seedCost = seed.cost;
       show?.update(measured.size, status());
     });
     await chart.update(history);
@@ -310,6 +319,18 @@ export async function tuneWorkload(w: Workload, opts: TuneOptions): Promise<Tune
       chosen.push(...rest.slice(0, explore));
       await run(chosen);
       retrain();
+    }
+    // The seed and the best measured again, side by side in one batch (each keeps its faster
+    // measurement): the ratio between them should not hinge on how loaded the machine was
+    // when one of them was first measured.
+    const seed = measured.get(seedKey.key);
+    const top = [...measured.values()].filter((e) => e.cost < Infinity)
+      .sort((a, b) => a.cost - b.cost)[0];
+    if (measured.size > earlier && seed && seed.cost < Infinity && top && top !== seed) {
+      await run([
+        { decisions: seed.decisions, trace: seed.trace },
+        { decisions: top.decisions, trace: top.trace },
+      ]);
     }
   } finally {
     await measurer.close();
