@@ -9,6 +9,7 @@
  */
 import { z } from "zod";
 import { TesseraError } from "../error.ts";
+import { median } from "../bench/stats.ts";
 import type { Trace } from "./trace.ts";
 
 export const RECORD_FORMAT = "tessera-tune";
@@ -98,11 +99,10 @@ export async function readRecords(path: string): Promise<ReadResult> {
   return parseRecords(text, path);
 }
 
-/** Median of a record's costs, or Infinity for a failed one. */
+/** Median of a record's costs (the bench module's statistics), or Infinity for a failed one. */
 export function costOf(r: TuneRecord): number {
   if (r.error !== undefined || r.costs.length === 0) return Infinity;
-  const s = [...r.costs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  return median(r.costs);
 }
 
 /** The fastest correct record of `workload` on `target`, or null. */
