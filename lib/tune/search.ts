@@ -29,6 +29,7 @@ import { targetKey, workloadKey } from "./key.ts";
 import { targetFacts } from "./target.ts";
 import { applyTrace, printTrace, type Trace } from "./trace.ts";
 import { liveChart } from "./liveChart.ts";
+import { withDisplay } from "./resultDisplay.ts";
 
 export interface TuneOptions {
   target?: "c" | "webgpu";
@@ -361,7 +362,7 @@ export async function tuneWorkload(w: Workload, opts: TuneOptions): Promise<Tune
   await show?.done(
     `${result.total} trials (${result.measured} this run, ${errors} failed), ${status()}`,
   );
-  return result;
+  return withDisplay(result);
 }
 
 function shuffle<T>(xs: T[], random: () => number): T[] {
