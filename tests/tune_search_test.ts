@@ -148,7 +148,7 @@ Deno.test("a candidate that crashes or hangs its measuring process costs one tri
   Deno.env.set("TUNE_FAKE_HANG", JSON.stringify(traces[2]));
   const m = new Measurer(
     { workload: SMALL_MATMUL, target: "c", repeat: 2, minRepeatMs: 1 },
-    { timeoutMs: 5_000, worker: new URL("tune_fake_worker.ts", FIXTURES).pathname },
+    { timeoutMs: 8_000, worker: new URL("tune_fake_worker.ts", FIXTURES).pathname },
   );
   const seen: number[] = [];
   let results;

@@ -6,6 +6,7 @@ import { defaultSchedule } from "./default.ts";
 import { applyTrace, printTrace, recording, traceOfCode } from "./trace.ts";
 import { tuneWorkload } from "./search.ts";
 import { best, readRecords } from "./records.ts";
+import { definition } from "./workloads.ts";
 
 export const tune = {
   defaultSchedule,
@@ -16,6 +17,8 @@ export const tune = {
   tuneWorkload,
   readRecords,
   best,
+  /** A standard workload's tensors (inputs, then the output), to build with `{ records }`. */
+  definition,
 };
 export type { Step, Trace } from "./trace.ts";
 export type { TuneOptions, TuneResult } from "./search.ts";
