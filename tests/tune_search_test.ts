@@ -20,7 +20,7 @@ import {
   type Workload,
 } from "../lib/bench/workload.ts";
 import { definition } from "../lib/tune/workloads.ts";
-import { tuneWorkload } from "../lib/tune/search.ts";
+import { tuneModule, tuneWorkload } from "../lib/tune/search.ts";
 import { Measurer } from "../lib/tune/measure.ts";
 import { defaultFacts } from "../lib/tune/default.ts";
 import { defaultCandidate, sample } from "../lib/tune/space.ts";
@@ -295,5 +295,68 @@ Deno.test("tune refuses bad options and a hand schedule that does not replay, be
       () => tuneWorkload(SMALL_MATMUL, { ...TEST_TUNING, ...opts } as never),
       (e: Error) => e.name === "TesseraError" && message.test(e.message),
     );
+  }
+});
+
+Deno.test("a program in a module is tuned, checked against the interpreter, and built from its records", async () => {
+  const dir = await Deno.makeTempDir();
+  const records = `${dir}/records.jsonl`;
+  const path = new URL("tune_module_task.ts", FIXTURES).pathname;
+  try {
+    const r = await tuneModule(path, { ...TEST_TUNING, records, trials: 6 });
+    const { records: recs } = await readRecords(records);
+    assert.equal(new Set(recs.map((x) => JSON.stringify(x.trace))).size, 6);
+    assert.ok(recs.every((x) => x.task?.module === path && x.workload === r.workload));
+    assert.ok(recs.filter((x) => costOf(x) < Infinity).length >= 3, "most candidates ran");
+    assert.ok(r.best && r.best.gflops === null);
+    // The same program built anew from the records equals the interpreter.
+    const { task } = await import(path);
+    const { args } = task();
+    const [A, B, bias, Y] = args;
+    const f = await te.build(Y, args, { target: "c", records });
+    const g = await te.build(te.createSchedule(Y), args, { target: "interpreter" });
+    const data = [A, B, bias].map((t, n) =>
+      nd.array(
+        Float32Array.from(
+          { length: t.shape.reduce((p: number, e: { value: number }) => p * e.value, 1) },
+          (_, i) => Math.sin(i + n),
+        ),
+        t.shape.map((e: { value: number }) => e.value),
+      )
+    );
+    const got = nd.empty([16, 20]), want = nd.empty([16, 20]);
+    await f(...data, got);
+    await g(...data, want);
+    assert.ok(maxRelError(got.data as Float32Array, want.data as Float32Array) <= 1e-5);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  await assert.rejects(
+    () => tuneModule(new URL("tune_task.ts", FIXTURES).pathname, { ...TEST_TUNING, records }),
+    /must export task = \{ args: \[inputs\.\.\., outputs\.\.\.\] \}/,
+  );
+});
+
+Deno.test("a kernel whose output is wrong is never timed, and a segfaulting extern costs one trial each", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const kind of ["wrong", "segfault"]) {
+      const path = new URL(`tune_extern_task.ts?kind=${kind}`, FIXTURES).href;
+      const records = `${dir}/${kind}.jsonl`;
+      const r = await tuneModule(path, { ...TEST_TUNING, records, trials: 3 });
+      const { records: recs } = await readRecords(records);
+      assert.equal(recs.length, 3);
+      assert.equal(r.errors, 3);
+      assert.equal(r.best, null);
+      for (const x of recs) {
+        assert.deepEqual(x.costs, []);
+        assert.match(
+          x.error ?? "",
+          kind === "wrong" ? /^run: wrong result: output 0/ : /^crash: .*SIGSEGV/,
+        );
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -4,7 +4,7 @@
  */
 import { defaultSchedule } from "./default.ts";
 import { applyTrace, printTrace, recording, traceOfCode } from "./trace.ts";
-import { tuneWorkload } from "./search.ts";
+import { tuneModule, tuneWorkload } from "./search.ts";
 import { best, readRecords } from "./records.ts";
 import { definition } from "./workloads.ts";
 
@@ -15,6 +15,7 @@ export const tune = {
   printTrace,
   traceOfCode,
   tuneWorkload,
+  tuneModule,
   readRecords,
   best,
   /** A standard workload's tensors (inputs, then the output), to build with `{ records }`. */

@@ -10,20 +10,23 @@ import { card } from "../display/style.ts";
 import type { TuneResult } from "./search.ts";
 
 const ms = (s: number) => `${(s * 1e3).toFixed(4)} ms`;
+const rate = (x: number | null) => (x === null ? "—" : x.toFixed(1));
 
 export function resultText(r: TuneResult): string {
   const head = `tune ${r.label}: ${r.total} trials (${r.measured} this run, ${r.errors} failed)`;
   if (!r.best) return `${head}; no candidate ran correctly`;
   const ratio = r.seedCost ? `, ${(r.seedCost / r.best.cost).toFixed(2)}x the seed` : "";
-  return `${head}; best ${ms(r.best.cost)} (${r.best.gflops.toFixed(1)} GFLOP/s, ${
-    r.best.gbs.toFixed(1)
-  } GB/s${ratio})\n${r.best.code}`;
+  const speed = r.best.gflops === null
+    ? ""
+    : `${rate(r.best.gflops)} GFLOP/s, ${rate(r.best.gbs)} GB/s`;
+  const note = [speed, ratio.slice(2)].filter((x) => x).join(", ");
+  return `${head}; best ${ms(r.best.cost)}${note ? ` (${note})` : ""}\n${r.best.code}`;
 }
 
 export function resultBundle(r: TuneResult): Record<string, unknown> {
   const rows = r.top.map((f, i) =>
-    h`<tr><td>${i + 1}</td><td>${ms(f.cost)}</td><td>${f.gflops.toFixed(1)}</td><td>${
-      f.gbs.toFixed(1)
+    h`<tr><td>${i + 1}</td><td>${ms(f.cost)}</td><td>${rate(f.gflops)}</td><td>${
+      rate(f.gbs)
     }</td><td>${
       r.seedCost ? (r.seedCost / f.cost).toFixed(2) : "—"
     }</td><td><pre>${f.code}</pre></td></tr>`

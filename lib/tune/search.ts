@@ -15,12 +15,12 @@
 import { TesseraError } from "../error.ts";
 import { warn } from "../warn.ts";
 import { te } from "../te/te.ts";
-import { bytesOf, flopsOf, labelOf, type Workload } from "../bench/workload.ts";
+import type { Workload } from "../bench/workload.ts";
 import { progress, type ProgressMode } from "../display/progress.ts";
 import { type Candidate, defaultCandidate, mutate, sample, type Space, traceKey } from "./space.ts";
 import { seededRandom } from "./decisions.ts";
 import { defaultFacts, type Facts } from "./default.ts";
-import { definition } from "./workloads.ts";
+import { loadProgram, type TaskSpec } from "./task.ts";
 import { CostModel, heldOutRankCorrelation } from "./costModel.ts";
 import { FEATURE_NAMES, featuresOf } from "./features.ts";
 import { Measurer } from "./measure.ts";
@@ -72,9 +72,12 @@ export interface Found {
   cost: number;
   /** The schedule as Tessera code. */
   code: string;
-  /** Throughput at that time: the workload's FLOPs and compulsory bytes per second, in G. */
-  gflops: number;
-  gbs: number;
+  /**
+   * Throughput at that time: the workload's FLOPs and compulsory bytes per second, in G
+   * (null for a module's program, whose work is not known).
+   */
+  gflops: number | null;
+  gbs: number | null;
 }
 
 export interface TuneResult {
@@ -131,7 +134,16 @@ function checkOptions(o: TuneOptions): void {
 }
 
 /** Tunes a standard workload (lib/bench/workload.ts) on a target; see the file's comment. */
-export async function tuneWorkload(w: Workload, opts: TuneOptions): Promise<TuneResult> {
+export function tuneWorkload(w: Workload, opts: TuneOptions): Promise<TuneResult> {
+  return tuneTask({ workload: w }, opts);
+}
+
+/** Tunes a program in a module (lib/tune/task.ts says what it exports) on a target. */
+export function tuneModule(path: string, opts: TuneOptions): Promise<TuneResult> {
+  return tuneTask({ module: path }, opts);
+}
+
+async function tuneTask(spec: TaskSpec, opts: TuneOptions): Promise<TuneResult> {
   checkOptions(opts);
   const target = opts.target ?? "c";
   const trials = opts.trials ?? 64;
@@ -139,9 +151,8 @@ export async function tuneWorkload(w: Workload, opts: TuneOptions): Promise<Tune
   const epsilon = opts.epsilon ?? 0.25;
   const started = performance.now();
   const deadline = opts.minutes ? started + opts.minutes * 60_000 : Infinity;
-  const label = labelOf(w);
-  const args = definition(w);
-  const outputs = [args[args.length - 1]];
+  const program = await loadProgram(spec);
+  const { label, args, outputs } = program;
   const space: Space = { outputs, target, facts: { ...(await defaultFacts()), ...opts.facts } };
   if (opts.hand) {
     try {
@@ -216,10 +227,10 @@ export async function tuneWorkload(w: Workload, opts: TuneOptions): Promise<Tune
 
   const writer = await RecordWriter.open(opts.records);
   const measurer = new Measurer(
-    { workload: w, target, repeat: opts.repeat, minRepeatMs: opts.minRepeatMs },
+    { ...spec, target, repeat: opts.repeat, minRepeatMs: opts.minRepeatMs },
     { timeoutMs: opts.timeoutMs, worker: opts.worker },
   );
-  const task = Object.fromEntries(Object.entries(w)) as Record<string, number | string>;
+  const task = program.record;
   const run = async (cands: Candidate[]) => {
     await measurer.measure(cands.map((c) => c.trace), async (i, r) => {
       const c = cands[i];
@@ -250,7 +261,8 @@ export async function tuneWorkload(w: Workload, opts: TuneOptions): Promise<Tune
     seeds.push(dflt);
     seedKey.key = traceKey(seeds[0].trace);
     const neighbours = read.records.filter((r) =>
-      r.target === tkey && r.workload !== wkey && r.task?.op === w.op && r.decisions &&
+      r.target === tkey && r.workload !== wkey && program.op !== null &&
+      r.task?.op === program.op && r.decisions &&
       costOf(r) < Infinity
     );
     const bestOf = new Map<string, TuneRecord>();
@@ -343,8 +355,8 @@ export async function tuneWorkload(w: Workload, opts: TuneOptions): Promise<Tune
     trace: e.trace,
     cost: e.cost,
     code: printTrace(te.createSchedule(outputs), e.trace).code,
-    gflops: flopsOf(w) / e.cost / 1e9,
-    gbs: bytesOf(w) / e.cost / 1e9,
+    gflops: program.flops === null ? null : program.flops / e.cost / 1e9,
+    gbs: program.bytes === null ? null : program.bytes / e.cost / 1e9,
   });
   const result: TuneResult = {
     workload: wkey,

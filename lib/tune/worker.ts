@@ -2,11 +2,12 @@
  * The measuring process (run by lib/tune/measure.ts as a separate Deno process, so that a
  * candidate that segfaults, hangs or exhausts memory takes this process down and never the
  * tuner). It reads one JSON line on standard input per batch: the task (a standard workload
- * and a target) and candidates' traces. It builds the whole batch at once (the C compiler
- * runs as parallel subprocesses), then runs the candidates one at a time: each output is
- * checked against the workload's float64 reference before it is timed, and the time is the
- * kernel's timeEvaluator (TVM's time_evaluator). Before running a candidate it says so
- * ("start"), so that the parent knows which candidate was in flight if this process dies.
+ * or a task module, lib/tune/task.ts, and a target) and candidates' traces. It builds the
+ * whole batch at once (the C compiler runs as parallel subprocesses), then runs the
+ * candidates one at a time: each output is checked against the workload's float64 reference
+ * (a module's: the interpreter) before it is timed, and the time is the kernel's
+ * timeEvaluator (TVM's time_evaluator). Before running a candidate it says so ("start"), so
+ * that the parent knows which candidate was in flight if this process dies.
  *
  *   deno run -A lib/tune/worker.ts    (stdin: {"task": ..., "candidates": [{"id", "trace"}]})
  */
@@ -14,20 +15,11 @@ import { te } from "../te/te.ts";
 import { build, type Kernel } from "../runtime/build.ts";
 import { NDArray } from "../runtime/ndarray.ts";
 import { DeviceArray } from "../runtime/device_array.ts";
-import {
-  inputShapes,
-  inputsOf,
-  maxRelError,
-  outputShape,
-  reference,
-  TOLERANCE,
-  type Workload,
-} from "../bench/workload.ts";
-import { definition } from "./workloads.ts";
+import { maxRelError, TOLERANCE } from "../bench/workload.ts";
+import { dataOf, loadProgram, type Program, type TaskSpec } from "./task.ts";
 import { applyTrace, type Trace } from "./trace.ts";
 
-export interface WorkerTask {
-  workload: Workload;
+export interface WorkerTask extends TaskSpec {
   target: "c" | "webgpu";
   /** Measurements per candidate (default 5) and least ms of calls in each (default 10). */
   repeat?: number;
@@ -52,49 +44,67 @@ function say(m: WorkerMessage): void {
   for (let off = 0; off < bytes.length;) off += Deno.stdout.writeSync(bytes.subarray(off));
 }
 
-const prepared = new Map<string, { inputs: Float32Array[]; want: Float32Array }>();
+interface Prepared {
+  program: Program;
+  inputs: Float32Array[];
+  want: Float32Array[];
+}
 
-function dataOf(w: Workload) {
-  const key = JSON.stringify(w);
-  let d = prepared.get(key);
-  if (!d) {
-    const inputs = inputsOf(w);
-    d = { inputs, want: reference(w, inputs) };
-    prepared.set(key, d);
+/** Each task's program, inputs and expected outputs, made once per process. */
+const prepared = new Map<string, Promise<Prepared>>();
+
+function preparedOf(task: WorkerTask): Promise<Prepared> {
+  const key = JSON.stringify({ workload: task.workload, module: task.module });
+  let p = prepared.get(key);
+  if (!p) {
+    p = (async () => {
+      const program = await loadProgram(task);
+      return { program, ...(await dataOf(task, program)) };
+    })();
+    prepared.set(key, p);
   }
-  return d;
+  return p;
 }
 
 async function buildOne(task: WorkerTask, trace: Trace, id: number): Promise<Kernel> {
-  const args = definition(task.workload);
-  const s = applyTrace(te.createSchedule(args[args.length - 1]), trace);
-  return await build(s, args, { target: task.target, name: `tune_${id}` });
+  const { program } = await preparedOf(task);
+  const s = applyTrace(te.createSchedule(program.outputs), trace);
+  return await build(s, program.args, { target: task.target, name: `tune_${id}` });
 }
 
+const shapeOf = (e: { shape: { kind: string }[] }) =>
+  e.shape.map((x) => (x as unknown as { value: number }).value);
+
 async function runOne(task: WorkerTask, f: Kernel): Promise<number[]> {
-  const { inputs, want } = dataOf(task.workload);
-  const shapes = inputShapes(task.workload);
-  const host = inputs.map((x, i) => new NDArray(shapes[i], "float32", x));
-  const out = new NDArray(outputShape(task.workload), "float32");
+  const { program, inputs, want } = await preparedOf(task);
+  const host = program.inputs.map((t, i) => new NDArray(shapeOf(t), "float32", inputs[i]));
+  const outs = program.outputs.map((t) => new NDArray(shapeOf(t), "float32"));
   const webgpu = task.target === "webgpu";
   const ins = webgpu ? await Promise.all(host.map((a) => a.to("webgpu"))) : host;
-  const o = webgpu ? await DeviceArray.empty(outputShape(task.workload), "float32") : out;
-  await f(...ins, o);
-  const got = o instanceof DeviceArray ? await o.toHost() : out;
-  const err = maxRelError(got.data as Float32Array, want);
-  if (!(err <= TOLERANCE)) throw new Error(`wrong result: max relative error ${err}`);
+  const os = webgpu
+    ? await Promise.all(outs.map((o) => DeviceArray.empty(o.shape, "float32")))
+    : outs;
+  await f(...ins, ...os);
+  for (let k = 0; k < os.length; k++) {
+    const o = os[k];
+    const got = o instanceof DeviceArray ? await o.toHost() : o;
+    const err = maxRelError(got.data as Float32Array, want[k]);
+    if (!(err <= TOLERANCE)) {
+      throw new Error(`wrong result: output ${k} has max relative error ${err}`);
+    }
+  }
   // Warm up before timing: caches, first-touch pages, the thread pool of a parallel loop
   // (the first parallel kernel in a process starts it, and would be charged for it).
   const warm = performance.now();
   for (let n = 0; n < 1000 && (n < 3 || performance.now() - warm < WARM_MS); n++) {
-    await f(...ins, o);
+    await f(...ins, ...os);
   }
   const timer = f.timeEvaluator({
     repeat: task.repeat ?? 5,
     minRepeatMs: task.minRepeatMs ?? 10,
     budgetMs: 20_000,
   });
-  return (await timer(...ins, o)).results;
+  return (await timer(...ins, ...os)).results;
 }
 
 /** Least ms of untimed calls before a candidate is timed. */
