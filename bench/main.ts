@@ -8,7 +8,10 @@
  * result, an HTML report with the charts, and the Markdown table the README quotes.
  *
  *   deno task bench [--quick] [--filter REGEX] [--json PATH] [--html PATH] [--markdown PATH]
- *                   [--repeats N] [--budget MS] [--settle MS] [--no-roofline]
+ *                   [--repeats N] [--budget MS] [--settle MS] [--no-roofline] [--records FILE]
+ *
+ * --records FILE adds the tuned kernels (deno task tune) beside the hand-scheduled ones:
+ * tessera-c-tuned and tessera-webgpu-tuned, each the best record for this machine.
  *
  * Exits 1 when a Tessera kernel failed or computed a wrong result, or a file could not be
  * written (the others still are); a peer that cannot run here is skipped with its reason.
@@ -49,6 +52,7 @@ function count(name: string): number | undefined {
 const quick = flag("quick");
 const noRoofline = flag("no-roofline");
 const filter = option("filter");
+const records = option("records");
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const json = option("json") ?? `bench-results/${stamp}.json`;
 const html = option("html") ?? json.replace(/\.json$/, "") + ".html";
@@ -79,12 +83,20 @@ function limited(peer: Peer): Peer {
 
 // Each peer at its best on this CPU (OpenBLAS's core type, numpy's too), before any loads.
 bench.peersAtTheirBest();
-const peers = [tesseraPeer("c"), tesseraPeer("webgpu"), ...bench.allPeers().map(limited)];
+const tuned = records ? [tesseraPeer("c", records), tesseraPeer("webgpu", records)] : [];
+const peers = [
+  tesseraPeer("c"),
+  tesseraPeer("webgpu"),
+  ...tuned,
+  ...bench.allPeers().map(limited),
+];
 const suite = bench.suite(quick ? "standard suite (quick)" : "standard suite");
 const seed = 1;
 for (const w of standardWorkloads(quick)) {
   for (const p of peers) {
-    suite.addPeer(p, w, { baseline: p.name.startsWith("tessera-"), seed });
+    // The hand-scheduled kernels are the baselines; tuned ones are compared with them.
+    const baseline = p.name.startsWith("tessera-") && !p.name.endsWith("-tuned");
+    suite.addPeer(p, w, { baseline, seed });
   }
 }
 for (const c of streamCases(quick)) suite.add(c);
