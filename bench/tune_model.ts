@@ -13,7 +13,7 @@ import type { Workload } from "../lib/bench/workload.ts";
 import { labelOf } from "../lib/bench/workload.ts";
 import { definition } from "../lib/tune/workloads.ts";
 import { costOf, readRecords } from "../lib/tune/records.ts";
-import { CostModel, rankCorrelation, targetsOf } from "../lib/tune/costModel.ts";
+import { CostModel, loadCostModel, rankCorrelation, targetsOf } from "../lib/tune/costModel.ts";
 import { featuresOf } from "../lib/tune/features.ts";
 import { applyTrace } from "../lib/tune/trace.ts";
 import { seededRandom } from "../lib/tune/decisions.ts";
@@ -28,6 +28,7 @@ if (!path) {
 
 import type { Tensor, Tensor2D } from "@tensorflow/tfjs-core";
 
+await loadCostModel();
 const tf = await import("@tensorflow/tfjs-core");
 await import("@tensorflow/tfjs-backend-cpu");
 await tf.setBackend("cpu");

@@ -8,10 +8,13 @@ import assert from "node:assert/strict";
 import {
   CostModel,
   heldOutRankCorrelation,
+  loadCostModel,
   rankCorrelation,
   targetsOf,
 } from "../lib/tune/costModel.ts";
 import { seededRandom } from "../lib/tune/decisions.ts";
+
+await loadCostModel();
 
 Deno.test("rank correlation: hand-computed values, ties, constants", () => {
   assert.equal(rankCorrelation([1, 2, 3, 4], [10, 20, 30, 40]), 1);

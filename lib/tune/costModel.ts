@@ -12,8 +12,17 @@
  * of the records and reports Spearman's rank correlation of its predictions with the
  * measured speeds on the rest; a random ranking scores 0 on average. The search uses the
  * model only while that correlation is clearly above zero, and ranks at random otherwise.
+ * The library is loaded on first use: `await loadCostModel()` before training.
  */
-import { RandomForestRegression } from "ml-random-forest";
+import type { RandomForestRegression } from "ml-random-forest";
+import { TesseraError } from "../error.ts";
+
+/** The forest library, loaded on first use (importing Tessera does not pay for it). */
+let Forest: typeof RandomForestRegression | null = null;
+
+export async function loadCostModel(): Promise<void> {
+  Forest ??= (await import("ml-random-forest")).RandomForestRegression;
+}
 
 /** Failed candidates train as this much slower than the slowest working one (log2). */
 const FAILED_PENALTY = 1;
@@ -43,7 +52,10 @@ export class CostModel {
       this.forest = null;
       return;
     }
-    const forest = new RandomForestRegression({
+    if (!Forest) {
+      throw new TesseraError("CostModel: await loadCostModel() before training the model");
+    }
+    const forest = new Forest({
       nEstimators: 40,
       maxFeatures: 0.6,
       replacement: true,

@@ -21,7 +21,7 @@ import { type Candidate, defaultCandidate, mutate, sample, type Space, traceKey 
 import { seededRandom } from "./decisions.ts";
 import { defaultFacts, type Facts } from "./default.ts";
 import { loadProgram, type TaskSpec } from "./task.ts";
-import { CostModel, heldOutRankCorrelation } from "./costModel.ts";
+import { CostModel, heldOutRankCorrelation, loadCostModel } from "./costModel.ts";
 import { FEATURE_NAMES, featuresOf } from "./features.ts";
 import { Measurer } from "./measure.ts";
 import { costOf, readRecords, RecordWriter, type TuneRecord } from "./records.ts";
@@ -152,6 +152,7 @@ async function tuneTask(spec: TaskSpec, opts: TuneOptions): Promise<TuneResult> 
   const started = performance.now();
   const deadline = opts.minutes ? started + opts.minutes * 60_000 : Infinity;
   const program = await loadProgram(spec);
+  await loadCostModel();
   const { label, args, outputs } = program;
   const space: Space = { outputs, target, facts: { ...(await defaultFacts()), ...opts.facts } };
   if (opts.hand) {
