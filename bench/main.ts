@@ -11,7 +11,9 @@
  *                   [--repeats N] [--budget MS] [--settle MS] [--no-roofline] [--records FILE]
  *
  * --records FILE adds the tuned kernels (deno task tune) beside the hand-scheduled ones:
- * tessera-c-tuned and tessera-webgpu-tuned, each the best record for this machine.
+ * tessera-c-tuned and tessera-webgpu-tuned, each the best record for this machine. Without
+ * it, the pre-tuned records under tune-records/ that match this machine are used, if any
+ * (lib/tune/pretuned.ts), and the run says when none match.
  *
  * Exits 1 when a Tessera kernel failed or computed a wrong result, or a file could not be
  * written (the others still are); a peer that cannot run here is skipped with its reason.
@@ -20,6 +22,7 @@ import { bench, type Peer, type Workload } from "../mod.ts";
 import { bytesOf, flopsOf, labelOf, standardWorkloads } from "../lib/bench/workload.ts";
 import { tesseraPeer } from "./tessera_peer.ts";
 import { streamCases } from "./stream.ts";
+import { pretunedFor } from "../lib/tune/pretuned.ts";
 
 const args = [...Deno.args];
 function flag(name: string): boolean {
@@ -83,7 +86,24 @@ function limited(peer: Peer): Peer {
 
 // Each peer at its best on this CPU (OpenBLAS's core type, numpy's too), before any loads.
 bench.peersAtTheirBest();
-const tuned = records ? [tesseraPeer("c", records), tesseraPeer("webgpu", records)] : [];
+// Tuned kernels: from --records, else from the pre-tuned records matching this machine.
+const tuned = [];
+for (const target of ["c", "webgpu"] as const) {
+  if (records) {
+    tuned.push(tesseraPeer(target, records));
+    continue;
+  }
+  const found = await pretunedFor(target).catch(() => null);
+  if (found?.path) {
+    console.log(`${target}: pre-tuned records ${found.path}`);
+    tuned.push(tesseraPeer(target, found.path));
+  } else {
+    console.log(
+      `${target}: no pre-tuned records in tune-records/ match this machine` +
+        (found ? ` (target key ${found.key})` : "") + "; tune with deno task tune",
+    );
+  }
+}
 const peers = [
   tesseraPeer("c"),
   tesseraPeer("webgpu"),
