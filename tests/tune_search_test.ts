@@ -296,6 +296,16 @@ Deno.test("tune refuses bad options and a hand schedule that does not replay, be
       (e: Error) => e.name === "TesseraError" && message.test(e.message),
     );
   }
+  const workloads = [
+    [{ op: "fft", n: 8 }, /'fft' is not a standard workload; one of matmul/],
+    [{ op: "matmul", m: 0, n: 8, k: 8 }, /m = 0 is not valid; expected an integer >= 1/],
+  ] as const;
+  for (const [w, message] of workloads) {
+    await assert.rejects(
+      () => tuneWorkload(w as never, { ...TEST_TUNING, records: "x.jsonl" }),
+      (e: Error) => e.name === "TesseraError" && message.test(e.message),
+    );
+  }
 });
 
 Deno.test("a program in a module is tuned, checked against the interpreter, and built from its records", async () => {

@@ -9,8 +9,10 @@
  * every result to the records and retrains. The model is used only while its rank
  * correlation on held-out records is clearly positive; until then candidates are taken at
  * random. At the end the seed and the best are measured again in one batch, so that their
- * ratio does not hinge on one unlucky measurement. Records are the memory: a rerun resumes from them, measuring nothing twice and
- * counting earlier trials towards the budget, and a stopped run keeps all it measured.
+ * ratio does not hinge on one unlucky measurement. Records are the memory: a rerun resumes
+ * from them, measuring nothing twice and counting earlier trials towards the budget, and a
+ * stopped run keeps all it measured. The task is a standard workload (`tuneWorkload`) or a
+ * program in a module (`tuneModule`, lib/tune/task.ts).
  */
 import { TesseraError } from "../error.ts";
 import { warn } from "../warn.ts";
@@ -41,7 +43,10 @@ export interface TuneOptions {
   records: string;
   /** Resume from the records (default true); false measures anew, still appending. */
   resume?: boolean;
-  /** A hand schedule as a trace (tune.recording / traceOfCode): measured first, never beaten down. */
+  /**
+   * A hand schedule as a trace (tune.recording / traceOfCode): measured first, and the
+   * result is never worse than it.
+   */
   hand?: Trace;
   /** Candidates measured per round (default 8). */
   batch?: number;

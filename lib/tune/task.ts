@@ -17,6 +17,7 @@ import { isTensor, type Tensor } from "../te/tensor.ts";
 import { NDArray } from "../runtime/ndarray.ts";
 import {
   bytesOf,
+  checkWorkload,
   flopsOf,
   inputsOf,
   labelOf,
@@ -47,12 +48,28 @@ export interface Program {
   record: Record<string, number | string>;
 }
 
+const OPS: readonly string[] = [
+  "matmul",
+  "batch_matmul",
+  "conv2d",
+  "softmax",
+  "layernorm",
+  "elementwise",
+];
+
 const count = (t: Tensor) => t.shape.reduce((p, e) => p * (e.kind === "const" ? e.value : NaN), 1);
 
 /** Loads the program a task describes; a bad module is a TesseraError saying what is wrong. */
 export async function loadProgram(spec: TaskSpec): Promise<Program> {
   if (spec.workload) {
     const w = spec.workload;
+    if (!OPS.includes(w?.op)) {
+      throw new TesseraError(
+        `tune: '${w?.op}' is not a standard workload; one of ${OPS.join(", ")} ` +
+          "(or tune a module that exports the program: tune.tuneModule)",
+      );
+    }
+    checkWorkload(w);
     const args = definition(w);
     const outputs = [args[args.length - 1]];
     return {
