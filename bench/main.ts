@@ -8,7 +8,12 @@
  * result, an HTML report with the charts, and the Markdown table the README quotes.
  *
  *   deno task bench [--quick] [--filter REGEX] [--json PATH] [--html PATH] [--markdown PATH]
- *                   [--repeats N] [--budget MS] [--settle MS] [--no-roofline]
+ *                   [--repeats N] [--budget MS] [--settle MS] [--no-roofline] [--records FILE]
+ *
+ * --records FILE adds the tuned kernels (deno task tune) beside the hand-scheduled ones:
+ * tessera-c-tuned and tessera-webgpu-tuned, each the best record for this machine. Without
+ * it, the pre-tuned records under tune-records/ that match this machine are used, if any
+ * (lib/tune/pretuned.ts), and the run says when none match.
  *
  * Exits 1 when a Tessera kernel failed or computed a wrong result, or a file could not be
  * written (the others still are); a peer that cannot run here is skipped with its reason.
@@ -17,6 +22,7 @@ import { bench, type Peer, type Workload } from "../mod.ts";
 import { bytesOf, flopsOf, labelOf, standardWorkloads } from "../lib/bench/workload.ts";
 import { tesseraPeer } from "./tessera_peer.ts";
 import { streamCases } from "./stream.ts";
+import { pretunedFor } from "../lib/tune/pretuned.ts";
 
 const args = [...Deno.args];
 function flag(name: string): boolean {
@@ -49,6 +55,7 @@ function count(name: string): number | undefined {
 const quick = flag("quick");
 const noRoofline = flag("no-roofline");
 const filter = option("filter");
+const records = option("records");
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const json = option("json") ?? `bench-results/${stamp}.json`;
 const html = option("html") ?? json.replace(/\.json$/, "") + ".html";
@@ -79,12 +86,37 @@ function limited(peer: Peer): Peer {
 
 // Each peer at its best on this CPU (OpenBLAS's core type, numpy's too), before any loads.
 bench.peersAtTheirBest();
-const peers = [tesseraPeer("c"), tesseraPeer("webgpu"), ...bench.allPeers().map(limited)];
+// Tuned kernels: from --records, else from the pre-tuned records matching this machine.
+const tuned = [];
+for (const target of ["c", "webgpu"] as const) {
+  if (records) {
+    tuned.push(tesseraPeer(target, records));
+    continue;
+  }
+  const found = await pretunedFor(target).catch(() => null);
+  if (found?.path) {
+    console.log(`${target}: pre-tuned records ${found.path}`);
+    tuned.push(tesseraPeer(target, found.path));
+  } else {
+    console.log(
+      `${target}: no pre-tuned records in tune-records/ match this machine` +
+        (found ? ` (target key ${found.key})` : "") + "; tune with deno task tune",
+    );
+  }
+}
+const peers = [
+  tesseraPeer("c"),
+  tesseraPeer("webgpu"),
+  ...tuned,
+  ...bench.allPeers().map(limited),
+];
 const suite = bench.suite(quick ? "standard suite (quick)" : "standard suite");
 const seed = 1;
 for (const w of standardWorkloads(quick)) {
   for (const p of peers) {
-    suite.addPeer(p, w, { baseline: p.name.startsWith("tessera-"), seed });
+    // The hand-scheduled kernels are the baselines; tuned ones are compared with them.
+    const baseline = p.name.startsWith("tessera-") && !p.name.endsWith("-tuned");
+    suite.addPeer(p, w, { baseline, seed });
   }
 }
 for (const c of streamCases(quick)) suite.add(c);

@@ -4,7 +4,10 @@
  * other library: "tessera-c" builds each workload's CPU schedule for the C target and
  * calls it on host arrays; "tessera-webgpu" builds the GPU schedule for the webgpu target
  * and keeps inputs and output resident on the device, so that a run is one dispatch and
- * one wait for it, never an upload or a download.
+ * one wait for it, never an upload or a download. With a tuning records file,
+ * "tessera-c-tuned" and "tessera-webgpu-tuned" build the workload's plain program with the
+ * best record for this machine instead (`te.build(..., { records })`; with none, the default
+ * schedule, and te.build says so).
  */
 import { nd, te } from "../mod.ts";
 import { DeviceArray } from "../lib/runtime/device_array.ts";
@@ -12,9 +15,10 @@ import { getDevice } from "../lib/codegen/wgsl/device.ts";
 import { checkInputs, firstLine, type Peer, type Prepared } from "../lib/bench/peers/peer.ts";
 import { inputShapes, outputShape, type Workload } from "../lib/bench/workload.ts";
 import { scheduleFor, type Target } from "./schedules/mod.ts";
+import { definition } from "../lib/tune/workloads.ts";
 
-export function tesseraPeer(target: Target): Peer {
-  const name = `tessera-${target}`;
+export function tesseraPeer(target: Target, records?: string): Peer {
+  const name = records ? `tessera-${target}-tuned` : `tessera-${target}`;
   return {
     name,
     device: target === "c" ? "cpu" : "webgpu",
@@ -30,9 +34,20 @@ export function tesseraPeer(target: Target): Peer {
     supports: () => null,
     async prepare(w: Workload, inputs: Float32Array[]): Promise<Prepared> {
       checkInputs(name, w, inputs);
-      const { s, args } = scheduleFor(w, target);
       // A name per workload, so that a kernel's C or WGSL is told apart in caches and errors.
-      const f = await te.build(s, args, { target, name: `bench_${w.op}` });
+      const f = records
+        ? await (() => {
+          const args = definition(w);
+          return te.build(args[args.length - 1], args, {
+            target,
+            records,
+            name: `bench_${w.op}_tuned`,
+          });
+        })()
+        : await (() => {
+          const { s, args } = scheduleFor(w, target);
+          return te.build(s, args, { target, name: `bench_${w.op}` });
+        })();
       const shapes = inputShapes(w);
       const hostIn = inputs.map((x, i) => nd.array(x, shapes[i])); // copies
 

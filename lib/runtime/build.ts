@@ -20,6 +20,7 @@ import { Profile, type StageProfile } from "./profile.ts";
 import { buildWebgpu } from "../codegen/wgsl/target.ts";
 import { isTensor, type Tensor } from "../te/tensor.ts";
 import { defaultSchedule } from "../tune/default.ts";
+import { fromRecords } from "../tune/apply.ts";
 
 /**
  * What kernels take: host arrays, or arrays resident on the target's device; and numbers for
@@ -69,6 +70,13 @@ export interface BuildOptions {
    * first. `s` is then the output tensor(s), or a schedule no primitive has touched.
    */
   schedule?: "auto";
+  /**
+   * A tuning records file (lib/tune/records.ts): schedule the program with the fastest
+   * record for this workload on this machine (TVM's "apply history best"), or, with none,
+   * with the default schedule, saying so. `s` is then the output tensor(s), or an
+   * unscheduled schedule.
+   */
+  records?: string;
 }
 
 /** What a target makes of a lowered function. */
@@ -112,6 +120,7 @@ const optsSchema = z.object({
   checked: z.boolean().optional(),
   profile: z.boolean().optional(),
   schedule: z.literal("auto").optional(),
+  records: z.string().min(1).optional(),
 }).strict();
 
 export async function build(
@@ -124,7 +133,7 @@ export async function build(
     const issue = o.error.issues[0];
     throw new TesseraError(
       `te.build: bad option '${issue.path.join(".")}': ${issue.message}; expected ` +
-        `{ target?, name?, flags?, cc?, nonblocking?, checked?, profile?, schedule?: "auto" }`,
+        `{ target?, name?, flags?, cc?, nonblocking?, checked?, profile?, schedule?: "auto", records? }`,
     );
   }
   const target = o.data.target ?? "interpreter";
@@ -134,7 +143,7 @@ export async function build(
       `te.build: target '${target}' is not available; available: ${[...targets.keys()].join(", ")}`,
     );
   }
-  const s = await scheduled(given, args, o.data.schedule, target);
+  const s = await scheduled(given, args, o.data.schedule, target, o.data.records);
   let func: PrimFunc;
   if (s instanceof PrimFunc) func = s;
   else {
@@ -214,8 +223,18 @@ async function scheduled(
   args: LowerArg[] | undefined,
   auto: "auto" | undefined,
   target: string,
+  records: string | undefined,
 ): Promise<Schedule | PrimFunc> {
   const tensors = isTensor(s) || Array.isArray(s);
+  if (records !== undefined) {
+    if (s instanceof PrimFunc) {
+      throw new TesseraError(
+        "te.build: { records } schedules a program from tuning records, but got a lowered " +
+          "PrimFunc; pass the output tensors (or an unscheduled te.createSchedule(outputs))",
+      );
+    }
+    return await fromRecords(s, target, records, (args ?? []).filter(isTensor));
+  }
   if (!auto) {
     if (tensors) {
       throw new TesseraError(

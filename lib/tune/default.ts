@@ -16,6 +16,7 @@ import { scanStages } from "./rules/analysis.ts";
 import { type CpuFacts, cpuRules } from "./rules/cpu.ts";
 import { type GpuFacts, gpuRules } from "./rules/gpu.ts";
 import { inlineElementwise } from "./rules/inline.ts";
+import { type Decide, fallbackDecide } from "./decisions.ts";
 
 export type Facts = CpuFacts & GpuFacts;
 
@@ -55,12 +56,14 @@ export function isUnscheduled(s: Schedule): boolean {
  * Applies the default rules for `target` ("webgpu" gets the GPU rules; "c" and the
  * interpreter the CPU rules) to `s`, an unscheduled schedule, and returns the trace of what
  * was applied. `keep`: intermediates the caller passes as arguments, never inlined.
+ * `decide` makes the rules' choices (the search samples them; by default the rules' own).
  */
 export function applyDefault(
   s: Schedule,
   target: string,
   facts: Facts,
   keep: Tensor[] = [],
+  decide: Decide = fallbackDecide,
 ): Trace {
   if (!isUnscheduled(s)) {
     throw new TesseraError(
@@ -74,9 +77,9 @@ export function applyDefault(
     const st = s.stageOfOp(t.op);
     return st ? [st] : [];
   }));
-  inlineElementwise(s, rs, kept, skip);
-  if (target === "webgpu") gpuRules(s, rs, skip, facts);
-  else cpuRules(s, rs, skip, facts);
+  inlineElementwise(s, rs, kept, skip, decide);
+  if (target === "webgpu") gpuRules(s, rs, skip, facts, decide);
+  else cpuRules(s, rs, skip, facts, decide);
   return trace;
 }
 

@@ -1,9 +1,26 @@
 /**
- * The `tune` namespace users import from mod.ts: default schedules and traces (the pieces of
- * the tuner that exist so far). Each lives in its own module.
+ * The `tune` namespace users import from mod.ts: default schedules, traces, the search and
+ * its records. Each lives in its own module.
  */
 import { defaultSchedule } from "./default.ts";
 import { applyTrace, printTrace, recording, traceOfCode } from "./trace.ts";
+import { tuneModule, tuneWorkload } from "./search.ts";
+import { best, readRecords } from "./records.ts";
+import { definition } from "./workloads.ts";
 
-export const tune = { defaultSchedule, recording, applyTrace, printTrace, traceOfCode };
+export const tune = {
+  defaultSchedule,
+  recording,
+  applyTrace,
+  printTrace,
+  traceOfCode,
+  tuneWorkload,
+  tuneModule,
+  readRecords,
+  best,
+  /** A standard workload's tensors (inputs, then the output), to build with `{ records }`. */
+  definition,
+};
 export type { Step, Trace } from "./trace.ts";
+export type { TuneOptions, TuneResult } from "./search.ts";
+export type { TuneRecord } from "./records.ts";

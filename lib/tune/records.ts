@@ -9,6 +9,7 @@
  */
 import { z } from "zod";
 import { TesseraError } from "../error.ts";
+import { median } from "../bench/stats.ts";
 import type { Trace } from "./trace.ts";
 
 export const RECORD_FORMAT = "tessera-tune";
@@ -27,6 +28,10 @@ export interface TuneRecord {
   error?: string;
   /** When it was measured (ISO 8601). */
   time: string;
+  /** The search space's decisions that made the trace, when it came from the rules. */
+  decisions?: Record<string, number | boolean | string>;
+  /** What the task is (a standard workload's fields), so that neighbouring shapes can seed. */
+  task?: Record<string, number | string>;
 }
 
 const recordSchema = z.object({
@@ -38,6 +43,8 @@ const recordSchema = z.object({
   costs: z.array(z.number().positive().finite()),
   error: z.string().optional(),
   time: z.string(),
+  decisions: z.record(z.string(), z.union([z.number(), z.boolean(), z.string()])).optional(),
+  task: z.record(z.string(), z.union([z.number(), z.string()])).optional(),
 });
 
 export interface ReadResult {
@@ -92,11 +99,10 @@ export async function readRecords(path: string): Promise<ReadResult> {
   return parseRecords(text, path);
 }
 
-/** Median of a record's costs, or Infinity for a failed one. */
+/** Median of a record's costs (the bench module's statistics), or Infinity for a failed one. */
 export function costOf(r: TuneRecord): number {
   if (r.error !== undefined || r.costs.length === 0) return Infinity;
-  const s = [...r.costs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  return median(r.costs);
 }
 
 /** The fastest correct record of `workload` on `target`, or null. */

@@ -12,6 +12,8 @@
  *   multiple of the lanes (else GCC decides), and unrolls a short innermost reduction;
  * - every stage with enough work runs its outer data loops in parallel, fusing outer loops
  *   until there are a few iterations per core.
+ * Each of these choices goes through `decide` (lib/tune/decisions.ts) with the rule's own
+ * pick as the fallback: the default schedule takes the fallbacks, the search samples them.
  */
 import type { Expr } from "../../ir/expr.ts";
 import { walkExpr } from "../../ir/visit.ts";
@@ -19,6 +21,7 @@ import type { Schedule } from "../../schedule/schedule.ts";
 import type { Stage } from "../../schedule/stage.ts";
 import type { ComputeOp, IterVar } from "../../te/tensor.ts";
 import { constExtent, constProduct, readsOf, registerTile, schedulable } from "./analysis.ts";
+import { type Decide, dividing, fallbackDecide } from "../decisions.ts";
 
 export interface CpuFacts {
   /** float32 lanes of the widest vector register (8 with AVX2, 16 with AVX-512). */
@@ -30,14 +33,24 @@ export interface CpuFacts {
   maxUnroll: number;
 }
 
-export function cpuRules(s: Schedule, rs: Schedule, skip: Set<Stage>, f: CpuFacts): void {
-  for (const st of schedulable(s, skip)) {
+export function cpuRules(
+  s: Schedule,
+  rs: Schedule,
+  skip: Set<Stage>,
+  f: CpuFacts,
+  decide: Decide = fallbackDecide,
+): void {
+  schedulable(s, skip).forEach((st, k) => {
     const op = st.op as ComputeOp;
+    const d: Decide = (name, options, fallback) => decide(`${k}.${name}`, options, fallback);
     const tile = registerTile(op);
-    if (tile) registerTiled(rs, op, tile.a, tile.b, f);
-    else if (op.reduceAxis.length > 0 && laneReduction(op, f)) vectorReduce(rs, op, f);
-    else plain(rs, op, f);
-  }
+    const lane = op.reduceAxis.length > 0 && laneReduction(op, f);
+    const forms = [...(tile ? ["tile"] : []), ...(lane ? ["rfactor"] : []), "plain"];
+    const form = d("form", forms, forms[0]);
+    if (form === "tile") registerTiled(rs, op, tile!.a, tile!.b, f, d);
+    else if (form === "rfactor") vectorReduce(rs, op, f, d);
+    else plain(rs, op, f, d);
+  });
 }
 
 /** Loops with known extents: what the rules split and fuse, and what they know of each. */
@@ -50,14 +63,27 @@ const loop = (v: IterVar): Loop => ({ v, ext: constExtent(v) });
  * iterations per core, and runs it in parallel; returns the loops that remain, fused one
  * first. Nothing happens for a stage with too little work.
  */
-function parallelOuter(st: Stage, outer: Loop[], work: number | null, f: CpuFacts): Loop[] {
-  if (outer.length === 0 || (work !== null && work < f.minParallelWork)) return outer;
+function parallelOuter(
+  st: Stage,
+  outer: Loop[],
+  work: number | null,
+  f: CpuFacts,
+  d: Decide,
+): Loop[] {
+  if (outer.length === 0) return outer;
   let n = 1;
   while (n < outer.length && outer[n - 1].ext !== null) {
     const p = outer.slice(0, n).reduce((x, l) => x * l.ext!, 1);
     if (p >= 4 * f.cores || outer[n].ext === null) break;
     n++;
   }
+  // How many outer loops run in parallel, fused (0: none); all of them have known extents
+  // but perhaps the first.
+  let most = 1;
+  while (most < outer.length && outer[most - 1].ext !== null && outer[most].ext !== null) most++;
+  const depths = Array.from({ length: most + 1 }, (_, i) => i);
+  n = d("parallel", depths, work !== null && work < f.minParallelWork ? 0 : n);
+  if (n === 0) return outer;
   const fused = n > 1 ? st.fuse(...outer.slice(0, n).map((l) => l.v)) : outer[0].v;
   st.parallel(fused);
   const ext = outer.slice(0, n).every((l) => l.ext !== null)
@@ -91,9 +117,20 @@ function laneTile(ext: number, lanes: number): { size: number; vector: boolean }
   return { size: d, vector: false };
 }
 
-function registerTiled(rs: Schedule, op: ComputeOp, a: IterVar, b: IterVar, f: CpuFacts): void {
+function registerTiled(
+  rs: Schedule,
+  op: ComputeOp,
+  a: IterVar,
+  b: IterVar,
+  f: CpuFacts,
+  d: Decide,
+): void {
   const ea = constExtent(a)!, eb = constExtent(b)!;
-  const { size: bn, vector } = laneTile(eb, f.lanes);
+  const rule = laneTile(eb, f.lanes);
+  const least = Math.min(4, f.lanes);
+  const widths = [4, 2, 1, 0.5, 0.25].map((x) => x * f.lanes).filter((x) => x >= least);
+  const bn = d("tileCols", [...dividing(eb, widths), rule.size], rule.size);
+  const vector = bn === rule.size ? rule.vector : eb % bn === 0 && widths.includes(bn);
   // Accumulators fill most of the registers (16 with AVX2, 32 with AVX-512), the rest
   // holding the operands: 6x16 with AVX2 and 8x32 with AVX-512, as the hand schedules.
   const accumulators = f.lanes >= 16 ? 16 : 12;
@@ -103,38 +140,58 @@ function registerTiled(rs: Schedule, op: ComputeOp, a: IterVar, b: IterVar, f: C
     ? Math.min(8, ea, Math.max(1, Math.floor(accumulators / Math.ceil(bn / f.lanes))))
     : Math.min(4, ea);
   // A height that divides the rows spares the guards, if it keeps at least half the tile.
-  let bm = most;
-  for (let d = most; d * 2 > most; d--) {
-    if (ea % d === 0) {
-      bm = d;
+  let ruleRows = most;
+  for (let x = most; x * 2 > most; x--) {
+    if (ea % x === 0) {
+      ruleRows = x;
       break;
     }
   }
+  const rows = [1, 2, 3, 4, 6, 8, 12, 16].filter((x) => x <= ea);
+  const bm = d("tileRows", rows, ruleRows);
   const CL = rs.cacheWrite(op.output, "local");
   const st = rs.stage(op.output);
   const [ao, ai] = st.split(a, { factor: bm });
   const [bo, bi] = st.split(b, { factor: bn });
+  // A second level of tiling (optional): a block of `rowBlock` tile rows runs inside each
+  // column of tiles, so that the columns' operand panel is reused from cache by the block.
+  const tilesA = Math.ceil(ea / bm);
+  const rowBlock = d("rowBlock", [0, 2, 4, 8, 16].filter((x) => x < tilesA), 0);
+  const [aOuter, aBlock] = rowBlock > 0 ? st.split(ao, { factor: rowBlock }) : [ao, null];
   const outer = op.axis.map((v) =>
     v === a
-      ? { v: ao, ext: Math.ceil(ea / bm) }
+      ? { v: aOuter, ext: rowBlock > 0 ? Math.ceil(tilesA / rowBlock) : tilesA }
       : v === b
       ? { v: bo, ext: Math.ceil(eb / bn) }
       : loop(v)
   );
+  if (aBlock) outer.push({ v: aBlock, ext: rowBlock });
   st.reorder(...outer.map((l) => l.v), ai, bi);
   if (vector) st.vectorize(bi);
   const work = constProduct([...op.axis, ...op.reduceAxis]);
-  parallelOuter(st, outer.slice(0, -1), work, f);
+  parallelOuter(st, outer.slice(0, -1), work, f, d);
   const cl = rs.stage(CL);
-  cl.computeAt(st, bo);
+  cl.computeAt(st, outer[outer.length - 1].v);
   const reduce = cl.op.reduceAxis.map(loop);
   const last = reduce[reduce.length - 1];
   const steps: IterVar[] = reduce.slice(0, -1).map((l) => l.v);
-  if (last.ext !== null && last.ext <= f.maxUnroll) {
+  // The innermost reduce loop: unrolled whole (-1), split by a factor whose inner loop is
+  // unrolled, or left alone (0).
+  const ruleUnroll = last.ext !== null && last.ext <= f.maxUnroll
+    ? -1
+    : last.ext !== null && last.ext % 4 === 0
+    ? 4
+    : 0;
+  const unrolls = last.ext === null
+    ? [0]
+    : [0, ...dividing(last.ext, [2, 4, 8, 16]).filter((x) => x > 1 && x < last.ext!)]
+      .concat(last.ext <= 32 ? [-1] : []);
+  const unroll = d("reduceUnroll", unrolls, ruleUnroll);
+  if (unroll === -1) {
     cl.unroll(last.v);
     steps.push(last.v);
-  } else if (last.ext !== null && last.ext % 4 === 0) {
-    const [ko, ki] = cl.split(last.v, { factor: 4 });
+  } else if (unroll > 0) {
+    const [ko, ki] = cl.split(last.v, { factor: unroll });
     cl.unroll(ki);
     steps.push(ko, ki);
   } else steps.push(last.v);
@@ -170,27 +227,39 @@ function usesVar(e: Expr, v: IterVar): boolean {
   return found;
 }
 
-function vectorReduce(rs: Schedule, op: ComputeOp, f: CpuFacts): void {
+function vectorReduce(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide): void {
   const st = rs.stage(op.output);
   const r = op.reduceAxis[op.reduceAxis.length - 1];
   const ext = constExtent(r)!;
-  const lanes = ext % (2 * f.lanes) === 0 ? 2 * f.lanes : laneCount(ext, f.lanes)!;
+  const ruleLanes = ext % (2 * f.lanes) === 0 ? 2 * f.lanes : laneCount(ext, f.lanes)!;
+  const least = Math.min(4, f.lanes);
+  const widths = [4, 2, 1, 0.5].map((x) => x * f.lanes).filter((x) => x >= least && x < ext);
+  const lanes = d("reduceLanes", dividing(ext, widths), ruleLanes);
   const [, ri] = st.split(r, { factor: lanes });
   const RF = rs.rfactor(op.output, ri, op.axis.length);
   const rf = rs.stage(RF);
   const lane = rf.op.axis[rf.op.axis.length - 1];
   rf.reorder(...rf.op.reduceAxis, lane).vectorize(lane);
   const work = constProduct([...op.axis, ...op.reduceAxis]);
-  const outer = parallelOuter(st, op.axis.map(loop), work, f);
-  if (outer.length > 0) rf.computeAt(st, outer[outer.length - 1].v);
+  const outer = parallelOuter(st, op.axis.map(loop), work, f, d);
+  if (outer.length > 0 && d("partialsAtRow", [true, false], true)) {
+    rf.computeAt(st, outer[outer.length - 1].v);
+  }
 }
 
-function plain(rs: Schedule, op: ComputeOp, f: CpuFacts): void {
+function plain(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide): void {
   const st = rs.stage(op.output);
   const data = op.axis.map(loop);
   if (op.reduceAxis.length === 0 && data.length > 0) {
     const last = data[data.length - 1];
-    const l = last.ext === null ? null : laneCount(last.ext, f.lanes);
+    const rule = last.ext === null ? null : laneCount(last.ext, f.lanes);
+    const least = Math.min(4, f.lanes);
+    const widths = last.ext === null
+      ? []
+      : dividing(last.ext, [4, 2, 1, 0.5].map((x) => x * f.lanes).filter((x) => x >= least))
+        .filter((x) => x >= least);
+    const l0 = d("vector", [0, ...widths], rule ?? 0);
+    const l = l0 === 0 ? null : l0;
     if (l !== null && l === last.ext) {
       st.vectorize(last.v);
       data.pop();
@@ -201,7 +270,9 @@ function plain(rs: Schedule, op: ComputeOp, f: CpuFacts): void {
     }
   } else if (op.reduceAxis.length > 0) {
     const r = loop(op.reduceAxis[op.reduceAxis.length - 1]);
-    if (r.ext !== null && r.ext <= f.maxUnroll) st.unroll(r.v);
+    if (r.ext !== null && r.ext <= 32 && d("unroll", [true, false], r.ext <= f.maxUnroll)) {
+      st.unroll(r.v);
+    }
   }
-  parallelOuter(st, data, constProduct([...op.axis, ...op.reduceAxis]), f);
+  parallelOuter(st, data, constProduct([...op.axis, ...op.reduceAxis]), f, d);
 }

@@ -11,13 +11,16 @@
  *   one output per invocation.
  * Each form is taken only when an invocation's serial loop iterations stay well under
  * llvmpipe's budget (lib/codegen/wgsl/loop_budget.ts); a stage that fits none keeps its
- * loops serial, and the build's own check says why it cannot run there.
+ * loops serial, and the build's own check says why it cannot run there. Each choice (the form,
+ * threads per workgroup, the tile's sides) goes through `decide` with the rule's own pick
+ * as the fallback (lib/tune/decisions.ts).
  */
 import { LLVMPIPE_LOOP_LIMIT } from "../../codegen/wgsl/loop_budget.ts";
 import type { Schedule } from "../../schedule/schedule.ts";
 import type { Stage } from "../../schedule/stage.ts";
 import type { ComputeOp, IterVar } from "../../te/tensor.ts";
 import { constExtent, constProduct, registerTile, schedulable } from "./analysis.ts";
+import { type Decide, fallbackDecide } from "../decisions.ts";
 
 export interface GpuFacts {
   /** Invocations per workgroup for one-dimensional forms. */
@@ -40,14 +43,26 @@ function nested(exts: number[]): number {
   return exts.reduceRight((body, e) => e * (1 + body), 0);
 }
 
-export function gpuRules(s: Schedule, rs: Schedule, skip: Set<Stage>, f: GpuFacts): void {
-  for (const st of schedulable(s, skip)) {
+const THREADS = [16, 32, 64, 128, 256];
+
+export function gpuRules(
+  s: Schedule,
+  rs: Schedule,
+  skip: Set<Stage>,
+  f: GpuFacts,
+  decide: Decide = fallbackDecide,
+): void {
+  schedulable(s, skip).forEach((st, k) => {
+    const d: Decide = (name, options, fallback) => decide(`${k}.${name}`, options, fallback);
     const op = st.op as ComputeOp;
     const reduce = op.reduceAxis.map(constExtent);
     const steps = reduce.every((e) => e !== null) ? nested(reduce as number[]) : null;
     const outputs = constProduct(op.axis);
     const tile = registerTile(op);
-    if (tile && steps !== null && steps <= BUDGET && tiled(rs, op, tile.a, tile.b, f)) continue;
+    if (
+      tile && steps !== null && steps <= BUDGET && d("tile", [true, false], true) &&
+      tiled(rs, op, tile.a, tile.b, f, d)
+    ) return;
     const few = op.axis.length === 0 || (outputs !== null && outputs < f.fewOutputs);
     // Few outputs alone do not make the cross-thread form pay: on llvmpipe a workgroup's
     // invocations are SIMD lanes of one CPU thread and every barrier switches between
@@ -55,10 +70,14 @@ export function gpuRules(s: Schedule, rs: Schedule, skip: Set<Stage>, f: GpuFact
     const wantRow = op.reduceAxis.length > 0 &&
       ((few && (steps === null || steps >= f.longReduction)) || steps === null ||
         steps > Math.min(BUDGET, 4096));
-    if (wantRow && op.numOutputs === 1 && rowPerWorkgroup(rs, op, f)) continue;
+    const row = op.reduceAxis.length > 0 && op.numOutputs === 1 &&
+      d("rowPerWorkgroup", [true, false], wantRow);
+    if (row && rowPerWorkgroup(rs, op, f, d)) return;
     const fits = op.reduceAxis.length === 0 || (steps !== null && steps <= BUDGET);
-    if (op.axis.length > 0 && fits) threadPerOutput(rs.stage(op.output), op.axis, f.threads);
-  }
+    if (op.axis.length > 0 && fits) {
+      threadPerOutput(rs.stage(op.output), op.axis, d("threads", THREADS, f.threads));
+    }
+  });
 }
 
 /** Fuses `data` (all the stage's data loops, in order) and splits it over blocks and threads. */
@@ -70,9 +89,10 @@ function threadPerOutput(st: Stage, data: IterVar[], threads: number): IterVar {
   return b;
 }
 
-function rowPerWorkgroup(rs: Schedule, op: ComputeOp, f: GpuFacts): boolean {
+function rowPerWorkgroup(rs: Schedule, op: ComputeOp, f: GpuFacts, d: Decide): boolean {
   const K = constProduct(op.reduceAxis);
-  const threads = K !== null && K < f.threads ? K : f.threads;
+  const wanted = d("rowThreads", THREADS, f.threads);
+  const threads = K !== null && K < wanted ? K : wanted;
   if (K !== null && Math.ceil(K / threads) + threads > BUDGET) return false;
   const st = rs.stage(op.output);
   const r = op.reduceAxis.length > 1 ? st.fuse(...op.reduceAxis) : op.reduceAxis[0];
@@ -92,12 +112,22 @@ function rowPerWorkgroup(rs: Schedule, op: ComputeOp, f: GpuFacts): boolean {
  * other data axes fused onto blockIdx.z. False (nothing applied) when those do not fit a
  * constant grid.
  */
-function tiled(rs: Schedule, op: ComputeOp, a: IterVar, b: IterVar, f: GpuFacts): boolean {
+function tiled(
+  rs: Schedule,
+  op: ComputeOp,
+  a: IterVar,
+  b: IterVar,
+  f: GpuFacts,
+  d: Decide,
+): boolean {
   const others = op.axis.filter((v) => v !== a && v !== b);
   const z = constProduct(others);
   if (z === null || z > 65535) return false;
   const ea = constExtent(a)!, eb = constExtent(b)!;
-  const reg = ea >= f.side * f.reg && eb >= f.side * f.reg ? f.reg : 1;
+  const side = d("side", [2, 4, 8, 16], f.side);
+  const fits = (r: number) => r === 1 || (ea >= side * r && eb >= side * r);
+  const reg = d("reg", [1, 2, 4, 8].filter(fits), fits(f.reg) ? f.reg : 1);
+  f = { ...f, side, reg };
   const CL = reg > 1 ? rs.cacheWrite(op.output, "local") : null;
   const st = rs.stage(op.output);
   const [by, ain] = st.split(a, { factor: f.side * reg });
@@ -112,7 +142,18 @@ function tiled(rs: Schedule, op: ComputeOp, a: IterVar, b: IterVar, f: GpuFacts)
     const cl = rs.stage(CL);
     cl.computeAt(st, tx);
     const k = op.axis.indexOf(a), data = cl.op.axis;
-    cl.reorder(...cl.op.reduceAxis, ...data).unroll(data[k]).unroll(data[data.length - 1]);
+    // The innermost reduce loop may be split, its inner part unrolled (0: left alone).
+    const reduce = [...cl.op.reduceAxis];
+    const last = reduce[reduce.length - 1];
+    const ext = constExtent(last);
+    const factors = ext === null ? [] : [2, 4, 8].filter((x) => x < ext && ext % x === 0);
+    const unroll = d("reduceUnroll", [0, ...factors], 0);
+    if (unroll > 0) {
+      const [ko, ki] = cl.split(last, { factor: unroll });
+      reduce.splice(reduce.length - 1, 1, ko, ki);
+    }
+    cl.reorder(...reduce, ...data).unroll(data[k]).unroll(data[data.length - 1]);
+    if (unroll > 0) cl.unroll(reduce[reduce.length - 1]);
   }
   return true;
 }

@@ -10,12 +10,14 @@
  *   read for every element of the row). Computing it once at the root costs one pass over
  *   memory, never more work than the unscheduled program;
  * - stages a scan owns or reads from (its lowering decides where they run).
- * Stages are visited consumers first, so a chain collapses into its last reader.
+ * Stages are visited consumers first, so a chain collapses into its last reader. Whether a
+ * stage that may be inlined is goes through `decide`, the above being the fallback.
  */
 import type { Schedule } from "../../schedule/schedule.ts";
 import type { Stage } from "../../schedule/stage.ts";
 import type { ComputeOp } from "../../te/tensor.ts";
 import { bodyCost, readsOf } from "./analysis.ts";
+import { type Decide, fallbackDecide } from "../decisions.ts";
 
 /** Nodes above which a body counts as long (a few adds and multiplies stay cheap). */
 const CHEAP_NODES = 24;
@@ -25,6 +27,7 @@ export function inlineElementwise(
   rs: Schedule,
   keep: Set<Stage>,
   skip: Set<Stage>,
+  decide: Decide = fallbackDecide,
 ): void {
   const inlined = new Set<Stage>();
   // The stages that end up computing `st`'s values: readers, through inlined ones.
@@ -48,7 +51,8 @@ export function inlineElementwise(
     const { nodes, calls } = bodyCost(op);
     const repeated = readers.length > 1 || reads.length > 1 || broadcast ||
       readers.some((r) => r.op.kind !== "compute" || r.op.reduceAxis.length > 0);
-    if (repeated && (calls > 0 || nodes > CHEAP_NODES)) continue;
+    const rule = !(repeated && (calls > 0 || nodes > CHEAP_NODES));
+    if (!decide(`inline.${s.stages.indexOf(st)}`, [true, false], rule)) continue;
     rs.stage(op.output).computeInline();
     inlined.add(st);
   }
