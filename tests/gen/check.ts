@@ -119,11 +119,13 @@ function lowerOrReject(p: Program, s: Schedule, describe: () => string): PrimFun
   try {
     return te.lower(s, argsOf(p));
   } catch (e) {
-    // Also a reduction across threads whose data loops sit inside its reduce loops, or a tuple
-    // reduction across threads (not supported yet).
+    // Also a reduction across threads whose data loops sit inside its reduce loops, a tuple
+    // reduction across threads (not supported yet), or a double-buffered tile whose producer
+    // is computed inside the same loop.
     if (
       e instanceof TesseraError &&
-      /not a constant|across threads\)|cross-thread tuple reduction/.test(e.message)
+      /not a constant|across threads\)|cross-thread tuple reduction|which is written inside/
+        .test(e.message)
     ) {
       return "rejected";
     }
