@@ -1,6 +1,7 @@
 /**
  * The GPU decisions the WGSL printer used to make itself, each on small hand-written IR:
- * which thread loops are thread indices (threadDependence.ts). The WGSL backend and property
+ * which thread loops are thread indices (threadDependence.ts), where an allocation lives and
+ * which copy a thread uses (threadSlots.ts). The WGSL backend and property
  * tests hold the printed result to the interpreter; these hold each decision to what it
  * must be.
  */
@@ -13,6 +14,7 @@ import {
   rebindsAsThread,
   threadDependent,
 } from "../lib/lower/gpu/threadDependence.ts";
+import { allocationHome } from "../lib/lower/gpu/threadSlots.ts";
 
 const A = new Buffer("A", "float32", [intConst(64)]);
 const S = new Buffer("S", "float32", [intConst(8)], "shared");
@@ -58,4 +60,48 @@ Deno.test("threadDependence: a loop whose bounds depend on a thread index differ
   const loop = new For(i, intConst(0), tx.add(1), "serial", new BufferStore(S, [i], intConst(1)));
   assert.ok(threadDependent(loop, new Set([tx])));
   assert.ok(!threadDependent(loop, new Set([ax])));
+});
+
+Deno.test("threadSlots: private per thread, or workgroup memory with a copy per thread of the bound axes", () => {
+  const wg = [8, 4, 1];
+  const ty = new Var("ty", "int32");
+  const at = (x: Var | null, y: Var | null, skeleton = true) => ({
+    wg,
+    threadVar: [x, y, null],
+    threadLoop: [null, null, null],
+    skeleton,
+  });
+  const local = new Buffer("L", "float32", [intConst(2)], "local");
+  const shared = new Buffer("T", "float32", [intConst(2)], "shared");
+  const use = (b: Buffer) => new Allocate(b, new BufferStore(b, [intConst(0)], intConst(1)));
+  // Inside both thread axes: each thread its own, private.
+  assert.deepEqual(allocationHome(use(local), at(tx, ty)), {
+    private: true,
+    slotAxes: [],
+    copies: 1,
+  });
+  // Shared, inside both: workgroup memory, a copy per thread (x first, then y).
+  assert.deepEqual(allocationHome(use(shared), at(tx, ty)), {
+    private: false,
+    slotAxes: [0, 1],
+    copies: 32,
+  });
+  // Inside x only: threads of y read it too (it is computed on y's thread 0).
+  assert.deepEqual(allocationHome(use(local), at(tx, null)), {
+    private: false,
+    slotAxes: [0],
+    copies: 8,
+  });
+  // A cooperative loop re-binding x fills it: one copy along x.
+  const fill = new Allocate(
+    local,
+    thread(ax, new BufferStore(local, [ax], intConst(1)), 2),
+  );
+  assert.deepEqual(allocationHome(fill, at(tx, ty)), {
+    private: false,
+    slotAxes: [1],
+    copies: 4,
+  });
+  // One thread runs the code (a leaf): private whatever the scope.
+  assert.equal(allocationHome(use(shared), at(null, null, false)).private, true);
 });

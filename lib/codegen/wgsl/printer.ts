@@ -47,6 +47,7 @@ import { freeVars, substitute, walkExpr, walkStmt, walkStmtExprs } from "../../i
 import { markedStage } from "../../lower/profileMarks.ts";
 import { evalExact } from "../../arith/exact.ts";
 import { CStylePrinter, Names, P, type Printed, shortestFloat } from "../cstyle.ts";
+import { allocationHome } from "../../lower/gpu/threadSlots.ts";
 import {
   accesses,
   cooperative,
@@ -1015,26 +1016,16 @@ class WgslPrinter extends CStylePrinter {
     const name = seen === 0
       ? this.names.of(b)
       : this.names.of(new Buffer(b.name, b.dtype, b.shape, b.scope));
-    // A buffer allocated inside loops bound to thread axes S exists once per thread of S, as
-    // in the interpreter (once per iteration). When every axis the shader uses is in S it is
-    // private to the thread. Otherwise other threads read it (a fill on thread 0, a
-    // cooperative fill that re-binds an axis): it lives in workgroup memory, one copy per
-    // thread of S, found at a slot from the thread's index.
-    const rebound = new Set<number>();
-    walkStmt(s.body, (x) => {
-      if (x.kind !== "for" || x.forKind !== "threadBinding" || !this.cooperative(x)) return;
-      const d = AXES.indexOf(x.threadTag!.slice(-1) as "x");
-      if (!x.threadTag!.startsWith("threadIdx") || this.threadVar[d] === null) return;
-      // Only a cooperative loop that touches this buffer makes it shared along its axis.
-      const { reads, writes } = accesses(x);
-      if (reads.has(b) || writes.has(b)) rebound.add(d);
+    // Which copy of it a thread uses, and where it lives (threadSlots.ts).
+    const home = allocationHome(s, {
+      wg: this.wg,
+      threadVar: this.threadVar,
+      threadLoop: this.threadLoop,
+      skeleton: this.skeleton,
     });
-    const used = [0, 1, 2].filter((d) => this.wg[d] > 1);
-    const S = used.filter((d) => this.threadVar[d] !== null && !rebound.has(d));
-    const hasInner = used.some((d) => this.threadVar[d] === null) || rebound.size > 0;
     const saved = this.instances.get(b);
     let slot: string | undefined;
-    const priv = !this.skeleton || (b.scope !== "shared" && !hasInner);
+    const priv = home.private;
     if (priv) {
       this.emit("{");
       this.depth++;
@@ -1043,13 +1034,13 @@ class WgslPrinter extends CStylePrinter {
     } else {
       let copies = 1;
       const parts: string[] = [];
-      for (const d of S) {
+      for (const d of home.slotAxes) {
         parts.push(`i32(lid.${AXES[d]}) * ${n * copies}i`);
         copies *= this.wg[d];
       }
       if (parts.length) slot = parts.join(" + ");
-      this.workgroupVars.set(name, `var<workgroup> ${name}: array<${ty}, ${n * copies}>;`);
-      this.workgroupBytes += n * copies * elemBytes(b.dtype);
+      this.workgroupVars.set(name, `var<workgroup> ${name}: array<${ty}, ${n * home.copies}>;`);
+      this.workgroupBytes += n * home.copies * elemBytes(b.dtype);
     }
     this.instances.set(b, { name, slot, private: priv });
     this.stmt(s.body);
