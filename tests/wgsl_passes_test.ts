@@ -1,13 +1,15 @@
 /**
  * The GPU decisions the WGSL printer used to make itself, each on small hand-written IR:
  * which thread loops are thread indices (threadDependence.ts), where an allocation lives and
- * which copy a thread uses (threadSlots.ts). The WGSL backend and property
+ * which copy a thread uses (threadSlots.ts), and where barriers go (threadSync.ts). The WGSL backend and property
  * tests hold the printed result to the interpreter; these hold each decision to what it
  * must be.
  */
 import assert from "node:assert/strict";
-import { Buffer, BufferLoad, intConst, Var } from "../lib/ir/expr.ts";
-import { Allocate, BufferStore, For, LetStmt, seq, type Stmt } from "../lib/ir/stmt.ts";
+import { Buffer, BufferLoad, type Expr, intConst, Var } from "../lib/ir/expr.ts";
+import { Allocate, Barrier, BufferStore, For, LetStmt, seq, type Stmt } from "../lib/ir/stmt.ts";
+import { walkStmt } from "../lib/ir/visit.ts";
+import { planBarriers } from "../lib/lower/gpu/threadSync.ts";
 import {
   cooperative,
   hasCooperative,
@@ -104,4 +106,96 @@ Deno.test("threadSlots: private per thread, or workgroup memory with a copy per 
   });
   // One thread runs the code (a leaf): private whatever the scope.
   assert.equal(allocationHome(use(shared), at(null, null, false)).private, true);
+});
+
+// --- barrier planning -------------------------------------------------------------------------
+
+const Out = new Buffer("Out", "float32", [intConst(64)]);
+const isStorage = (b: Buffer) => b === A || b === Out;
+
+/** The planned barriers of `s`, in order, as "storage", "workgroup" or both. */
+function barriers(s: Stmt): string[] {
+  const out: string[] = [];
+  walkStmt(s, (x) => {
+    if (x.kind !== "barrier") return;
+    const m = x.memory;
+    out.push(
+      m ? [m.storage && "storage", m.workgroup && "workgroup"].filter(Boolean).join("+") : "asked",
+    );
+  });
+  return out;
+}
+
+Deno.test("threadSync: a barrier between a tile's fill and its use, none where nothing is shared", () => {
+  const t2 = new Var("t2", "int32");
+  const fillAndUse = new Allocate(
+    S,
+    seq([
+      thread(tx, new BufferStore(S, [tx], new BufferLoad(A, [tx]))),
+      thread(t2, new BufferStore(Out, [t2], new BufferLoad(S, [intConst(7).sub(t2)]))),
+    ]),
+  );
+  const planned = planBarriers(fillAndUse, [8, 1, 1], isStorage);
+  assert.deepEqual(barriers(planned), ["workgroup"], "one, for the tile");
+  // It sits in the second thread loop, right before the read.
+  const use = ((planned as Allocate).body as Stmt & { kind: "seq" }).stmts[1] as For;
+  assert.equal((use.body as Stmt & { kind: "seq" }).stmts[0].kind, "barrier");
+  // One thread: nothing to order, the statement is returned as it is.
+  assert.equal(planBarriers(fillAndUse, [1, 1, 1], isStorage), fillAndUse);
+  // A private buffer (each thread its own) needs none: the same fill into a local inside tx.
+  const L = new Buffer("L", "float32", [intConst(1)], "local");
+  const own = thread(
+    tx,
+    new Allocate(
+      L,
+      seq([
+        new BufferStore(L, [intConst(0)], new BufferLoad(A, [tx])),
+        new BufferStore(Out, [tx], new BufferLoad(L, [intConst(0)])),
+      ]),
+    ),
+  );
+  assert.deepEqual(barriers(planBarriers(own, [8, 1, 1], isStorage)), []);
+});
+
+Deno.test("threadSync: storage reads after storage writes, loop back edges, and barriers lowering asked for", () => {
+  // Out written by each thread, then read at another thread's element: a storage barrier.
+  const t2 = new Var("t2", "int32");
+  const rw = seq([
+    thread(tx, new BufferStore(Out, [tx], intConst(1))),
+    thread(t2, new BufferStore(S, [t2], new BufferLoad(Out, [intConst(7).sub(t2)]))),
+  ]);
+  assert.deepEqual(barriers(planBarriers(new Allocate(S, rw), [8, 1, 1], isStorage)), [
+    "storage",
+  ]);
+  // Steps of a cooperative copy: S[i * 8 + tx] writes a new element each step (no barrier
+  // between steps); T[i + tx] writes, in step 1, what thread tx + 1 wrote in step 0, so the
+  // next step waits for this one.
+  const i = new Var("i", "int32");
+  const T = new Buffer("T", "float32", [intConst(16)], "shared");
+  const steps = (index: Expr) =>
+    new Allocate(
+      T,
+      new For(
+        i,
+        intConst(0),
+        intConst(2),
+        "serial",
+        thread(tx, new BufferStore(T, [index], new BufferLoad(A, [i.mul(8).add(tx)]))),
+      ),
+    );
+  assert.deepEqual(barriers(planBarriers(steps(i.mul(8).add(tx)), [8, 1, 1], isStorage)), []);
+  const again = planBarriers(steps(i.add(tx)), [8, 1, 1], isStorage);
+  assert.deepEqual(barriers(again), ["workgroup"]);
+  const loop = (again as Allocate).body as For;
+  assert.equal((loop.body as Stmt & { kind: "seq" }).stmts.at(-1)!.kind, "barrier", "at the end");
+  // A barrier lowering asked for orders what is pending, and is left unplanned where nothing is.
+  const asked = seq([
+    new Barrier(),
+    thread(tx, new BufferStore(S, [tx], intConst(1))),
+    new Barrier(),
+  ]);
+  assert.deepEqual(barriers(planBarriers(new Allocate(S, asked), [8, 1, 1], isStorage)), [
+    "asked",
+    "workgroup",
+  ]);
 });

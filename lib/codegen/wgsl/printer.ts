@@ -8,19 +8,18 @@
  *   `local_invocation_id`; the workgroup size is the largest constant extent bound to each
  *   thread index, and a loop with a smaller extent is guarded. `blockIdx.x` beyond 65535
  *   workgroups folds into y.
- * - As in TVM, every invocation runs the whole shader, a thread-bound loop is its thread
- *   index, and a loop nested in another bound to the same index is that same index when
- *   nothing in it depends on the outer one (a cooperative fill: thread t copies element t),
- *   and an ordinary loop in each thread otherwise. The interpreter instead runs thread loops
- *   one after another; to keep its meaning, the shader's uniform skeleton (loops, blockIdx
- *   guards, sequences) carries a `storageBarrier(); workgroupBarrier();` after each step
- *   that writes memory, conditions that may differ between threads are sunk to the leaves,
- *   and a leaf outside any loop bound to a thread axis the shader uses runs on thread 0 of
- *   that axis only (a reduction's final step after a cross-thread rfactor, say). That gives
- *   shared-memory tiles their barriers before and after use.
- * - Where a buffer lives: at the root, a storage buffer the runtime allocates; `shared`, or
- *   allocated where some thread axis is not yet bound (so other threads read it), in
- *   `var<workgroup>`; otherwise a private array. Arrays inside a shader need constant sizes.
+ * - As in TVM, every invocation runs the whole shader and a thread-bound loop is its thread
+ *   index; a loop nested in another bound to the same index is that same index or an
+ *   ordinary loop in each thread, as lib/lower/gpu/threadDependence.ts decides. The
+ *   interpreter instead runs thread loops one after another; to keep its meaning, the
+ *   shader's uniform skeleton (loops, blockIdx guards, cooperative thread loops, sequences)
+ *   is printed as it is, with the barriers lib/lower/gpu/threadSync.ts planned; conditions
+ *   that may differ between threads are sunk to the leaves, and a leaf outside any loop
+ *   bound to a thread axis the shader uses runs on thread 0 of that axis only (a
+ *   reduction's final step after a cross-thread rfactor, say).
+ * - Where a buffer lives: at the root, a storage buffer the runtime allocates; inside the
+ *   shader, a private array or `var<workgroup>` memory with a slot per thread, as
+ *   lib/lower/gpu/threadSlots.ts decides. Arrays inside a shader need constant sizes.
  * - Symbolic sizes come from one uniform struct; bool is stored as one u32 per element.
  *
  * Numerics follow the interpreter where WGSL lets them: int32 wraps, integer division
@@ -35,7 +34,6 @@
  * since WGSL defines out-of-bounds reads to return some value instead of faulting and has no
  * traps, and the branch not taken is discarded.
  */
-import { toLinear } from "../../arith/linear.ts";
 import { isMultipleOf } from "../../arith/modular.ts";
 import { simplify } from "../../arith/simplify.ts";
 import { exprKey } from "../../arith/structural.ts";
@@ -48,6 +46,7 @@ import { markedStage } from "../../lower/profileMarks.ts";
 import { evalExact } from "../../arith/exact.ts";
 import { CStylePrinter, Names, P, type Printed, shortestFloat } from "../cstyle.ts";
 import { allocationHome } from "../../lower/gpu/threadSlots.ts";
+import { planBarriers } from "../../lower/gpu/threadSync.ts";
 import {
   accesses,
   cooperative,
@@ -365,27 +364,6 @@ function threadInfo(s: Stmt, sizeVars: ReadonlySet<Var>, who: string): ShaderInf
   return { wg, grid };
 }
 
-/**
- * Whether `e` takes a different value for every assignment of the variables in `range`
- * (each in [0, extent)), the other atoms held fixed: it must be linear in those variables,
- * with coefficients that, sorted by size, each exceed the span of all smaller ones.
- */
-function mixedRadix(e: Expr, range: ReadonlyMap<Var, number>): boolean {
-  const terms: Array<[number, number]> = [];
-  for (const t of toLinear(e).terms.values()) {
-    if (t.atom.kind === "var" && range.has(t.atom)) {
-      terms.push([Math.abs(t.coeff), range.get(t.atom)!]);
-    } else if ([...freeVars(t.atom)].some((v) => range.has(v))) return false;
-  }
-  terms.sort((a, b) => a[0] - b[0]);
-  let span = 0;
-  for (const [c, n] of terms) {
-    if (n > 1 && c <= span) return false;
-    span += c * (n - 1);
-  }
-  return true;
-}
-
 const elemBytes = (t: DType) => (t === "float16" ? 2 : 4);
 
 class WgslPrinter extends CStylePrinter {
@@ -400,9 +378,6 @@ class WgslPrinter extends CStylePrinter {
   private pending: Expr[] = [];
   /** Inside a leaf block: printed as plain code, no guards or barriers of our own. */
   private inLeaf = false;
-  /** Buffers accessed since the last barrier that other threads can see (see `syncBefore`). */
-  private pendingReads = new Set<Buffer>();
-  private pendingWrites = new Set<Buffer>();
   /** The array each allocated buffer currently means, where it lives, and its slot. */
   private readonly instances = new Map<
     Buffer,
@@ -644,21 +619,10 @@ class WgslPrinter extends CStylePrinter {
     let v = this.expr(s.value);
     if (root.dtype === "bool" && this.storageName(root) !== undefined) v = `select(0u, 1u, ${v})`;
     const line = `${this.bufName(root)}[${this.index(root, s.indices[0])}] = ${v};`;
-    this.leaf(s, () => this.emit(line));
+    this.leaf(() => this.emit(line));
   }
 
   letStmt(s: Stmt & { kind: "let" }): void {
-    // Every thread evaluates a value in the skeleton (a tuple reduction's operands): it must
-    // see what other threads wrote before it, as a leaf's reads do.
-    if (this.skeleton) {
-      const reads = new Set<Buffer>();
-      walkExpr(s.value, (x) => {
-        if (x.kind === "bufferLoad") reads.add(x.buffer.aliasOf ?? x.buffer);
-      });
-      const hazards = [...reads].filter((b) => this.visible(b) && this.pendingWrites.has(b));
-      if (hazards.length) this.barrierFor(hazards);
-      reads.forEach((b) => this.visible(b) && this.pendingReads.add(b));
-    }
     this.emit("{");
     this.depth++;
     this.emit(`let ${this.names.of(s.v)}: ${this.typeName(s.v.dtype)} = ${this.expr(s.value)};`);
@@ -672,78 +636,14 @@ class WgslPrinter extends CStylePrinter {
     throw new TesseraError(`extern stage '${s.impl.stage}': extern calls run on the C target only`);
   }
 
-  barrier(): void {
-    if (this.skeleton) this.barrierFor([...this.pendingReads, ...this.pendingWrites]);
-  }
-
-  /** Buffers other threads can see (storage and workgroup), by whether each is storage. */
-  private visible(b: Buffer): boolean {
-    return !this.instances.get(b)?.private;
-  }
-
-  /**
-   * Emits the barrier `s` needs before it runs: when it writes what another thread may have
-   * read or written since the last barrier, or reads what another may have written. This is
-   * TVM's storage-sync planning in small; private arrays never need one.
-   */
-  private syncBefore(s: Stmt, disjointWrites: ReadonlySet<Buffer> = new Set()): void {
-    const { reads, writes } = accesses(s);
-    const hazards = [...writes].filter((b) =>
-      this.visible(b) &&
-      (this.pendingReads.has(b) || (this.pendingWrites.has(b) && !disjointWrites.has(b)))
-    ).concat([...reads].filter((b) => this.visible(b) && this.pendingWrites.has(b)));
-    if (hazards.length) this.barrierFor(hazards);
-  }
-
-  /**
-   * Buffers that loop `s` writes at a different element in every (iteration, thread) pair:
-   * each store's index is a sum of the loop's, the threads' and inner loops' variables with
-   * constant coefficients that form a mixed radix (each coefficient exceeds the span of the
-   * smaller ones). Writes of one iteration then never collide with another's, so the
-   * iterations need no barrier between them for those writes (a cooperative copy in steps).
-   */
-  private injectiveWrites(s: For): Set<Buffer> {
-    const range = new Map<Var, number>();
-    this.threadVar.forEach((v, d) => v && range.set(v, this.wg[d]));
-    const out = new Set<Buffer>();
-    if (s.extent.kind !== "const") return out;
-    range.set(s.loopVar, s.extent.value);
-    walkStmt(s.body, (x) => {
-      if (x.kind !== "for") return;
-      const d = AXES.indexOf(x.threadTag?.slice(-1) as "x");
-      if (x.forKind === "threadBinding" && x.threadTag?.startsWith("threadIdx")) {
-        range.set(x.loopVar, this.wg[d]);
-      } else if (x.extent.kind === "const") range.set(x.loopVar, x.extent.value);
-    });
-    const indices = new Map<Buffer, Set<string>>();
-    const ok = new Map<Buffer, boolean>();
-    walkStmt(s.body, (x) => {
-      if (x.kind !== "store") return;
-      const b = x.buffer.aliasOf ?? x.buffer;
-      const idx = simplify(x.indices[0]);
-      if (!indices.has(b)) indices.set(b, new Set());
-      indices.get(b)!.add(exprKey(idx));
-      ok.set(b, (ok.get(b) ?? true) && mixedRadix(idx, range));
-    });
-    for (const [b, keys] of indices) if (keys.size === 1 && ok.get(b)) out.add(b);
-    return out;
-  }
-
-  private barrierFor(bufs: Buffer[]): void {
-    const storage = bufs.some((b) => this.storageName(b) !== undefined);
-    const workgroup = bufs.some((b) => this.storageName(b) === undefined);
-    // Both are control barriers; each orders its own address space.
-    const text = [storage ? "storageBarrier();" : "", workgroup ? "workgroupBarrier();" : ""]
-      .filter(Boolean).join(" ");
-    if (text) this.emit(text);
-    this.pendingReads.clear();
-    this.pendingWrites.clear();
-  }
-
-  private record(s: Stmt): void {
-    const { reads, writes } = accesses(s);
-    reads.forEach((b) => this.visible(b) && this.pendingReads.add(b));
-    writes.forEach((b) => this.visible(b) && this.pendingWrites.add(b));
+  /** A barrier the planning placed (threadSync.ts); one it did not need prints nothing. */
+  barrier(s: Stmt & { kind: "barrier" }): void {
+    if (!s.memory) return;
+    const text = [
+      s.memory.storage ? "storageBarrier();" : "",
+      s.memory.workgroup ? "workgroupBarrier();" : "",
+    ].filter(Boolean).join(" ");
+    this.emit(text);
   }
 
   get multiThread(): boolean {
@@ -760,10 +660,8 @@ class WgslPrinter extends CStylePrinter {
    * the sunk conditions hold, and once per thread index it does not use (on thread 0 of every
    * axis the shader uses but no enclosing loop binds).
    */
-  private leaf(s: Stmt, print: () => void): void {
+  private leaf(print: () => void): void {
     if (!this.skeleton) return print();
-    this.syncBefore(s);
-    this.record(s);
     const conds = this.pending.map((c) => this.operand(c, P.and));
     for (let d = 0; d < 3; d++) {
       if (this.wg[d] > 1 && this.threadVar[d] === null) conds.push(`lid.${AXES[d]} == 0u`);
@@ -793,7 +691,7 @@ class WgslPrinter extends CStylePrinter {
         for (const x of s.stmts) this.stmt(x);
         return;
       case "if": {
-        if (!this.hasCooperative(s)) return this.leaf(s, () => super.stmt(s));
+        if (!this.hasCooperative(s)) return this.leaf(() => super.stmt(s));
         if (s.otherwise) return super.stmt(s); // rare: no guard sinking through an else
         this.pending.push(s.cond);
         this.stmt(s.then);
@@ -810,7 +708,7 @@ class WgslPrinter extends CStylePrinter {
       const vec = this.vectorized(s);
       if (vec) {
         return this.skeleton
-          ? this.leaf(s, () => vec.forEach((l) => this.emit(l)))
+          ? this.leaf(() => vec.forEach((l) => this.emit(l)))
           : vec.forEach((l) => this.emit(l));
       }
     }
@@ -861,7 +759,7 @@ class WgslPrinter extends CStylePrinter {
     // A loop without thread loops inside, or one whose bounds differ between threads (no
     // barrier may sit in it), runs whole in each thread that needs it.
     if (this.skeleton && (!this.hasCooperative(s) || this.threadDependent(s))) {
-      return this.leaf(s, () => this.plainLoop(s, v, hi));
+      return this.leaf(() => this.plainLoop(s, v, hi));
     }
     this.plainLoop(s, v, hi);
   }
@@ -981,18 +879,7 @@ class WgslPrinter extends CStylePrinter {
     this.emit(
       `for (var ${v}: i32 = ${this.expr(s.min)}; ${v} < ${this.expr(hi)}; ${v} = ${v} + 1) {`,
     );
-    const skeleton = this.skeleton;
-    const before = [new Set(this.pendingReads), new Set(this.pendingWrites)];
     this.block(s.body);
-    if (skeleton) {
-      // The next iteration must not touch what this one's other threads may still use.
-      this.depth++;
-      this.syncBefore(s.body, this.injectiveWrites(s));
-      this.depth--;
-      // After the loop: what the last iteration left, or (no iteration) what was there.
-      before[0].forEach((b) => this.pendingReads.add(b));
-      before[1].forEach((b) => this.pendingWrites.add(b));
-    }
     this.emit("}");
   }
 
@@ -1174,7 +1061,9 @@ export function planWgsl(f: PrimFunc): WgslPlan {
     const sizeDecls = uniformVars.map((v) =>
       `let ${names.of(v)}: ${p.typeName(v.dtype)} = tsr_sizes.${names.of(v)};`
     );
-    const text = p.shader(root, info, sizeDecls);
+    // Barriers are planned first (threadSync.ts); the printer prints them where they are.
+    const synced = planBarriers(root, info.wg, (b) => storage.has(b));
+    const text = p.shader(synced, info, sizeDecls);
     const bindings: WgslDispatch["bindings"] = [
       ...used.map((b) => ({
         buffer: index.get(b)!,
