@@ -1,15 +1,17 @@
 /**
  * The GPU decisions the WGSL printer used to make itself, each on small hand-written IR:
  * which thread loops are thread indices (threadDependence.ts), where an allocation lives and
- * which copy a thread uses (threadSlots.ts), and where barriers go (threadSync.ts). The WGSL backend and property
+ * which copy a thread uses (threadSlots.ts), where barriers go (threadSync.ts), and which
+ * vectorized loops are vector operations with which loads proven aligned (vectorLoop.ts). The WGSL backend and property
  * tests hold the printed result to the interpreter; these hold each decision to what it
  * must be.
  */
 import assert from "node:assert/strict";
-import { Buffer, BufferLoad, type Expr, intConst, Var } from "../lib/ir/expr.ts";
+import { Buffer, BufferLoad, Const, type Expr, intConst, Var } from "../lib/ir/expr.ts";
 import { Allocate, Barrier, BufferStore, For, LetStmt, seq, type Stmt } from "../lib/ir/stmt.ts";
 import { walkStmt } from "../lib/ir/visit.ts";
 import { planBarriers } from "../lib/lower/gpu/threadSync.ts";
+import { vectorLoop, type VectorValue } from "../lib/lower/gpu/vectorLoop.ts";
 import {
   cooperative,
   hasCooperative,
@@ -198,4 +200,42 @@ Deno.test("threadSync: storage reads after storage writes, loop back edges, and 
     "asked",
     "workgroup",
   ]);
+});
+
+// --- vector loops -----------------------------------------------------------------------------
+
+Deno.test("vectorLoop: consecutive float32 lanes as one vector value; aligned loads proven", () => {
+  const i = new Var("i", "int32"), v = new Var("v", "int32");
+  const X = new Buffer("X", "float32", [intConst(64)]);
+  const vec = (n: number, value: Expr, index: Expr = i.mul(4).add(v), dtype = Out) =>
+    vectorLoop(
+      new For(v, intConst(0), intConst(n), "vectorized", new BufferStore(dtype, [index], value)),
+    );
+  // A[4i + v] starts at a multiple of 4: one aligned load, word i; X[v + 1] does not.
+  const plan = vec(
+    4,
+    new BufferLoad(A, [i.mul(4).add(v)]).mul(2).add(new BufferLoad(X, [v.add(1)])),
+  );
+  assert.ok(plan);
+  assert.equal(plan.lanes, 4);
+  assert.equal(plan.indices.length, 4);
+  const value = plan.value as VectorValue & { kind: "binary" };
+  assert.equal(value.op, "+");
+  const product = value.a as VectorValue & { kind: "binary" };
+  assert.equal(product.op, "*");
+  assert.equal(product.a.kind, "aligned");
+  assert.equal((product.a as VectorValue & { kind: "aligned" }).word, i, "word i");
+  assert.equal(product.b.kind, "splat", "2 in every lane");
+  assert.equal(value.b.kind, "lanes", "not provably aligned: lane by lane");
+  // Three lanes never read through a view (there is no vec3 view).
+  const three = vec(3, new BufferLoad(A, [i.mul(4).add(v)]));
+  assert.equal(three?.value.kind, "lanes");
+  // Scalar code: a strided load, five lanes, a lane reading another lane's element of the
+  // stored buffer, a constant divisor, an integer store.
+  assert.equal(vec(4, new BufferLoad(A, [v.mul(2)])), null);
+  assert.equal(vec(5, new BufferLoad(A, [v])), null);
+  assert.equal(vec(4, new BufferLoad(Out, [i.mul(4).add(v).add(1)])), null);
+  assert.equal(vec(4, new BufferLoad(A, [v]).div(new Const(0, "float32"))), null);
+  const I = new Buffer("I", "int32", [intConst(64)]);
+  assert.equal(vec(4, new BufferLoad(I, [v]), v, I), null);
 });

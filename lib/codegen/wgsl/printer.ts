@@ -34,19 +34,18 @@
  * since WGSL defines out-of-bounds reads to return some value instead of faulting and has no
  * traps, and the branch not taken is discarded.
  */
-import { isMultipleOf } from "../../arith/modular.ts";
 import { simplify } from "../../arith/simplify.ts";
-import { exprKey } from "../../arith/structural.ts";
 import { TesseraError } from "../../error.ts";
 import { type DType, isFloat, isInt } from "../../ir/dtype.ts";
-import { Binary, Buffer, BufferLoad, Cmp, type Expr, intConst, type Var } from "../../ir/expr.ts";
+import { Binary, Buffer, Cmp, type Expr, intConst, type Var } from "../../ir/expr.ts";
 import type { For, PrimFunc, Stmt } from "../../ir/stmt.ts";
-import { freeVars, substitute, walkExpr, walkStmt, walkStmtExprs } from "../../ir/visit.ts";
+import { freeVars, walkExpr, walkStmt, walkStmtExprs } from "../../ir/visit.ts";
 import { markedStage } from "../../lower/profileMarks.ts";
 import { evalExact } from "../../arith/exact.ts";
 import { CStylePrinter, Names, P, type Printed, shortestFloat } from "../cstyle.ts";
 import { allocationHome } from "../../lower/gpu/threadSlots.ts";
 import { planBarriers } from "../../lower/gpu/threadSync.ts";
+import { vectorLoop, type VectorValue } from "../../lower/gpu/vectorLoop.ts";
 import {
   accesses,
   cooperative,
@@ -765,99 +764,41 @@ class WgslPrinter extends CStylePrinter {
   }
 
   /**
-   * A vectorized loop of 2 to 4 float32 lanes whose body is one store to consecutive
-   * elements, computed as one `vecN<f32>` expression: loads of consecutive elements become
-   * vectors of their lanes, values that do not depend on the loop are splatted, arithmetic
-   * and the builtins that take vectors apply lane-wise; consecutive loads from a read-only
-   * binding that provably start at a multiple of the width are read through a vector view
-   * of it (one `vec2`/`vec4` load, not N scalar ones). Anything else (a guard in the body,
-   * a strided access, an integer, a helper function) returns null and prints as scalar code.
+   * A vectorized loop as one `vecN<f32>` value and N stores, where lib/lower/gpu/vectorLoop.ts
+   * found its vector form; null prints it as scalar code. An aligned load reads through a
+   * vector view of its binding where `vectorView` has one.
    */
   private vectorized(s: For): string[] | null {
-    const n = s.extent.kind === "const" ? s.extent.value : 0;
-    const body = s.body;
-    if (n < 2 || n > 4 || s.min.kind !== "const" || body.kind !== "store") return null;
-    if (body.buffer.dtype !== "float32") return null;
-    const v = s.loopVar;
-    const lane = (e: Expr, k: number) =>
-      simplify(substitute(e, new Map([[v, intConst((s.min as { value: number }).value + k)]])));
-    const step = (e: Expr) => {
-      const d = simplify(new Binary("sub", lane(e, 1), lane(e, 0), "int32"));
-      return d.kind === "const" ? d.value : null;
-    };
-    const ty = `vec${n}<f32>`;
-    const go = (e: Expr): string | null => {
-      if (!freeVars(e).has(v) && e.dtype === "float32") return `${ty}(${this.expr(lane(e, 0))})`;
-      switch (e.kind) {
-        case "bufferLoad": {
-          if (e.dtype !== "float32" || step(e.indices[0]) !== 1) return null;
-          // Lanes that start at a multiple of n in a read-only binding are one real vector
-          // load through the binding's vecN view (a 128-bit load for vec4 on a GPU).
-          const root = e.buffer.aliasOf ?? e.buffer;
-          const first = lane(e.indices[0], 0);
-          const view = n !== 3 && isMultipleOf(first, n) ? this.vectorView(root, n) : undefined;
-          if (view !== undefined) {
-            const word = simplify(new Binary("floordiv", first, intConst(n), "int32"));
-            return `${view}[${this.expr(word)}]`;
-          }
-          const lanes = Array.from(
-            { length: n },
-            (_, k) => this.expr(new BufferLoad(e.buffer, [lane(e.indices[0], k)])),
-          );
-          return `${ty}(${lanes.join(", ")})`;
+    const plan = vectorLoop(s);
+    if (plan === null) return null;
+    const n = plan.lanes, ty = `vec${n}<f32>`;
+    const lanes = (loads: readonly Expr[]) => `${ty}(${loads.map((l) => this.expr(l)).join(", ")})`;
+    const go = (x: VectorValue): string => {
+      switch (x.kind) {
+        case "splat":
+          return `${ty}(${this.expr(x.value)})`;
+        case "aligned": {
+          const view = this.vectorView(x.buffer, n);
+          return view !== undefined ? `${view}[${this.expr(x.word)}]` : lanes(x.loads);
         }
+        case "lanes":
+          return lanes(x.loads);
         case "binary": {
-          // A constant divisor stays scalar, where tsr_fdiv spells out division by zero.
-          if (e.dtype !== "float32" || (e.op === "div" && e.b.kind === "const")) return null;
-          const a = go(e.a), b = go(e.b);
-          if (a === null || b === null) return null;
-          const sym = { add: "+", sub: "-", mul: "*", div: "/" }[e.op as string];
-          if (sym) return `(${a} ${sym} ${b})`;
-          if (e.op === "min" || e.op === "max") return `tsr_${e.op}v${n}(${a}, ${b})`;
-          return null;
+          const a = go(x.a), b = go(x.b);
+          return x.op === "min" || x.op === "max"
+            ? `tsr_${x.op}v${n}(${a}, ${b})`
+            : `(${a} ${x.op} ${b})`;
         }
-        case "neg": {
-          const a = go(e.a);
-          return a === null ? null : `(-${a})`;
-        }
-        case "call": {
-          const fn = {
-            exp: "exp",
-            log: "log",
-            sqrt: "sqrt",
-            rsqrt: "inverseSqrt",
-            abs: "abs",
-            floor: "floor",
-            ceil: "ceil",
-            round: "round",
-          }[e.op as string];
-          const a = e.dtype === "float32" && fn ? go(e.args[0]) : null;
-          return a === null ? null : `${fn}(${a})`;
-        }
-        default:
-          return null;
+        case "neg":
+          return `(-${go(x.a)})`;
+        case "call":
+          return `${x.fn}(${go(x.a)})`;
       }
     };
-    if (step(body.indices[0]) !== 1) return null;
-    // Lanes run together: a lane may read the stored buffer only at its own element.
-    const root0 = body.buffer.aliasOf ?? body.buffer;
-    let overlaps = false;
-    walkExpr(body.value, (x) => {
-      if (
-        x.kind === "bufferLoad" && (x.buffer.aliasOf ?? x.buffer) === root0 &&
-        exprKey(x.indices[0]) !== exprKey(body.indices[0])
-      ) overlaps = true;
+    const out = ["{", `  let tsr_vec: ${ty} = ${go(plan.value)};`];
+    plan.indices.forEach((i, k) => {
+      out.push(`  ${this.bufName(plan.buffer)}[${this.index(plan.buffer, i)}] = tsr_vec[${k}];`);
     });
-    if (overlaps) return null;
-    const value = go(body.value);
-    if (value === null) return null;
-    const root = body.buffer.aliasOf ?? body.buffer;
-    const out = ["{", `  let tsr_vec: ${ty} = ${value};`];
-    for (let k = 0; k < n; k++) {
-      out.push(
-        `  ${this.bufName(root)}[${this.index(root, lane(body.indices[0], k))}] = tsr_vec[${k}];`,
-      );
-    }
     out.push("}");
     return out;
   }
