@@ -194,6 +194,21 @@ Deno.test("a double-buffered shared-memory GEMM equals the interpreter: ragged, 
   }
 });
 
+Deno.test("double buffering the loop a reduction's init nest also runs over (property seed 1036992196)", async () => {
+  // k outside i: the init of C runs over i too, before the k loop; the tile is attached at
+  // the i inside k.
+  const A = te.placeholder([5, 6], "float32", "A");
+  const k = te.reduceAxis([0, 6], "k");
+  const C = te.compute([5], (i) => te.sum(A(i, k), [k]), "C");
+  const s = te.createSchedule(C);
+  const AS = s.cacheRead(A, "shared", [s.stage(C)]);
+  const st = s.stage(C);
+  st.reorder(k, C.op.axis[0]);
+  s.stage(AS).computeAt(st, C.op.axis[0]).doubleBuffer();
+  assert.match(String(te.lower(s, [A, C])), /A_shared_1 = T\.alloc_buffer/);
+  await equalToPlain(s, [A, C], [rand([5, 6], 5)], "init nest over the attach loop");
+});
+
 Deno.test("double buffering leaves one barrier per step where the single tile had more", async () => {
   const barriers = async (double: boolean) => {
     const { s, args } = matmulGpu(16, 16, 64, { threads: 4, reg: 2, tk: 8, vec: 1 });

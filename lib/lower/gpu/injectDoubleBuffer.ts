@@ -100,8 +100,12 @@ export function injectDoubleBuffer(body: Stmt, targets: readonly DoubleBufferTar
     const y = mapStmt(x, (e) => e, go);
     const here = y.kind === "for" ? byLoop.get(y.loopVar) : undefined;
     if (y.kind !== "for" || !here) return y;
+    // A reduction's init nest runs over the same loop variables: only the loop that holds
+    // the allocation is the one the stage is attached at.
+    const out = doubleLoop(y, here);
+    if (out === null) return y;
     here.forEach((t) => done.add(t));
-    return doubleLoop(y, here);
+    return out;
   };
   const out = go(body);
   for (const t of targets) {
@@ -117,7 +121,8 @@ export function injectDoubleBuffer(body: Stmt, targets: readonly DoubleBufferTar
 
 type Wrapper = IfThenElse | LetStmt | Allocate;
 
-function doubleLoop(loop: For, targets: readonly DoubleBufferTarget[]): Stmt {
+/** The double-buffered form of `loop`, or null when the allocations are not in it. */
+function doubleLoop(loop: For, targets: readonly DoubleBufferTarget[]): Stmt | null {
   const who = targets.map((t) => `doubleBuffer(stage '${t.stage}')`).join(", ");
   const where = targets[0].where;
   // The loop's body: guards, lets and the allocations of stages attached here, around a
@@ -135,6 +140,7 @@ function doubleLoop(loop: For, targets: readonly DoubleBufferTarget[]): Stmt {
   const allocs = wrappers.filter((w): w is Allocate =>
     w.kind === "allocate" && doubled.has(w.buffer)
   );
+  if (allocs.length === 0) return null;
   if (allocs.length !== doubled.size) {
     throw new TesseraError(`${who}: its allocation is not directly inside ${where}`);
   }
