@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { Buffer, BufferLoad, Const, type Expr, intConst, Var } from "../lib/ir/expr.ts";
 import { Allocate, Barrier, BufferStore, For, LetStmt, seq, type Stmt } from "../lib/ir/stmt.ts";
 import { walkStmt } from "../lib/ir/visit.ts";
-import { planBarriers } from "../lib/lower/gpu/threadSync.ts";
+import { planBarriers, planShader } from "../lib/lower/gpu/threadSync.ts";
 import { vectorLoop, type VectorValue } from "../lib/lower/gpu/vectorLoop.ts";
 import {
   cooperative,
@@ -142,8 +142,17 @@ Deno.test("threadSync: a barrier between a tile's fill and its use, none where n
   // It sits in the second thread loop, right before the read.
   const use = ((planned as Allocate).body as Stmt & { kind: "seq" }).stmts[1] as For;
   assert.equal((use.body as Stmt & { kind: "seq" }).stmts[0].kind, "barrier");
-  // One thread: nothing to order, the statement is returned as it is.
-  assert.equal(planBarriers(fillAndUse, [1, 1, 1], isStorage), fillAndUse);
+  // What the walk decided, for the printer: both thread loops are thread indices, the two
+  // stores are leaves, and the tile lives in workgroup memory (one copy).
+  const plan = planShader(fillAndUse, [8, 1, 1], isStorage);
+  assert.equal(plan.indices.size, 2);
+  assert.deepEqual([...plan.leaves].map((x) => x.kind), ["store", "store"]);
+  assert.deepEqual([...plan.homes.values()], [{ private: false, slotAxes: [], copies: 1 }]);
+  // One thread: nothing to order, no barrier; its thread loops are still its index.
+  const one = planShader(fillAndUse, [1, 1, 1], isStorage);
+  assert.deepEqual(barriers(one.body), []);
+  assert.equal(one.indices.size, 2);
+  assert.equal(one.leaves.size, 0);
   // A private buffer (each thread its own) needs none: the same fill into a local inside tx.
   const L = new Buffer("L", "float32", [intConst(1)], "local");
   const own = thread(

@@ -16,10 +16,11 @@ import { evalExact } from "../../arith/exact.ts";
 import { TesseraError } from "../../error.ts";
 import { type DType, isInt } from "../../ir/dtype.ts";
 import { Binary, type Buffer, type Expr, intConst, type Var } from "../../ir/expr.ts";
-import type { PrimFunc, Stmt } from "../../ir/stmt.ts";
+import type { For, PrimFunc, Stmt } from "../../ir/stmt.ts";
 import { freeVars, walkExpr, walkStmt, walkStmtExprs } from "../../ir/visit.ts";
 import { accesses } from "../../lower/gpu/threadDependence.ts";
-import { planBarriers } from "../../lower/gpu/threadSync.ts";
+import { planShader } from "../../lower/gpu/threadSync.ts";
+import { type VectorLoop, vectorLoop } from "../../lower/gpu/vectorLoop.ts";
 import { markedStage } from "../../lower/profileMarks.ts";
 import { Names } from "../cstyle.ts";
 import { flagsDecl, usesFlags } from "./error_flags.ts";
@@ -187,9 +188,15 @@ export function planWgsl(f: PrimFunc): WgslPlan {
     const sizeDecls = uniformVars.map((v) =>
       `let ${names.of(v)}: ${p.typeName(v.dtype)} = tsr_sizes.${names.of(v)};`
     );
-    // Barriers are planned first (threadSync.ts); the printer prints them where they are.
-    const synced = planBarriers(root, info.wg, (b) => storage.has(b));
-    const text = p.shader(synced, info, sizeDecls);
+    // The passes decide (threadSync.ts: barriers, leaves, thread indices, homes;
+    // vectorLoop.ts: vector loops), the printer prints.
+    const synced = planShader(root, info.wg, (b) => storage.has(b));
+    const vectors = new Map<For, VectorLoop>();
+    walkStmt(synced.body, (x) => {
+      const v = x.kind === "for" && x.forKind === "vectorized" ? vectorLoop(x) : null;
+      if (v) vectors.set(x as For, v);
+    });
+    const text = p.shader(synced, vectors, info, sizeDecls);
     const bindings: WgslDispatch["bindings"] = [
       ...used.map((b) => ({
         buffer: index.get(b)!,

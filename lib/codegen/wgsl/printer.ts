@@ -32,12 +32,11 @@ import { simplify } from "../../arith/simplify.ts";
 import { TesseraError } from "../../error.ts";
 import { type DType, isFloat, isInt } from "../../ir/dtype.ts";
 import { Binary, Buffer, Cmp, type Expr, intConst, type Var } from "../../ir/expr.ts";
-import type { For, Stmt } from "../../ir/stmt.ts";
+import { type For, seq, type Stmt } from "../../ir/stmt.ts";
 import { freeVars } from "../../ir/visit.ts";
 import { CStylePrinter, Names, P, type Printed, shortestFloat } from "../cstyle.ts";
-import { allocationHome } from "../../lower/gpu/threadSlots.ts";
-import { vectorLoop, type VectorValue } from "../../lower/gpu/vectorLoop.ts";
-import { cooperative, hasCooperative, threadDependent } from "../../lower/gpu/threadDependence.ts";
+import type { VectorLoop, VectorValue } from "../../lower/gpu/vectorLoop.ts";
+import type { SyncedShader } from "../../lower/gpu/threadSync.ts";
 
 export interface ShaderInfo {
   /** Workgroup size per threadIdx axis (1 when unused). */
@@ -53,11 +52,17 @@ const elemBytes = (t: DType) => (t === "float16" ? 2 : 4);
 export class WgslPrinter extends CStylePrinter {
   /** Threads per axis in this shader (1: axis unused). */
   private wg: [number, number, number] = [1, 1, 1];
-  /** Every loop variable in scope that is a thread index. */
-  private readonly threadVars = new Set<Var>();
   /** The loop variable an enclosing loop binds to each threadIdx axis, and that loop. */
   private threadVar: Array<Var | null> = [null, null, null];
-  private threadLoop: Array<For | null> = [null, null, null];
+  /** The vectorized loops that are one vector value (vectorLoop.ts). */
+  private vectors: ReadonlyMap<For, VectorLoop> = new Map();
+  /** What barrier planning decided for this shader (threadSync.ts): leaves, indices, homes. */
+  private plan: SyncedShader = {
+    body: seq([]),
+    leaves: new Set(),
+    indices: new Set(),
+    homes: new Map(),
+  };
   /** Conditions that guard the leaves below (sunk out of the uniform skeleton). */
   private pending: Expr[] = [];
   /** Inside a leaf block: printed as plain code, no guards or barriers of our own. */
@@ -375,7 +380,7 @@ export class WgslPrinter extends CStylePrinter {
         for (const x of s.stmts) this.stmt(x);
         return;
       case "if": {
-        if (!this.hasCooperative(s)) return this.leaf(() => super.stmt(s));
+        if (this.plan.leaves.has(s)) return this.leaf(() => super.stmt(s));
         if (s.otherwise) return super.stmt(s); // rare: no guard sinking through an else
         this.pending.push(s.cond);
         this.stmt(s.then);
@@ -400,7 +405,7 @@ export class WgslPrinter extends CStylePrinter {
     const hi = s.min.kind === "const" && s.min.value === 0
       ? s.extent
       : simplify(new Binary("add", s.min, s.extent, "int32"));
-    if (s.forKind === "threadBinding" && s.threadTag && !this.inLeaf && this.cooperative(s)) {
+    if (s.forKind === "threadBinding" && s.threadTag && !this.inLeaf && this.plan.indices.has(s)) {
       const d = AXES.indexOf(s.threadTag.slice(-1) as "x");
       const block = s.threadTag.startsWith("blockIdx");
       const base = block
@@ -419,7 +424,6 @@ export class WgslPrinter extends CStylePrinter {
         this.emit("}");
       } else {
         const savedPending = this.pending, savedVar = this.threadVar[d];
-        const savedLoop = this.threadLoop[d];
         // A loop nested in another bound to the same index is the same hardware index (as in
         // TVM): thread t runs iteration t of the inner loop. In the interpreter the inner loop
         // ran in full for every valid outer index, so the outer loop's guards do not apply.
@@ -428,12 +432,8 @@ export class WgslPrinter extends CStylePrinter {
           this.pending = [...this.pending, new Cmp("lt", s.loopVar, hi)];
         }
         this.threadVar[d] = s.loopVar;
-        this.threadLoop[d] = s;
-        this.threadVars.add(s.loopVar);
         this.stmt(s.body);
-        this.threadVars.delete(s.loopVar);
         this.threadVar[d] = savedVar;
-        this.threadLoop[d] = savedLoop;
         this.pending = savedPending;
       }
       this.depth--;
@@ -442,7 +442,7 @@ export class WgslPrinter extends CStylePrinter {
     }
     // A loop without thread loops inside, or one whose bounds differ between threads (no
     // barrier may sit in it), runs whole in each thread that needs it.
-    if (this.skeleton && (!this.hasCooperative(s) || this.threadDependent(s))) {
+    if (this.skeleton && this.plan.leaves.has(s)) {
       return this.leaf(() => this.plainLoop(s, v, hi));
     }
     this.plainLoop(s, v, hi);
@@ -454,8 +454,8 @@ export class WgslPrinter extends CStylePrinter {
    * vector view of its binding where `vectorView` has one.
    */
   private vectorized(s: For): string[] | null {
-    const plan = vectorLoop(s);
-    if (plan === null) return null;
+    const plan = this.vectors.get(s);
+    if (plan === undefined) return null;
     const n = plan.lanes, ty = `vec${n}<f32>`;
     const lanes = (loads: readonly Expr[]) => `${ty}(${loads.map((l) => this.expr(l)).join(", ")})`;
     const go = (x: VectorValue): string => {
@@ -488,19 +488,6 @@ export class WgslPrinter extends CStylePrinter {
     return out;
   }
 
-  /** Whether a thread-bound loop runs as a thread index here (threadDependence.ts). */
-  private cooperative(s: For): boolean {
-    return cooperative(s, this.threadLoop);
-  }
-
-  private threadDependent(s: For): boolean {
-    return threadDependent(s, this.threadVars);
-  }
-
-  private hasCooperative(s: Stmt): boolean {
-    return hasCooperative(s, this.threadLoop);
-  }
-
   private plainLoop(s: For, v: string, hi: Expr): void {
     this.emit(
       `for (var ${v}: i32 = ${this.expr(s.min)}; ${v} < ${this.expr(hi)}; ${v} = ${v} + 1) {`,
@@ -530,12 +517,7 @@ export class WgslPrinter extends CStylePrinter {
       ? this.names.of(b)
       : this.names.of(new Buffer(b.name, b.dtype, b.shape, b.scope));
     // Which copy of it a thread uses, and where it lives (threadSlots.ts).
-    const home = allocationHome(s, {
-      wg: this.wg,
-      threadVar: this.threadVar,
-      threadLoop: this.threadLoop,
-      skeleton: this.skeleton,
-    });
+    const home = this.plan.homes.get(s) ?? { private: true, slotAxes: [], copies: 1 };
     const saved = this.instances.get(b);
     let slot: string | undefined;
     const priv = home.private;
@@ -577,14 +559,20 @@ export class WgslPrinter extends CStylePrinter {
   }
 
   /** Prints one root statement as a shader body. */
-  shader(s: Stmt, info: ShaderInfo, sizeDecls: string[]): string {
+  shader(
+    plan: SyncedShader,
+    vectors: ReadonlyMap<For, VectorLoop>,
+    info: ShaderInfo,
+    sizeDecls: string[],
+  ): string {
+    this.plan = plan;
+    this.vectors = vectors;
     this.wg = info.wg;
     this.threadVar = [null, null, null];
-    this.threadLoop = [null, null, null];
     this.foldX = info.grid[0] !== null && info.grid[1] === null;
     this.depth = 1;
     for (const d of sizeDecls) this.emit(d);
-    this.stmt(s);
+    this.stmt(plan.body);
     return this.lines.join("\n");
   }
 }

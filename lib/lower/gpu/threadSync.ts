@@ -14,29 +14,66 @@
  * provably disjoint from the last one's: a cooperative copy in steps). A barrier lowering
  * asked for (a cross-thread reduction's, double buffering's) orders what is pending and is
  * dropped where nothing is. Private arrays never need one; storage buffers and workgroup
- * memory each have their own barrier. The walk follows the printer's exactly (the same
- * skeleton, the same leaves), so a barrier lands where the printer will be.
+ * memory each have their own barrier. The walk also records what it decided on the way, for
+ * the printer to print: which statements are leaves, which thread loops are thread indices
+ * (threadDependence.ts), and where each allocation lives (threadSlots.ts).
  */
 import { toLinear } from "../../arith/linear.ts";
 import { simplify } from "../../arith/simplify.ts";
 import { exprKey } from "../../arith/structural.ts";
 import type { Buffer, Expr, Var } from "../../ir/expr.ts";
-import { Allocate, Barrier, For, IfThenElse, LetStmt, Seq, seq, type Stmt } from "../../ir/stmt.ts";
+import {
+  Allocate,
+  Barrier,
+  BufferStore,
+  For,
+  IfThenElse,
+  LetStmt,
+  Seq,
+  seq,
+  type Stmt,
+} from "../../ir/stmt.ts";
 import { freeVars, walkExpr, walkStmt } from "../../ir/visit.ts";
 import { accesses, cooperative, hasCooperative, threadDependent } from "./threadDependence.ts";
-import { allocationHome } from "./threadSlots.ts";
+import { allocationHome, type Home } from "./threadSlots.ts";
 
 /**
- * `root`, one shader's statement, with the barriers it needs. `wg` is its workgroup size per
- * axis; `isStorage(b)` says whether `b` is a storage buffer (else workgroup or private).
+ * A shader's statement with its barriers, and the decisions the walk made that the printer
+ * prints: which statements are leaves, which thread loops are thread indices, and where each
+ * allocation lives. Each is a statement of `body` itself (made afresh, so a subtree shared
+ * between two places is decided in each).
  */
+export interface SyncedShader {
+  readonly body: Stmt;
+  /** Statements of the skeleton that each thread that needs them runs whole. */
+  readonly leaves: ReadonlySet<Stmt>;
+  /** Thread-bound loops that are a thread (or workgroup) index. */
+  readonly indices: ReadonlySet<For>;
+  /** Where each allocation in the skeleton lives (one not listed is a private array). */
+  readonly homes: ReadonlyMap<Allocate, Home>;
+}
+
+/**
+ * Plans `root`, one shader's statement. `wg` is its workgroup size per axis; `isStorage(b)`
+ * says whether `b` is a storage buffer (else workgroup or private).
+ */
+export function planShader(
+  root: Stmt,
+  wg: readonly number[],
+  isStorage: (b: Buffer) => boolean,
+): SyncedShader {
+  const p = new Planner(wg, isStorage);
+  const body = wg.some((n) => n > 1) ? p.stmt(root) : p.oneThread(root);
+  return { body, leaves: p.leaves, indices: p.indices, homes: p.homes };
+}
+
+/** `root` with the barriers it needs (planShader's body). */
 export function planBarriers(
   root: Stmt,
   wg: readonly number[],
   isStorage: (b: Buffer) => boolean,
 ): Stmt {
-  if (!wg.some((n) => n > 1)) return root;
-  return new Planner(wg, isStorage).stmt(root);
+  return planShader(root, wg, isStorage).body;
 }
 
 class Planner {
@@ -48,6 +85,9 @@ class Planner {
   private pendingWrites = new Set<Buffer>();
   /** Whether each buffer allocated around here is private to its thread. */
   private readonly priv = new Map<Buffer, boolean>();
+  readonly leaves = new Set<Stmt>();
+  readonly indices = new Set<For>();
+  readonly homes = new Map<Allocate, Home>();
 
   constructor(
     private readonly wg: readonly number[],
@@ -83,7 +123,9 @@ class Planner {
         const body = this.stmt(s.body);
         if (saved !== undefined) this.priv.set(b, saved);
         else this.priv.delete(b);
-        return new Allocate(b, body, s.note);
+        const out = new Allocate(b, body, s.note);
+        this.homes.set(out, home);
+        return out;
       }
       case "let": {
         // Every thread evaluates the value (a tuple reduction's operands): it must see what
@@ -107,17 +149,7 @@ class Planner {
 
   private forLoop(s: For): Stmt {
     if (s.forKind === "threadBinding" && s.threadTag && cooperative(s, this.threadLoop)) {
-      if (s.threadTag.startsWith("blockIdx")) return this.withBody(s, this.stmt(s.body));
-      const d = "xyz".indexOf(s.threadTag.slice(-1));
-      const savedVar = this.threadVar[d], savedLoop = this.threadLoop[d];
-      this.threadVar[d] = s.loopVar;
-      this.threadLoop[d] = s;
-      this.threadVars.add(s.loopVar);
-      const body = this.stmt(s.body);
-      this.threadVars.delete(s.loopVar);
-      this.threadVar[d] = savedVar;
-      this.threadLoop[d] = savedLoop;
-      return this.withBody(s, body);
+      return this.index(s, (x) => this.stmt(x));
     }
     // A loop without thread loops inside, or one whose bounds differ between threads (no
     // barrier may sit in it), runs whole in each thread that needs it.
@@ -135,6 +167,52 @@ class Planner {
     return this.withBody(s, body);
   }
 
+  /** A thread loop that is its thread (or workgroup) index, its body walked by `walk`. */
+  private index(s: For, walk: (x: Stmt) => Stmt): For {
+    if (s.threadTag!.startsWith("blockIdx")) {
+      const out = this.withBody(s, walk(s.body));
+      this.indices.add(out);
+      return out;
+    }
+    const d = "xyz".indexOf(s.threadTag!.slice(-1));
+    const savedVar = this.threadVar[d], savedLoop = this.threadLoop[d];
+    this.threadVar[d] = s.loopVar;
+    this.threadLoop[d] = s;
+    this.threadVars.add(s.loopVar);
+    const body = walk(s.body);
+    this.threadVars.delete(s.loopVar);
+    this.threadVar[d] = savedVar;
+    this.threadLoop[d] = savedLoop;
+    const out = this.withBody(s, body);
+    this.indices.add(out);
+    return out;
+  }
+
+  /**
+   * A shader of one thread: no barriers and no leaves, but its thread loops are still its
+   * (single) thread index where they are cooperative.
+   */
+  oneThread(s: Stmt): Stmt {
+    const go = (x: Stmt): Stmt => this.oneThread(x);
+    switch (s.kind) {
+      case "seq":
+        return new Seq(s.stmts.map(go));
+      case "if":
+        return new IfThenElse(s.cond, go(s.then), s.otherwise ? go(s.otherwise) : null);
+      case "for":
+        if (s.forKind === "threadBinding" && s.threadTag && cooperative(s, this.threadLoop)) {
+          return this.index(s, go);
+        }
+        return this.withBody(s, go(s.body));
+      case "allocate":
+        return new Allocate(s.buffer, go(s.body), s.note);
+      case "let":
+        return new LetStmt(s.v, s.value, go(s.body));
+      default:
+        return s;
+    }
+  }
+
   private withBody(s: For, body: Stmt): For {
     return new For(s.loopVar, s.min, s.extent, s.forKind, body, s.threadTag, s.pragmas);
   }
@@ -145,7 +223,9 @@ class Planner {
     const { reads, writes } = accesses(s);
     reads.forEach((b) => this.visible(b) && this.pendingReads.add(b));
     writes.forEach((b) => this.visible(b) && this.pendingWrites.add(b));
-    return sync ? seq([sync, s]) : s;
+    const out = fresh(s);
+    this.leaves.add(out);
+    return sync ? seq([sync, out]) : out;
   }
 
   /** Buffers other threads can see: storage, and workgroup memory. */
@@ -210,6 +290,20 @@ class Planner {
       storage: bufs.some((b) => this.isStorage(b)),
       workgroup: bufs.some((b) => !this.isStorage(b)),
     });
+  }
+}
+
+/** A copy of `s` as a node of its own (its children shared). */
+function fresh(s: Stmt): Stmt {
+  switch (s.kind) {
+    case "for":
+      return new For(s.loopVar, s.min, s.extent, s.forKind, s.body, s.threadTag, s.pragmas);
+    case "if":
+      return new IfThenElse(s.cond, s.then, s.otherwise);
+    case "store":
+      return new BufferStore(s.buffer, s.indices, s.value);
+    default:
+      return s;
   }
 }
 
