@@ -229,7 +229,22 @@ export function randomSchedule(
       });
     }
   }
+  doubleBufferSome(s, c, log, 30);
   return { s, log };
+}
+
+/**
+ * Double buffering: a stage attached inside a serial loop (after every annotation, so the
+ * loop's kind is final) loads the next iteration's tile ahead. One whose tile reads a stage
+ * computed inside the same loop is refused at lowering (check.ts counts it rejected).
+ */
+function doubleBufferSome(s: Schedule, c: Choices, log: string[], percent: number): void {
+  for (const st of computeStages(s)) {
+    if (st.attach.type !== "scope" || !c.chance(percent)) continue;
+    const a = st.attach.stage.attrs.get(st.attach.axis);
+    if (a && (a.forKind !== "serial" || a.threadTag)) continue;
+    attempt(log, `${st.name}.doubleBuffer()`, () => st.doubleBuffer());
+  }
 }
 
 /**
@@ -371,13 +386,5 @@ function bindForGpu(
       });
     }
   }
-  // Double buffering: a stage attached inside a serial loop (after every binding, so the
-  // loop's kind is final) loads the next iteration's tile ahead. One whose tile reads a stage
-  // computed inside the same loop is refused at lowering (check.ts counts it rejected).
-  for (const st of computeStages(s)) {
-    if (st.attach.type !== "scope" || !c.chance(50)) continue;
-    const a = st.attach.stage.attrs.get(st.attach.axis);
-    if (a && (a.forKind !== "serial" || a.threadTag)) continue;
-    attempt(log, `${st.name}.doubleBuffer()`, () => st.doubleBuffer());
-  }
+  doubleBufferSome(s, c, log, 50);
 }
