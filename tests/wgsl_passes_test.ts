@@ -8,7 +8,16 @@
  */
 import assert from "node:assert/strict";
 import { Buffer, BufferLoad, Const, type Expr, intConst, Var } from "../lib/ir/expr.ts";
-import { Allocate, Barrier, BufferStore, For, LetStmt, seq, type Stmt } from "../lib/ir/stmt.ts";
+import {
+  Allocate,
+  Barrier,
+  BufferStore,
+  For,
+  IfThenElse,
+  LetStmt,
+  seq,
+  type Stmt,
+} from "../lib/ir/stmt.ts";
 import { walkStmt } from "../lib/ir/visit.ts";
 import { planBarriers, planShader } from "../lib/lower/gpu/threadSync.ts";
 import { vectorLoop, type VectorValue } from "../lib/lower/gpu/vectorLoop.ts";
@@ -146,7 +155,9 @@ Deno.test("threadSync: a barrier between a tile's fill and its use, none where n
   // stores are leaves, and the tile lives in workgroup memory (one copy).
   const plan = planShader(fillAndUse, [8, 1, 1], isStorage);
   assert.equal(plan.indices.size, 2);
-  assert.deepEqual([...plan.leaves].map((x) => x.kind), ["store", "store"]);
+  assert.deepEqual([...plan.leaves.keys()].map((x) => x.kind), ["store", "store"]);
+  // Both thread loops cover the workgroup: no condition at their leaves.
+  assert.deepEqual([...plan.leaves.values()].map((g) => g.conds.length), [0, 0]);
   assert.deepEqual([...plan.homes.values()], [{ private: false, slotAxes: [], copies: 1 }]);
   // One thread: nothing to order, no barrier; its thread loops are still its index.
   const one = planShader(fillAndUse, [1, 1, 1], isStorage);
@@ -166,6 +177,26 @@ Deno.test("threadSync: a barrier between a tile's fill and its use, none where n
     ),
   );
   assert.deepEqual(barriers(planBarriers(own, [8, 1, 1], isStorage)), []);
+});
+
+Deno.test("threadSync: which threads run a leaf: sunk conditions, short thread loops, thread 0", () => {
+  // if (n > 0) { thread loop of 5 threads of 8 (a cooperative loop inside); then a store
+  // outside any thread loop, which thread 0 alone runs.
+  const n = new Var("n", "int32");
+  const t5 = new Var("t5", "int32");
+  const positive = n.gt(0);
+  const body = seq([
+    new IfThenElse(positive, thread(t5, new BufferStore(S, [t5], intConst(1)), 5)),
+    new BufferStore(Out, [intConst(0)], new BufferLoad(S, [intConst(0)])),
+  ]);
+  const plan = planShader(new Allocate(S, body), [8, 1, 1], isStorage);
+  const guards = [...plan.leaves.values()];
+  assert.equal(guards[0].conds[0], positive, "the sunk condition");
+  const short = guards[0].conds[1] as Expr & { kind: "cmp" };
+  assert.deepEqual([short.op, short.a, (short.b as Const).value], ["lt", t5, 5], "t5 < 5");
+  assert.equal(guards[0].conds.length, 2);
+  assert.equal(guards[1].conds.length, 0);
+  assert.deepEqual(guards.map((g) => g.firstThread), [[], [0]]);
 });
 
 Deno.test("threadSync: storage reads after storage writes, loop back edges, and barriers lowering asked for", () => {

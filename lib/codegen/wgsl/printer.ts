@@ -4,13 +4,11 @@
  * statement printing with the C printer (`cstyle.ts`) and prints what the passes of
  * lib/lower/gpu decided:
  *
- * - A thread-bound loop is its thread index (`workgroup_id`, `local_invocation_id`); a loop
- *   nested in another bound to the same index is that same index or an ordinary loop in each
- *   thread, as threadDependence.ts decides. The shader's uniform skeleton (loops, blockIdx
- *   guards, cooperative thread loops, sequences) is printed as it is, with the barriers
- *   threadSync.ts planned; conditions that may differ between threads are sunk to the
- *   leaves, and a leaf outside any loop bound to a thread axis the shader uses runs on thread
- *   0 of that axis only (a reduction's final step after a cross-thread rfactor, say).
+ * - A thread-bound loop is its thread index (`workgroup_id`, `local_invocation_id`) where
+ *   threadDependence.ts found it one, else an ordinary loop. The shader's uniform skeleton
+ *   (loops, blockIdx guards, thread indices, sequences) is printed as it is, with the
+ *   barriers threadSync.ts planned; each leaf it marked runs under the guard it gave (the
+ *   conditions sunk to it, thread 0 of the axes no enclosing loop binds).
  * - A buffer allocated in the shader is a private array or `var<workgroup>` memory with a
  *   slot per thread, as threadSlots.ts decides. Arrays inside a shader need constant sizes.
  * - A vectorized loop is one `vecN<f32>` value where vectorLoop.ts found its vector form.
@@ -31,9 +29,8 @@
 import { simplify } from "../../arith/simplify.ts";
 import { TesseraError } from "../../error.ts";
 import { type DType, isFloat, isInt } from "../../ir/dtype.ts";
-import { Binary, Buffer, Cmp, type Expr, intConst, type Var } from "../../ir/expr.ts";
+import { Binary, Buffer, type Expr, intConst } from "../../ir/expr.ts";
 import { type For, seq, type Stmt } from "../../ir/stmt.ts";
-import { freeVars } from "../../ir/visit.ts";
 import { CStylePrinter, Names, P, type Printed, shortestFloat } from "../cstyle.ts";
 import type { VectorLoop, VectorValue } from "../../lower/gpu/vectorLoop.ts";
 import type { SyncedShader } from "../../lower/gpu/threadSync.ts";
@@ -52,19 +49,15 @@ const elemBytes = (t: DType) => (t === "float16" ? 2 : 4);
 export class WgslPrinter extends CStylePrinter {
   /** Threads per axis in this shader (1: axis unused). */
   private wg: [number, number, number] = [1, 1, 1];
-  /** The loop variable an enclosing loop binds to each threadIdx axis, and that loop. */
-  private threadVar: Array<Var | null> = [null, null, null];
   /** The vectorized loops that are one vector value (vectorLoop.ts). */
   private vectors: ReadonlyMap<For, VectorLoop> = new Map();
   /** What barrier planning decided for this shader (threadSync.ts): leaves, indices, homes. */
   private plan: SyncedShader = {
     body: seq([]),
-    leaves: new Set(),
+    leaves: new Map(),
     indices: new Set(),
     homes: new Map(),
   };
-  /** Conditions that guard the leaves below (sunk out of the uniform skeleton). */
-  private pending: Expr[] = [];
   /** Inside a leaf block: printed as plain code, no guards or barriers of our own. */
   private inLeaf = false;
   /** The array each allocated buffer currently means, where it lives, and its slot. */
@@ -308,7 +301,7 @@ export class WgslPrinter extends CStylePrinter {
     let v = this.expr(s.value);
     if (root.dtype === "bool" && this.storageName(root) !== undefined) v = `select(0u, 1u, ${v})`;
     const line = `${this.bufName(root)}[${this.index(root, s.indices[0])}] = ${v};`;
-    this.leaf(() => this.emit(line));
+    this.leaf(s, () => this.emit(line));
   }
 
   letStmt(s: Stmt & { kind: "let" }): void {
@@ -349,12 +342,11 @@ export class WgslPrinter extends CStylePrinter {
    * the sunk conditions hold, and once per thread index it does not use (on thread 0 of every
    * axis the shader uses but no enclosing loop binds).
    */
-  private leaf(print: () => void): void {
+  private leaf(s: Stmt, print: () => void): void {
     if (!this.skeleton) return print();
-    const conds = this.pending.map((c) => this.operand(c, P.and));
-    for (let d = 0; d < 3; d++) {
-      if (this.wg[d] > 1 && this.threadVar[d] === null) conds.push(`lid.${AXES[d]} == 0u`);
-    }
+    const guard = this.plan.leaves.get(s)!;
+    const conds = guard.conds.map((c) => this.operand(c, P.and));
+    for (const d of guard.firstThread) conds.push(`lid.${AXES[d]} == 0u`);
     if (conds.length) {
       this.emit(`if (${conds.join(" && ")}) {`);
       this.depth++;
@@ -380,11 +372,10 @@ export class WgslPrinter extends CStylePrinter {
         for (const x of s.stmts) this.stmt(x);
         return;
       case "if": {
-        if (this.plan.leaves.has(s)) return this.leaf(() => super.stmt(s));
+        if (this.plan.leaves.has(s)) return this.leaf(s, () => super.stmt(s));
         if (s.otherwise) return super.stmt(s); // rare: no guard sinking through an else
-        this.pending.push(s.cond);
+        // The condition was sunk to the leaves inside (threadSync.ts).
         this.stmt(s.then);
-        this.pending.pop();
         return;
       }
       default:
@@ -397,7 +388,7 @@ export class WgslPrinter extends CStylePrinter {
       const vec = this.vectorized(s);
       if (vec) {
         return this.skeleton
-          ? this.leaf(() => vec.forEach((l) => this.emit(l)))
+          ? this.leaf(s, () => vec.forEach((l) => this.emit(l)))
           : vec.forEach((l) => this.emit(l));
       }
     }
@@ -423,18 +414,8 @@ export class WgslPrinter extends CStylePrinter {
         this.block(s.body);
         this.emit("}");
       } else {
-        const savedPending = this.pending, savedVar = this.threadVar[d];
-        // A loop nested in another bound to the same index is the same hardware index (as in
-        // TVM): thread t runs iteration t of the inner loop. In the interpreter the inner loop
-        // ran in full for every valid outer index, so the outer loop's guards do not apply.
-        if (savedVar) this.pending = this.pending.filter((c) => !freeVars(c).has(savedVar));
-        if (!(s.extent.kind === "const" && s.extent.value === this.wg[d])) {
-          this.pending = [...this.pending, new Cmp("lt", s.loopVar, hi)];
-        }
-        this.threadVar[d] = s.loopVar;
+        // Thread t runs iteration t; the guards that keep the others out are at the leaves.
         this.stmt(s.body);
-        this.threadVar[d] = savedVar;
-        this.pending = savedPending;
       }
       this.depth--;
       this.emit("}");
@@ -443,7 +424,7 @@ export class WgslPrinter extends CStylePrinter {
     // A loop without thread loops inside, or one whose bounds differ between threads (no
     // barrier may sit in it), runs whole in each thread that needs it.
     if (this.skeleton && this.plan.leaves.has(s)) {
-      return this.leaf(() => this.plainLoop(s, v, hi));
+      return this.leaf(s, () => this.plainLoop(s, v, hi));
     }
     this.plainLoop(s, v, hi);
   }
@@ -568,7 +549,6 @@ export class WgslPrinter extends CStylePrinter {
     this.plan = plan;
     this.vectors = vectors;
     this.wg = info.wg;
-    this.threadVar = [null, null, null];
     this.foldX = info.grid[0] !== null && info.grid[1] === null;
     this.depth = 1;
     for (const d of sizeDecls) this.emit(d);

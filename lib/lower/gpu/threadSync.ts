@@ -15,13 +15,16 @@
  * asked for (a cross-thread reduction's, double buffering's) orders what is pending and is
  * dropped where nothing is. Private arrays never need one; storage buffers and workgroup
  * memory each have their own barrier. The walk also records what it decided on the way, for
- * the printer to print: which statements are leaves, which thread loops are thread indices
- * (threadDependence.ts), and where each allocation lives (threadSlots.ts).
+ * the printer to print: which statements are leaves and which threads run each (conditions
+ * that may differ between threads are sunk from the skeleton to its leaves, and a leaf
+ * outside any loop bound to an axis the shader uses runs on thread 0 of that axis), which
+ * thread loops are thread indices (threadDependence.ts), and where each allocation lives
+ * (threadSlots.ts).
  */
 import { toLinear } from "../../arith/linear.ts";
 import { simplify } from "../../arith/simplify.ts";
 import { exprKey } from "../../arith/structural.ts";
-import type { Buffer, Expr, Var } from "../../ir/expr.ts";
+import { Binary, type Buffer, Cmp, type Expr, type Var } from "../../ir/expr.ts";
 import {
   Allocate,
   Barrier,
@@ -45,12 +48,21 @@ import { allocationHome, type Home } from "./threadSlots.ts";
  */
 export interface SyncedShader {
   readonly body: Stmt;
-  /** Statements of the skeleton that each thread that needs them runs whole. */
-  readonly leaves: ReadonlySet<Stmt>;
+  /**
+   * Statements of the skeleton that each thread that needs them runs whole, with the threads
+   * that do: where the conditions sunk to them hold, and on thread 0 of each axis the shader
+   * uses that no enclosing loop binds.
+   */
+  readonly leaves: ReadonlyMap<Stmt, LeafGuard>;
   /** Thread-bound loops that are a thread (or workgroup) index. */
   readonly indices: ReadonlySet<For>;
   /** Where each allocation in the skeleton lives (one not listed is a private array). */
   readonly homes: ReadonlyMap<Allocate, Home>;
+}
+
+export interface LeafGuard {
+  readonly conds: readonly Expr[];
+  readonly firstThread: readonly number[];
 }
 
 /**
@@ -85,7 +97,9 @@ class Planner {
   private pendingWrites = new Set<Buffer>();
   /** Whether each buffer allocated around here is private to its thread. */
   private readonly priv = new Map<Buffer, boolean>();
-  readonly leaves = new Set<Stmt>();
+  readonly leaves = new Map<Stmt, LeafGuard>();
+  /** Conditions that may differ between threads, sunk from the skeleton to its leaves. */
+  private pending: Expr[] = [];
   readonly indices = new Set<For>();
   readonly homes = new Map<Allocate, Home>();
 
@@ -101,10 +115,15 @@ class Planner {
         return new Seq(s.stmts.map((x) => this.stmt(x)));
       case "if": {
         if (!hasCooperative(s, this.threadLoop)) return this.leaf(s);
-        // Conditions are sunk to the leaves (the printer keeps an `else` as a real branch).
+        // Rare: an `else` stays a real branch, no condition sunk through it.
+        if (s.otherwise) {
+          return new IfThenElse(s.cond, this.stmt(s.then), this.stmt(s.otherwise));
+        }
+        // The condition is sunk to the leaves.
+        this.pending.push(s.cond);
         const then = this.stmt(s.then);
-        const otherwise = s.otherwise ? this.stmt(s.otherwise) : null;
-        return new IfThenElse(s.cond, then, otherwise);
+        this.pending.pop();
+        return new IfThenElse(s.cond, then);
       }
       case "for":
         return this.forLoop(s);
@@ -176,6 +195,17 @@ class Planner {
     }
     const d = "xyz".indexOf(s.threadTag!.slice(-1));
     const savedVar = this.threadVar[d], savedLoop = this.threadLoop[d];
+    const savedPending = this.pending;
+    // A loop nested in another bound to the same index is the same hardware index (as in
+    // TVM): thread t runs iteration t of the inner loop. In the interpreter the inner loop
+    // ran in full for every valid outer index, so the outer loop's guards do not apply.
+    if (savedVar) this.pending = this.pending.filter((c) => !freeVars(c).has(savedVar));
+    if (!(s.extent.kind === "const" && s.extent.value === this.wg[d])) {
+      const hi = s.min.kind === "const" && s.min.value === 0
+        ? s.extent
+        : simplify(new Binary("add", s.min, s.extent, "int32"));
+      this.pending = [...this.pending, new Cmp("lt", s.loopVar, hi)];
+    }
     this.threadVar[d] = s.loopVar;
     this.threadLoop[d] = s;
     this.threadVars.add(s.loopVar);
@@ -183,6 +213,7 @@ class Planner {
     this.threadVars.delete(s.loopVar);
     this.threadVar[d] = savedVar;
     this.threadLoop[d] = savedLoop;
+    this.pending = savedPending;
     const out = this.withBody(s, body);
     this.indices.add(out);
     return out;
@@ -224,7 +255,10 @@ class Planner {
     reads.forEach((b) => this.visible(b) && this.pendingReads.add(b));
     writes.forEach((b) => this.visible(b) && this.pendingWrites.add(b));
     const out = fresh(s);
-    this.leaves.add(out);
+    this.leaves.set(out, {
+      conds: [...this.pending],
+      firstThread: [0, 1, 2].filter((d) => this.wg[d] > 1 && this.threadVar[d] === null),
+    });
     return sync ? seq([sync, out]) : out;
   }
 
