@@ -5,8 +5,9 @@
  * held in registers (`cacheWrite(C, "local")`), so every element it reads from shared
  * memory feeds `reg` multiply-adds. The reduction walks k in steps of `tk`; each
  * step the workgroup copies a block of A and of B into shared memory
- * (`cacheRead(..., "shared")`), every invocation copying `reg` elements of each. The WGSL
- * printer places the barriers. `shared: false` leaves out the staging: on a software
+ * (`cacheRead(..., "shared")`), every invocation copying `reg` elements of each. The
+ * barriers are planned in lowering (lib/lower/gpu/threadSync.ts); `double: true`
+ * double-buffers the shared blocks, as TVM's GEMM does. `shared: false` leaves out the staging: on a software
  * adapter (llvmpipe runs workgroups on CPU threads, where "shared" memory is ordinary
  * cache and every barrier is a context switch) reading storage directly is several times
  * faster; on a real GPU the staging is what makes the kernel fast. Run it (`deno run -A examples/matmul_gpu.ts 512`) to see the
@@ -18,7 +19,7 @@ export function matmulGpu(
   m: number,
   n: number,
   k: number,
-  { threads = 16, reg = 4, tk = 16, shared = true, vec = 4 } = {},
+  { threads = 16, reg = 4, tk = 16, shared = true, vec = 4, double = false } = {},
 ): { s: Schedule; args: Tensor[]; flops: number } {
   const A = te.placeholder([m, k], "float32", "A");
   const B = te.placeholder([k, n], "float32", "B");
@@ -51,6 +52,8 @@ export function matmulGpu(
     if (!S) continue;
     const ss = s.stage(S);
     ss.computeAt(cl, ko);
+    // TVM's double_buffer: the next step's block loads before this step's multiply-adds.
+    if (double) ss.doubleBuffer();
     const [a0, a1] = ss.op.axis;
     // The copy of a (rows x cols) block: rows over threadIdx.y, columns over threadIdx.x,
     // each in as many steps as needed; `vec` columns at a time (one vector load each) when

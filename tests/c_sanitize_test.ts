@@ -1,15 +1,16 @@
 /**
  * Boundary cases compiled with AddressSanitizer and UBSan: non-dividing splits, vectorized
- * tails, symbolic sizes of 1 and of primes, computeAt with partial tiles, and the packed
- * register-tiled matmul. Each kernel runs as a standalone program (the sanitizers must own
- * the process and guard heap buffers of exactly the arguments' sizes), and its output must
- * equal the interpreter's.
+ * tails, symbolic sizes of 1 and of primes, computeAt with partial tiles, the packed
+ * register-tiled matmul, and double-buffered tiles. Each kernel runs as a standalone program
+ * (the sanitizers must own the process and guard heap buffers of exactly the arguments'
+ * sizes), and its output must equal the interpreter's.
  */
 import assert from "node:assert/strict";
 import { nd, type NDArray, type Schedule, te, type Tensor } from "../mod.ts";
 import { findCompiler } from "../lib/codegen/c/compile.ts";
 import { parseStandaloneOutput, standaloneC } from "../lib/codegen/c/standalone.ts";
 import { matmulCpu } from "../examples/matmul_cpu.ts";
+import { matmulGpu } from "../examples/matmul_gpu.ts";
 import { Binary, Buffer, BufferLoad, intConst, Var } from "../lib/ir/expr.ts";
 import { BufferStore, For, PrimFunc } from "../lib/ir/stmt.ts";
 
@@ -118,6 +119,15 @@ Deno.test("sanitizers: computeAt with partial tiles and a local cache", async ()
 Deno.test("sanitizers: the packed register-tiled matmul at a ragged size", async () => {
   const { s, args } = matmulCpu(19, 37, 21);
   await sanitized(s, args, [rand([19, 21], 4), rand([21, 37], 5), nd.empty([19, 37])], [2]);
+});
+
+Deno.test("sanitizers: double-buffered shared tiles (GEMM), odd and even tile counts", async () => {
+  // k / tk = 29 / 8 (4 tiles, the last partial) and 40 / 8 (5): the pairs, the odd last
+  // step and the clamped load two steps ahead, all within the tiles' two copies.
+  for (const [m, n, k] of [[13, 10, 29], [9, 6, 40]]) {
+    const { s, args } = matmulGpu(m, n, k, { threads: 4, reg: 2, tk: 8, double: true });
+    await sanitized(s, args, [rand([m, k], 6), rand([k, n], 7), nd.empty([m, n])], [2]);
+  }
 });
 
 Deno.test("sanitizers: the harness does catch an out-of-bounds store", async () => {

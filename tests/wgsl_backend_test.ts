@@ -10,7 +10,7 @@
  * are the named programs of the WGSL backend issue, at odd sizes where tiles do not divide.
  * llvmpipe does not run a workgroup's invocations in lockstep, so a missing barrier or a
  * buffer wrongly shared between threads shows up here as wrong numbers (checked: with the
- * printer's barriers removed, every shared-memory test below fails).
+ * planned barriers removed (lib/lower/gpu/threadSync.ts), every shared-memory test below fails).
  */
 import assert from "node:assert/strict";
 import {

@@ -88,7 +88,7 @@ export abstract class CStylePrinter {
   abstract allocate(s: Stmt & { kind: "allocate" }): void;
   abstract store(s: Stmt & { kind: "store" }): void;
   abstract letStmt(s: Stmt & { kind: "let" }): void;
-  abstract barrier(): void;
+  abstract barrier(s: Stmt & { kind: "barrier" }): void;
   abstract externCall(s: Stmt & { kind: "extern" }): void;
 
   // --- shared ---
@@ -175,7 +175,7 @@ export abstract class CStylePrinter {
       case "let":
         return this.letStmt(s);
       case "barrier":
-        return this.barrier();
+        return this.barrier(s);
       case "extern":
         return this.externCall(s);
       case "seq":

@@ -233,7 +233,9 @@ class Printer {
         this.stmt(s.body, indent, out);
         return;
       case "barrier":
-        out.push(`${pad}T.tvm_storage_sync("shared")`);
+        // A planned barrier (lib/lower/gpu/threadSync.ts) says which memory it orders.
+        if (s.memory?.storage) out.push(`${pad}T.tvm_storage_sync("global")`);
+        if (!s.memory || s.memory.workgroup) out.push(`${pad}T.tvm_storage_sync("shared")`);
         return;
       case "extern": {
         // The function's own name: it is the C symbol, never mangled (lib/te/extern.ts).

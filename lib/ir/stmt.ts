@@ -49,9 +49,20 @@ export class LetStmt {
   constructor(readonly v: Var, readonly value: Expr, readonly body: Stmt) {}
 }
 
-/** A workgroup barrier (`__syncthreads` / `workgroupBarrier`); a no-op on one thread. */
+/**
+ * A workgroup barrier (`__syncthreads` / `workgroupBarrier`); a no-op on one thread. `memory`
+ * is null where lowering asks for one; barrier planning for a shader
+ * (lib/lower/gpu/threadSync.ts) places its own, saying which memory each orders (storage
+ * buffers, workgroup memory or both), and those are what the WGSL printer prints.
+ */
 export class Barrier {
   readonly kind = "barrier";
+  constructor(readonly memory: BarrierMemory | null = null) {}
+}
+
+export interface BarrierMemory {
+  readonly storage: boolean;
+  readonly workgroup: boolean;
 }
 
 export class Seq {

@@ -43,6 +43,7 @@ import { markStage } from "./profileMarks.ts";
 import { pragmaUnroll } from "./pragmaUnroll.ts";
 import { inferScope } from "./gpu/inferScope.ts";
 import { injectVirtualThreads } from "./gpu/injectVirtualThread.ts";
+import { doubleBufferTargets, injectDoubleBuffer } from "./gpu/injectDoubleBuffer.ts";
 import { stageNest } from "./stageNest.ts";
 
 export interface LowerOptions {
@@ -178,6 +179,12 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
     if (!buffers.has(st)) buffers.set(st, outputTensors(st).map((t) => allocBuffer(st, t, b)));
   }
 
+  const doubled = doubleBufferTargets(
+    s.stages,
+    (st) => buffers.get(st)!,
+    (st) => argStages.includes(st),
+  );
+
   const toLoads = (e: Expr): Expr =>
     rewriteExpr(e, (x) => {
       if (x.kind !== "tensorRead") return x;
@@ -245,7 +252,7 @@ export function lower(s: Schedule, allArgs: LowerArg[], opts: LowerOptions = {})
   for (const st of [...roots].reverse()) {
     if (!argStages.includes(st)) body = allocate(buffers.get(st)!, body);
   }
-  body = simplifyStmt(injectVirtualThreads(body));
+  body = simplifyStmt(injectDoubleBuffer(injectVirtualThreads(body), doubled));
 
   const sizeVars = collectSizeVars(params);
   const scalars = listedVars.filter((v) => !sizeVars.includes(v));

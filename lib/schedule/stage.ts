@@ -79,6 +79,8 @@ export class Stage {
   /** Whether the user (setScope, cacheRead, cacheWrite) chose the scope; else inferred. */
   scopeExplicit = false;
   storePredicate: Expr | null = null;
+  /** Whether the stage's buffer ping-pongs between two copies (doubleBuffer). */
+  doubleBuffered = false;
   readonly storageAligns = new Map<IterVar, { factor: number; offset: number }>();
   /** Loop variables of operations that cacheWrite or rfactor replaced. */
   private readonly retired = new Set<IterVar>();
@@ -490,6 +492,19 @@ export class Stage {
       );
     }
     this.storePredicate = cond;
+    return this;
+  }
+
+  /**
+   * Allocates this stage's buffer twice and ping-pongs between the copies (TVM's
+   * double_buffer): attached inside a serial loop of a consumer, the tile of the next
+   * iteration is loaded before this iteration's tile is used, so the load overlaps the
+   * compute (lib/lower/gpu/injectDoubleBuffer.ts). Where it cannot apply (the stage is not
+   * attached inside a serial loop) lowering says so.
+   */
+  doubleBuffer(): this {
+    this.computeOnly("doubleBuffer");
+    this.doubleBuffered = true;
     return this;
   }
 

@@ -27,6 +27,7 @@ export type Step =
   | { p: "computeAt"; s: number; at: number; a: number }
   | { p: "computeInline"; s: number }
   | { p: "computeRoot"; s: number }
+  | { p: "doubleBuffer"; s: number }
   | { p: "setScope"; s: number; scope: string }
   | { p: "cacheRead"; s: number; scope: string; readers: number[] }
   | { p: "cacheWrite"; s: number; scope: string }
@@ -49,6 +50,7 @@ const STAGE_PRIMS = new Set([
   "computeAt",
   "computeInline",
   "computeRoot",
+  "doubleBuffer",
   "setScope",
   "cacheRead",
   "cacheWrite",
@@ -170,6 +172,7 @@ export function recording(s: Schedule): { schedule: Schedule; trace: Trace } {
       }
       case "computeInline":
       case "computeRoot":
+      case "doubleBuffer":
         return { p: prim, s: s0 };
       case "setScope":
       case "cacheWrite":
@@ -281,6 +284,9 @@ export function applyTrace(s: Schedule, trace: Trace, first = 0): Schedule {
         break;
       case "computeRoot":
         st.computeRoot();
+        break;
+      case "doubleBuffer":
+        st.doubleBuffer();
         break;
       case "setScope":
         st.setScope(step.scope as Parameters<Stage["setScope"]>[0]);
@@ -466,6 +472,7 @@ function printSimple(
       return `computeAt(${parentLoop(step.at, step.a)})`;
     case "computeInline":
     case "computeRoot":
+    case "doubleBuffer":
       return `${step.p}()`;
     case "setScope":
       return `setScope(${JSON.stringify(step.scope)})`;

@@ -119,8 +119,12 @@ function lowerOrReject(p: Program, s: Schedule, describe: () => string): PrimFun
   try {
     return te.lower(s, argsOf(p));
   } catch (e) {
-    // Also a reduction across threads whose data loops sit inside its reduce loops.
-    if (e instanceof TesseraError && /not a constant|across threads\)/.test(e.message)) {
+    // Also a reduction across threads whose data loops sit inside its reduce loops, or a
+    // double-buffered tile whose producer is computed inside the same loop.
+    if (
+      e instanceof TesseraError &&
+      /not a constant|across threads\)|which is written inside/.test(e.message)
+    ) {
       return "rejected";
     }
     throw new Error(`lowering failed: ${(e as Error).message}\n  ${describe()}`);

@@ -229,7 +229,22 @@ export function randomSchedule(
       });
     }
   }
+  doubleBufferSome(s, c, log, 30);
   return { s, log };
+}
+
+/**
+ * Double buffering: a stage attached inside a serial loop (after every annotation, so the
+ * loop's kind is final) loads the next iteration's tile ahead. One whose tile reads a stage
+ * computed inside the same loop is refused at lowering (check.ts counts it rejected).
+ */
+function doubleBufferSome(s: Schedule, c: Choices, log: string[], percent: number): void {
+  for (const st of computeStages(s)) {
+    if (st.attach.type !== "scope" || !c.chance(percent)) continue;
+    const a = st.attach.stage.attrs.get(st.attach.axis);
+    if (a && (a.forKind !== "serial" || a.threadTag)) continue;
+    attempt(log, `${st.name}.doubleBuffer()`, () => st.doubleBuffer());
+  }
 }
 
 /**
@@ -281,7 +296,8 @@ const MAX_INVOCATIONS = 1024;
  * the region a producer attached inside them covers. A reduce loop may go to threadIdx.x (a
  * cross-thread reduction), a short data loop to "vthread"; attached stages keep the default
  * scope, so scope inference decides where they live. Unrolling and vectorizing still apply;
- * a short innermost loop split off and vectorized exercises the printer's vecN code.
+ * a short innermost loop split off and vectorized exercises the printer's vecN code. Stages
+ * attached inside a serial loop may be double-buffered.
  */
 function bindForGpu(
   s: Schedule,
@@ -368,4 +384,5 @@ function bindForGpu(
       });
     }
   }
+  doubleBufferSome(s, c, log, 50);
 }

@@ -24,7 +24,7 @@ import type { Interval } from "../../arith/interval.ts";
 import { simplify } from "../../arith/simplify.ts";
 import { TesseraError } from "../../error.ts";
 import type { Sizes } from "./plan.ts";
-import { rebindsAsThread } from "./printer.ts";
+import { rebindsAsThread } from "../../lower/gpu/threadDependence.ts";
 
 /** Iterations after which llvmpipe silently ends an invocation's loops. */
 export const LLVMPIPE_LOOP_LIMIT = 65535;

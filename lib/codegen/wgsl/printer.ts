@@ -1,26 +1,17 @@
 /**
- * The WGSL printer: a flattened `PrimFunc` becomes a `WgslPlan`, one compute shader per root
- * statement (as TVM makes one kernel per root stage), dispatched in order. It shares
- * expression and statement printing with the C printer (`cstyle.ts`) and differs where GPUs
- * differ:
+ * The WGSL printer: one root statement of a flattened `PrimFunc` as the body of a compute
+ * shader (dispatches.ts plans the dispatches and their bindings). It shares expression and
+ * statement printing with the C printer (`cstyle.ts`) and prints what the passes of
+ * lib/lower/gpu decided:
  *
- * - Loops bound to `blockIdx.*` read `workgroup_id`, loops bound to `threadIdx.*` read
- *   `local_invocation_id`; the workgroup size is the largest constant extent bound to each
- *   thread index, and a loop with a smaller extent is guarded. `blockIdx.x` beyond 65535
- *   workgroups folds into y.
- * - As in TVM, every invocation runs the whole shader, a thread-bound loop is its thread
- *   index, and a loop nested in another bound to the same index is that same index when
- *   nothing in it depends on the outer one (a cooperative fill: thread t copies element t),
- *   and an ordinary loop in each thread otherwise. The interpreter instead runs thread loops
- *   one after another; to keep its meaning, the shader's uniform skeleton (loops, blockIdx
- *   guards, sequences) carries a `storageBarrier(); workgroupBarrier();` after each step
- *   that writes memory, conditions that may differ between threads are sunk to the leaves,
- *   and a leaf outside any loop bound to a thread axis the shader uses runs on thread 0 of
- *   that axis only (a reduction's final step after a cross-thread rfactor, say). That gives
- *   shared-memory tiles their barriers before and after use.
- * - Where a buffer lives: at the root, a storage buffer the runtime allocates; `shared`, or
- *   allocated where some thread axis is not yet bound (so other threads read it), in
- *   `var<workgroup>`; otherwise a private array. Arrays inside a shader need constant sizes.
+ * - A thread-bound loop is its thread index (`workgroup_id`, `local_invocation_id`) where
+ *   threadDependence.ts found it one, else an ordinary loop. The shader's uniform skeleton
+ *   (loops, blockIdx guards, thread indices, sequences) is printed as it is, with the
+ *   barriers threadSync.ts planned; each leaf it marked runs under the guard it gave (the
+ *   conditions sunk to it, thread 0 of the axes no enclosing loop binds).
+ * - A buffer allocated in the shader is a private array or `var<workgroup>` memory with a
+ *   slot per thread, as threadSlots.ts decides. Arrays inside a shader need constant sizes.
+ * - A vectorized loop is one `vecN<f32>` value where vectorLoop.ts found its vector form.
  * - Symbolic sizes come from one uniform struct; bool is stored as one u32 per element.
  *
  * Numerics follow the interpreter where WGSL lets them: int32 wraps, integer division
@@ -35,470 +26,40 @@
  * since WGSL defines out-of-bounds reads to return some value instead of faulting and has no
  * traps, and the branch not taken is discarded.
  */
-import { toLinear } from "../../arith/linear.ts";
-import { isMultipleOf } from "../../arith/modular.ts";
 import { simplify } from "../../arith/simplify.ts";
-import { exprKey } from "../../arith/structural.ts";
 import { TesseraError } from "../../error.ts";
 import { type DType, isFloat, isInt } from "../../ir/dtype.ts";
-import { Binary, Buffer, BufferLoad, Cmp, type Expr, intConst, type Var } from "../../ir/expr.ts";
-import type { For, PrimFunc, Stmt } from "../../ir/stmt.ts";
-import { freeVars, substitute, walkExpr, walkStmt, walkStmtExprs } from "../../ir/visit.ts";
-import { markedStage } from "../../lower/profileMarks.ts";
-import { evalExact } from "../../arith/exact.ts";
+import { Binary, Buffer, type Expr, intConst } from "../../ir/expr.ts";
+import { type For, seq, type Stmt } from "../../ir/stmt.ts";
 import { CStylePrinter, Names, P, type Printed, shortestFloat } from "../cstyle.ts";
-import { FLAG_INT_DIV_ZERO, flagsDecl, raiseFlag, recordCheck, usesFlags } from "./error_flags.ts";
-import type { Sizes, WgslBufferSpec, WgslDispatch, WgslPlan } from "./plan.ts";
+import type { VectorLoop, VectorValue } from "../../lower/gpu/vectorLoop.ts";
+import type { SyncedShader } from "../../lower/gpu/threadSync.ts";
 
-const MAX_GRID = 65535;
-const AXES = ["x", "y", "z"] as const;
-
-// Integer division by zero and a failed index check record what happened in the error flags
-// the runtime reads back (error_flags.ts), and compute on with 0. Check code 0 records
-// nothing (atomicMax with 0): the check sits in a select branch that was not taken.
-const HELPERS = `fn tsr_check(i: i32, n: i32, code: u32) -> i32 {
-  if (i < 0 || i >= n) { ${recordCheck("code")} return 0; }
-  return i;
-}
-fn tsr_div(a: i32, b: i32) -> i32 {
-  if (b == 0) { ${raiseFlag(FLAG_INT_DIV_ZERO)} return 0; }
-  if (b == -1) { return -a; }
-  return a / b;
-}
-fn tsr_mod(a: i32, b: i32) -> i32 {
-  // Not \`a % b\`: Mesa's llvmpipe (through naga) computes i32 % as unsigned.
-  if (b == 0) { ${raiseFlag(FLAG_INT_DIV_ZERO)} return 0; }
-  if (b == -1) { return 0; }
-  return a - (a / b) * b;
-}
-fn tsr_floordiv(a: i32, b: i32) -> i32 {
-  if (b == 0) { ${raiseFlag(FLAG_INT_DIV_ZERO)} return 0; }
-  let q = tsr_div(a, b);
-  let r = a - q * b;
-  if (r != 0 && (r ^ b) < 0) { return q - 1; }
-  return q;
-}
-fn tsr_floormod(a: i32, b: i32) -> i32 {
-  let r = tsr_mod(a, b);
-  if (r != 0 && (r ^ b) < 0) { return r + b; }
-  return r;
-}
-// NaN by its bits: a GPU's shader compiler may assume no NaNs and fold \`x != x\` to false
-// (NVIDIA's does: max(2, NaN) was 2 and tanh(NaN) was -1 on an H200).
-fn tsr_isnan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
-// Float comparisons as IEEE (and the interpreter) define them with NaN: only != is true.
-fn tsr_eq(a: f32, b: f32) -> bool { return !tsr_isnan(a) && !tsr_isnan(b) && a == b; }
-fn tsr_ne(a: f32, b: f32) -> bool { return tsr_isnan(a) || tsr_isnan(b) || a != b; }
-fn tsr_lt(a: f32, b: f32) -> bool { return !tsr_isnan(a) && !tsr_isnan(b) && a < b; }
-fn tsr_le(a: f32, b: f32) -> bool { return !tsr_isnan(a) && !tsr_isnan(b) && a <= b; }
-fn tsr_gt(a: f32, b: f32) -> bool { return !tsr_isnan(a) && !tsr_isnan(b) && a > b; }
-fn tsr_ge(a: f32, b: f32) -> bool { return !tsr_isnan(a) && !tsr_isnan(b) && a >= b; }
-// Math.min / Math.max: NaN if either is NaN, and -0 is below +0 (min(0, -0) is -0).
-fn tsr_neg0(a: f32) -> bool { return (bitcast<u32>(a) >> 31u) == 1u; }
-fn tsr_minf(a: f32, b: f32) -> f32 { if (tsr_isnan(a) || tsr_isnan(b)) { return a + b; } return select(b, a, a < b || (a == b && tsr_neg0(a))); }
-fn tsr_maxf(a: f32, b: f32) -> f32 { if (tsr_isnan(a) || tsr_isnan(b)) { return a + b; } return select(b, a, a > b || (a == b && !tsr_neg0(a))); }
-fn tsr_minv2(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> { return vec2<f32>(tsr_minf(a.x, b.x), tsr_minf(a.y, b.y)); }
-fn tsr_maxv2(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> { return vec2<f32>(tsr_maxf(a.x, b.x), tsr_maxf(a.y, b.y)); }
-fn tsr_minv3(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> { return vec3<f32>(tsr_minf(a.x, b.x), tsr_minf(a.y, b.y), tsr_minf(a.z, b.z)); }
-fn tsr_maxv3(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> { return vec3<f32>(tsr_maxf(a.x, b.x), tsr_maxf(a.y, b.y), tsr_maxf(a.z, b.z)); }
-fn tsr_minv4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return vec4<f32>(tsr_minv2(a.xy, b.xy), tsr_minv2(a.zw, b.zw)); }
-fn tsr_maxv4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> { return vec4<f32>(tsr_maxv2(a.xy, b.xy), tsr_maxv2(a.zw, b.zw)); }
-fn tsr_to_i32(x: f32) -> i32 {
-  if (tsr_isnan(x) || abs(x) > 3.4e38) { return 0; }
-  let t = trunc(x);
-  if (abs(t) < 2147483648.0) { return i32(t); }
-  var r = t - floor(t / 4294967296.0) * 4294967296.0;
-  if (r >= 2147483648.0) { r = r - 4294967296.0; }
-  return i32(r);
-}
-// Math.pow's special cases (ECMAScript, not C: pow(1, NaN) and pow(-1, inf) are NaN).
-fn tsr_powf(a: f32, b: f32) -> f32 {
-  let inf = bitcast<f32>(0x7f800000u);
-  if (b == 0.0) { return 1.0; }
-  if (tsr_isnan(a) || tsr_isnan(b)) { return bitcast<f32>(0x7fc00000u); }
-  if (abs(b) == inf) {
-    if (abs(a) == 1.0) { return bitcast<f32>(0x7fc00000u); }
-    return select(0.0, inf, (abs(a) > 1.0) == (b > 0.0));
-  }
-  // b * 0.5 is exact; every float32 of magnitude 2^24 or more is even.
-  let odd = b == floor(b) && fract(b * 0.5) != 0.0;
-  if (a == 0.0 || abs(a) == inf) {
-    let r = select(0.0, inf, (b > 0.0) == (a != 0.0));
-    return select(r, -r, odd && tsr_neg0(a));
-  }
-  if (a < 0.0) {
-    if (b != floor(b)) { return bitcast<f32>(0x7fc00000u); }
-    let r = pow(-a, b);
-    return select(r, -r, odd);
-  }
-  return pow(a, b);
-}
-fn tsr_powi(a: i32, b: i32) -> i32 {
-  if (b < 0) { return select(0, select(1, select(-1, 1, (b & 1) == 0), a == -1), a == 1 || a == -1); }
-  var r = 1;
-  var base = a;
-  var e = b;
-  loop {
-    if (e == 0) { break; }
-    if ((e & 1) == 1) { r = r * base; }
-    base = base * base;
-    e = e >> 1u;
-  }
-  return r;
-}
-fn tsr_erf(x: f32) -> f32 {
-  // Abramowitz & Stegun 7.1.26, absolute error below 1.5e-7; erf(-0) is -0.
-  if (x == 0.0) { return x; }
-  let s = sign(x);
-  let a = abs(x);
-  let t = 1.0 / (1.0 + 0.3275911 * a);
-  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
-  return s * y;
-}
-fn tsr_tanh(x: f32) -> f32 {
-  if (tsr_isnan(x) || x == 0.0) { return x; }
-  return tanh(clamp(x, -15.0, 15.0));
-}
-fn tsr_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
-fn tsr_isinf(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u; }
-// WGSL promises sin and cos only in [-pi, pi]: reduce by 2 pi first, in three parts whose
-// first has few bits (k * part is exact for |k| < 2^12); NaN and infinities give NaN.
-fn tsr_reduce2pi(x: f32) -> f32 {
-  let k = round(x * 0.15915494);
-  return ((x - k * 6.28125) - k * 0.0019353072) - k * 2.3849761e-9;
-}
-fn tsr_sin(x: f32) -> f32 {
-  if (tsr_isnan(x) || tsr_isinf(x)) { return bitcast<f32>(0x7fc00000u); }
-  if (x == 0.0) { return x; }
-  return sin(tsr_reduce2pi(x));
-}
-fn tsr_cos(x: f32) -> f32 {
-  if (tsr_isnan(x) || tsr_isinf(x)) { return bitcast<f32>(0x7fc00000u); }
-  return cos(tsr_reduce2pi(x));
-}
-fn tsr_tan(x: f32) -> f32 {
-  if (x == 0.0) { return x; }
-  return tsr_sin(x) / tsr_cos(x);
-}
-// llvmpipe's atan is 2e-5 off relatively near 0: its series there (error below 3e-11).
-fn tsr_atan(x: f32) -> f32 {
-  if (tsr_isnan(x) || x == 0.0) { return x; }
-  if (abs(x) < 0.0625) { let x2 = x * x; return x * (1.0 - x2 * (1.0 / 3.0 - x2 * (0.2 - x2 / 7.0))); }
-  return atan(x);
-}
-fn tsr_atan2(y: f32, x: f32) -> f32 {
-  if (tsr_isnan(y) || tsr_isnan(x)) { return bitcast<f32>(0x7fc00000u); }
-  return atan2(y, x);
-}
-fn tsr_exp2(x: f32) -> f32 { if (tsr_isnan(x)) { return x; } return exp2(x); }
-fn tsr_log2(x: f32) -> f32 {
-  if (tsr_isnan(x) || x < 0.0) { return bitcast<f32>(0x7fc00000u); }
-  if (x == 0.0) { return bitcast<f32>(0xff800000u); }
-  return log2(x);
-}
-// WGSL's log is only promised to 2^-21 absolute near 1, so log(1 + x) would lose a small x:
-// below |x| = 0.5, 2 atanh(s) with s = x / (2 + x), as its odd series (|s| <= 1/3).
-fn tsr_log1p(x: f32) -> f32 {
-  if (tsr_isnan(x) || x < -1.0) { return bitcast<f32>(0x7fc00000u); }
-  if (x == -1.0) { return bitcast<f32>(0xff800000u); }
-  if (tsr_isinf(x) || x == 0.0) { return x; }
-  if (abs(x) >= 0.5) { return log(1.0 + x); }
-  let s = x / (2.0 + x);
-  let s2 = s * s;
-  let p = 1.0 + s2 * (1.0 / 3.0 + s2 * (0.2 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0 + s2 * (1.0 / 11.0 + s2 * (1.0 / 13.0 + s2 * (1.0 / 15.0 + s2 / 17.0)))))));
-  return 2.0 * s * p;
-}
-// exp(x) - 1: below |x| = 0.5 its Taylor series (no cancellation), exp(x) - 1 beyond.
-fn tsr_expm1(x: f32) -> f32 {
-  if (tsr_isnan(x) || x == 0.0) { return x; }
-  if (x > 88.8) { return bitcast<f32>(0x7f800000u); }
-  if (abs(x) >= 0.5) { return exp(x) - 1.0; }
-  var t = 1.0;
-  for (var k = 11.0; k >= 2.0; k = k - 1.0) { t = 1.0 + x * t / k; }
-  return x * t;
-}
-// Through expm1 near 0 (no cancellation), exp(|x| - ln 2) where exp(|x|) alone overflows.
-fn tsr_sinh(x: f32) -> f32 {
-  if (tsr_isnan(x) || x == 0.0) { return x; }
-  let a = abs(x);
-  if (a > 88.0) { return sign(x) * exp(a - 0.6931472); }
-  return 0.5 * (tsr_expm1(x) - tsr_expm1(-x));
-}
-fn tsr_cosh(x: f32) -> f32 {
-  if (tsr_isnan(x)) { return x; }
-  let a = abs(x);
-  if (a > 88.0) { return exp(a - 0.6931472); }
-  let e = exp(a);
-  return 0.5 * e + 0.5 / e;
-}
-// a / b, with division by zero spelled out: llvmpipe's compiler folds \`x / 0.0\` with a
-// literal (or inlined constant) zero to 0, where IEEE (and the interpreter) give inf or NaN.
-fn tsr_fdiv(a: f32, b: f32) -> f32 {
-  if (b != 0.0) { return a / b; }
-  if (tsr_isnan(a) || a == 0.0) { return bitcast<f32>(0x7fc00000u); }
-  return bitcast<f32>(((bitcast<u32>(a) ^ bitcast<u32>(b)) & 0x80000000u) | 0x7f800000u);
-}
-// The error of the float32 product a * b = p: p + e is exact (Dekker; |a|, |b| < 2^100).
-fn tsr_mul_err(a: f32, b: f32, p: f32) -> f32 {
-  let ca = 4097.0 * a;
-  let ah = ca - (ca - a);
-  let al = a - ah;
-  let cb = 4097.0 * b;
-  let bh = cb - (cb - b);
-  let bl = b - bh;
-  return ((ah * bh - p) + ah * bl + al * bh) + al * bl;
-}
-// floor(a / b) as the interpreter computes it (in float64, then rounded). The float32
-// quotient can round up to an integer (1 / 0.33333334 is 3.0); the exact remainder
-// a - q*b, through Dekker's product, says whether q is one too large or small. Exact where
-// |a / b| < 2^24 and 2^-60 <= |b| <= 2^100; elsewhere floor of the float32 quotient.
-fn tsr_floordivf(a: f32, b: f32) -> f32 {
-  var q = floor(tsr_fdiv(a, b));
-  if (!(abs(q) < 16777216.0 && abs(b) >= 8.7e-19 && abs(b) <= 1.2e30)) { return q; }
-  for (var k = 0; k < 2; k = k + 1) {
-    let p = q * b;
-    let r = (a - p) - tsr_mul_err(q, b, p);
-    if (r != 0.0 && (r < 0.0) != (b < 0.0)) { q = q - 1.0; } else if (abs(r) >= abs(b)) { q = q + 1.0; }
-  }
-  return q;
-}
-// a - floor(a / b) * b with the remainder computed exactly and rounded once, as the
-// interpreter's float64 does, in the range where tsr_floordivf is exact.
-fn tsr_floormodf(a: f32, b: f32) -> f32 {
-  if (b == 0.0) { return bitcast<f32>(0x7fc00000u); }
-  let q = tsr_floordivf(a, b);
-  if (!(abs(q) < 16777216.0 && abs(b) >= 8.7e-19 && abs(b) <= 1.2e30)) { return a - q * b; }
-  let p = q * b;
-  return (a - p) - tsr_mul_err(q, b, p);
-}
-`;
-
-/** The helper functions `body` calls, and the ones they call, in prelude order. */
-function helpersFor(body: string): string {
-  const fns = HELPERS.split(/\n(?=fn )/);
-  const name = (f: string) => /^fn (\w+)/.exec(f)![1];
-  const need = new Set<string>();
-  let text = body;
-  for (let changed = true; changed;) {
-    changed = false;
-    for (const f of fns) {
-      if (!need.has(name(f)) && new RegExp(`\\b${name(f)}\\(`).test(text)) {
-        need.add(name(f));
-        text += f;
-        changed = true;
-      }
-    }
-  }
-  return fns.filter((f) => need.has(name(f))).join("\n");
-}
-
-type ThreadTag = `${"blockIdx" | "threadIdx"}.${"x" | "y" | "z"}`;
-
-interface ShaderInfo {
+export interface ShaderInfo {
   /** Workgroup size per threadIdx axis (1 when unused). */
   wg: [number, number, number];
   /** Extent bound to each blockIdx axis, or null when unused. */
   grid: Array<Expr | null>;
 }
 
-/** Thread loops in `s`: checks them and returns the workgroup size and grid extents. */
-function threadInfo(s: Stmt, sizeVars: ReadonlySet<Var>, who: string): ShaderInfo {
-  const wg: [number, number, number] = [1, 1, 1];
-  const grid: Array<Expr | null> = [null, null, null];
-  // `top`: nothing but blockIdx loops, lets and allocations encloses this statement.
-  const visit = (x: Stmt, open: Set<string>, top: boolean) => {
-    if (x.kind === "for" && x.forKind === "threadBinding") {
-      const tag = x.threadTag as ThreadTag;
-      if (tag.startsWith("blockIdx") && !top) {
-        throw new TesseraError(
-          `${who}: loop '${x.loopVar.name}' is bound to ${tag} inside another loop or ` +
-            `statement; bind blockIdx only to the outermost loops of a root stage ` +
-            `(workgroups run independently and cannot wait for each other)`,
-        );
-      }
-      // A threadIdx loop inside another bound to the same index is that same index (a
-      // cooperative fill); a workgroup cannot be inside itself.
-      if (open.has(tag) && tag.startsWith("blockIdx")) {
-        throw new TesseraError(
-          `${who}: '${tag}' is bound by two nested loops ('${x.loopVar.name}' inside another)`,
-        );
-      }
-      const d = AXES.indexOf(tag.slice(-1) as "x");
-      if (tag.startsWith("threadIdx")) {
-        if (x.extent.kind !== "const") {
-          throw new TesseraError(
-            `${who}: loop '${x.loopVar.name}' bound to ${tag} has extent ${String(x.extent)}; ` +
-              `the workgroup size must be a constant (split it by a constant factor first)`,
-          );
-        }
-        wg[d] = Math.max(wg[d], x.extent.value);
-      } else {
-        for (const v of freeVars(x.extent)) {
-          if (!sizeVars.has(v)) {
-            throw new TesseraError(
-              `${who}: loop '${x.loopVar.name}' bound to ${tag} has extent ${String(x.extent)}, ` +
-                `which depends on loop '${v.name}'; the grid must depend on sizes only`,
-            );
-          }
-        }
-        const prev = grid[d];
-        grid[d] = prev === null ? x.extent : simplify(new Binary("max", prev, x.extent, "int32"));
-      }
-      visit(x.body, new Set([...open, tag]), top && tag.startsWith("blockIdx"));
-      return;
-    }
-    if (x.kind === "for") visit(x.body, open, false);
-    else if (x.kind === "if") {
-      visit(x.then, open, false);
-      if (x.otherwise) visit(x.otherwise, open, false);
-    } else if (x.kind === "allocate" || x.kind === "let") visit(x.body, open, top);
-    else if (x.kind === "seq") x.stmts.forEach((y) => visit(y, open, false));
-  };
-  visit(s, new Set(), true);
-  return { wg, grid };
-}
-
-/**
- * Whether `e` takes a different value for every assignment of the variables in `range`
- * (each in [0, extent)), the other atoms held fixed: it must be linear in those variables,
- * with coefficients that, sorted by size, each exceed the span of all smaller ones.
- */
-function mixedRadix(e: Expr, range: ReadonlyMap<Var, number>): boolean {
-  const terms: Array<[number, number]> = [];
-  for (const t of toLinear(e).terms.values()) {
-    if (t.atom.kind === "var" && range.has(t.atom)) {
-      terms.push([Math.abs(t.coeff), range.get(t.atom)!]);
-    } else if ([...freeVars(t.atom)].some((v) => range.has(v))) return false;
-  }
-  terms.sort((a, b) => a[0] - b[0]);
-  let span = 0;
-  for (const [c, n] of terms) {
-    if (n > 1 && c <= span) return false;
-    span += c * (n - 1);
-  }
-  return true;
-}
-
-/** The variables a statement tree uses, memoized: the printer asks about the same subtrees often. */
-const usedVars = new WeakMap<Stmt, Set<Var>>();
-
-function mentions(s: Stmt, v: Var): boolean {
-  let vars = usedVars.get(s);
-  if (!vars) {
-    const found = new Set<Var>();
-    walkStmtExprs(s, (e) => freeVars(e).forEach((x) => found.add(x)));
-    usedVars.set(s, found);
-    vars = found;
-  }
-  return vars.has(v);
-}
-
-/** What differs between the iterations of a loop, inside it (see `varyingIn`). */
-interface Varying {
-  vars: Set<Var>;
-  buffers: Set<Buffer>;
-}
-
-const varyingCache = new WeakMap<For, Varying>();
-
-/**
- * The variables inside `loop` whose value depends on its index, and the buffers allocated
- * inside it whose contents do: stored at an index or with a value that depends on it, or in
- * a loop whose bounds do. Each iteration has its own copy of those buffers (the interpreter
- * allocates them afresh), so no other iteration may fill them. Conditions do not count: the
- * ones lowering makes say which iterations exist (a partial tile), and an iteration that
- * exists fills its copy as any other would.
- */
-function varyingIn(loop: For): Varying {
-  const cached = varyingCache.get(loop);
-  if (cached) return cached;
-  const vars = new Set<Var>([loop.loopVar]);
-  const buffers = new Set<Buffer>();
-  const inside = new Set<Buffer>();
-  walkStmt(loop.body, (x) => {
-    if (x.kind === "allocate") inside.add(x.buffer);
-  });
-  const depends = (e: Expr) => {
-    let found = [...freeVars(e)].some((v) => vars.has(v));
-    walkExpr(e, (x) => {
-      if (x.kind === "bufferLoad" && buffers.has(x.buffer.aliasOf ?? x.buffer)) found = true;
-    });
-    return found;
-  };
-  let changed = true;
-  const mark = <T>(set: Set<T>, x: T) => {
-    if (!set.has(x)) {
-      set.add(x);
-      changed = true;
-    }
-  };
-  // `varies`: whether how often the statement runs depends on the loop's index.
-  const visit = (x: Stmt, varies: boolean): void => {
-    switch (x.kind) {
-      case "for": {
-        const v = varies || depends(x.min) || depends(x.extent);
-        if (v) mark(vars, x.loopVar);
-        return visit(x.body, v);
-      }
-      case "if":
-        visit(x.then, varies);
-        if (x.otherwise) visit(x.otherwise, varies);
-        return;
-      case "let":
-        if (varies || depends(x.value)) mark(vars, x.v);
-        return visit(x.body, varies);
-      case "allocate":
-        return visit(x.body, varies);
-      case "seq":
-        return x.stmts.forEach((y) => visit(y, varies));
-      case "store": {
-        const b = x.buffer.aliasOf ?? x.buffer;
-        if (inside.has(b) && (varies || depends(x.value) || x.indices.some(depends))) {
-          mark(buffers, b);
-        }
-      }
-    }
-  };
-  while (changed) {
-    changed = false;
-    visit(loop.body, false);
-  }
-  const out = { vars, buffers };
-  varyingCache.set(loop, out);
-  return out;
-}
-
-/**
- * Whether `inner`, bound to the threadIdx axis that `outer` (the enclosing loop that is that
- * axis's index, or null) already binds, is that same index (a cooperative fill) rather than
- * an ordinary loop each thread runs whole: see `WgslPrinter.cooperative`. The loop budget
- * asks the same question, so both agree on which loops a thread runs serially.
- */
-export function rebindsAsThread(outer: For | null, inner: For): boolean {
-  if (outer === null) return true;
-  const { vars, buffers } = varyingIn(outer);
-  if ([...vars].some((v) => mentions(inner, v))) return false;
-  const { reads, writes } = accesses(inner);
-  return ![...reads, ...writes].some((b) => buffers.has(b));
-}
+const AXES = ["x", "y", "z"] as const;
 
 const elemBytes = (t: DType) => (t === "float16" ? 2 : 4);
 
-class WgslPrinter extends CStylePrinter {
+export class WgslPrinter extends CStylePrinter {
   /** Threads per axis in this shader (1: axis unused). */
   private wg: [number, number, number] = [1, 1, 1];
-  /** Every loop variable in scope that is a thread index. */
-  private readonly threadVars = new Set<Var>();
-  /** The loop variable an enclosing loop binds to each threadIdx axis, and that loop. */
-  private threadVar: Array<Var | null> = [null, null, null];
-  private threadLoop: Array<For | null> = [null, null, null];
-  /** Conditions that guard the leaves below (sunk out of the uniform skeleton). */
-  private pending: Expr[] = [];
+  /** The vectorized loops that are one vector value (vectorLoop.ts). */
+  private vectors: ReadonlyMap<For, VectorLoop> = new Map();
+  /** What barrier planning decided for this shader (threadSync.ts): leaves, indices, homes. */
+  private plan: SyncedShader = {
+    body: seq([]),
+    leaves: new Map(),
+    indices: new Set(),
+    homes: new Map(),
+  };
   /** Inside a leaf block: printed as plain code, no guards or barriers of our own. */
   private inLeaf = false;
-  /** Buffers accessed since the last barrier that other threads can see (see `syncBefore`). */
-  private pendingReads = new Set<Buffer>();
-  private pendingWrites = new Set<Buffer>();
   /** The array each allocated buffer currently means, where it lives, and its slot. */
   private readonly instances = new Map<
     Buffer,
@@ -744,17 +305,6 @@ class WgslPrinter extends CStylePrinter {
   }
 
   letStmt(s: Stmt & { kind: "let" }): void {
-    // Every thread evaluates a value in the skeleton (a tuple reduction's operands): it must
-    // see what other threads wrote before it, as a leaf's reads do.
-    if (this.skeleton) {
-      const reads = new Set<Buffer>();
-      walkExpr(s.value, (x) => {
-        if (x.kind === "bufferLoad") reads.add(x.buffer.aliasOf ?? x.buffer);
-      });
-      const hazards = [...reads].filter((b) => this.visible(b) && this.pendingWrites.has(b));
-      if (hazards.length) this.barrierFor(hazards);
-      reads.forEach((b) => this.visible(b) && this.pendingReads.add(b));
-    }
     this.emit("{");
     this.depth++;
     this.emit(`let ${this.names.of(s.v)}: ${this.typeName(s.v.dtype)} = ${this.expr(s.value)};`);
@@ -768,78 +318,14 @@ class WgslPrinter extends CStylePrinter {
     throw new TesseraError(`extern stage '${s.impl.stage}': extern calls run on the C target only`);
   }
 
-  barrier(): void {
-    if (this.skeleton) this.barrierFor([...this.pendingReads, ...this.pendingWrites]);
-  }
-
-  /** Buffers other threads can see (storage and workgroup), by whether each is storage. */
-  private visible(b: Buffer): boolean {
-    return !this.instances.get(b)?.private;
-  }
-
-  /**
-   * Emits the barrier `s` needs before it runs: when it writes what another thread may have
-   * read or written since the last barrier, or reads what another may have written. This is
-   * TVM's storage-sync planning in small; private arrays never need one.
-   */
-  private syncBefore(s: Stmt, disjointWrites: ReadonlySet<Buffer> = new Set()): void {
-    const { reads, writes } = accesses(s);
-    const hazards = [...writes].filter((b) =>
-      this.visible(b) &&
-      (this.pendingReads.has(b) || (this.pendingWrites.has(b) && !disjointWrites.has(b)))
-    ).concat([...reads].filter((b) => this.visible(b) && this.pendingWrites.has(b)));
-    if (hazards.length) this.barrierFor(hazards);
-  }
-
-  /**
-   * Buffers that loop `s` writes at a different element in every (iteration, thread) pair:
-   * each store's index is a sum of the loop's, the threads' and inner loops' variables with
-   * constant coefficients that form a mixed radix (each coefficient exceeds the span of the
-   * smaller ones). Writes of one iteration then never collide with another's, so the
-   * iterations need no barrier between them for those writes (a cooperative copy in steps).
-   */
-  private injectiveWrites(s: For): Set<Buffer> {
-    const range = new Map<Var, number>();
-    this.threadVar.forEach((v, d) => v && range.set(v, this.wg[d]));
-    const out = new Set<Buffer>();
-    if (s.extent.kind !== "const") return out;
-    range.set(s.loopVar, s.extent.value);
-    walkStmt(s.body, (x) => {
-      if (x.kind !== "for") return;
-      const d = AXES.indexOf(x.threadTag?.slice(-1) as "x");
-      if (x.forKind === "threadBinding" && x.threadTag?.startsWith("threadIdx")) {
-        range.set(x.loopVar, this.wg[d]);
-      } else if (x.extent.kind === "const") range.set(x.loopVar, x.extent.value);
-    });
-    const indices = new Map<Buffer, Set<string>>();
-    const ok = new Map<Buffer, boolean>();
-    walkStmt(s.body, (x) => {
-      if (x.kind !== "store") return;
-      const b = x.buffer.aliasOf ?? x.buffer;
-      const idx = simplify(x.indices[0]);
-      if (!indices.has(b)) indices.set(b, new Set());
-      indices.get(b)!.add(exprKey(idx));
-      ok.set(b, (ok.get(b) ?? true) && mixedRadix(idx, range));
-    });
-    for (const [b, keys] of indices) if (keys.size === 1 && ok.get(b)) out.add(b);
-    return out;
-  }
-
-  private barrierFor(bufs: Buffer[]): void {
-    const storage = bufs.some((b) => this.storageName(b) !== undefined);
-    const workgroup = bufs.some((b) => this.storageName(b) === undefined);
-    // Both are control barriers; each orders its own address space.
-    const text = [storage ? "storageBarrier();" : "", workgroup ? "workgroupBarrier();" : ""]
-      .filter(Boolean).join(" ");
-    if (text) this.emit(text);
-    this.pendingReads.clear();
-    this.pendingWrites.clear();
-  }
-
-  private record(s: Stmt): void {
-    const { reads, writes } = accesses(s);
-    reads.forEach((b) => this.visible(b) && this.pendingReads.add(b));
-    writes.forEach((b) => this.visible(b) && this.pendingWrites.add(b));
+  /** A barrier the planning placed (threadSync.ts); one it did not need prints nothing. */
+  barrier(s: Stmt & { kind: "barrier" }): void {
+    if (!s.memory) return;
+    const text = [
+      s.memory.storage ? "storageBarrier();" : "",
+      s.memory.workgroup ? "workgroupBarrier();" : "",
+    ].filter(Boolean).join(" ");
+    this.emit(text);
   }
 
   get multiThread(): boolean {
@@ -858,12 +344,9 @@ class WgslPrinter extends CStylePrinter {
    */
   private leaf(s: Stmt, print: () => void): void {
     if (!this.skeleton) return print();
-    this.syncBefore(s);
-    this.record(s);
-    const conds = this.pending.map((c) => this.operand(c, P.and));
-    for (let d = 0; d < 3; d++) {
-      if (this.wg[d] > 1 && this.threadVar[d] === null) conds.push(`lid.${AXES[d]} == 0u`);
-    }
+    const guard = this.plan.leaves.get(s)!;
+    const conds = guard.conds.map((c) => this.operand(c, P.and));
+    for (const d of guard.firstThread) conds.push(`lid.${AXES[d]} == 0u`);
     if (conds.length) {
       this.emit(`if (${conds.join(" && ")}) {`);
       this.depth++;
@@ -889,11 +372,10 @@ class WgslPrinter extends CStylePrinter {
         for (const x of s.stmts) this.stmt(x);
         return;
       case "if": {
-        if (!this.hasCooperative(s)) return this.leaf(s, () => super.stmt(s));
+        if (this.plan.leaves.has(s)) return this.leaf(s, () => super.stmt(s));
         if (s.otherwise) return super.stmt(s); // rare: no guard sinking through an else
-        this.pending.push(s.cond);
+        // The condition was sunk to the leaves inside (threadSync.ts).
         this.stmt(s.then);
-        this.pending.pop();
         return;
       }
       default:
@@ -914,7 +396,7 @@ class WgslPrinter extends CStylePrinter {
     const hi = s.min.kind === "const" && s.min.value === 0
       ? s.extent
       : simplify(new Binary("add", s.min, s.extent, "int32"));
-    if (s.forKind === "threadBinding" && s.threadTag && !this.inLeaf && this.cooperative(s)) {
+    if (s.forKind === "threadBinding" && s.threadTag && !this.inLeaf && this.plan.indices.has(s)) {
       const d = AXES.indexOf(s.threadTag.slice(-1) as "x");
       const block = s.threadTag.startsWith("blockIdx");
       const base = block
@@ -932,23 +414,8 @@ class WgslPrinter extends CStylePrinter {
         this.block(s.body);
         this.emit("}");
       } else {
-        const savedPending = this.pending, savedVar = this.threadVar[d];
-        const savedLoop = this.threadLoop[d];
-        // A loop nested in another bound to the same index is the same hardware index (as in
-        // TVM): thread t runs iteration t of the inner loop. In the interpreter the inner loop
-        // ran in full for every valid outer index, so the outer loop's guards do not apply.
-        if (savedVar) this.pending = this.pending.filter((c) => !freeVars(c).has(savedVar));
-        if (!(s.extent.kind === "const" && s.extent.value === this.wg[d])) {
-          this.pending = [...this.pending, new Cmp("lt", s.loopVar, hi)];
-        }
-        this.threadVar[d] = s.loopVar;
-        this.threadLoop[d] = s;
-        this.threadVars.add(s.loopVar);
+        // Thread t runs iteration t; the guards that keep the others out are at the leaves.
         this.stmt(s.body);
-        this.threadVars.delete(s.loopVar);
-        this.threadVar[d] = savedVar;
-        this.threadLoop[d] = savedLoop;
-        this.pending = savedPending;
       }
       this.depth--;
       this.emit("}");
@@ -956,152 +423,57 @@ class WgslPrinter extends CStylePrinter {
     }
     // A loop without thread loops inside, or one whose bounds differ between threads (no
     // barrier may sit in it), runs whole in each thread that needs it.
-    if (this.skeleton && (!this.hasCooperative(s) || this.threadDependent(s))) {
+    if (this.skeleton && this.plan.leaves.has(s)) {
       return this.leaf(s, () => this.plainLoop(s, v, hi));
     }
     this.plainLoop(s, v, hi);
   }
 
   /**
-   * A vectorized loop of 2 to 4 float32 lanes whose body is one store to consecutive
-   * elements, computed as one `vecN<f32>` expression: loads of consecutive elements become
-   * vectors of their lanes, values that do not depend on the loop are splatted, arithmetic
-   * and the builtins that take vectors apply lane-wise; consecutive loads from a read-only
-   * binding that provably start at a multiple of the width are read through a vector view
-   * of it (one `vec2`/`vec4` load, not N scalar ones). Anything else (a guard in the body,
-   * a strided access, an integer, a helper function) returns null and prints as scalar code.
+   * A vectorized loop as one `vecN<f32>` value and N stores, where lib/lower/gpu/vectorLoop.ts
+   * found its vector form; null prints it as scalar code. An aligned load reads through a
+   * vector view of its binding where `vectorView` has one.
    */
   private vectorized(s: For): string[] | null {
-    const n = s.extent.kind === "const" ? s.extent.value : 0;
-    const body = s.body;
-    if (n < 2 || n > 4 || s.min.kind !== "const" || body.kind !== "store") return null;
-    if (body.buffer.dtype !== "float32") return null;
-    const v = s.loopVar;
-    const lane = (e: Expr, k: number) =>
-      simplify(substitute(e, new Map([[v, intConst((s.min as { value: number }).value + k)]])));
-    const step = (e: Expr) => {
-      const d = simplify(new Binary("sub", lane(e, 1), lane(e, 0), "int32"));
-      return d.kind === "const" ? d.value : null;
-    };
-    const ty = `vec${n}<f32>`;
-    const go = (e: Expr): string | null => {
-      if (!freeVars(e).has(v) && e.dtype === "float32") return `${ty}(${this.expr(lane(e, 0))})`;
-      switch (e.kind) {
-        case "bufferLoad": {
-          if (e.dtype !== "float32" || step(e.indices[0]) !== 1) return null;
-          // Lanes that start at a multiple of n in a read-only binding are one real vector
-          // load through the binding's vecN view (a 128-bit load for vec4 on a GPU).
-          const root = e.buffer.aliasOf ?? e.buffer;
-          const first = lane(e.indices[0], 0);
-          const view = n !== 3 && isMultipleOf(first, n) ? this.vectorView(root, n) : undefined;
-          if (view !== undefined) {
-            const word = simplify(new Binary("floordiv", first, intConst(n), "int32"));
-            return `${view}[${this.expr(word)}]`;
-          }
-          const lanes = Array.from(
-            { length: n },
-            (_, k) => this.expr(new BufferLoad(e.buffer, [lane(e.indices[0], k)])),
-          );
-          return `${ty}(${lanes.join(", ")})`;
+    const plan = this.vectors.get(s);
+    if (plan === undefined) return null;
+    const n = plan.lanes, ty = `vec${n}<f32>`;
+    const lanes = (loads: readonly Expr[]) => `${ty}(${loads.map((l) => this.expr(l)).join(", ")})`;
+    const go = (x: VectorValue): string => {
+      switch (x.kind) {
+        case "splat":
+          return `${ty}(${this.expr(x.value)})`;
+        case "aligned": {
+          const view = this.vectorView(x.buffer, n);
+          return view !== undefined ? `${view}[${this.expr(x.word)}]` : lanes(x.loads);
         }
+        case "lanes":
+          return lanes(x.loads);
         case "binary": {
-          // A constant divisor stays scalar, where tsr_fdiv spells out division by zero.
-          if (e.dtype !== "float32" || (e.op === "div" && e.b.kind === "const")) return null;
-          const a = go(e.a), b = go(e.b);
-          if (a === null || b === null) return null;
-          const sym = { add: "+", sub: "-", mul: "*", div: "/" }[e.op as string];
-          if (sym) return `(${a} ${sym} ${b})`;
-          if (e.op === "min" || e.op === "max") return `tsr_${e.op}v${n}(${a}, ${b})`;
-          return null;
+          const a = go(x.a), b = go(x.b);
+          return x.op === "min" || x.op === "max"
+            ? `tsr_${x.op}v${n}(${a}, ${b})`
+            : `(${a} ${x.op} ${b})`;
         }
-        case "neg": {
-          const a = go(e.a);
-          return a === null ? null : `(-${a})`;
-        }
-        case "call": {
-          const fn = {
-            exp: "exp",
-            log: "log",
-            sqrt: "sqrt",
-            rsqrt: "inverseSqrt",
-            abs: "abs",
-            floor: "floor",
-            ceil: "ceil",
-            round: "round",
-          }[e.op as string];
-          const a = e.dtype === "float32" && fn ? go(e.args[0]) : null;
-          return a === null ? null : `${fn}(${a})`;
-        }
-        default:
-          return null;
+        case "neg":
+          return `(-${go(x.a)})`;
+        case "call":
+          return `${x.fn}(${go(x.a)})`;
       }
     };
-    if (step(body.indices[0]) !== 1) return null;
-    // Lanes run together: a lane may read the stored buffer only at its own element.
-    const root0 = body.buffer.aliasOf ?? body.buffer;
-    let overlaps = false;
-    walkExpr(body.value, (x) => {
-      if (
-        x.kind === "bufferLoad" && (x.buffer.aliasOf ?? x.buffer) === root0 &&
-        exprKey(x.indices[0]) !== exprKey(body.indices[0])
-      ) overlaps = true;
+    const out = ["{", `  let tsr_vec: ${ty} = ${go(plan.value)};`];
+    plan.indices.forEach((i, k) => {
+      out.push(`  ${this.bufName(plan.buffer)}[${this.index(plan.buffer, i)}] = tsr_vec[${k}];`);
     });
-    if (overlaps) return null;
-    const value = go(body.value);
-    if (value === null) return null;
-    const root = body.buffer.aliasOf ?? body.buffer;
-    const out = ["{", `  let tsr_vec: ${ty} = ${value};`];
-    for (let k = 0; k < n; k++) {
-      out.push(
-        `  ${this.bufName(root)}[${this.index(root, lane(body.indices[0], k))}] = tsr_vec[${k}];`,
-      );
-    }
     out.push("}");
     return out;
-  }
-
-  /**
-   * Whether a thread-bound loop runs as a thread index here. A threadIdx loop nested in
-   * another bound to the same index is that index only when nothing in it depends on the
-   * outer loop's value (a tile every thread needs, filled cooperatively): not the outer
-   * index, not a variable derived from it, and not a buffer allocated inside the outer loop
-   * whose contents depend on it (a per-thread accumulator that this loop initializes, say).
-   * Otherwise each thread runs it as an ordinary loop, as the interpreter does.
-   */
-  private cooperative(s: For): boolean {
-    if (!s.threadTag?.startsWith("threadIdx")) return true;
-    return rebindsAsThread(this.threadLoop[AXES.indexOf(s.threadTag.slice(-1) as "x")], s);
-  }
-
-  /** Whether a loop's bounds depend on a thread index (so threads run different trips). */
-  private threadDependent(s: For): boolean {
-    return [...freeVars(s.min), ...freeVars(s.extent)].some((x) => this.threadVars.has(x));
-  }
-
-  private hasCooperative(s: Stmt): boolean {
-    let found = false;
-    walkStmt(s, (x) => {
-      if (x.kind === "for" && x.forKind === "threadBinding" && this.cooperative(x)) found = true;
-    });
-    return found;
   }
 
   private plainLoop(s: For, v: string, hi: Expr): void {
     this.emit(
       `for (var ${v}: i32 = ${this.expr(s.min)}; ${v} < ${this.expr(hi)}; ${v} = ${v} + 1) {`,
     );
-    const skeleton = this.skeleton;
-    const before = [new Set(this.pendingReads), new Set(this.pendingWrites)];
     this.block(s.body);
-    if (skeleton) {
-      // The next iteration must not touch what this one's other threads may still use.
-      this.depth++;
-      this.syncBefore(s.body, this.injectiveWrites(s));
-      this.depth--;
-      // After the loop: what the last iteration left, or (no iteration) what was there.
-      before[0].forEach((b) => this.pendingReads.add(b));
-      before[1].forEach((b) => this.pendingWrites.add(b));
-    }
     this.emit("}");
   }
 
@@ -1125,26 +497,11 @@ class WgslPrinter extends CStylePrinter {
     const name = seen === 0
       ? this.names.of(b)
       : this.names.of(new Buffer(b.name, b.dtype, b.shape, b.scope));
-    // A buffer allocated inside loops bound to thread axes S exists once per thread of S, as
-    // in the interpreter (once per iteration). When every axis the shader uses is in S it is
-    // private to the thread. Otherwise other threads read it (a fill on thread 0, a
-    // cooperative fill that re-binds an axis): it lives in workgroup memory, one copy per
-    // thread of S, found at a slot from the thread's index.
-    const rebound = new Set<number>();
-    walkStmt(s.body, (x) => {
-      if (x.kind !== "for" || x.forKind !== "threadBinding" || !this.cooperative(x)) return;
-      const d = AXES.indexOf(x.threadTag!.slice(-1) as "x");
-      if (!x.threadTag!.startsWith("threadIdx") || this.threadVar[d] === null) return;
-      // Only a cooperative loop that touches this buffer makes it shared along its axis.
-      const { reads, writes } = accesses(x);
-      if (reads.has(b) || writes.has(b)) rebound.add(d);
-    });
-    const used = [0, 1, 2].filter((d) => this.wg[d] > 1);
-    const S = used.filter((d) => this.threadVar[d] !== null && !rebound.has(d));
-    const hasInner = used.some((d) => this.threadVar[d] === null) || rebound.size > 0;
+    // Which copy of it a thread uses, and where it lives (threadSlots.ts).
+    const home = this.plan.homes.get(s) ?? { private: true, slotAxes: [], copies: 1 };
     const saved = this.instances.get(b);
     let slot: string | undefined;
-    const priv = !this.skeleton || (b.scope !== "shared" && !hasInner);
+    const priv = home.private;
     if (priv) {
       this.emit("{");
       this.depth++;
@@ -1153,13 +510,13 @@ class WgslPrinter extends CStylePrinter {
     } else {
       let copies = 1;
       const parts: string[] = [];
-      for (const d of S) {
+      for (const d of home.slotAxes) {
         parts.push(`i32(lid.${AXES[d]}) * ${n * copies}i`);
         copies *= this.wg[d];
       }
       if (parts.length) slot = parts.join(" + ");
-      this.workgroupVars.set(name, `var<workgroup> ${name}: array<${ty}, ${n * copies}>;`);
-      this.workgroupBytes += n * copies * elemBytes(b.dtype);
+      this.workgroupVars.set(name, `var<workgroup> ${name}: array<${ty}, ${n * home.copies}>;`);
+      this.workgroupBytes += n * home.copies * elemBytes(b.dtype);
     }
     this.instances.set(b, { name, slot, private: priv });
     this.stmt(s.body);
@@ -1183,248 +540,19 @@ class WgslPrinter extends CStylePrinter {
   }
 
   /** Prints one root statement as a shader body. */
-  shader(s: Stmt, info: ShaderInfo, sizeDecls: string[]): string {
+  shader(
+    plan: SyncedShader,
+    vectors: ReadonlyMap<For, VectorLoop>,
+    info: ShaderInfo,
+    sizeDecls: string[],
+  ): string {
+    this.plan = plan;
+    this.vectors = vectors;
     this.wg = info.wg;
-    this.threadVar = [null, null, null];
-    this.threadLoop = [null, null, null];
     this.foldX = info.grid[0] !== null && info.grid[1] === null;
     this.depth = 1;
     for (const d of sizeDecls) this.emit(d);
-    this.stmt(s);
+    this.stmt(plan.body);
     return this.lines.join("\n");
   }
-}
-
-/** Buffers a statement reads and writes (by the buffer they alias, for flat views). */
-function accesses(s: Stmt): { reads: Set<Buffer>; writes: Set<Buffer> } {
-  const reads = new Set<Buffer>(), writes = new Set<Buffer>();
-  walkStmt(s, (x) => {
-    if (x.kind === "store") writes.add(x.buffer.aliasOf ?? x.buffer);
-  });
-  walkStmtExprs(s, (e) =>
-    walkExpr(e, (x) => {
-      if (x.kind === "bufferLoad") reads.add(x.buffer.aliasOf ?? x.buffer);
-    }));
-  return { reads, writes };
-}
-
-/** Turns a flattened function into dispatches over storage buffers. */
-export function planWgsl(f: PrimFunc): WgslPlan {
-  const who = `kernel ${f.name} (webgpu)`;
-  refuse64Bit(f, who);
-  const buffers: WgslBufferSpec[] = [];
-  const index = new Map<Buffer, number>();
-  const sizeOf = (b: Buffer) => {
-    const e = simplify(
-      b.shape.reduce((a: Expr, d) => new Binary("mul", a, d, "int32"), intConst(1)),
-    );
-    return (sizes: Sizes) => {
-      const v = evalExact(e, sizes);
-      if (v === null) {
-        throw new TesseraError(`${who}: cannot size buffer '${b.name}' (${String(e)})`);
-      }
-      return v;
-    };
-  };
-  f.params.forEach((p, i) => {
-    index.set(p, buffers.length);
-    buffers.push({
-      name: p.name,
-      dtype: p.dtype,
-      elements: sizeOf(p),
-      param: i,
-      written: f.outputs.includes(p),
-    });
-  });
-  // Root allocations become storage buffers the runtime allocates; what is left is a
-  // sequence of root statements, one shader each.
-  let body: Stmt = f.body;
-  const roots: Stmt[] = [];
-  const stageOf = new Map<Stmt, string>();
-  let marked: string | null = null;
-  const peel = (s: Stmt) => {
-    const stage = s.kind === "for" ? markedStage(s) : null;
-    if (s.kind === "for" && stage !== null) {
-      // A profiling mark runs once: its body's statements are dispatches of that stage.
-      marked = stage;
-      peel(s.body);
-      marked = null;
-      return;
-    }
-    if (s.kind === "allocate") {
-      index.set(s.buffer, buffers.length);
-      buffers.push({
-        name: s.buffer.name,
-        dtype: s.buffer.dtype,
-        elements: sizeOf(s.buffer),
-        param: null,
-        written: true,
-      });
-      peel(s.body);
-    } else if (s.kind === "seq") s.stmts.forEach(peel);
-    else {
-      roots.push(s);
-      if (marked !== null) stageOf.set(s, marked);
-    }
-  };
-  peel(body);
-  body = f.body;
-
-  const sizeVars = new Set(f.sizeVars);
-  // Sizes and scalar arguments reach the shaders as the fields of one uniform.
-  const uniformVars = [...f.sizeVars, ...f.scalars];
-  const checks: string[] = [];
-  const dispatches: WgslDispatch[] = roots.map((root, k) => {
-    const info = threadInfo(root, sizeVars, who);
-    const names = new Names();
-    const { reads, writes } = accesses(root);
-    // A buffer allocated inside this statement is the shader's own array, even when a copy
-    // of a loop (partitioning) also allocates it at the root.
-    const inner = new Set<Buffer>();
-    walkStmt(root, (x) => {
-      if (x.kind === "allocate") inner.add(x.buffer);
-    });
-    const used = [...new Set([...reads, ...writes])].filter((b) => index.has(b) && !inner.has(b));
-    const storage = new Map(used.map((b) => [b, names.of(b)]));
-    // Vector views of read-only float32 bindings, made as the printer asks for them, within
-    // the 8 storage buffers every WebGPU adapter allows a shader.
-    const views: Array<{ b: Buffer; lanes: 2 | 4; name: string }> = [];
-    // One binding stays free for the error flags where an integer division or an index
-    // check may need it.
-    const room = mayRaise(root) ? 7 : 8;
-    const vectorView = (b: Buffer, lanes: number) => {
-      if (!storage.has(b) || writes.has(b) || b.dtype !== "float32") return undefined;
-      const had = views.find((x) => x.b === b && x.lanes === lanes);
-      if (had) return had.name;
-      if (used.length + views.length >= room || (lanes !== 2 && lanes !== 4)) return undefined;
-      const name = names.fresh(`${storage.get(b)}_v${lanes}`);
-      views.push({ b, lanes, name });
-      return name;
-    };
-    const p = new WgslPrinter(names, (b) => storage.get(b), vectorView);
-    p.checks = checks;
-    const sizeDecls = uniformVars.map((v) =>
-      `let ${names.of(v)}: ${p.typeName(v.dtype)} = tsr_sizes.${names.of(v)};`
-    );
-    const text = p.shader(root, info, sizeDecls);
-    const bindings: WgslDispatch["bindings"] = [
-      ...used.map((b) => ({
-        buffer: index.get(b)!,
-        access: writes.has(b) ? "read_write" as const : "read" as const,
-      })),
-      ...views.map((v) => ({ buffer: index.get(v.b)!, access: "read" as const })),
-    ];
-    const decl: string[] = [];
-    if (p.usesF16 || used.some((b) => b.dtype === "float16")) decl.push("enable f16;");
-    used.forEach((b, i) => {
-      const elem = b.dtype === "bool" ? "u32" : p.typeName(b.dtype);
-      const acc = writes.has(b) ? "read_write" : "read";
-      decl.push(`@group(0) @binding(${i}) var<storage, ${acc}> ${storage.get(b)}: array<${elem}>;`);
-    });
-    views.forEach((v, i) => {
-      decl.push(
-        `@group(0) @binding(${used.length + i}) var<storage, read> ${v.name}: ` +
-          `array<vec${v.lanes}<f32>>;`,
-      );
-    });
-    if (uniformVars.length) {
-      const fields = uniformVars.map((v) => `${names.of(v)}: ${p.typeName(v.dtype)},`);
-      decl.push(`struct TsrSizes { ${fields.join(" ")} }`);
-      decl.push(`@group(0) @binding(${bindings.length}) var<uniform> tsr_sizes: TsrSizes;`);
-    }
-    const helpers = helpersFor(text);
-    const errorFlags = usesFlags(helpers);
-    if (errorFlags) decl.push(flagsDecl(bindings.length + (uniformVars.length ? 1 : 0)));
-    decl.push(...p.workgroupVars.values());
-    const [wx, wy, wz] = info.wg;
-    const source = [
-      `// ${f.name.replace(/[^A-Za-z0-9_]/g, "_")}, dispatch ${
-        k + 1
-      } of ${roots.length}: generated by Tessera from the loop IR`,
-      ...decl,
-      "",
-      helpers,
-      `@compute @workgroup_size(${wx}, ${wy}, ${wz})`,
-      "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, " +
-      "@builtin(num_workgroups) nwg: vec3<u32>) {",
-      text,
-      "}",
-      "",
-    ].join("\n");
-    const gridExprs = info.grid;
-    const foldX = gridExprs[0] !== null && gridExprs[1] === null;
-    const grid = (sizes: Sizes): [number, number, number] => {
-      const g = gridExprs.map((e) => {
-        if (e === null) return 1;
-        const v = evalExact(e, sizes);
-        if (v === null) {
-          throw new TesseraError(`${who}: cannot evaluate the grid extent ${String(e)}`);
-        }
-        return Math.max(0, v);
-      });
-      if (foldX && g[0] > MAX_GRID) return [MAX_GRID, Math.ceil(g[0] / MAX_GRID), g[2]];
-      return [g[0], g[1], g[2]];
-    };
-    const profiled = stageOf.get(root);
-    return {
-      ...(profiled !== undefined ? { profiled } : {}),
-      name: describeRoot(root),
-      source,
-      workgroupSize: info.wg,
-      grid,
-      bindings,
-      workgroupStorageBytes: p.workgroupBytes,
-      privateArrays: p.privateArrays,
-      usesF16: p.usesF16,
-      errorFlags,
-    };
-  });
-  return { name: f.name, buffers, dispatches, sizeVars: uniformVars, checks };
-}
-
-/**
- * int64 and float64 are refused before anything reaches the GPU: WGSL has no 64-bit types.
- * The message names the tensor or the expression that has one.
- */
-function refuse64Bit(f: PrimFunc, who: string): void {
-  const wide = (t: DType) => t === "int64" || t === "float64";
-  const why = (t: DType) =>
-    `WGSL has no 64-bit integer or float type; cast it to ${
-      t === "int64" ? "int32" : "float32"
-    } in the computation, or use the "c" target`;
-  for (const p of f.params) {
-    if (wide(p.dtype)) {
-      throw new TesseraError(`${who}: tensor '${p.name}' is ${p.dtype}: ${why(p.dtype)}`);
-    }
-  }
-  walkStmt(f.body, (s) => {
-    if (s.kind === "allocate" && wide(s.buffer.dtype)) {
-      throw new TesseraError(
-        `${who}: stage '${s.buffer.name}' is ${s.buffer.dtype}: ${why(s.buffer.dtype)}`,
-      );
-    }
-  });
-  walkStmtExprs(f.body, (e) =>
-    walkExpr(e, (x) => {
-      if (wide(x.dtype)) {
-        throw new TesseraError(`${who}: ${String(x)} is ${x.dtype}: ${why(x.dtype)}`);
-      }
-    }));
-}
-
-/** Whether `s` divides int32 values or checks an index (its helpers may set error flags). */
-function mayRaise(s: Stmt): boolean {
-  let found = false;
-  walkStmtExprs(s, (e) =>
-    walkExpr(e, (x) => {
-      if (x.kind === "binary" && isInt(x.dtype) && /div|mod/.test(x.op)) found = true;
-      if (x.kind === "call" && x.op === "checkIndex") found = true;
-    }));
-  return found;
-}
-
-/** A name for a root statement in messages: the buffers it writes. */
-function describeRoot(s: Stmt): string {
-  const { writes } = accesses(s);
-  return `writing ${[...writes].map((b) => b.name).join(", ") || "nothing"}`;
 }

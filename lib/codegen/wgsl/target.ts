@@ -15,7 +15,7 @@ import type { ArrayArg, BuildOptions, TargetKernel } from "../../runtime/build.t
 import type { KernelArg } from "./runtime.ts";
 import { getDevice } from "./device.ts";
 import { loopBudget } from "./loop_budget.ts";
-import { planWgsl } from "./printer.ts";
+import { planWgsl } from "./dispatches.ts";
 import { prepareWgsl } from "./runtime.ts";
 
 export async function buildWebgpu(func: PrimFunc, opts: BuildOptions): Promise<TargetKernel> {
