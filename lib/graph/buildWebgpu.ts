@@ -17,7 +17,7 @@ import type { NDArray } from "../runtime/ndarray.ts";
 import { getDevice } from "../codegen/wgsl/device.ts";
 import { loopBudget } from "../codegen/wgsl/loop_budget.ts";
 import type { WgslBufferSpec, WgslDispatch, WgslPlan } from "../codegen/wgsl/plan.ts";
-import { planWgsl } from "../codegen/wgsl/printer.ts";
+import { planWgsl } from "../codegen/wgsl/dispatches.ts";
 import { prepareWgsl } from "../codegen/wgsl/runtime.ts";
 import type { GroupKernel, Location } from "./build.ts";
 import type { Graph, Value } from "./ir.ts";
