@@ -27,7 +27,7 @@ import {
 
 Deno.test("the committed notebooks name the kernel, mark their outputs and carry none", async () => {
   const files = await notebookFiles();
-  assert.ok(files.length >= 3, `notebooks found: ${files.join(", ")}`);
+  assert.ok(files.length >= 5, `notebooks found: ${files.join(", ")}`);
   for (const file of files) {
     assert.deepEqual(checkSource(basename(file), await readNotebook(file)), []);
     // Self-contained: each imports Tessera itself, from the repository, not a registry.
@@ -136,15 +136,17 @@ if ("missing" in ready) {
   Deno.test(NAME, async () => {
     const spec = JSON.parse(await Deno.readTextFile(join(ready.kernelspec.dir, "kernel.json")));
     assert.equal(spec.env?.NO_COLOR, "1", "the kernelspec sets NO_COLOR");
-    // A few minutes at most, whatever happens: every step gets what is left of this.
+    // A bounded time, whatever happens: every step gets what is left of this. On 2 idle cores
+    // 01-03 take about 1.5 minutes and 04-05 about 3.5 (04 tunes for a minute, 05 compiles a
+    // ResNet twice); the limits leave room for the rest of the parallel suite beside them.
     const report = await checkNotebooks({
       ...ready,
       outDir: join(OUT_DIR, "test"),
-      cellTimeoutS: 150,
-      totalTimeoutMs: 240_000,
+      cellTimeoutS: 240,
+      totalTimeoutMs: 600_000,
     });
     for (const note of report.notes) console.log(`note: ${note}`);
-    assert.ok(report.notebooks.length >= 3);
+    assert.ok(report.notebooks.length >= 5);
     if (report.problems.length) assert.fail(`\n${report.problems.join("\n")}`);
     for (const r of report.notebooks) assert.ok(r.screenshot, `${r.name}: a screenshot`);
   });

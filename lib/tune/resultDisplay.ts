@@ -29,12 +29,12 @@ export function resultBundle(r: TuneResult): Record<string, unknown> {
       rate(f.gbs)
     }</td><td>${
       r.seedCost ? (r.seedCost / f.cost).toFixed(2) : "—"
-    }</td><td><pre>${f.code}</pre></td></tr>`
+    }</td><td style="text-align:left"><pre class="tsr-code">${f.code}</pre></td></tr>`
   );
   const html = card(
     h`<div><b>tune ${r.label}</b>: ${r.total} trials (${r.measured} this run, ${r.errors} failed)${
       r.seedCost ? `, seed ${ms(r.seedCost)}` : ""
-    }</div><table><tr><th>#</th><th>time</th><th>GFLOP/s</th><th>GB/s</th><th>× seed</th><th>schedule</th></tr>${rows}</table>`,
+    }</div><table class="tsr-t"><tr><th>#</th><th>time</th><th>GFLOP/s</th><th>GB/s</th><th>× seed</th><th>schedule</th></tr>${rows}</table>`,
   );
   return { "text/plain": resultText(r), "text/html": html.markup };
 }
