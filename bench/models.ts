@@ -33,13 +33,13 @@ type Session = Awaited<ReturnType<Ort["InferenceSession"]["create"]>>;
 
 const ATOL = 1e-4, RTOL = 1e-3;
 
-interface ModelSpec {
+export interface ModelSpec {
   label: string;
   make: () => nn.Module;
   shape: number[];
 }
 
-function modelSpecs(quick: boolean): ModelSpec[] {
+export function modelSpecs(quick: boolean): ModelSpec[] {
   return [
     { label: "mlp 784-256-10 b1", make: () => new nn.MLP(), shape: [1, 784] },
     quick
