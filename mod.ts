@@ -20,7 +20,16 @@ export type { FusedGroup, Partition } from "./lib/graph/passes/fuseOps.ts";
 export type { MemoryPlan } from "./lib/graph/passes/planMemory.ts";
 export type { Pattern } from "./lib/graph/patterns.ts";
 export type { Task } from "./lib/graph/tasks.ts";
-export type { Step, Trace, TuneOptions, TuneRecord, TuneResult } from "./lib/tune/mod.ts";
+export type {
+  ModelTask,
+  ModelTuneOptions,
+  ModelTuneResult,
+  Step,
+  Trace,
+  TuneOptions,
+  TuneRecord,
+  TuneResult,
+} from "./lib/tune/mod.ts";
 export { nd, NDArray } from "./lib/runtime/ndarray.ts";
 export { TesseraError } from "./lib/error.ts";
 export { warnings } from "./lib/warn.ts";

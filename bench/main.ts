@@ -3,7 +3,9 @@
  * 256/512/1024, batch matmul, ResNet-18's 3x3 convolutions, row softmax, layer norm, a fused
  * elementwise chain) runs on Tessera's C and WebGPU kernels and on every peer that is
  * installed, in interleaved rounds, each result checked against a float64 reference; a last
- * group times a fused relu(a*b+c) against a copy of the same bytes (bench/stream.ts). It
+ * group times a fused relu(a*b+c) against a copy of the same bytes (bench/stream.ts), and the
+ * `models` groups run whole models (the MLP, ResNet-18, a BERT layer) built by graph.build
+ * against onnxruntime-node on the same .onnx (bench/models.ts; --filter models for only them). It
  * prints a table, places every case on this machine's measured roofline, and writes the JSON
  * result, an HTML report with the charts, and the Markdown table the README quotes.
  *
@@ -11,7 +13,8 @@
  *                   [--repeats N] [--budget MS] [--settle MS] [--no-roofline] [--records FILE]
  *
  * --records FILE adds the tuned kernels (deno task tune) beside the hand-scheduled ones:
- * tessera-c-tuned and tessera-webgpu-tuned, each the best record for this machine. Without
+ * tessera-c-tuned and tessera-webgpu-tuned, each the best record for this machine, and builds
+ * the models from the same records (tessera-c-graph-tuned, e.g. from tune.model). Without
  * it, the pre-tuned records under tune-records/ that match this machine are used, if any
  * (lib/tune/pretuned.ts), and the run says when none match.
  *
@@ -22,6 +25,7 @@ import { bench, type Peer, type Workload } from "../mod.ts";
 import { bytesOf, flopsOf, labelOf, standardWorkloads } from "../lib/bench/workload.ts";
 import { tesseraPeer } from "./tessera_peer.ts";
 import { streamCases } from "./stream.ts";
+import { modelCases } from "./models.ts";
 import { pretunedFor } from "../lib/tune/pretuned.ts";
 
 const args = [...Deno.args];
@@ -120,6 +124,8 @@ for (const w of standardWorkloads(quick)) {
   }
 }
 for (const c of streamCases(quick)) suite.add(c);
+// Whole models: graph.build against onnxruntime on the same .onnx (bench/models.ts).
+for (const c of modelCases(quick, records)) suite.add(c);
 console.log(
   `${suite.cases.length} cases over ${standardWorkloads(quick).length} workloads; ` +
     `${repeats} interleaved rounds per group (at most ${budgetMs / 1000} s a group)`,

@@ -351,13 +351,58 @@ function conv2d(
     te.reduceAxis([0, kw], "rx"),
   ];
   const [sh, sw] = a.strides, [dh, dw] = a.dilations;
-  const conv = compute(out, ([n, f, y, x]) => {
-    const c = a.groups === 1 ? rc : f.floordiv(perGroup).mul(cg).add(rc);
-    const iy = y.mul(sh).add(ry.mul(dh)), ix = x.mul(sw).add(rx.mul(dw));
-    return te.sum(P(n, c, iy, ix).mul(W(f, rc, ry, rx)), [rc, ry, rx]);
-  }, "conv2d");
+  const block = a.groups === 1 && X.dtype === "float32" ? channelBlock(m) : 0;
+  const conv = block > 0
+    ? blockedConv(P, W, out, shapes[1], block, [sh, sw], [dh, dw])
+    : compute(out, ([n, f, y, x]) => {
+      const c = a.groups === 1 ? rc : f.floordiv(perGroup).mul(cg).add(rc);
+      const iy = y.mul(sh).add(ry.mul(dh)), ix = x.mul(sw).add(rx.mul(dw));
+      return te.sum(P(n, c, iy, ix).mul(W(f, rc, ry, rx)), [rc, ry, rx]);
+    }, "conv2d");
   if (!Bias) return conv;
   return compute(out, ([n, f, y, x]) => conv(n, f, y, x).add(Bias(f)), "bias");
+}
+
+/** Output channels per block of a blocked convolution: 16, else 8, else 0 (not blocked). */
+function channelBlock(channels: number): number {
+  return channels % 16 === 0 ? 16 : channels % 8 === 0 ? 8 : 0;
+}
+
+/**
+ * A convolution in TVM's channel-blocked form (NCHW[x]c), as bench/schedules/conv2d.ts
+ * writes it by hand: the weights copied into [M/B, C, KH, KW, B] (a stage the default rules
+ * keep at the root: a layout change read by a reduction), the sums computed over
+ * [N, M/B, H, W, B], whose innermost axis is a block of output channels, so that the CPU
+ * rules' register tile vectorizes over channels (every lane busy at widths such as 7 and 14
+ * that a vector does not divide), then read back as [N, M, H, W]. The same sums, in the
+ * same order, as the plain form.
+ */
+function blockedConv(
+  P: Tensor,
+  W: Tensor,
+  out: number[],
+  wShape: number[],
+  B: number,
+  [sh, sw]: readonly number[],
+  [dh, dw]: readonly number[],
+): Tensor {
+  const [m, cg, kh, kw] = wShape;
+  const packed = compute(
+    [m / B, cg, kh, kw, B],
+    ([o, c, y, x, l]) => W(o.mul(B).add(l), c, y, x),
+    "wpack",
+  );
+  const [rc, ry, rx] = [
+    te.reduceAxis([0, cg], "rc"),
+    te.reduceAxis([0, kh], "ry"),
+    te.reduceAxis([0, kw], "rx"),
+  ];
+  const [n0, , h0, w0] = out;
+  const blocked = compute([n0, m / B, h0, w0, B], ([n, o, y, x, l]) => {
+    const iy = y.mul(sh).add(ry.mul(dh)), ix = x.mul(sw).add(rx.mul(dw));
+    return te.sum(P(n, rc, iy, ix).mul(packed(o, rc, ry, rx, l)), [rc, ry, rx]);
+  }, "conv2d");
+  return compute(out, ([n, f, y, x]) => blocked(n, f.floordiv(B), y, x, f.floormod(B)), "unblock");
 }
 
 function pool(

@@ -118,6 +118,8 @@ export class Measurer {
   async measure(
     traces: Trace[],
     onResult?: (i: number, r: MeasureResult) => Promise<void> | void,
+    /** Another task for this batch (one measuring process serves a model's tasks). */
+    task: WorkerTask = this.task,
   ): Promise<MeasureResult[]> {
     const results: (MeasureResult | undefined)[] = traces.map(() => undefined);
     const settle = async (i: number, r: MeasureResult) => {
@@ -129,7 +131,7 @@ export class Measurer {
       const pending = traces.flatMap((t, i) => (results[i] ? [] : [{ id: i, trace: t }]));
       this.running ??= this.start();
       const { stdin, lines } = this.running;
-      const line = JSON.stringify({ task: this.task, candidates: pending }) + "\n";
+      const line = JSON.stringify({ task, candidates: pending }) + "\n";
       try {
         await stdin.write(new TextEncoder().encode(line));
       } catch { /* a dead worker: found below as the end of its output */ }

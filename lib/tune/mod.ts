@@ -7,6 +7,7 @@ import { applyTrace, printTrace, recording, traceOfCode } from "./trace.ts";
 import { tuneModule, tuneWorkload } from "./search.ts";
 import { best, readRecords } from "./records.ts";
 import { definition } from "./workloads.ts";
+import { tuneModel } from "./model.ts";
 
 export const tune = {
   defaultSchedule,
@@ -16,6 +17,8 @@ export const tune = {
   traceOfCode,
   tuneWorkload,
   tuneModule,
+  /** A whole graph's fused groups under one trial budget (lib/tune/model.ts). */
+  model: tuneModel,
   readRecords,
   best,
   /** A standard workload's tensors (inputs, then the output), to build with `{ records }`. */
@@ -23,4 +26,5 @@ export const tune = {
 };
 export type { Step, Trace } from "./trace.ts";
 export type { TuneOptions, TuneResult } from "./search.ts";
+export type { ModelTask, ModelTuneOptions, ModelTuneResult } from "./model.ts";
 export type { TuneRecord } from "./records.ts";

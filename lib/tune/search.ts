@@ -22,7 +22,7 @@ import { progress, type ProgressMode } from "../display/progress.ts";
 import { type Candidate, defaultCandidate, mutate, sample, type Space, traceKey } from "./space.ts";
 import { seededRandom } from "./decisions.ts";
 import { defaultFacts, type Facts } from "./default.ts";
-import { loadProgram, type TaskSpec } from "./task.ts";
+import { loadProgram, type Program, type TaskSpec } from "./task.ts";
 import { CostModel, heldOutRankCorrelation, loadCostModel } from "./costModel.ts";
 import { FEATURE_NAMES, featuresOf } from "./features.ts";
 import { Measurer } from "./measure.ts";
@@ -149,125 +149,246 @@ export function tuneModule(path: string, opts: TuneOptions): Promise<TuneResult>
 }
 
 async function tuneTask(spec: TaskSpec, opts: TuneOptions): Promise<TuneResult> {
-  checkOptions(opts);
-  const target = opts.target ?? "c";
-  const trials = opts.trials ?? 64;
-  const batch = opts.batch ?? 8;
-  const epsilon = opts.epsilon ?? 0.25;
-  const started = performance.now();
-  const deadline = opts.minutes ? started + opts.minutes * 60_000 : Infinity;
-  const program = await loadProgram(spec);
-  await loadCostModel();
-  const { label, args, outputs } = program;
-  const space: Space = { outputs, target, facts: { ...(await defaultFacts()), ...opts.facts } };
-  if (opts.hand) {
-    try {
-      applyTrace(te.createSchedule(outputs), opts.hand);
-    } catch (e) {
-      throw new TesseraError(
-        `tune: the hand schedule does not replay onto ${label}: ${(e as Error).message} ` +
-          "(pass the trace recorded on this workload's tensors: tune.recording or tune.traceOfCode)",
-      );
+  const search = await TaskSearch.open(spec, opts);
+  try {
+    while (await search.step(search.batch)) {
+      /* until the budget, the deadline or the space ends */
     }
+    await search.finish();
+  } finally {
+    await search.close();
   }
-  const wkey = workloadKey(outputs);
-  const tkey = targetKey(await targetFacts(target));
-  const random = seededRandom(opts.seed ?? 1);
+  return await search.done();
+}
 
-  const read = await readRecords(opts.records);
-  for (const message of read.warnings) warn(`tune: ${message}`);
-  const resume = opts.resume ?? true;
-  const mine = resume ? read.records.filter((r) => r.workload === wkey && r.target === tkey) : [];
-  const measured = new Map<string, Entry>();
-  const features = new Map<string, number[]>();
-  const history: TuneResult["history"] = [];
-  let bestCost = Infinity, errors = 0;
+/**
+ * One task's search, run a step at a time: `tuneWorkload` runs it to its trial budget, and
+ * `tune.model` (lib/tune/model.ts) interleaves the searches of a model's tasks, giving each
+ * step's trials to the task with the most to gain. A model's searches share one measuring
+ * process (`measurer`).
+ */
+export class TaskSearch {
+  readonly trials: number;
+  readonly batch: number;
+  private readonly epsilon: number;
+  private readonly deadline: number;
+  private readonly started = performance.now();
+  private readonly measured = new Map<string, Entry>();
+  private readonly features = new Map<string, number[]>();
+  private readonly history: TuneResult["history"] = [];
+  private bestCostSoFar = Infinity;
+  private errors = 0;
+  private earlier = 0;
+  private seedCost: number | null = null;
+  private seedKey = "";
+  private seeded = false;
+  private exhausted = false;
+  private correlation: number | null = null;
+  private readonly model: CostModel;
+  private readonly random: () => number;
+  private show: ReturnType<typeof progress> | null = null;
+  private chart: ReturnType<typeof liveChart> | null = null;
+
+  private constructor(
+    readonly spec: TaskSpec,
+    readonly opts: TuneOptions,
+    readonly program: Program,
+    readonly space: Space,
+    readonly workload: string,
+    readonly target: string,
+    private readonly read: { records: TuneRecord[] },
+    private readonly writer: RecordWriter,
+    private readonly measurer: Measurer,
+    private readonly ownMeasurer: boolean,
+  ) {
+    this.trials = opts.trials ?? 64;
+    this.batch = opts.batch ?? 8;
+    this.epsilon = opts.epsilon ?? 0.25;
+    this.deadline = opts.minutes ? this.started + opts.minutes * 60_000 : Infinity;
+    this.model = new CostModel(opts.seed ?? 1);
+    this.random = seededRandom(opts.seed ?? 1);
+  }
+
+  /**
+   * Loads the task and its earlier records. `shared` is a measurer to use (and leave open)
+   * and a writer of the records file, for a model's searches; by default the search opens
+   * its own.
+   */
+  static async open(
+    spec: TaskSpec,
+    opts: TuneOptions,
+    shared?: { measurer: Measurer; writer: RecordWriter; records: TuneRecord[] },
+  ): Promise<TaskSearch> {
+    checkOptions(opts);
+    const target = opts.target ?? "c";
+    const program = await loadProgram(spec);
+    await loadCostModel();
+    const { label, outputs } = program;
+    const space: Space = { outputs, target, facts: { ...(await defaultFacts()), ...opts.facts } };
+    if (opts.hand) {
+      try {
+        applyTrace(te.createSchedule(outputs), opts.hand);
+      } catch (e) {
+        throw new TesseraError(
+          `tune: the hand schedule does not replay onto ${label}: ${(e as Error).message} ` +
+            "(pass the trace recorded on this workload's tensors: tune.recording or tune.traceOfCode)",
+        );
+      }
+    }
+    const wkey = workloadKey(outputs);
+    const tkey = targetKey(await targetFacts(target));
+    let records: TuneRecord[];
+    if (shared) records = shared.records;
+    else {
+      const read = await readRecords(opts.records);
+      for (const message of read.warnings) warn(`tune: ${message}`);
+      records = read.records;
+    }
+    const writer = shared?.writer ?? await RecordWriter.open(opts.records);
+    const measurer = shared?.measurer ?? new Measurer(
+      { ...spec, target, repeat: opts.repeat, minRepeatMs: opts.minRepeatMs },
+      { timeoutMs: opts.timeoutMs, worker: opts.worker },
+    );
+    const search = new TaskSearch(
+      spec,
+      opts,
+      program,
+      space,
+      wkey,
+      tkey,
+      { records },
+      writer,
+      measurer,
+      !shared,
+    );
+    search.resume();
+    if (opts.progress !== false) {
+      const title = `tune ${label} (${target})`;
+      search.show = progress(title, search.trials, opts.progress ? { mode: opts.progress } : {});
+      search.chart = liveChart(title);
+      search.show.update(search.measured.size, search.status());
+    }
+    return search;
+  }
+
+  /** Candidates of this task in the records, this run's included. */
+  get count(): number {
+    return this.measured.size;
+  }
+
+  /** Seconds per call of the fastest correct candidate so far (Infinity: none yet). */
+  get bestCost(): number {
+    return this.bestCostSoFar;
+  }
+
+  /** Best seconds after each trial (the chart's data). */
+  get bestHistory(): TuneResult["history"] {
+    return this.history;
+  }
+
+  /** False once the budget, the deadline or the space (nothing new to sample) is spent. */
+  get open(): boolean {
+    return !this.exhausted && this.measured.size < this.trials &&
+      performance.now() < this.deadline;
+  }
+
+  private resume(): void {
+    const resume = this.opts.resume ?? true;
+    const mine = resume
+      ? this.read.records.filter((r) => r.workload === this.workload && r.target === this.target)
+      : [];
+    for (const r of mine) {
+      this.note({ trace: r.trace, decisions: r.decisions ?? null, cost: costOf(r) });
+    }
+    this.earlier = this.measured.size;
+  }
+
   // A trace measured more than once keeps its fastest measurement, as records.best does.
-  const note = (e: Entry) => {
+  private note(e: Entry): void {
     const key = traceKey(e.trace);
-    const old = measured.get(key);
-    bestCost = Math.min(bestCost, e.cost);
+    const old = this.measured.get(key);
+    this.bestCostSoFar = Math.min(this.bestCostSoFar, e.cost);
     if (old) {
       old.cost = Math.min(old.cost, e.cost);
       return;
     }
-    measured.set(key, e);
-    if (e.cost === Infinity) errors++;
-    history.push({
-      trial: measured.size,
-      bestMs: bestCost * 1e3,
-      seconds: (performance.now() - started) / 1000,
+    this.measured.set(key, e);
+    if (e.cost === Infinity) this.errors++;
+    this.history.push({
+      trial: this.measured.size,
+      bestMs: this.bestCostSoFar * 1e3,
+      seconds: (performance.now() - this.started) / 1000,
     });
-  };
-  for (const r of mine) note({ trace: r.trace, decisions: r.decisions ?? null, cost: costOf(r) });
-  const earlier = measured.size;
+  }
 
-  const featuresOfTrace = (t: Trace): number[] | null => {
+  private status(): string {
+    const b = this.bestCostSoFar;
+    const best = b === Infinity ? "—" : `${(b * 1e3).toFixed(3)} ms`;
+    const ratio = this.seedCost && b < Infinity ? ` · ${(this.seedCost / b).toFixed(2)}x seed` : "";
+    return `best ${best}${ratio}`;
+  }
+
+  private featuresOfTrace(t: Trace): number[] | null {
     const key = traceKey(t);
-    let f = features.get(key);
+    let f = this.features.get(key);
     if (!f) {
       try {
-        f = featuresOf(te.lower(applyTrace(te.createSchedule(outputs), t), args));
+        f = featuresOf(
+          te.lower(applyTrace(te.createSchedule(this.program.outputs), t), this.program.args),
+        );
       } catch {
         return null;
       }
-      features.set(key, f);
+      this.features.set(key, f);
     }
     return f;
-  };
+  }
 
-  const show = opts.progress === false
-    ? null
-    : progress(`tune ${label} (${target})`, trials, opts.progress ? { mode: opts.progress } : {});
-  const chart = liveChart(`tune ${label} (${target})`);
-  let seedCost: number | null = null;
-  const seedKey = { key: "" };
-  const status = () => {
-    const best = bestCost === Infinity ? "—" : `${(bestCost * 1e3).toFixed(3)} ms`;
-    const ratio = seedCost && bestCost < Infinity
-      ? ` · ${(seedCost / bestCost).toFixed(2)}x seed`
-      : "";
-    return `best ${best}${ratio}`;
-  };
-  show?.update(measured.size, status());
-
-  const writer = await RecordWriter.open(opts.records);
-  const measurer = new Measurer(
-    { ...spec, target, repeat: opts.repeat, minRepeatMs: opts.minRepeatMs },
-    { timeoutMs: opts.timeoutMs, worker: opts.worker },
-  );
-  const task = program.record;
-  const run = async (cands: Candidate[]) => {
-    await measurer.measure(cands.map((c) => c.trace), async (i, r) => {
+  private async run(cands: Candidate[]): Promise<void> {
+    const target = this.opts.target ?? "c";
+    const task = {
+      ...this.spec,
+      target,
+      repeat: this.opts.repeat,
+      minRepeatMs: this.opts.minRepeatMs,
+    };
+    await this.measurer.measure(cands.map((c) => c.trace), async (i, r) => {
       const c = cands[i];
-      const rec = await writer.append({
-        workload: wkey,
-        target: tkey,
+      const rec = await this.writer.append({
+        workload: this.workload,
+        target: this.target,
         trace: c.trace,
         costs: r.costs,
         ...(r.error !== undefined ? { error: r.error } : {}),
         ...(c.decisions ? { decisions: c.decisions } : {}),
-        task,
+        task: this.program.record,
       });
-      note({ trace: c.trace, decisions: c.decisions, cost: costOf(rec) });
-      const seed = measured.get(seedKey.key);
-      if (seed && seed.cost < Infinity) seedCost = seed.cost;
-      show?.update(measured.size, status());
-    });
-    await chart.update(history);
-  };
+      this.note({ trace: c.trace, decisions: c.decisions, cost: costOf(rec) });
+      const seed = this.measured.get(this.seedKey);
+      if (seed && seed.cost < Infinity) this.seedCost = seed.cost;
+      this.show?.update(this.measured.size, this.status());
+    }, task);
+    await this.chart?.update(this.history);
+  }
 
-  const model = new CostModel(opts.seed ?? 1);
-  let correlation: number | null = null;
-  try {
-    // Seeds: the hand schedule, the default schedule, neighbours' best decisions.
-    const dflt = defaultCandidate(space);
+  private retrain(): void {
+    const rows = [...this.measured.values()].flatMap((e) => {
+      const f = this.featuresOfTrace(e.trace);
+      return f ? [{ f, cost: e.cost }] : [];
+    });
+    this.model.fit(rows.map((r) => r.f), rows.map((r) => r.cost));
+    this.correlation = heldOutRankCorrelation(rows.map((r) => r.f), rows.map((r) => r.cost));
+  }
+
+  /** The seeds: the hand schedule, the default schedule, neighbours' best decisions. */
+  private seeds(): Candidate[] {
+    const { space, program, random } = this;
     const seeds: Candidate[] = [];
-    if (opts.hand) seeds.push({ decisions: null, trace: opts.hand });
-    seeds.push(dflt);
-    seedKey.key = traceKey(seeds[0].trace);
-    const neighbours = read.records.filter((r) =>
-      r.target === tkey && r.workload !== wkey && program.op !== null &&
+    if (this.opts.hand) seeds.push({ decisions: null, trace: this.opts.hand });
+    seeds.push(defaultCandidate(space));
+    this.seedKey = traceKey(seeds[0].trace);
+    const neighbours = this.read.records.filter((r) =>
+      r.target === this.target && r.workload !== this.workload && program.op !== null &&
       r.task?.op === program.op && r.decisions &&
       costOf(r) < Infinity
     );
@@ -280,107 +401,129 @@ async function tuneTask(spec: TaskSpec, opts: TuneOptions): Promise<TuneResult> 
       seeds.push(sample(space, random, r.decisions));
     }
     const seen = new Set<string>();
-    const fresh = seeds.filter((c) => {
+    return seeds.filter((c) => {
       const k = traceKey(c.trace);
-      if (measured.has(k) || seen.has(k)) return false;
+      if (this.measured.has(k) || seen.has(k)) return false;
       seen.add(k);
       return true;
-    }).slice(0, Math.max(0, trials - measured.size));
-    if (measured.has(seedKey.key)) {
-      const c = measured.get(seedKey.key)!.cost;
-      seedCost = c < Infinity ? c : null;
-    }
-    if (fresh.length) await run(fresh);
+    });
+  }
 
-    const retrain = () => {
-      const rows = [...measured.values()].flatMap((e) => {
-        const f = featuresOfTrace(e.trace);
-        return f ? [{ f, cost: e.cost }] : [];
-      });
-      model.fit(rows.map((r) => r.f), rows.map((r) => r.cost));
-      correlation = heldOutRankCorrelation(rows.map((r) => r.f), rows.map((r) => r.cost));
-    };
-    retrain();
-
-    while (measured.size < trials && performance.now() < deadline) {
-      const parents = [...measured.values()].filter((e) => e.cost < Infinity)
-        .sort((a, b) => a.cost - b.cost).slice(0, PARENTS);
-      const pool: Candidate[] = [];
-      const inPool = new Set<string>();
-      for (let tries = 0; pool.length < POOL && tries < POOL * 8; tries++) {
-        let c: Candidate;
-        if (parents.length === 0 || random() < 0.2) c = sample(space, random);
-        else {
-          // A tournament of two: the faster parent breeds (rank-biased, never only the best).
-          const a = parents[Math.floor(random() * parents.length)];
-          const b = parents[Math.floor(random() * parents.length)];
-          c = mutate(space, a.cost <= b.cost ? a : b, random);
-        }
-        const k = traceKey(c.trace);
-        if (measured.has(k) || inPool.has(k)) continue;
-        inPool.add(k);
-        pool.push(c);
+  /**
+   * Measures at most `k` new candidates (the first step: the seeds; later steps: one round
+   * of the evolutionary search each) and retrains the model. Returns how many it measured;
+   * 0 when the search is no longer open.
+   */
+  async step(k: number): Promise<number> {
+    if (!this.open) return 0;
+    const before = this.measured.size;
+    const room = Math.min(k, this.trials - this.measured.size);
+    if (!this.seeded) {
+      this.seeded = true;
+      const fresh = this.seeds().slice(0, room);
+      if (this.measured.has(this.seedKey)) {
+        const c = this.measured.get(this.seedKey)!.cost;
+        this.seedCost = c < Infinity ? c : null;
       }
-      if (pool.length === 0) break; // nothing new left to try in this space
-      const useModel = (opts.model ?? true) && model.trained && correlation !== null &&
-        correlation > MODEL_PAYS;
-      let order: Candidate[];
-      if (useModel) {
-        const f = pool.map((c) => featuresOfTrace(c.trace));
-        const predicted = model.predict(f.map((x) => x ?? FEATURE_NAMES.map(() => 0)));
-        order = pool.map((c, i) => ({ c, p: f[i] ? predicted[i] : -Infinity }))
-          .sort((a, b) => b.p - a.p).map((x) => x.c);
-      } else order = shuffle(pool, random);
-      const k = Math.min(batch, trials - measured.size);
-      const explore = useModel ? Math.min(k - 1, Math.round(k * epsilon)) : 0;
-      const chosen = order.slice(0, k - explore);
-      const rest = shuffle(order.slice(k - explore), random);
-      chosen.push(...rest.slice(0, explore));
-      await run(chosen);
-      retrain();
+      if (fresh.length) await this.run(fresh);
+      this.retrain();
+      if (this.measured.size > before) return this.measured.size - before;
     }
-    // The seed and the best measured again, side by side in one batch (each keeps its faster
-    // measurement): the ratio between them should not hinge on how loaded the machine was
-    // when one of them was first measured.
-    const seed = measured.get(seedKey.key);
-    const top = [...measured.values()].filter((e) => e.cost < Infinity)
+    const { random, space } = this;
+    const parents = [...this.measured.values()].filter((e) => e.cost < Infinity)
+      .sort((a, b) => a.cost - b.cost).slice(0, PARENTS);
+    const pool: Candidate[] = [];
+    const inPool = new Set<string>();
+    for (let tries = 0; pool.length < POOL && tries < POOL * 8; tries++) {
+      let c: Candidate;
+      if (parents.length === 0 || random() < 0.2) c = sample(space, random);
+      else {
+        // A tournament of two: the faster parent breeds (rank-biased, never only the best).
+        const a = parents[Math.floor(random() * parents.length)];
+        const b = parents[Math.floor(random() * parents.length)];
+        c = mutate(space, a.cost <= b.cost ? a : b, random);
+      }
+      const key = traceKey(c.trace);
+      if (this.measured.has(key) || inPool.has(key)) continue;
+      inPool.add(key);
+      pool.push(c);
+    }
+    if (pool.length === 0) {
+      this.exhausted = true; // nothing new left to try in this space
+      return 0;
+    }
+    const useModel = (this.opts.model ?? true) && this.model.trained &&
+      this.correlation !== null && this.correlation > MODEL_PAYS;
+    let order: Candidate[];
+    if (useModel) {
+      const f = pool.map((c) => this.featuresOfTrace(c.trace));
+      const predicted = this.model.predict(f.map((x) => x ?? FEATURE_NAMES.map(() => 0)));
+      order = pool.map((c, i) => ({ c, p: f[i] ? predicted[i] : -Infinity }))
+        .sort((a, b) => b.p - a.p).map((x) => x.c);
+    } else order = shuffle(pool, random);
+    const explore = useModel ? Math.min(room - 1, Math.round(room * this.epsilon)) : 0;
+    const chosen = order.slice(0, room - explore);
+    const rest = shuffle(order.slice(room - explore), random);
+    chosen.push(...rest.slice(0, explore));
+    await this.run(chosen);
+    this.retrain();
+    return this.measured.size - before;
+  }
+
+  /**
+   * The seed and the best measured again, side by side in one batch (each keeps its faster
+   * measurement): the ratio between them should not hinge on how loaded the machine was
+   * when one of them was first measured.
+   */
+  async finish(): Promise<void> {
+    const seed = this.measured.get(this.seedKey);
+    const top = [...this.measured.values()].filter((e) => e.cost < Infinity)
       .sort((a, b) => a.cost - b.cost)[0];
-    if (measured.size > earlier && seed && seed.cost < Infinity && top && top !== seed) {
-      await run([
+    if (this.measured.size > this.earlier && seed && seed.cost < Infinity && top && top !== seed) {
+      await this.run([
         { decisions: seed.decisions, trace: seed.trace },
         { decisions: top.decisions, trace: top.trace },
       ]);
     }
-  } finally {
-    await measurer.close();
-    writer.close();
   }
-  const ranked = [...measured.values()].filter((e) => e.cost < Infinity)
-    .sort((a, b) => a.cost - b.cost);
-  const found = (e: Entry): Found => ({
-    trace: e.trace,
-    cost: e.cost,
-    code: printTrace(te.createSchedule(outputs), e.trace).code,
-    gflops: program.flops === null ? null : program.flops / e.cost / 1e9,
-    gbs: program.bytes === null ? null : program.bytes / e.cost / 1e9,
-  });
-  const result: TuneResult = {
-    workload: wkey,
-    target: tkey,
-    label,
-    best: ranked.length ? found(ranked[0]) : null,
-    top: ranked.slice(0, 5).map(found),
-    seedCost,
-    measured: measured.size - earlier,
-    total: measured.size,
-    errors,
-    modelCorrelation: correlation,
-    history,
-  };
-  await show?.done(
-    `${result.total} trials (${result.measured} this run, ${errors} failed), ${status()}`,
-  );
-  return withDisplay(result);
+
+  /** Ends the measuring process and the records file, when this search opened them. */
+  async close(): Promise<void> {
+    if (!this.ownMeasurer) return;
+    await this.measurer.close();
+    this.writer.close();
+  }
+
+  /** The result; ends the progress line. */
+  async done(): Promise<TuneResult> {
+    const { program } = this;
+    const ranked = [...this.measured.values()].filter((e) => e.cost < Infinity)
+      .sort((a, b) => a.cost - b.cost);
+    const found = (e: Entry): Found => ({
+      trace: e.trace,
+      cost: e.cost,
+      code: printTrace(te.createSchedule(program.outputs), e.trace).code,
+      gflops: program.flops === null ? null : program.flops / e.cost / 1e9,
+      gbs: program.bytes === null ? null : program.bytes / e.cost / 1e9,
+    });
+    const result: TuneResult = {
+      workload: this.workload,
+      target: this.target,
+      label: program.label,
+      best: ranked.length ? found(ranked[0]) : null,
+      top: ranked.slice(0, 5).map(found),
+      seedCost: this.seedCost,
+      measured: this.measured.size - this.earlier,
+      total: this.measured.size,
+      errors: this.errors,
+      modelCorrelation: this.correlation,
+      history: this.history,
+    };
+    await this.show?.done(
+      `${result.total} trials (${result.measured} this run, ${this.errors} failed), ${this.status()}`,
+    );
+    return withDisplay(result);
+  }
 }
 
 function shuffle<T>(xs: T[], random: () => number): T[] {

@@ -25,12 +25,15 @@ import {
   type Workload,
 } from "../bench/workload.ts";
 import { definition } from "./workloads.ts";
+import { type GroupData, groupDataProgram } from "../graph/groupData.ts";
 
-/** A task as data: exactly one of the two. */
+/** A task as data: exactly one of the three. */
 export interface TaskSpec {
   workload?: Workload;
   /** A module's absolute path or URL; it exports `task` (see the file's comment). */
   module?: string;
+  /** A model's fused group (lib/graph/groupData.ts), as `tune.model` extracts them. */
+  group?: GroupData;
 }
 
 export interface Program {
@@ -83,6 +86,7 @@ export async function loadProgram(spec: TaskSpec): Promise<Program> {
       record: Object.fromEntries(Object.entries(w)) as Record<string, number | string>,
     };
   }
+  if (spec.group) return groupTask(spec.group);
   const path = spec.module;
   if (typeof path !== "string" || path === "") {
     throw new TesseraError("tune: a task is a standard workload or a module path");
@@ -127,6 +131,29 @@ export async function loadProgram(spec: TaskSpec): Promise<Program> {
     bytes: null,
     op: null,
     record: { module: path },
+  };
+}
+
+/** A fused group's program: float32 tensors only (its data comes like a module's). */
+function groupTask(data: GroupData): Program {
+  const { inputs, outputs } = groupDataProgram(data);
+  for (const t of [...inputs, ...outputs]) {
+    if (t.dtype !== "float32") {
+      throw new TesseraError(
+        `tune: the fused group ${data.name} has a ${t.dtype} tensor ${t.op.name}; tuning takes ` +
+          "float32 programs",
+      );
+    }
+  }
+  return {
+    label: data.name,
+    args: [...inputs, ...outputs],
+    inputs,
+    outputs,
+    flops: null,
+    bytes: null,
+    op: null,
+    record: { group: data.name },
   };
 }
 

@@ -54,7 +54,7 @@ interface Prepared {
 const prepared = new Map<string, Promise<Prepared>>();
 
 function preparedOf(task: WorkerTask): Promise<Prepared> {
-  const key = JSON.stringify({ workload: task.workload, module: task.module });
+  const key = JSON.stringify({ workload: task.workload, module: task.module, group: task.group });
   let p = prepared.get(key);
   if (!p) {
     p = (async () => {

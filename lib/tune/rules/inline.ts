@@ -10,6 +10,8 @@
  *   read for every element of the row). Computing it once at the root costs one pass over
  *   memory, never more work than the unscheduled program;
  * - stages a scan owns or reads from (its lowering decides where they run).
+ * - a layout change (a copy that moves its innermost axis) read by a reduction: kept, it is
+ *   packing, and inlined it would make every reduction step read across the source's rows.
  * Stages are visited consumers first, so a chain collapses into its last reader. Whether a
  * stage that may be inlined is goes through `decide`, the above being the fallback.
  */
@@ -17,6 +19,7 @@ import type { Schedule } from "../../schedule/schedule.ts";
 import type { Stage } from "../../schedule/stage.ts";
 import type { ComputeOp } from "../../te/tensor.ts";
 import { bodyCost, readsOf } from "./analysis.ts";
+import { walkExpr } from "../../ir/visit.ts";
 import { type Decide, fallbackDecide } from "../decisions.ts";
 
 /** Nodes above which a body counts as long (a few adds and multiplies stay cheap). */
@@ -51,9 +54,29 @@ export function inlineElementwise(
     const { nodes, calls } = bodyCost(op);
     const repeated = readers.length > 1 || reads.length > 1 || broadcast ||
       readers.some((r) => r.op.kind !== "compute" || r.op.reduceAxis.length > 0);
-    const rule = !(repeated && (calls > 0 || nodes > CHEAP_NODES));
+    // A layout change read by a reduction (a blocked convolution's packed weights): inlined,
+    // every step of the reduction would read the source across its innermost index; kept,
+    // the copy runs once and the reduction reads it contiguously.
+    const relayout = movesInnermost(op) &&
+      readers.some((r) => r.op.kind === "compute" && r.op.reduceAxis.length > 0);
+    const rule = !(repeated && (calls > 0 || nodes > CHEAP_NODES)) && !relayout;
     if (!decide(`inline.${s.stages.indexOf(st)}`, [true, false], rule)) continue;
     rs.stage(op.output).computeInline();
     inlined.add(st);
   }
+}
+
+/**
+ * Whether a stage moves its innermost axis: it reads some tensor with that axis in an index
+ * other than the last, and not in the last (a transposing or blocking copy).
+ */
+function movesInnermost(op: ComputeOp): boolean {
+  const last = op.axis[op.axis.length - 1];
+  if (!last) return false;
+  return readsOf(op).some((x) => {
+    if (!x.uses.has(last) || x.indices.length === 0) return false;
+    const inLast = new Set<unknown>();
+    walkExpr(x.indices[x.indices.length - 1], (e) => void inLast.add(e));
+    return !inLast.has(last);
+  });
 }

@@ -1,0 +1,105 @@
+/**
+ * Convolutions whose output channels are a multiple of 8 are legalized in the channel-blocked
+ * form (packed weights, sums over blocks of channels: lib/graph/legalize.ts blockedConv).
+ * Random ones (strides, pads, dilations, bias, widths a vector does not divide) are held to
+ * the plain float64 reference (tests/graph_ref_util.ts, independent of legalization) on the
+ * interpreter and on C with the default schedules, where the packing stays a stage of its
+ * own (the inline rule keeps a layout change a reduction reads).
+ */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { graph, GraphBuilder, nd, te } from "../mod.ts";
+import { legalizeNode } from "../lib/graph/legalize.ts";
+import { defaultSchedule } from "../lib/tune/default.ts";
+import { Choices, propertyOptions } from "./gen/choices.ts";
+import { evalGraph } from "./graph_ref_util.ts";
+import { useTestCache } from "./c_util.ts";
+
+useTestCache();
+
+function data(n: number, seed: number): Float32Array {
+  let s = seed * 2654435761 % 2 ** 32;
+  return Float32Array.from({ length: n }, () => {
+    s = (s * 1664525 + 1013904223) % 2 ** 32;
+    return (s / 2 ** 32) * 2 - 1;
+  });
+}
+
+function randomConv(c: Choices) {
+  const ci = c.int(1, 5), co = 8 * c.int(1, 4), k = c.int(1, 3);
+  const h = c.int(k, 9), w = c.int(k, 9);
+  const stride = c.int(1, 2), dil = k > 1 && c.chance(30) ? 2 : 1;
+  const p = c.int(0, 1);
+  const b = new GraphBuilder();
+  const x = b.input("x", [1, ci, h + (dil - 1) * 2, w + (dil - 1) * 2]);
+  const bias = c.chance(50);
+  const W = b.param("w", data(co * ci * k * k, 1), [co, ci, k, k]);
+  const ins = bias ? [x, W, b.param("b", data(co, 2), [co])] : [x, W];
+  b.output(b.call("relu", [b.call("conv2d", ins, {
+    strides: [stride, stride],
+    pads: [p, p, p, p],
+    dilations: [dil, dil],
+  })]));
+  const g = b.build();
+  const shape = g.inputs[0].shape as number[];
+  const n = shape.reduce((a, q) => a * q, 1);
+  return { g, shape, x: data(n, 3) };
+}
+
+function close(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
+  assert.equal(got.length, want.length);
+  for (let i = 0; i < want.length; i++) {
+    if (!(Math.abs(got[i] - want[i]) <= 1e-4 * (1 + Math.abs(want[i])))) {
+      assert.fail(`${what}: element ${i}: ${got[i]} vs ${want[i]}`);
+    }
+  }
+}
+
+function property(runs: number, target: "interpreter" | "c"): Promise<void> {
+  return fc.assert(
+    fc.asyncProperty(fc.array(fc.nat(1 << 20), { minLength: 12, maxLength: 40 }), async (xs) => {
+      const { g, shape, x } = randomConv(new Choices(xs));
+      const want = evalGraph(g, { x: { shape, data: x } })[0].data;
+      const exe = await graph.build(g, { target });
+      const [got] = await exe.run([nd.array(x, shape)]);
+      close(got.data as Float32Array, want, `${target}\n${graph.printGraph(g)}`);
+    }),
+    propertyOptions(runs),
+  );
+}
+
+Deno.test("blocked convolutions equal the float64 reference (40 random, interpreter)", async () => {
+  await property(40, "interpreter");
+});
+
+Deno.test("blocked convolutions equal the float64 reference (6 random, c)", async () => {
+  await property(6, "c");
+});
+
+Deno.test("the default CPU schedule keeps the packed weights a stage and vectorizes channels", async () => {
+  const b = new GraphBuilder();
+  const x = b.input("x", [1, 8, 7, 7]);
+  b.output(b.call("conv2d", [x, b.param("w", data(16 * 8 * 9, 1), [16, 8, 3, 3])], {
+    pads: [1, 1, 1, 1],
+  }));
+  const g = b.build();
+  const node = g.nodes[0];
+  const X = te.placeholder([1, 8, 7, 7], "float32", "X");
+  const Wt = te.placeholder([16, 8, 3, 3], "float32", "W");
+  const Y = legalizeNode(node, [X, Wt]);
+  const { schedule } = await defaultSchedule([Y], "c");
+  const ir = String(te.lower(schedule, [X, Wt, Y]));
+  assert.match(ir, /t\d+_wpack = T\.alloc_buffer\(\(1, 8, 3, 3, 16\)\)/);
+  assert.match(ir, /T\.vectorized\((8|16)\)/);
+  // Fewer than 8 output channels keep the plain form.
+  const b2 = new GraphBuilder();
+  const x2 = b2.input("x", [1, 3, 5, 5]);
+  b2.output(b2.call("conv2d", [x2, b2.param("w", data(4 * 3 * 9, 1), [4, 3, 3, 3])]));
+  const plain = String(
+    legalizeNode(b2.build().nodes[0], [
+      te.placeholder([1, 3, 5, 5], "float32", "X"),
+      te.placeholder([4, 3, 3, 3], "float32", "W"),
+    ]).op.name,
+  );
+  assert.match(plain, /conv2d/);
+});

@@ -1,0 +1,140 @@
+/**
+ * tune.model: a small conv net's fused groups tuned under one 12-trial budget. Every float32
+ * task gets its default schedule measured first and the rest of the budget is spent by gain;
+ * all records land in one file under the tasks' workload keys; graph.build from them reports
+ * "records" for those kernels and equals graph.interpret; a rerun resumes without measuring.
+ * The argmax group (int64 output) is skipped with the reason. No speed is asserted.
+ */
+import assert from "node:assert/strict";
+import { graph, GraphBuilder, nd, TesseraError, tune } from "../mod.ts";
+import type { Graph } from "../lib/graph/ir.ts";
+import { extractTasks } from "../lib/graph/tasks.ts";
+import { groupData, groupDataProgram } from "../lib/graph/groupData.ts";
+import { workloadKey } from "../lib/tune/key.ts";
+import { estimatedGain } from "../lib/tune/model.ts";
+import { useTestCache } from "./c_util.ts";
+import { assertClose } from "./graph_util.ts";
+
+useTestCache();
+
+function data(n: number, seed: number): Float32Array {
+  let s = seed * 2654435761 % 2 ** 32;
+  return Float32Array.from({ length: n }, () => {
+    s = (s * 1664525 + 1013904223) % 2 ** 32;
+    return (s / 2 ** 32) * 2 - 1;
+  });
+}
+
+/** Conv, BatchNorm, a residual, pooling, a classifier with softmax and argmax; batch "n". */
+function model(): Graph {
+  const b = new GraphBuilder("tiny_cnn");
+  const x = b.input("x", ["n", 3, 8, 8]);
+  const p = (name: string, shape: number[], seed: number, pos = false) =>
+    b.param(
+      name,
+      data(shape.reduce((a, c) => a * c, 1), seed).map((v) => pos ? Math.abs(v) + 0.5 : v),
+      shape,
+    );
+  const c1 = b.call("conv2d", [x, p("c1.w", [4, 3, 3, 3], 1)], { pads: [1, 1, 1, 1] });
+  const bn = b.call("batchNorm", [
+    c1,
+    p("bn.g", [4], 2),
+    p("bn.b", [4], 3),
+    p("bn.m", [4], 4),
+    p("bn.v", [4], 5, true),
+  ]);
+  const r1 = b.call("relu", [bn]);
+  const c2 = b.call("conv2d", [r1, p("c2.w", [4, 4, 3, 3], 6), p("c2.b", [4], 7)], {
+    pads: [1, 1, 1, 1],
+  });
+  const r2 = b.call("relu", [b.call("add", [c2, r1])]);
+  const pool = b.call("maxPool2d", [r2], { kernel: [2, 2], strides: [2, 2] });
+  const flat = b.call("reshape", [pool], { shape: [0, -1] });
+  const fc = b.call("add", [b.call("matmul", [flat, p("fc.w", [64, 10], 8)]), p("fc.b", [10], 9)]);
+  const clipped = b.call("clip", [fc], { min: -Infinity, max: 2 });
+  b.output(b.call("softmax", [clipped]), b.call("argmax", [fc], { axis: 1, keepdims: false }));
+  return b.build();
+}
+
+Deno.test("a fused group rebuilt from its data has the same workload key", () => {
+  for (const t of extractTasks(model(), { sizes: { n: 2 } })) {
+    const data = JSON.parse(JSON.stringify(groupData(t.group)));
+    assert.equal(workloadKey(groupDataProgram(data).outputs), t.workload, t.group.name);
+  }
+});
+
+Deno.test("estimated gain: weight x time, unmeasured first, failed last, improvement counts", () => {
+  assert.equal(estimatedGain(1, []), Infinity);
+  assert.equal(estimatedGain(3, [{ trial: 1, bestMs: Infinity }]), 0);
+  // Forward only (too short a history): count * 0.8 * best / trials.
+  assert.ok(Math.abs(estimatedGain(2, [{ trial: 1, bestMs: 5 }]) - 2 * 0.8 * 5) < 1e-12);
+  const flat = [4, 4, 4, 4, 4].map((bestMs, i) => ({ trial: i + 1, bestMs }));
+  const falling = [8, 7, 6, 5, 4].map((bestMs, i) => ({ trial: i + 1, bestMs }));
+  assert.ok(estimatedGain(1, falling) > estimatedGain(1, flat));
+  assert.ok(estimatedGain(3, flat) > estimatedGain(1, flat));
+});
+
+Deno.test("tune.model: one budget over the tasks, one records file, graph.build uses it", async () => {
+  const g = model();
+  const dir = await Deno.makeTempDir();
+  const records = `${dir}/model.jsonl`;
+  try {
+    const opts = {
+      trials: 12,
+      records,
+      sizes: { n: 2 },
+      progress: false as const,
+      repeat: 2,
+      minRepeatMs: 1,
+    };
+    const r = await tune.model(g, opts);
+    const tasks = extractTasks(g, { sizes: { n: 2 } });
+    assert.deepEqual(r.tasks.map((t) => t.workload), tasks.map((t) => t.workload));
+    const skipped = r.tasks.filter((t) => t.skipped);
+    assert.deepEqual(skipped.map((t) => t.label), ["fused_argmax"]);
+    assert.match(skipped[0].skipped!, /int64.*float32/);
+    const tuned = r.tasks.filter((t) => !t.skipped);
+    assert.ok(tuned.length >= 3, `${tuned.length} float32 tasks`);
+    assert.ok(tuned.every((t) => t.trials >= 1 && t.seedCost !== null && t.bestCost !== null));
+    assert.equal(r.trials, 12);
+    assert.equal(r.measured, 12);
+    assert.equal(tuned.reduce((a, t) => a + t.trials, 0), 12);
+    assert.ok(tuned.some((t) => t.trials > 1), "the budget past the seeds went somewhere");
+    const lines = (await Deno.readTextFile(records)).trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(lines.length, 12);
+    assert.deepEqual(
+      new Set(lines.map((l) => l.workload)),
+      new Set(tuned.map((t) => t.workload)),
+    );
+
+    const exe = await graph.build(g, { target: "c", sizes: { n: 2 }, records });
+    for (const k of exe.kernels) {
+      const key = workloadKey(graph.groupProgram(k.group).outputs);
+      const isTuned = tuned.some((t) => t.workload === key);
+      assert.equal(k.schedule, isTuned ? "records" : "default", k.group.name);
+    }
+    assert.match(exe.summary(), new RegExp(`${exe.kernels.length - 1} from records`));
+    const x = nd.array(data(2 * 3 * 64, 10), [2, 3, 8, 8]);
+    assertClose(await exe.run([x]), graph.interpret(g, [x]), 1e-4);
+
+    // A rerun resumes from the records: the budget is spent, nothing is measured.
+    const again = await tune.model(g, opts);
+    assert.equal(again.measured, 0);
+    assert.equal(again.trials, 12);
+    assert.equal((await Deno.readTextFile(records)).trim().split("\n").length, 12);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("tune.model refuses a bad budget or records path before measuring", async () => {
+  const g = model();
+  await assert.rejects(
+    () => tune.model(g, { trials: 0, records: "x.jsonl" }),
+    (e) => e instanceof TesseraError && /trials must be an integer >= 1/.test(e.message),
+  );
+  await assert.rejects(
+    () => tune.model(g, { trials: 4, records: "" }),
+    (e) => e instanceof TesseraError && /records must be a file path/.test(e.message),
+  );
+});
