@@ -86,6 +86,17 @@ export function bestOpenblasCore(flags: Set<string>): string | undefined {
 }
 
 /**
+ * OPENBLAS_THREAD_TIMEOUT for a bench: OpenBLAS's pthreads build keeps its idle workers spinning
+ * for 2^28 cycles after each call by default (about 130 ms of a core per call, measured with
+ * bench/interference.ts on Zen 5), which takes a core from whatever runs next, in a bench the
+ * next library timed. 2^22 cycles (1-2 ms) still spans back-to-back calls, so OpenBLAS's own
+ * times do not change. Null when the user set the variable.
+ */
+export function openblasSpin(env: { OPENBLAS_THREAD_TIMEOUT?: string }): string | null {
+  return env.OPENBLAS_THREAD_TIMEOUT === undefined ? "22" : null;
+}
+
+/**
  * The OpenBLAS environment that gives it this CPU's best: when `env` forces a core type below
  * the best one, that core type and the CPU's own L2 size (the two are set together, since a
  * forced core type comes with the L2 size of the CPU it was forced for). null when the

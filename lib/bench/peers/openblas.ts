@@ -5,7 +5,7 @@
  * install it when it is missing. Being a BLAS, it runs the matmuls only; a convolution built
  * on sgemm (im2col) would measure our lowering, not the library.
  */
-import { cpuFeatures, openblasOverride } from "../cpu.ts";
+import { cpuFeatures, openblasOverride, openblasSpin } from "../cpu.ts";
 import { atTheirBest, checkPrepare, firstLine, type Peer } from "./peer.ts";
 
 const MISSING = "OpenBLAS not found; install libopenblas0 (apt-get install libopenblas0-pthread) " +
@@ -87,21 +87,33 @@ const getenv = (name: string) => {
 /**
  * With peersAtTheirBest on, sets OpenBLAS's variables to the CPU's best for the length of the
  * dlopen (OpenBLAS reads them once, in its constructor) and returns what puts them back, so
- * the process's environment stays as the user set it.
+ * the process's environment stays as the user set it: the core type (when the environment
+ * forces an older one) and a short spin after each call (openblasSpin).
  */
 async function tune(): Promise<() => void> {
-  const names = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"] as const;
+  const names = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_THREAD_TIMEOUT"] as const;
   const was = Object.fromEntries(names.map((k) => [k, getenv(k)]));
   const o = openblasOverride(was, await cpuFeatures());
-  if (!o) return () => {};
+  const spin = openblasSpin(was);
   const put = (k: string, v: string | null | undefined) =>
     v === null || v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+  const said: string[] = [];
   try {
-    for (const k of names) put(k, o[k]);
-    loadedFrom.tuning = `${o.why}: loaded with OPENBLAS_CORETYPE=${o.OPENBLAS_CORETYPE}, ` +
-      `OPENBLAS_L2_SIZE=${o.OPENBLAS_L2_SIZE ?? "(unset)"}`;
+    if (o) {
+      put("OPENBLAS_CORETYPE", o.OPENBLAS_CORETYPE);
+      put("OPENBLAS_L2_SIZE", o.OPENBLAS_L2_SIZE);
+      said.push(
+        `${o.why}: loaded with OPENBLAS_CORETYPE=${o.OPENBLAS_CORETYPE}, ` +
+          `OPENBLAS_L2_SIZE=${o.OPENBLAS_L2_SIZE ?? "(unset)"}`,
+      );
+    }
+    if (spin) {
+      put("OPENBLAS_THREAD_TIMEOUT", spin);
+      said.push(`OPENBLAS_THREAD_TIMEOUT=${spin} (idle workers spin ~1 ms, not ~130 ms)`);
+    }
+    if (said.length) loadedFrom.tuning = said.join("; ");
   } catch (e) {
-    loadedFrom.tuning = `${o.why}, but it could not be changed (${firstLine(e)})`;
+    loadedFrom.tuning = `${o?.why ?? "tuned"}, but it could not be changed (${firstLine(e)})`;
   }
   return () => {
     for (const k of names) {
