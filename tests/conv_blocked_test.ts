@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { graph, GraphBuilder, nd, te } from "../mod.ts";
+import { graph, GraphBuilder, nd, onnx, te } from "../mod.ts";
 import { legalizeNode } from "../lib/graph/legalize.ts";
 import { defaultSchedule } from "../lib/tune/default.ts";
 import { Choices, propertyOptions } from "./gen/choices.ts";
@@ -102,4 +102,48 @@ Deno.test("the default CPU schedule keeps the packed weights a stage and vectori
     ]).op.name,
   );
   assert.match(plain, /conv2d/);
+});
+
+Deno.test("packConvWeights packs param weights once at compile time, and the result is unchanged", async () => {
+  const b = new GraphBuilder();
+  const x = b.input("x", [1, 4, 6, 6]);
+  const w = b.param("w", data(16 * 4 * 9, 1), [16, 4, 3, 3]);
+  const y1 = b.call("conv2d", [x, w], { pads: [1, 1, 1, 1] });
+  const y2 = b.call("conv2d", [x, w], { strides: [2, 2] }); // shares w: packed once
+  const w3 = b.param("w3", data(6 * 4, 2), [6, 4, 1, 1]); // 6 channels: not blocked
+  const y3 = b.call("conv2d", [x, w3]);
+  const wx = b.call("relu", [b.param("wx", data(8 * 4, 3), [8, 4, 1, 1])]);
+  const y4 = b.call("conv2d", [x, b.call("add", [wx, wx])]); // computed weight: left alone
+  b.output(y1, y2, y3, y4);
+  const g = b.build();
+  const p = graph.passes.packConvWeights(g);
+  const convs = p.nodes.filter((n) => n.op === "conv2d");
+  assert.deepEqual(convs.map((n) => (n.attrs as { weightBlock?: number }).weightBlock), [
+    16,
+    16,
+    undefined,
+    undefined,
+  ]);
+  assert.equal(convs[0].inputs[1], convs[1].inputs[1]);
+  assert.deepEqual(convs[0].inputs[1].shape, [1, 4, 3, 3, 16]);
+  const packed = p.params.get(convs[0].inputs[1].name)!.data as Float32Array;
+  const orig = g.params.get("w")!.data as Float32Array;
+  // packed[0][c][y][x][l] = w[l][c][y][x]
+  assert.equal(packed[(2 * 9 + 4) * 16 + 5], orig[5 * 36 + 2 * 9 + 4]);
+  const xs = data(4 * 36, 4);
+  const want = evalGraph(g, { x: { shape: [1, 4, 6, 6], data: xs } });
+  for (const target of ["interpreter", "c"] as const) {
+    const exe = await graph.build(g, { target });
+    const got = await exe.run([nd.array(xs, [1, 4, 6, 6])]);
+    got.forEach((t, i) => close(t.data as Float32Array, want[i].data, `${target} output ${i}`));
+  }
+  // The packed form has no ONNX spelling; a bad weightBlock is a shape error.
+  assert.throws(() => onnx.exportOnnx(p), /packed weights \(weightBlock=16\)/);
+  const b2 = new GraphBuilder();
+  const x2 = b2.input("x", [1, 4, 6, 6]);
+  const bad = b2.param("w", data(16 * 4 * 9, 1), [1, 4, 3, 3, 16]);
+  assert.throws(
+    () => b2.call("conv2d", [x2, bad], { weightBlock: 8 }),
+    /weightBlock=8 .* \(M\/B, C, kh, kw, B\)/,
+  );
 });

@@ -10,7 +10,7 @@
  */
 import type { DType } from "../ir/dtype.ts";
 import type { NDData } from "../runtime/ndarray.ts";
-import type { OpAttrs, OpName } from "./ops.ts";
+import type { NormAttrs, OpName } from "./ops.ts";
 
 /** One dimension: a known size, or the name of a symbolic size ("n"). */
 export type Dim = number | string;
@@ -56,7 +56,7 @@ export class Node<K extends OpName = OpName> {
     readonly name: string,
     readonly op: K,
     readonly inputs: readonly Value[],
-    readonly attrs: Readonly<Required<OpAttrs[K]>>,
+    readonly attrs: Readonly<NormAttrs<K>>,
     readonly outputs: readonly Value[],
   ) {}
 }

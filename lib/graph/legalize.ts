@@ -341,19 +341,24 @@ function conv2d(
   a: NormAttrs<"conv2d">,
 ): Tensor {
   const [X, W, Bias] = ins;
+  const P = pad(X, shapes[0], a.pads, 0);
+  const [sh, sw] = a.strides, [dh, dw] = a.dilations;
+  if (a.weightBlock) { // packed by packConvWeights: (M/B, C, kh, kw, B)
+    const conv = blockedConv(P, W, out, shapes[1], [sh, sw], [dh, dw]);
+    return Bias ? compute(out, ([n, f, y, x]) => conv(n, f, y, x).add(Bias(f)), "bias") : conv;
+  }
   const [, , kh, kw] = shapes[1];
   const cg = shapes[1][1], m = shapes[1][0];
   const perGroup = m / a.groups;
-  const P = pad(X, shapes[0], a.pads, 0);
   const [rc, ry, rx] = [
     te.reduceAxis([0, cg], "rc"),
     te.reduceAxis([0, kh], "ry"),
     te.reduceAxis([0, kw], "rx"),
   ];
-  const [sh, sw] = a.strides, [dh, dw] = a.dilations;
   const block = a.groups === 1 && X.dtype === "float32" ? channelBlock(m) : 0;
-  const conv = block > 0
-    ? blockedConv(P, W, out, shapes[1], block, [sh, sw], [dh, dw])
+  const packed = block > 0 ? packWeights(W, shapes[1], block) : null;
+  const conv = packed
+    ? blockedConv(P, packed, out, packedShape(shapes[1], block), [sh, sw], [dh, dw])
     : compute(out, ([n, f, y, x]) => {
       const c = a.groups === 1 ? rc : f.floordiv(perGroup).mul(cg).add(rc);
       const iy = y.mul(sh).add(ry.mul(dh)), ix = x.mul(sw).add(rx.mul(dw));
@@ -364,14 +369,31 @@ function conv2d(
 }
 
 /** Output channels per block of a blocked convolution: 16, else 8, else 0 (not blocked). */
-function channelBlock(channels: number): number {
+export function channelBlock(channels: number): number {
   return channels % 16 === 0 ? 16 : channels % 8 === 0 ? 8 : 0;
+}
+
+/** The shape of a convolution weight (M, C, kh, kw) packed by blocks of B output channels. */
+export function packedShape([m, c, kh, kw]: readonly number[], B: number): number[] {
+  return [m / B, c, kh, kw, B];
+}
+
+/**
+ * A weight (M, C, kh, kw) packed as (M/B, C, kh, kw, B), as a stage computed with the
+ * convolution; the default rules keep it at the root (a layout change read by a reduction).
+ * graph.build packs weights that are params once, at compile time (passes/packConvWeights.ts).
+ */
+function packWeights(W: Tensor, wShape: readonly number[], B: number): Tensor {
+  return compute(
+    packedShape(wShape, B),
+    ([o, c, y, x, l]) => W(o.mul(B).add(l), c, y, x),
+    "wpack",
+  );
 }
 
 /**
  * A convolution in TVM's channel-blocked form (NCHW[x]c), as bench/schedules/conv2d.ts
- * writes it by hand: the weights copied into [M/B, C, KH, KW, B] (a stage the default rules
- * keep at the root: a layout change read by a reduction), the sums computed over
+ * writes it by hand: the packed weights [M/B, C, KH, KW, B], the sums computed over
  * [N, M/B, H, W, B], whose innermost axis is a block of output channels, so that the CPU
  * rules' register tile vectorizes over channels (every lane busy at widths such as 7 and 14
  * that a vector does not divide), then read back as [N, M, H, W]. The same sums, in the
@@ -379,25 +401,18 @@ function channelBlock(channels: number): number {
  */
 function blockedConv(
   P: Tensor,
-  W: Tensor,
+  packed: Tensor,
   out: number[],
-  wShape: number[],
-  B: number,
+  [, cg, kh, kw, B]: readonly number[],
   [sh, sw]: readonly number[],
   [dh, dw]: readonly number[],
 ): Tensor {
-  const [m, cg, kh, kw] = wShape;
-  const packed = compute(
-    [m / B, cg, kh, kw, B],
-    ([o, c, y, x, l]) => W(o.mul(B).add(l), c, y, x),
-    "wpack",
-  );
   const [rc, ry, rx] = [
     te.reduceAxis([0, cg], "rc"),
     te.reduceAxis([0, kh], "ry"),
     te.reduceAxis([0, kw], "rx"),
   ];
-  const [n0, , h0, w0] = out;
+  const [n0, m, h0, w0] = out;
   const blocked = compute([n0, m / B, h0, w0, B], ([n, o, y, x, l]) => {
     const iy = y.mul(sh).add(ry.mul(dh)), ix = x.mul(sw).add(rx.mul(dw));
     return te.sum(P(n, rc, iy, ix).mul(packed(o, rc, ry, rx, l)), [rc, ry, rx]);

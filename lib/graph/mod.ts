@@ -23,6 +23,7 @@ import { foldBatchNorm } from "./passes/foldBatchNorm.ts";
 import { foldConstants } from "./passes/foldConstants.ts";
 import { fuseOps } from "./passes/fuseOps.ts";
 import { inferShapes } from "./passes/inferShapes.ts";
+import { packConvWeights } from "./passes/packConvWeights.ts";
 import { planMemory } from "./passes/planMemory.ts";
 
 export const graph = {
@@ -59,6 +60,7 @@ export const graph = {
     eliminateCommonSubexpressions,
     eliminateDeadCode,
     combineParallelMatmul,
+    packConvWeights,
     fuseOps,
     planMemory,
   },

@@ -19,7 +19,7 @@
  * | layerNorm             | x, gamma, beta? (float)        | axis (-1), epsilon (1e-5): normalizes over axis..end  | x's type; gamma, beta shaped x[axis:]      |
  * | batchNorm             | x, gamma, beta, mean, var      | epsilon (1e-5); inference form, channel axis 1        | x's type; the others shaped (C,)           |
  * | reduceMean reduceSum  | x                              | axes (all), keepdims (true)                           | x with axes removed or 1                   |
- * | conv2d                | x (N,C,H,W), w (M,C/g,kh,kw), bias? (M,) | strides ([1,1]), pads ([0,0,0,0] as top, left, bottom, right), dilations ([1,1]), groups (1) | (N, M, H', W') |
+ * | conv2d                | x (N,C,H,W), w (M,C/g,kh,kw), bias? (M,) | strides ([1,1]), pads ([0,0,0,0] as top, left, bottom, right), dilations ([1,1]), groups (1), weightBlock (absent: w as ONNX has it; B: w packed (M/B,C,kh,kw,B), groups 1, set by packConvWeights) | (N, M, H', W') |
  * | maxPool2d avgPool2d   | x (N,C,H,W)                    | kernel (required), strides ([1,1]), pads ([0,0,0,0]), countIncludePad (false, avg only) | (N, C, H', W') |
  * | globalAvgPool         | x (N,C,...)                    | -                                                     | (N, C, 1, ...)                             |
  * | reshape               | x                              | shape (required): numbers, symbols, one -1 (inferred), 0 (copied from x) | the shape                   |
@@ -93,6 +93,7 @@ export interface OpAttrs {
     pads?: readonly number[];
     dilations?: readonly number[];
     groups?: number;
+    weightBlock?: number;
   };
   maxPool2d: PoolAttrs;
   avgPool2d: PoolAttrs;
@@ -113,7 +114,9 @@ export interface OpAttrs {
 
 export type OpName = keyof OpAttrs;
 /** Attributes after normalization: every one present. */
-export type NormAttrs<K extends OpName> = Required<OpAttrs[K]>;
+export type NormAttrs<K extends OpName> = K extends "conv2d"
+  ? Required<Omit<OpAttrs["conv2d"], "weightBlock">> & { weightBlock?: number }
+  : Required<OpAttrs[K]>;
 
 export const BINARY_OPS = ["add", "sub", "mul", "div", "pow", "maximum", "minimum"] as const;
 export const UNARY_OPS = [
@@ -562,7 +565,8 @@ const SPECS: { [K in OpName]: OpSpec<K> } = {
     infer(ins, a, where) {
       const [x, w, bias] = ins;
       needRank(x, 4, where, "input");
-      needRank(w, 4, where, "weight");
+      const block = int(a.weightBlock, 0, where, "weightBlock");
+      needRank(w, block > 0 ? 5 : 4, where, "weight");
       needSameDtype(ins, where);
       needNumeric(x, where);
       const strides = ints(a.strides, [1, 1], where, "strides", 2, 1);
@@ -571,9 +575,16 @@ const SPECS: { [K in OpName]: OpSpec<K> } = {
       const groups = int(a.groups, 1, where, "groups");
       if (groups < 1) throw new TesseraError(`${where}: groups is ${groups}; it must be >= 1`);
       const c = knownDim(x.shape[1], where, "the input's channel count");
-      const [m, cg, kh, kw] = w.shape.map((d, i) =>
-        knownDim(d, where, `the weight's dimension ${i}`)
-      );
+      const dims = w.shape.map((d, i) => knownDim(d, where, `the weight's dimension ${i}`));
+      if (block < 0 || (block > 0 && (groups !== 1 || dims[4] !== block))) {
+        throw new TesseraError(
+          `${where}: weightBlock=${block} with groups=${groups} and weight ${
+            showShape(w.shape)
+          }: ` +
+            "a packed weight is (M/B, C, kh, kw, B) with B = weightBlock > 0 and groups 1",
+        );
+      }
+      const [m, cg, kh, kw] = block > 0 ? [dims[0] * block, ...dims.slice(1, 4)] : dims;
       if (c !== cg * groups || m % groups !== 0) {
         throw new TesseraError(
           `${where}: input ${showShape(x.shape)} and weight ${showShape(w.shape)} do not fit ` +
@@ -588,7 +599,7 @@ const SPECS: { [K in OpName]: OpSpec<K> } = {
       const oh = windowOut(h, kh, strides[0], pads[0], pads[2], dilations[0], where, "height");
       const ow = windowOut(wd, kw, strides[1], pads[1], pads[3], dilations[1], where, "width");
       return {
-        attrs: { strides, pads, dilations, groups },
+        attrs: { strides, pads, dilations, groups, ...(block > 0 ? { weightBlock: block } : {}) },
         out: { shape: [x.shape[0], m, oh, ow], dtype: x.dtype },
       };
     },

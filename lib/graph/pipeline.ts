@@ -12,6 +12,7 @@ import { eliminateDeadCode } from "./passes/dce.ts";
 import { foldBatchNorm } from "./passes/foldBatchNorm.ts";
 import { foldConstants } from "./passes/foldConstants.ts";
 import { narrowIndices } from "./passes/narrowIndices.ts";
+import { packConvWeights } from "./passes/packConvWeights.ts";
 
 export interface Pass {
   name: string;
@@ -26,6 +27,7 @@ export const PIPELINE: readonly Pass[] = [
   { name: "eliminateCommonSubexpressions", run: eliminateCommonSubexpressions },
   { name: "combineParallelMatmul", run: combineParallelMatmul },
   { name: "foldConstants", run: (g) => foldConstants(g) },
+  { name: "packConvWeights", run: packConvWeights },
   { name: "narrowIndices", run: narrowIndices },
   { name: "eliminateDeadCode", run: eliminateDeadCode },
 ];

@@ -209,6 +209,12 @@ function emit(w: Writer, n: Node): void {
       return;
     case "conv2d": {
       const at = n.attrs as NormAttrs<"conv2d">;
+      if (at.weightBlock) {
+        throw new TesseraError(
+          `exportOnnx: ${n.name}: a conv2d with packed weights (weightBlock=${at.weightBlock}) has ` +
+            "no ONNX form; export the graph before graph.build's passes",
+        );
+      }
       w.node("Conv", ins, out, [
         intsA("kernel_shape", n.inputs[1].shape.slice(2) as number[]),
         intsA("strides", at.strides),
