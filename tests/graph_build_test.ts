@@ -66,6 +66,7 @@ Deno.test("graph.build (interpreter): fused and unfused equal the node-by-node i
   assert.equal(unfused.target, "interpreter");
   assertClose(await unfused.run({ x }), want, 1e-4);
   assert.ok(fused.kernels.length < unfused.kernels.length);
+  await assert.rejects(() => fused.profile([x]), /interpreter target has no per-kernel timer/);
   // BatchNorm folded away by the pipeline.
   assert.ok(!fused.graph.nodes.some((n) => n.op === "batchNorm"));
   assert.match(
@@ -94,12 +95,18 @@ Deno.test({
     assertClose(await exe.run([x]), want, 1e-4);
     // Run again: the arena is reused, the result the same.
     assertClose(await exe.run([x]), want, 1e-4);
-    assert.equal(
-      (exe.code.match(/__attribute__\(\(visibility\("default"\)\)\) int32_t tsr_model/g) ?? [])
-        .length,
-      1,
+    // One entry per inference, and its twin that times each kernel (exe.profile).
+    const entries = exe.code.match(/visibility\("default"\)\)\) int32_t (tsr_model\w*)/g) ?? [];
+    assert.deepEqual(entries.map((e) => e.split(" ").pop()), ["tsr_model", "tsr_model_timed"]);
+    assert.equal((exe.code.match(/if \(\(s = k_g\d+/g) ?? []).length, 2 * exe.kernels.length);
+    const p = await exe.profile([x], { runs: 3 });
+    assert.deepEqual(
+      p.rows.map((r) => r.kernel).sort(),
+      exe.kernels.map((k) => k.func.name).sort(),
     );
-    assert.equal((exe.code.match(/if \(\(s = k_g\d+/g) ?? []).length, exe.kernels.length);
+    assert.ok(p.rows.every((r) => r.ms >= 0) && p.totalMs > 0, p.table());
+    assert.match(p.table(), /sum of \d+ kernels: [\d.]+ ms \(medians of 3 runs\)/);
+    await assert.rejects(() => exe.profile([x], { runs: 0 }), /runs must be a positive integer/);
     const unfused = await graph.build(g, { target: "c", sizes: { n: 3 }, fuse: false });
     assertClose(await unfused.run([x]), want, 1e-4);
   },

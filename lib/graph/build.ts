@@ -95,7 +95,46 @@ export class GraphExecutable {
     readonly code: string,
     /** Target-specific lines for the summary. */
     readonly notes: readonly string[] = [],
+    /** One timed inference: each kernel's milliseconds (C only). */
+    private readonly timedRunner?: (inputs: NDArray[], outputs: NDArray[]) => Float64Array,
   ) {}
+
+  /**
+   * Where one inference's time goes, as TVM's debug executor reports it: `runs` inferences
+   * (default 10, after one untimed) through a driver that reads the clock between kernels,
+   * and each kernel's median milliseconds, with its fused group and schedule, slowest first.
+   * The kernels run as in `run` (same order, arena and caches), so their sum is the inference
+   * less the FFI call. C target only.
+   */
+  async profile(inputs: GraphInputs, opts: { runs?: number } = {}): Promise<ModelProfile> {
+    const runs = opts.runs ?? 10;
+    if (!Number.isInteger(runs) || runs < 1) {
+      throw new TesseraError(`profile: runs must be a positive integer, got ${runs}`);
+    }
+    if (!this.timedRunner) {
+      throw new TesseraError(
+        `profile: the ${this.target} target has no per-kernel timer; build with target "c"`,
+      );
+    }
+    const { arrays } = bindInputs(this.graph, inputs, `profile ${this.graph.name}`);
+    const outs = this.graph.outputs.map((v) => new NDArray(knownShape(v.shape, "run"), v.dtype));
+    await this.run(inputs);
+    const samples = this.kernels.map(() => [] as number[]);
+    for (let r = 0; r < runs; r++) {
+      this.timedRunner(arrays, outs).forEach((ms, i) => samples[i].push(ms));
+    }
+    const median = (xs: number[]) => {
+      const s = [...xs].sort((a, b) => a - b), h = s.length >> 1;
+      return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+    };
+    const rows = this.kernels.map((k, i) => ({
+      kernel: k.func.name,
+      group: k.group.name,
+      schedule: k.schedule,
+      ms: median(samples[i]),
+    })).sort((a, b) => b.ms - a.ms);
+    return new ModelProfile(rows, runs);
+  }
 
   /** Runs one inference: inputs in order or by name; returns the outputs in order. */
   async run(inputs: GraphInputs): Promise<NDArray[]> {
@@ -120,6 +159,34 @@ export class GraphExecutable {
       `max-live bound ${showBytes(this.plan.maxLiveBytes)})`,
       `params: ${showBytes(this.paramBytes)}`,
       ...this.notes,
+    ].join("\n");
+  }
+}
+
+/** Per-kernel medians of `exe.profile`, slowest first; `table()` prints them. */
+export class ModelProfile {
+  constructor(
+    readonly rows: readonly { kernel: string; group: string; schedule: string; ms: number }[],
+    readonly runs: number,
+  ) {}
+
+  /** The sum of the kernels' medians. */
+  get totalMs(): number {
+    return this.rows.reduce((a, r) => a + r.ms, 0);
+  }
+
+  table(): string {
+    const total = this.totalMs;
+    const w = Math.max(6, ...this.rows.map((r) => r.kernel.length));
+    const g = Math.max(5, ...this.rows.map((r) => r.group.length));
+    return [
+      `${"kernel".padEnd(w)}  ${"group".padEnd(g)}  schedule   median ms   share`,
+      ...this.rows.map((r) =>
+        `${r.kernel.padEnd(w)}  ${r.group.padEnd(g)}  ${r.schedule.padEnd(9)} ${
+          r.ms.toFixed(3).padStart(10)
+        }  ${(100 * r.ms / total).toFixed(1).padStart(5)}%`
+      ),
+      `sum of ${this.rows.length} kernels: ${total.toFixed(3)} ms (medians of ${this.runs} runs)`,
     ].join("\n");
   }
 }
@@ -281,6 +348,7 @@ export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promis
     runner: (i: NDArray[], o: NDArray[]) => Promise<void> | void,
     code: string,
     notes: string[] = [],
+    timed?: (i: NDArray[], o: NDArray[]) => Float64Array,
   ) =>
     new GraphExecutable(
       target,
@@ -293,14 +361,20 @@ export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promis
       runner,
       code,
       notes,
+      timed,
     );
   const copies = outputCopies(optimized, where);
   if (target === "c") {
     const c = await buildGraphC(optimized, kernels, where, block, arena);
-    return make((ins, outs) => {
-      c.call(ins, outs);
-      copies(ins, outs, block);
-    }, c.source);
+    return make(
+      (ins, outs) => {
+        c.call(ins, outs);
+        copies(ins, outs, block);
+      },
+      c.source,
+      [],
+      (ins, outs) => c.profile(ins, outs),
+    );
   }
   if (target === "webgpu") {
     const w = await buildGraphWebgpu(optimized, kernels, where, views);

@@ -20,6 +20,8 @@ export interface GraphC {
   /** The driver's source followed by each kernel's. */
   source: string;
   call(inputs: NDArray[], outputs: NDArray[]): void;
+  /** One inference through the timed driver: each kernel's milliseconds, in order. */
+  profile(inputs: NDArray[], outputs: NDArray[]): Float64Array;
 }
 
 function argOf(loc: Location): string {
@@ -66,28 +68,54 @@ export async function buildGraphC(
     ...g.outputs.map((_, i) => `uint8_t* out${i}`),
     "int32_t* failed",
   ];
-  const body = units.map((u, i) =>
-    `  if ((s = ${u.printed.entry}(${u.args.join(", ")})) != 0) { failed[0] = ${i}; return s; }`
-  );
+  const body = (timed: boolean) =>
+    units.flatMap((u, i) => [
+      `  if ((s = ${u.printed.entry}(${u.args.join(", ")})) != 0) { failed[0] = ${i}; return s; }`,
+      ...(timed ? [`  ms[${i}] = tsr_ms_since(&t); clock_gettime(CLOCK_MONOTONIC, &t);`] : []),
+    ]);
   const driver = [
+    "#define _POSIX_C_SOURCE 199309L",
     "#include <stdint.h>",
+    "#include <time.h>",
     "/* The kernels, one per fused group (each compiled from a file of its own). */",
     ...units.map((u) => u.proto),
     "",
     "/* One inference: every kernel in order, on arena, param and caller offsets. */",
     `__attribute__((visibility("default"))) int32_t ${ENTRY}(${sig.join(", ")}) {`,
     "  int32_t s;",
-    ...body,
+    ...body(false),
+    "  return 0;",
+    "}",
+    "",
+    "static double tsr_ms_since(const struct timespec* t0) {",
+    "  struct timespec t;",
+    "  clock_gettime(CLOCK_MONOTONIC, &t);",
+    "  return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) * 1e-6;",
+    "}",
+    "",
+    "/* The same inference, each kernel's milliseconds written to ms[i] (exe.profile). */",
+    `__attribute__((visibility("default"))) int32_t ${ENTRY}_timed(${
+      [...sig, "double* ms"].join(", ")
+    }) {`,
+    "  int32_t s;",
+    "  struct timespec t;",
+    "  clock_gettime(CLOCK_MONOTONIC, &t);",
+    ...body(true),
     "  return 0;",
     "}",
     "",
   ].join("\n");
   const parameters = sig.map(() => "buffer" as const);
-  const { dl } = await loadC(driver, { [ENTRY]: { parameters, result: "i32" } } as const, {
+  const symbols = {
+    [ENTRY]: { parameters, result: "i32" },
+    [`${ENTRY}_timed`]: { parameters: [...parameters, "buffer"], result: "i32" },
+  } as const;
+  const { dl } = await loadC(driver, symbols, {
     sources: units.map((u) => u.printed.source),
     extraFlags: ["-fexcess-precision=standard", "-fvisibility=hidden"],
   });
   const fn = dl.symbols[ENTRY] as unknown as (...a: unknown[]) => number;
+  const timed = dl.symbols[`${ENTRY}_timed`] as unknown as (...a: unknown[]) => number;
   const failed = new Int32Array(1);
   const bytes = (a: NDArray, what: string) => {
     const t = typedInfo(a.data);
@@ -96,24 +124,31 @@ export async function buildGraphC(
     }
     return new Uint8Array(t.buffer, t.byteOffset, t.byteLength);
   };
+  const invoke = (f: typeof fn, inputs: NDArray[], outputs: NDArray[], extra: unknown[]) => {
+    if (inputs.length !== nin || outputs.length !== nout) {
+      throw new TesseraError(`internal: ${inputs.length} inputs, ${outputs.length} outputs`);
+    }
+    const s = f(
+      arena,
+      params,
+      ...inputs.map((a, i) => bytes(a, `input ${i}`)),
+      ...outputs.map((a, i) => bytes(a, `output ${i}`)),
+      failed,
+      ...extra,
+    );
+    if (s !== 0) {
+      const u = units[failed[0]];
+      const what = C_STATUS[s] ?? u?.printed.statuses[s] ?? `native status ${s}`;
+      throw new TesseraError(`model ${g.name}: kernel ${u?.k.func.name} failed: ${what}`);
+    }
+  };
   return {
     source: [driver, ...units.map((u) => u.printed.source)].join("\n"),
-    call(inputs, outputs) {
-      if (inputs.length !== nin || outputs.length !== nout) {
-        throw new TesseraError(`internal: ${inputs.length} inputs, ${outputs.length} outputs`);
-      }
-      const s = fn(
-        arena,
-        params,
-        ...inputs.map((a, i) => bytes(a, `input ${i}`)),
-        ...outputs.map((a, i) => bytes(a, `output ${i}`)),
-        failed,
-      );
-      if (s !== 0) {
-        const u = units[failed[0]];
-        const what = C_STATUS[s] ?? u?.printed.statuses[s] ?? `native status ${s}`;
-        throw new TesseraError(`model ${g.name}: kernel ${u?.k.func.name} failed: ${what}`);
-      }
+    call: (inputs, outputs) => invoke(fn, inputs, outputs, []),
+    profile(inputs, outputs) {
+      const ms = new Float64Array(units.length);
+      invoke(timed, inputs, outputs, [ms]);
+      return ms;
     },
   };
 }
