@@ -22,7 +22,7 @@ export type Facts = CpuFacts & GpuFacts;
 
 /** Decisions that do not depend on the machine; `lanes` and `cores` are asked of it. */
 const FIXED = {
-  minParallelWork: 1 << 16,
+  minParallelWork: 1 << 18,
   maxUnroll: 8,
   threads: 64,
   side: 8,

@@ -473,29 +473,20 @@ export async function loadC<S extends Deno.ForeignLibraryInterface>(
   );
 }
 
-/** GOMP_SPINCOUNT when the user set neither it nor OMP_WAIT_POLICY (see briefSpinOpenMP). */
-export const OPENMP_SPIN = "30000";
-
 /**
- * How Tessera's OpenMP threads wait between parallel loops: they spin 30,000 turns (about
- * 1 ms) and then sleep, instead of libgomp's default 300,000 turns or sleeping at once.
- * Sleeping at once (OMP_WAIT_POLICY=passive, used before) makes every parallel loop wake its
- * team through the kernel, which on a VM whose idle vCPU halts costs tens of µs a loop: a
- * ResNet-18 inference (about a hundred parallel loops) took 29 ms passive against 17 ms with
- * this, called every 100 ms (2 Zen 5 cores). Spinning long takes the cores from whatever runs
- * next in the process (OpenBLAS's pool, tfjs-wasm, another kernel): on 2 cores a 256^3
- * matmul next to OpenBLAS took 30 ms with libgomp's default spin. With this spin a call
- * leaves about 1 ms of CPU behind (bench/interference.ts measures it). libgomp reads the
- * variable once, when the first kernel's dlopen loads it, so it is set before that; a user's
- * own OMP_WAIT_POLICY or GOMP_SPINCOUNT is left as it is. Without --allow-env nothing is
- * changed.
+ * How Tessera's OpenMP threads wait between parallel loops: passively (asleep on a futex), not
+ * spinning for libgomp's default 300,000 turns. A spinning team takes the cores from whatever
+ * runs next in the process (OpenBLAS's pool, tfjs-wasm, another kernel): on 2 cores a 256^3
+ * matmul next to OpenBLAS took 30 ms instead of 0.3. libgomp reads the variable once, when the
+ * first kernel's dlopen loads it, so it is set before that; a user's own OMP_WAIT_POLICY or
+ * GOMP_SPINCOUNT is left as it is. Without --allow-env nothing is changed.
  */
-function briefSpinOpenMP(): void {
+function passiveOpenMP(): void {
   try {
     if (
       Deno.env.get("OMP_WAIT_POLICY") === undefined && Deno.env.get("GOMP_SPINCOUNT") === undefined
     ) {
-      Deno.env.set("GOMP_SPINCOUNT", OPENMP_SPIN);
+      Deno.env.set("OMP_WAIT_POLICY", "passive");
     }
   } catch {
     // No --allow-env: libgomp's default stands.
@@ -508,7 +499,7 @@ function openChecked<S extends Deno.ForeignLibraryInterface>(
   symbols: S,
 ): Deno.DynamicLibrary<S> | string {
   let dl;
-  briefSpinOpenMP();
+  passiveOpenMP();
   try {
     dl = Deno.dlopen(library.path, { ...symbols, [KEY_SYMBOL]: { type: "pointer" } } as const);
   } catch (e) {
