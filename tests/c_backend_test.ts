@@ -438,3 +438,54 @@ if (b.toArray()[4095] !== 2) Deno.exit(7);
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("heap temporaries reused across calls keep results right at every size", async () => {
+  // B is a heap temporary (its size is symbolic); calls alternate sizes so that cached blocks
+  // are reused for smaller requests, refused for larger ones, and stale data would show.
+  const n = te.var("n");
+  const A = te.placeholder([n], "float32", "A");
+  const B = te.compute([n], (i) => A(i).mul(2), "B");
+  const C = te.compute([n], (i) => B(n.sub(1).sub(i)).add(1), "C");
+  const s = te.createSchedule(C);
+  const [io] = s.stage(C).split(C.op.axis[0], { factor: 1024 });
+  s.stage(C).parallel(io);
+  const f = await te.build(s, [A, C], { target: "c", name: "reuse" });
+  for (const len of [70000, 20000, 70000, 300000, 40000, 300000, 1]) {
+    const a = nd.array(Float32Array.from({ length: len }, (_, i) => (i % 97) - 48 + len));
+    const c = nd.empty([len]);
+    await f(a, c);
+    const got = c.data as Float32Array, x = a.data as Float32Array;
+    for (let i = 0; i < len; i++) {
+      if (got[i] !== x[len - 1 - i] * 2 + 1) {
+        assert.fail(`n = ${len}: C[${i}] = ${got[i]}, expected ${x[len - 1 - i] * 2 + 1}`);
+      }
+    }
+  }
+});
+
+Deno.test("a heap temporary inside a parallel loop is private to each iteration", async () => {
+  // T is computed at C's parallel row loop with a symbolic row length, so each worker thread
+  // allocates (and, after the first row, reuses) its own block.
+  const m = 64, n = te.var("n");
+  const A = te.placeholder([m, n], "float32", "A");
+  const T = te.compute([m, n], (i, j) => A(i, j).add(i), "T");
+  const C = te.compute([m, n], (i, j) => T(i, n.sub(1).sub(j)), "C");
+  const s = te.createSchedule(C);
+  s.stage(C).parallel(C.op.axis[0]);
+  s.stage(T).computeAt(s.stage(C), C.op.axis[0]);
+  const f = await te.build(s, [A, C], { target: "c", name: "rowtemp" });
+  for (const len of [20000, 5000, 20000]) {
+    const a = nd.array(Float32Array.from({ length: m * len }, (_, k) => k % 1000), [m, len]);
+    const c = nd.empty([m, len]);
+    await f(a, c);
+    const got = c.data as Float32Array, x = a.data as Float32Array;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < len; j++) {
+        const want = x[i * len + len - 1 - j] + i;
+        if (got[i * len + j] !== want) {
+          assert.fail(`n = ${len}: C[${i},${j}] = ${got[i * len + j]}`);
+        }
+      }
+    }
+  }
+});

@@ -176,9 +176,52 @@ TSR_INLINE float tsr_sigmoidf(float x) {
 float expf(float) __attribute__((__simd__("notinbranch")));
 float logf(float) __attribute__((__simd__("notinbranch")));
 #endif
+/* Heap buffers come from a small per-thread cache of freed blocks (TVM's workspace pool in
+   spirit): a block above malloc's mmap threshold is otherwise unmapped at free and faulted in
+   again, page by page, at every call (a 512x512 matmul's 1 MiB packed tile: 256 faults, 1-3
+   ms on a VM). A block carries its capacity in a 64-byte header. Blocks of TSR_MIN bytes or
+   more are kept, at most TSR_SLOTS of them and TSR_KEEP bytes a thread, and reused for a
+   request at least half their size; the rest is freed (malloc keeps small blocks itself). */
+#define TSR_MIN ((size_t)64 << 10)
+#define TSR_SLOTS 8
+#define TSR_KEEP ((size_t)256 << 20)
+static __thread void* tsr_cached[TSR_SLOTS];
+static __thread size_t tsr_cached_bytes;
+TSR_INLINE size_t tsr_cap(void* b) { return *(size_t*)b; }
 TSR_INLINE void* tsr_alloc(int64_t bytes) {
   size_t n = bytes <= 0 ? 64 : ((size_t)bytes + 63) / 64 * 64;
-  return aligned_alloc(64, n);
+  int best = -1;
+  for (int i = 0; i < TSR_SLOTS; i++) {
+    void* b = tsr_cached[i];
+    if (b && tsr_cap(b) >= n && tsr_cap(b) / 2 <= n &&
+        (best < 0 || tsr_cap(b) < tsr_cap(tsr_cached[best]))) {
+      best = i;
+    }
+  }
+  char* b;
+  if (best >= 0) {
+    b = (char*)tsr_cached[best];
+    tsr_cached[best] = NULL;
+    tsr_cached_bytes -= tsr_cap(b);
+  } else {
+    b = (char*)aligned_alloc(64, n + 64);
+    if (b == NULL) return NULL;
+    *(size_t*)b = n;
+  }
+  return b + 64;
+}
+TSR_INLINE void tsr_free(void* p) {
+  if (p == NULL) return;
+  char* b = (char*)p - 64;
+  size_t n = tsr_cap(b);
+  int slot = -1;
+  for (int i = 0; i < TSR_SLOTS && slot < 0; i++) if (!tsr_cached[i]) slot = i;
+  if (n < TSR_MIN || slot < 0 || tsr_cached_bytes + n > TSR_KEEP) {
+    free(b);
+    return;
+  }
+  tsr_cached[slot] = b;
+  tsr_cached_bytes += n;
 }
 `;
 
@@ -579,7 +622,7 @@ class CPrinter extends CStylePrinter {
       this.emit("} else {");
       this.block(s.body);
       this.emit("}");
-      this.emit(`free(${name});`);
+      this.emit(`tsr_free(${name});`);
     }
     this.depth--;
     this.emit("}");
