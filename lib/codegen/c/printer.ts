@@ -28,8 +28,8 @@
  * to a written buffer is provably one distinct element per iteration (otherwise the loop is
  * left to GCC's own vectorizer, which checks dependences itself); `unroll` becomes
  * `#pragma GCC unroll`; small constant-size allocations live on the stack, others on a
- * 64-byte-aligned heap block freed at the end of their scope; indices are computed in
- * int64 wherever a buffer may hold more than 2^31 elements.
+ * 64-byte-aligned heap block returned to a per-thread cache at the end of their scope;
+ * indices are computed in int64 wherever a buffer may hold more than 2^31 elements.
  */
 import { constBound } from "../../arith/interval.ts";
 import { exprKey } from "../../arith/structural.ts";
