@@ -8,26 +8,12 @@
  * constant, at every call when symbolic).
  */
 import assert from "node:assert/strict";
-import { type Expr, nd, NDArray, te, type Tensor, TesseraError } from "../mod.ts";
+import { type Expr, nd, NDArray, te, type Tensor } from "../mod.ts";
 import { DeviceArray } from "../lib/runtime/device_array.ts";
 import { useTestCache } from "./c_util.ts";
+import { rejectsTessera, throwsTessera } from "./errors_util.ts";
 
 const TARGETS = ["interpreter", "c", "webgpu"] as const;
-
-function throwsTessera(f: () => unknown, re: RegExp) {
-  assert.throws(f, (e) => {
-    assert.ok(e instanceof TesseraError, `expected a TesseraError, got ${e}`);
-    assert.match((e as Error).message, re);
-    return true;
-  });
-}
-async function rejectsTessera(f: () => Promise<unknown>, re: RegExp) {
-  await assert.rejects(f, (e) => {
-    assert.ok(e instanceof TesseraError, `expected a TesseraError, got ${e}`);
-    assert.match((e as Error).message, re);
-    return true;
-  });
-}
 
 /** B = A + 1 (float32), built for `target`. */
 async function plusOne(target: string, n: number | Expr = 4) {

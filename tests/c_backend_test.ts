@@ -5,26 +5,16 @@
  * the timer, and processes that exit cleanly after running parallel kernels.
  */
 import assert from "node:assert/strict";
-import { type Expr, nd, NDArray, te, TesseraError } from "../mod.ts";
+import { type Expr, nd, NDArray, te } from "../mod.ts";
 import { compileC } from "../lib/codegen/c/compile.ts";
 import { printC } from "../lib/codegen/c/printer.ts";
 import { flattenStorage } from "../lib/lower/flatten.ts";
 import { Buffer, BufferLoad, intConst, Var } from "../lib/ir/expr.ts";
 import { BufferStore, For, PrimFunc } from "../lib/ir/stmt.ts";
 import { useTestCache } from "./c_util.ts";
+import { rejectsTessera, throwsTessera } from "./errors_util.ts";
 
 useTestCache();
-
-function throwsTessera(f: () => unknown, re: RegExp) {
-  assert.throws(f, (e) => e instanceof TesseraError && re.test(e.message));
-}
-async function rejectsTessera(f: () => Promise<unknown>, re: RegExp) {
-  await assert.rejects(f, (e) => {
-    assert.ok(e instanceof TesseraError, String(e));
-    assert.match((e as Error).message, re);
-    return true;
-  });
-}
 
 /** Builds `fn` elementwise over the inputs for both targets; returns [c, interpreter] outputs. */
 async function both(

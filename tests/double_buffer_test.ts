@@ -7,15 +7,7 @@
  * the trace; and the refusals, which name the stage and the loop.
  */
 import assert from "node:assert/strict";
-import {
-  type Expr,
-  nd,
-  type NDArray,
-  type Schedule,
-  te,
-  type Tensor,
-  TesseraError,
-} from "../mod.ts";
+import { type Expr, nd, type NDArray, type Schedule, te, type Tensor } from "../mod.ts";
 import { Buffer, BufferLoad, intConst, Var } from "../lib/ir/expr.ts";
 import { evaluate } from "../lib/ir/interpret.ts";
 import { Allocate, BufferStore, For, PrimFunc, seq, type Stmt } from "../lib/ir/stmt.ts";
@@ -23,14 +15,7 @@ import { walkStmt } from "../lib/ir/visit.ts";
 import { injectDoubleBuffer } from "../lib/lower/gpu/injectDoubleBuffer.ts";
 import { matmulGpu } from "../examples/matmul_gpu.ts";
 import { applyTrace, printTrace, recording } from "../lib/tune/trace.ts";
-
-function throwsTessera(f: () => unknown, re: RegExp) {
-  assert.throws(f, (e) => {
-    assert.ok(e instanceof TesseraError, String(e));
-    assert.match((e as Error).message, re);
-    return true;
-  });
-}
+import { throwsTessera } from "./errors_util.ts";
 
 // --- the pass on hand-written IR ---------------------------------------------------------
 

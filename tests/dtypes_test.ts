@@ -9,20 +9,13 @@ import assert from "node:assert/strict";
 import { type DType, type Expr, nd, NDArray, te, TesseraError } from "../mod.ts";
 import { DTYPES } from "../lib/ir/dtype.ts";
 import { useTestCache } from "./c_util.ts";
+import { throwsTessera } from "./errors_util.ts";
 
 useTestCache();
 
 type Target = "interp" | "c" | "webgpu";
 const TARGETS: Target[] = ["interp", "c", "webgpu"];
 const is64 = (t: DType) => t === "int64" || t === "float64";
-
-function throwsTessera(f: () => unknown, re: RegExp) {
-  assert.throws(f, (e) => {
-    assert.ok(e instanceof TesseraError, String(e));
-    assert.match((e as Error).message, re);
-    return true;
-  });
-}
 
 /** Each of `fns` elementwise over `inputs`, as one kernel with several outputs, on `target`. */
 async function run(

@@ -6,19 +6,12 @@
  * without `interpret`, and scheduling the extern stage.
  */
 import assert from "node:assert/strict";
-import { nd, type NDArray, te, type Tensor, TesseraError } from "../mod.ts";
+import { nd, type NDArray, te, type Tensor } from "../mod.ts";
 import { evalDirect } from "../lib/te/evalDirect.ts";
 import { useTestCache } from "./c_util.ts";
+import { rejectsTessera } from "./errors_util.ts";
 
 useTestCache();
-
-async function throwsTessera(f: () => unknown, re: RegExp) {
-  await assert.rejects(async () => await f(), (e) => {
-    assert.ok(e instanceof TesseraError, String(e));
-    assert.match((e as Error).message, re);
-    return true;
-  });
-}
 
 const rand = (n: number, seed: number) =>
   Float32Array.from({ length: n }, (_, k) => Math.fround(Math.sin(k * 12.9898 + seed) * 0.9));
@@ -230,31 +223,31 @@ function simpleExtern(fname = "my_copy", opts: Record<string, unknown> = {}) {
 
 Deno.test("extern: function names must be C identifiers and not Tessera's", async () => {
   for (const bad of ["my-copy", "1f", "f(x)", "", "int", "k_main", "tsr_alloc", "v_x"]) {
-    await throwsTessera(() => simpleExtern(bad), /externCall: function name/);
+    await rejectsTessera(() => simpleExtern(bad), /externCall: function name/);
   }
-  await throwsTessera(
+  await rejectsTessera(
     () => te.extern([4], [], () => "call" as never, {}),
     /must return te\.externCall/,
   );
   const X = te.placeholder([4], "float32", "X");
-  await throwsTessera(
+  await rejectsTessera(
     () => te.extern([4], [X], (ins) => te.externCall("f", ins[0]), {}),
     /never passes outs\[0\]/,
   );
-  await throwsTessera(
+  await rejectsTessera(
     () => te.extern([4], [X], (_, outs) => te.externCall("f", outs[0], X(0)), {}),
     /reads a tensor/,
   );
-  await throwsTessera(
+  await rejectsTessera(
     () => te.extern([4], [X], (_, outs) => te.externCall("f", outs[0]), { libs: ["-lc"] }),
     /neither a library name/,
   );
-  await throwsTessera(
+  await rejectsTessera(
     () => te.extern([4], [X], (_, outs) => te.externCall("f", outs[0]), { dtype: "bool" }),
     /output 0 has dtype bool/,
   );
   const H = te.placeholder([4], "float16", "H");
-  await throwsTessera(
+  await rejectsTessera(
     () => te.extern([4], [H], (_, outs) => te.externCall("f", outs[0]), { dtype: "float32" }),
     /input 0 'H' is float16/,
   );
@@ -262,12 +255,12 @@ Deno.test("extern: function names must be C identifiers and not Tessera's", asyn
 
 Deno.test("extern: a library found nowhere is a TesseraError before compiling", async () => {
   const { X, Z } = simpleExtern("my_copy", { libs: ["tessera_no_such_lib"] });
-  await throwsTessera(
+  await rejectsTessera(
     () => te.build(te.createSchedule(Z), [X, Z], { target: "c" }),
     /library 'tessera_no_such_lib' not found/,
   );
   const p = simpleExtern("my_copy", { libs: ["/nonexistent/libfoo.so"] });
-  await throwsTessera(
+  await rejectsTessera(
     () => te.build(te.createSchedule(p.Z), [p.X, p.Z], { target: "c" }),
     /\/nonexistent\/libfoo\.so does not exist/,
   );
@@ -275,7 +268,7 @@ Deno.test("extern: a library found nowhere is a TesseraError before compiling", 
 
 Deno.test("extern: WebGPU refuses at build, saying extern calls run on C only", async () => {
   const { X, Z } = simpleExtern();
-  await throwsTessera(
+  await rejectsTessera(
     () => te.build(te.createSchedule(Z), [X, Z], { target: "webgpu" }),
     /extern stage 'E' calls C function 'my_copy'; extern calls run on the C target only/,
   );
@@ -285,7 +278,7 @@ Deno.test("extern: the interpreter without `interpret` says to pass one; C still
   const { X, Z } = simpleExtern();
   const f = await te.build(te.createSchedule(Z), [X, Z], { target: "interpreter" });
   const x = nd.array(new Float32Array([1, 2, 3])), z = nd.empty([3]);
-  await throwsTessera(() => f(x, z), /interpreter cannot run; pass a TypeScript implementation/);
+  await rejectsTessera(() => f(x, z), /interpreter cannot run; pass a TypeScript implementation/);
   const c = await te.build(te.createSchedule(Z), [X, Z], { target: "c" });
   await c(x, z);
   assert.deepEqual([...z.toArray()], [4, 6, 8]);
@@ -294,17 +287,17 @@ Deno.test("extern: the interpreter without `interpret` says to pass one; C still
 Deno.test("extern: its stage cannot be scheduled, and what it reads stays whole", async () => {
   const { X, Y, E, Z } = simpleExtern();
   const s = te.createSchedule(Z);
-  await throwsTessera(() => s.stage(E).split(E.op.axis[0], { factor: 2 }), /'E' is an extern/);
-  await throwsTessera(() => s.stage(E).computeInline(), /'E' is an extern call/);
-  await throwsTessera(
+  await rejectsTessera(() => s.stage(E).split(E.op.axis[0], { factor: 2 }), /'E' is an extern/);
+  await rejectsTessera(() => s.stage(E).computeInline(), /'E' is an extern call/);
+  await rejectsTessera(
     () => s.stage(E).computeAt(s.stage(Z), Z.op.axis[0]),
     /computeAt\(stage 'E'.*an extern call/,
   );
-  await throwsTessera(() => s.stage(Y).computeAt(s.stage(E), Y.op.axis[0]), /an extern call/);
-  await throwsTessera(() => s.cacheWrite(E, "local"), /'E' is an extern call/);
-  await throwsTessera(() => s.cacheRead(Y, "local", [E]), /stage 'E' is an extern call/);
+  await rejectsTessera(() => s.stage(Y).computeAt(s.stage(E), Y.op.axis[0]), /an extern call/);
+  await rejectsTessera(() => s.cacheWrite(E, "local"), /'E' is an extern call/);
+  await rejectsTessera(() => s.cacheRead(Y, "local", [E]), /stage 'E' is an extern call/);
   s.stage(Y).computeInline();
-  await throwsTessera(
+  await rejectsTessera(
     () => te.lower(s, [X, Z]),
     /'Y' is read by extern stage 'E'.*computed at the root \(it is inlined\)/,
   );

@@ -5,7 +5,6 @@
  * check real schedules.
  */
 import assert from "node:assert/strict";
-import { TesseraError } from "../lib/error.ts";
 import {
   Binary,
   type BinaryOp,
@@ -33,19 +32,12 @@ import {
   type Stmt,
 } from "../lib/ir/stmt.ts";
 import { nd } from "../lib/runtime/ndarray.ts";
+import { throwsTessera } from "./errors_util.ts";
 
 const i32 = (v: number) => new Const(v, "int32");
 const f32 = (v: number) => new Const(v, "float32");
 const loop = (v: Var, extent: Expr | number, body: Stmt) =>
   new For(v, i32(0), typeof extent === "number" ? i32(extent) : extent, "serial", body);
-
-function throwsTessera(f: () => unknown, re: RegExp): void {
-  assert.throws(f, (e: unknown) => {
-    assert.ok(e instanceof TesseraError, `expected a TesseraError, got ${String(e)}`);
-    assert.match(e.message, re);
-    return true;
-  });
-}
 
 Deno.test("int div/mod truncate and floordiv/floormod floor, on negative operands", () => {
   const pairs = [[7, 2], [-7, 2], [7, -2], [-7, -2], [6, 3], [-6, 3], [0, -5], [-1, 4]];

@@ -3,16 +3,8 @@
  * dtype inference, the validation messages a user sees, and the printed form.
  */
 import assert from "node:assert/strict";
-import { TesseraError } from "../lib/error.ts";
 import { bitsToF16, f16ToBits, nd, NDArray } from "../lib/runtime/ndarray.ts";
-
-function throwsTessera(f: () => unknown, re: RegExp): void {
-  assert.throws(f, (e: unknown) => {
-    assert.ok(e instanceof TesseraError, `expected a TesseraError, got ${String(e)}`);
-    assert.match(e.message, re);
-    return true;
-  });
-}
+import { throwsTessera } from "./errors_util.ts";
 
 Deno.test("nd.array infers shape from nested arrays and defaults to float32", () => {
   const a = nd.array([[1, 2, 3], [4, 5, 6]]);

@@ -6,23 +6,13 @@
  * native or GPU work.
  */
 import assert from "node:assert/strict";
-import { nd, te, TesseraError } from "../mod.ts";
+import { nd, te } from "../mod.ts";
 import { useTestCache } from "./c_util.ts";
+import { rejectsTessera, throwsTessera } from "./errors_util.ts";
 
 useTestCache();
 
 const TARGETS = ["interpreter", "c", "webgpu"] as const;
-
-async function rejectsTessera(f: () => Promise<unknown>, re: RegExp) {
-  await assert.rejects(f, (e) => {
-    assert.ok(e instanceof TesseraError, String(e));
-    assert.match((e as Error).message, re);
-    return true;
-  });
-}
-function throwsTessera(f: () => unknown, re: RegExp) {
-  assert.throws(f, (e) => e instanceof TesseraError && re.test(e.message), String(re));
-}
 
 /** `C = A * scale + bias` with a float scale and bias and an int offset into A. */
 function affine() {

@@ -8,16 +8,9 @@ import { nd, NDArray, te, type Tensor, TesseraError } from "../mod.ts";
 import { evalDirect } from "../lib/te/evalDirect.ts";
 import type { Schedule } from "../lib/schedule/schedule.ts";
 import { useTestCache } from "./c_util.ts";
+import { throwsTessera } from "./errors_util.ts";
 
 useTestCache();
-
-function throwsTessera(f: () => unknown, re: RegExp) {
-  assert.throws(f, (e) => {
-    assert.ok(e instanceof TesseraError, String(e));
-    assert.match((e as Error).message, re);
-    return true;
-  });
-}
 
 const rand = (n: number, seed: number) =>
   Float32Array.from({ length: n }, (_, k) => Math.fround(Math.sin(k * 12.9898 + seed) * 0.9));

@@ -13,34 +13,11 @@
  * planned barriers removed (lib/lower/gpu/threadSync.ts), every shared-memory test below fails).
  */
 import assert from "node:assert/strict";
-import {
-  type DType,
-  type Expr,
-  nd,
-  NDArray,
-  type Schedule,
-  te,
-  type Tensor,
-  TesseraError,
-} from "../mod.ts";
+import { type DType, type Expr, nd, NDArray, type Schedule, te, type Tensor } from "../mod.ts";
 import { DeviceArray } from "../lib/runtime/device_array.ts";
 import { getDevice } from "../lib/codegen/wgsl/device.ts";
 import { matmulGpu } from "../examples/matmul_gpu.ts";
-
-function throwsTessera(f: () => unknown, re: RegExp) {
-  assert.throws(f, (e) => {
-    assert.ok(e instanceof TesseraError, String(e));
-    assert.match((e as Error).message, re);
-    return true;
-  });
-}
-async function rejectsTessera(f: () => Promise<unknown>, re: RegExp) {
-  await assert.rejects(f, (e) => {
-    assert.ok(e instanceof TesseraError, String(e));
-    assert.match((e as Error).message, re);
-    return true;
-  });
-}
+import { rejectsTessera, throwsTessera } from "./errors_util.ts";
 
 /** Deterministic inputs: floats in [-1, 1), int32 in [-8, 8], bool 0/1. */
 function rand(shape: number[], dtype: DType = "float32", seed = 1): NDArray {

@@ -13,14 +13,7 @@ import { DeviceArray } from "../lib/runtime/device_array.ts";
 import { getDevice } from "../lib/codegen/wgsl/device.ts";
 import type { WgslDispatch, WgslPlan } from "../lib/codegen/wgsl/plan.ts";
 import { prepareWgsl } from "../lib/codegen/wgsl/runtime.ts";
-
-async function rejectsTessera(f: () => Promise<unknown>, re: RegExp) {
-  await assert.rejects(f, (e) => {
-    assert.ok(e instanceof TesseraError, String(e));
-    assert.match((e as Error).message, re);
-    return true;
-  });
-}
+import { rejectsTessera } from "./errors_util.ts";
 
 const n = new Var("n");
 const sizes = (v: number) => new Map([[n, v]]);
