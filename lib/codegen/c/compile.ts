@@ -13,8 +13,9 @@
  * rebuilds the library once; a library that still does not load is a TesseraError.
  */
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { TesseraError } from "../../error.ts";
+import { POOL_SOURCE, poolLinkArgs } from "./pool.ts";
 
 export interface CompileOptions {
   /** Replaces the default optimisation/arch flags (default: ["-O3", "-march=native"]). */
@@ -38,6 +39,11 @@ export interface CompileOptions {
   sources?: string[];
   /** Libraries to link (te.extern's libs): names ("openblas") or absolute paths to .so files. */
   libs?: string[];
+  /**
+   * Run parallel loops on Tessera's thread pool (pool.ts) rather than libgomp's; default
+   * true. te.extern's C sources, which may use any OpenMP, are built with false.
+   */
+  pool?: boolean;
 }
 
 export interface CompiledLibrary {
@@ -75,7 +81,8 @@ export const DEFAULT_FLAGS: readonly string[] = ["-O3", "-march=native"];
  *   (NaN-propagating, as in JavaScript) kept its loop scalar. Values do not change.
  * - `-fno-math-errno`: nothing reads `errno` either, and a call that may set it cannot be
  *   vectorized (nor `sqrtf` inlined). Values do not change.
- * - `-fopenmp`: parallel loops are `#pragma omp parallel for`.
+ * - `-fopenmp`: parallel loops are `#pragma omp parallel for`; GCC's call that starts one
+ *   is routed to Tessera's thread pool (pool.ts) unless `pool: false`.
  * - `-Wl,-z,nodelete`: Deno dlcloses FFI libraries at process exit while libgomp's worker
  *   threads are still alive; unmapping the code under them segfaults the exit. `nodelete`
  *   keeps the library mapped until the process is gone.
@@ -320,6 +327,25 @@ async function removeQuietly(path: string): Promise<void> {
   }
 }
 
+const pools = new Map<string, Promise<string>>();
+
+/**
+ * The thread pool's library (pool.ts), compiled and cached like a kernel, once per
+ * process, compiler and cache folder; its absolute path, which each kernel records.
+ */
+function poolLibrary(cc: string, dir = cacheDir()): Promise<string> {
+  const where = resolve(dir);
+  const key = `${cc}\0${where}`;
+  let found = pools.get(key);
+  if (!found) {
+    found = compileC(POOL_SOURCE, { cc, cacheDir: where, flags: ["-O2"], pool: false })
+      .then((lib) => lib.path);
+    found.catch(() => pools.delete(key));
+    pools.set(key, found);
+  }
+  return found;
+}
+
 /** Compiles `source` to a shared object, cached; returns its path. */
 export async function compileC(
   source: string,
@@ -329,7 +355,8 @@ export async function compileC(
   const vm = await vectorMath(cc);
   const flags = [...BASE_FLAGS, ...vm.defines, ...(opts.flags ?? DEFAULT_FLAGS)];
   // Extra flags go after the source so that an extra `-lfoo` resolves its symbols; `-lm` last.
-  const extra = [...(opts.extraFlags ?? []), ...vm.libs];
+  const pool = opts.pool ?? true ? poolLinkArgs(await poolLibrary(cc, opts.cacheDir)) : [];
+  const extra = [...(opts.extraFlags ?? []), ...vm.libs, ...pool];
   const native = await nativeTarget(cc, [...flags, ...extra]);
   const userSources = opts.sources ?? [];
   // A library is found before anything is compiled, and what was found is in the key.
@@ -474,7 +501,8 @@ export async function loadC<S extends Deno.ForeignLibraryInterface>(
 }
 
 /**
- * How Tessera's OpenMP threads wait between parallel loops: passively (asleep on a futex), not
+ * How libgomp's threads wait between parallel loops, for the kernels that still use libgomp
+ * (those with te.extern C sources; the rest run on pool.ts): passively (asleep on a futex), not
  * spinning for libgomp's default 300,000 turns. A spinning team takes the cores from whatever
  * runs next in the process (OpenBLAS's pool, tfjs-wasm, another kernel): on 2 cores a 256^3
  * matmul next to OpenBLAS took 30 ms instead of 0.3. libgomp reads the variable once, when the

@@ -44,13 +44,21 @@ export async function buildC(func: PrimFunc, opts: BuildOptions): Promise<Target
     ...func.scalars.map((v) => v.dtype === "float32" ? "f32" as const : "i32" as const),
     ...(profiled.length > 0 ? ["buffer" as const] : []),
   ];
+  // Users' C sources may use any OpenMP, so a kernel with them keeps libgomp (pool.ts).
+  const externs = externParts(flat);
   const { dl } = await loadC(
     source,
     {
       [entry]: { parameters, result: "i32" },
       nonblocking: { name: entry, parameters, result: "i32", nonblocking: true },
     } as const,
-    { flags: opts.flags, cc: opts.cc, extraFlags: PRINTER_FLAGS, ...externParts(flat) },
+    {
+      flags: opts.flags,
+      cc: opts.cc,
+      extraFlags: PRINTER_FLAGS,
+      ...externs,
+      pool: !externs.sources.length,
+    },
   );
   const sync = dl.symbols[entry] as (...a: unknown[]) => number;
   const async = dl.symbols.nonblocking as (...a: unknown[]) => Promise<number>;
