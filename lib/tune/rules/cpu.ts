@@ -97,6 +97,17 @@ function parallelOuter(
  * AVX-512's 16 lanes still beat scalar code), never fewer than 4 (or the register's, if
  * smaller); null when none divides.
  */
+/**
+ * The vector width for a small-window reduction (at most 64 steps in all, a constant last data
+ * axis that a vector of lanes, or half or a quarter of one, divides), or null.
+ */
+function windowLanes(op: ComputeOp, f: CpuFacts): number | null {
+  const steps = constProduct(op.reduceAxis);
+  const last = op.axis.length > 0 ? constExtent(op.axis[op.axis.length - 1]) : null;
+  if (steps === null || steps > 64 || last === null) return null;
+  return laneCount(last, f.lanes);
+}
+
 function laneCount(ext: number, lanes: number): number | null {
   const least = Math.min(4, lanes);
   for (const l of [lanes, lanes / 2, lanes / 4]) if (l >= least && ext % l === 0) return l;
@@ -268,6 +279,15 @@ function plain(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide): void {
       st.vectorize(v);
       data[data.length - 1] = { v: o, ext: last.ext! / l };
     }
+  } else if (op.reduceAxis.length > 0 && windowLanes(op, f) !== null) {
+    // A small window (pooling, a depthwise filter): the window's loops go outside the last
+    // data loop, which is vectorized, so each step of the window updates a vector of outputs.
+    const l = windowLanes(op, f)!;
+    const last = data.pop()!;
+    const [o, v] = st.split(last.v, { factor: l });
+    st.reorder(...data.map((x) => x.v), o, ...op.reduceAxis, v);
+    st.vectorize(v);
+    data.push({ v: o, ext: last.ext! / l });
   } else if (op.reduceAxis.length > 0) {
     const r = loop(op.reduceAxis[op.reduceAxis.length - 1]);
     if (r.ext !== null && r.ext <= 32 && d("unroll", [true, false], r.ext <= f.maxUnroll)) {
