@@ -41,7 +41,8 @@ export interface CompileOptions {
   libs?: string[];
   /**
    * Run parallel loops on Tessera's thread pool (pool.ts) rather than libgomp's; default
-   * true. te.extern's C sources, which may use any OpenMP, are built with false.
+   * true on Linux (the only system it is built for). te.extern's C sources, which may use any
+   * OpenMP, are built with false.
    */
   pool?: boolean;
 }
@@ -355,7 +356,9 @@ export async function compileC(
   const vm = await vectorMath(cc);
   const flags = [...BASE_FLAGS, ...vm.defines, ...(opts.flags ?? DEFAULT_FLAGS)];
   // Extra flags go after the source so that an extra `-lfoo` resolves its symbols; `-lm` last.
-  const pool = opts.pool ?? true ? poolLinkArgs(await poolLibrary(cc, opts.cacheDir)) : [];
+  // The pool is Linux's (futexes, GNU ld's --wrap); elsewhere libgomp runs the loops.
+  const pooled = (opts.pool ?? true) && Deno.build.os === "linux";
+  const pool = pooled ? poolLinkArgs(await poolLibrary(cc, opts.cacheDir)) : [];
   const extra = [...(opts.extraFlags ?? []), ...vm.libs, ...pool];
   const native = await nativeTarget(cc, [...flags, ...extra]);
   const userSources = opts.sources ?? [];
