@@ -8,6 +8,8 @@
  * - a reduction along the contiguous last index with enough steps is rfactored into one
  *   accumulator per vector lane (GCC does not vectorize a float sum over one accumulator:
  *   it would reorder the additions), as bench/schedules/row_reduce.ts does by hand;
+ * - a reduction over a small window (pooling) moves the window outside its innermost data
+ *   loop and vectorizes that loop;
  * - any other stage vectorizes its innermost data loop when the extent is a constant
  *   multiple of the lanes (else GCC decides), and unrolls a short innermost reduction;
  * - every stage with enough work runs its outer data loops in parallel, fusing outer loops
@@ -93,11 +95,6 @@ function parallelOuter(
 }
 
 /**
- * Vector lanes for a loop of `ext` steps: a register's, or half or a quarter of one (8 of
- * AVX-512's 16 lanes still beat scalar code), never fewer than 4 (or the register's, if
- * smaller); null when none divides.
- */
-/**
  * The vector width for a small-window reduction (at most 64 steps in all, a constant last data
  * axis that a vector of lanes, or half or a quarter of one, divides), or null.
  */
@@ -108,6 +105,11 @@ function windowLanes(op: ComputeOp, f: CpuFacts): number | null {
   return laneCount(last, f.lanes);
 }
 
+/**
+ * Vector lanes for a loop of `ext` steps: a register's, or half or a quarter of one (8 of
+ * AVX-512's 16 lanes still beat scalar code), never fewer than 4 (or the register's, if
+ * smaller); null when none divides.
+ */
 function laneCount(ext: number, lanes: number): number | null {
   const least = Math.min(4, lanes);
   for (const l of [lanes, lanes / 2, lanes / 4]) if (l >= least && ext % l === 0) return l;
@@ -261,6 +263,8 @@ function vectorReduce(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide): void
 function plain(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide): void {
   const st = rs.stage(op.output);
   const data = op.axis.map(loop);
+  const lanes = op.reduceAxis.length > 0 ? windowLanes(op, f) : null;
+  const win = lanes !== null && d("window", [true, false], true) ? lanes : null;
   if (op.reduceAxis.length === 0 && data.length > 0) {
     const last = data[data.length - 1];
     const rule = last.ext === null ? null : laneCount(last.ext, f.lanes);
@@ -279,15 +283,14 @@ function plain(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide): void {
       st.vectorize(v);
       data[data.length - 1] = { v: o, ext: last.ext! / l };
     }
-  } else if (op.reduceAxis.length > 0 && windowLanes(op, f) !== null) {
+  } else if (win !== null) {
     // A small window (pooling, a depthwise filter): the window's loops go outside the last
     // data loop, which is vectorized, so each step of the window updates a vector of outputs.
-    const l = windowLanes(op, f)!;
     const last = data.pop()!;
-    const [o, v] = st.split(last.v, { factor: l });
+    const [o, v] = st.split(last.v, { factor: win });
     st.reorder(...data.map((x) => x.v), o, ...op.reduceAxis, v);
     st.vectorize(v);
-    data.push({ v: o, ext: last.ext! / l });
+    data.push({ v: o, ext: last.ext! / win });
   } else if (op.reduceAxis.length > 0) {
     const r = loop(op.reduceAxis[op.reduceAxis.length - 1]);
     if (r.ext !== null && r.ext <= 32 && d("unroll", [true, false], r.ext <= f.maxUnroll)) {
