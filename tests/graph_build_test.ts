@@ -85,6 +85,24 @@ Deno.test("graph.build (interpreter): fused and unfused equal the node-by-node i
   }
 });
 
+Deno.test("graph.build: a reshape of a graph input is a view read with its own shape, on every target", async () => {
+  // Found by the fusion property in CI: the interpreter target handed the softmax kernel the
+  // input's [1, 1, 2] array for its [1, 2] parameter.
+  const b = new GraphBuilder();
+  const x = b.input("x", [1, 1, 2]);
+  const r = b.call("relu", [x]);
+  const soft = b.call("softmax", [b.call("reshape", [x], { shape: [1, 2] })], { axis: 1 });
+  b.output(b.call("relu", [soft]), r);
+  const g = b.build();
+  const inputs = [nd.array(Float32Array.from([0.3, -0.2]), [1, 1, 2])];
+  const want = graph.interpret(g, inputs);
+  for (const target of ["interpreter", "c"] as const) {
+    const exe = await graph.build(g, { target });
+    assert.ok(exe.summary().includes("reshape groups as views"), exe.summary());
+    assertClose(await exe.run(inputs), want, 1e-6);
+  }
+});
+
 Deno.test({
   name: "graph.build (c): one library, one call per inference, equal to the interpreter",
   async fn() {

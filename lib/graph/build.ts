@@ -392,9 +392,14 @@ export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promis
   }
   const view = (v: Value, ins: NDArray[], outs: NDArray[]): NDArray => {
     const loc = where.get(v)!;
-    if (loc.kind === "input") return ins[loc.index];
-    if (loc.kind === "output") return outs[loc.index];
     const shape = knownShape(v.shape, "run");
+    // A view of an input or output (a reshape with no kernel) reads its bytes with its own shape.
+    if (loc.kind === "input" || loc.kind === "output") {
+      const whole = loc.kind === "input" ? ins[loc.index] : outs[loc.index];
+      const same = whole.shape.length === shape.length &&
+        whole.shape.every((d, i) => d === shape[i]);
+      return same ? whole : new NDArray(shape, v.dtype, whole.data);
+    }
     const n = shape.reduce((a, b) => a * b, 1);
     const buf = loc.kind === "param" ? block : arena;
     return new NDArray(shape, v.dtype, typedView(v.dtype, buf, loc.offset, n));
