@@ -151,6 +151,29 @@ Deno.test("the sign of zero in min, max, tanh and erf", async () => {
   }
 });
 
+Deno.test("min and max of every pair of special values, scalar and vectorized, in C", async () => {
+  // The C helpers are branch-free (selects and bit operations) so that they vectorize; every
+  // pair of zeros, infinities, NaNs, equal and unequal values must still give Math's answer.
+  const sp = [0, -0, 1, -1, 2.5, Infinity, -Infinity, NaN, 1e-40, -1e-40];
+  const xs = sp.flatMap((a) => sp.map(() => a)), ys = sp.flatMap(() => sp);
+  for (const dtype of ["float32", "float64"] as const) {
+    for (const [name, op] of [["min", Math.min], ["max", Math.max]] as const) {
+      const want = xs.map((a, k) => {
+        const r = op(a, ys[k]);
+        return dtype === "float32" ? Math.fround(r) : r;
+      });
+      const f = (a: Expr, b: Expr) => name === "min" ? a.min(b) : a.max(b);
+      for (const vectorize of [false, true]) {
+        assertSame(
+          await run("c", f, xs, ys, dtype, vectorize),
+          want,
+          `${name} ${dtype}${vectorize ? " vectorized" : ""}`,
+        );
+      }
+    }
+  }
+});
+
 Deno.test("integer division by zero on WebGPU is a TesseraError; the outputs stay as they were", async () => {
   const ops: Array<[string, (a: Expr, b: Expr) => Expr]> = [
     ["div", (a, b) => a.div(b)],

@@ -94,14 +94,21 @@ function parallelOuter(
   return [{ v: fused, ext }, ...outer.slice(n)];
 }
 
+/** A small window's last data loop up to this many steps is vectorized whole, not split. */
+const WHOLE_ROW = 256;
+
 /**
  * The vector width for a small-window reduction (at most 64 steps in all, a constant last data
- * axis that a vector of lanes, or half or a quarter of one, divides), or null.
+ * axis), or null: the whole axis when it is short (a row of outputs stays in L1 while the
+ * window sweeps it, and the compiler picks the vector length and the remainder: ResNet's
+ * 56-wide maxPool row took 2x longer split into 8-lane pieces with stride-2 reads), else a
+ * vector of lanes, or half or a quarter of one, that divides it.
  */
 function windowLanes(op: ComputeOp, f: CpuFacts): number | null {
   const steps = constProduct(op.reduceAxis);
   const last = op.axis.length > 0 ? constExtent(op.axis[op.axis.length - 1]) : null;
   if (steps === null || steps > 64 || last === null) return null;
+  if (last >= Math.min(4, f.lanes) && last <= WHOLE_ROW) return last;
   return laneCount(last, f.lanes);
 }
 
@@ -287,10 +294,15 @@ function plain(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide): void {
     // A small window (pooling, a depthwise filter): the window's loops go outside the last
     // data loop, which is vectorized, so each step of the window updates a vector of outputs.
     const last = data.pop()!;
-    const [o, v] = st.split(last.v, { factor: win });
-    st.reorder(...data.map((x) => x.v), o, ...op.reduceAxis, v);
-    st.vectorize(v);
-    data.push({ v: o, ext: last.ext! / win });
+    if (win === last.ext) {
+      st.reorder(...data.map((x) => x.v), ...op.reduceAxis, last.v);
+      st.vectorize(last.v);
+    } else {
+      const [o, v] = st.split(last.v, { factor: win });
+      st.reorder(...data.map((x) => x.v), o, ...op.reduceAxis, v);
+      st.vectorize(v);
+      data.push({ v: o, ext: last.ext! / win });
+    }
   } else if (op.reduceAxis.length > 0) {
     const r = loop(op.reduceAxis[op.reduceAxis.length - 1]);
     if (r.ext !== null && r.ext <= 32 && d("unroll", [true, false], r.ext <= f.maxUnroll)) {
