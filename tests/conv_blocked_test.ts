@@ -147,3 +147,48 @@ Deno.test("packConvWeights packs param weights once at compile time, and the res
     /weightBlock=8 .* \(M\/B, C, kh, kw, B\)/,
   );
 });
+
+Deno.test("packMatmulWeights packs 2-D param weights by panels, and the result is unchanged", async () => {
+  const b = new GraphBuilder();
+  const x = b.input("x", [2, 3, 8]);
+  const w = b.param("w", data(8 * 64, 5), [8, 64]);
+  const y1 = b.call("matmul", [x, w]); // 64 columns: panels of 32
+  const y2 = b.call("matmul", [b.call("relu", [x]), w]); // shares w: packed once
+  const y3 = b.call("matmul", [b.input("v", [8]), b.param("w24", data(8 * 24, 6), [8, 24])]);
+  const y4 = b.call("matmul", [x, b.param("w6", data(8 * 6, 7), [8, 6])]); // 6: not packed
+  const wx = b.call("relu", [b.param("wx", data(8 * 16, 8), [8, 16])]);
+  const y5 = b.call("matmul", [x, wx]); // computed weight: left alone
+  b.output(y1, y2, y3, y4, y5);
+  const g = b.build();
+  const p = graph.passes.packMatmulWeights(g);
+  const mms = p.nodes.filter((n) => n.op === "matmul");
+  assert.deepEqual(mms.map((n) => (n.attrs as { weightBlock?: number }).weightBlock), [
+    32,
+    32,
+    8,
+    undefined,
+    undefined,
+  ]);
+  assert.equal(mms[0].inputs[1], mms[1].inputs[1]);
+  assert.deepEqual(mms[0].inputs[1].shape, [2, 8, 32]);
+  const packed = p.params.get(mms[0].inputs[1].name)!.data as Float32Array;
+  const orig = g.params.get("w")!.data as Float32Array;
+  // packed[o][r][l] = w[r][o * 32 + l]
+  assert.equal(packed[(1 * 8 + 3) * 32 + 5], orig[3 * 64 + 32 + 5]);
+  const xs = data(2 * 3 * 8, 9), vs = data(8, 10);
+  const inputs = { x: { shape: [2, 3, 8], data: xs }, v: { shape: [8], data: vs } };
+  const want = evalGraph(g, inputs);
+  for (const target of ["interpreter", "c"] as const) {
+    const exe = await graph.build(g, { target });
+    assert.ok(exe.graph.nodes.some((n) => graph.isOp(n, "matmul") && n.attrs.weightBlock === 32));
+    const got = await exe.run([nd.array(xs, [2, 3, 8]), nd.array(vs, [8])]);
+    got.forEach((t, i) => close(t.data as Float32Array, want[i].data, `${target} output ${i}`));
+  }
+  assert.throws(() => onnx.exportOnnx(p), /matmul with packed weights \(weightBlock=32\)/);
+  const b2 = new GraphBuilder();
+  const bad = b2.param("w", data(64, 1), [2, 8, 4]);
+  assert.throws(
+    () => b2.call("matmul", [b2.input("x", [3, 8]), bad], { weightBlock: 8 }),
+    /weightBlock=8 with weight \(2, 8, 4\).*\(N\/B, K, B\)/,
+  );
+});

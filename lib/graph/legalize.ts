@@ -138,7 +138,9 @@ export function legalizeNode(n: Node, ins: readonly Tensor[]): Tensor {
       n.op,
     );
   }
-  if (isOp(n, "matmul")) return matmul(ins, shapes, out);
+  if (isOp(n, "matmul")) {
+    return n.attrs.weightBlock ? packedMatmul(ins, shapes, out) : matmul(ins, shapes, out);
+  }
   if (isOp(n, "softmax")) return softmax(X, shapes[0], n.attrs.axis);
   if (isOp(n, "layerNorm")) return layerNorm(ins, shapes[0], n.attrs);
   if (isOp(n, "batchNorm")) {
@@ -287,6 +289,30 @@ function matmul(ins: readonly Tensor[], shapes: number[][], out: number[]): Tens
     const bi = [...bcast(bBatch, batch, batchShape), r, ...(j ? [j] : [])];
     return te.sum(A(...ai).mul(B(...bi)), [r]);
   }, "matmul");
+}
+
+/**
+ * A matmul whose weight was packed by packMatmulWeights, (K, N) as (N/B, K, B): the sums are
+ * computed over [..., M, N/B, B], so a register tile's columns read B contiguous floats of
+ * one panel at every step of k (the unpacked weight is a stride of N floats a step, which
+ * streams the whole weight once per tile row: BERT's 768x3072 weight ran at half speed), and
+ * read back as [..., M, N]. The same sums, in the same order, as the plain form.
+ */
+function packedMatmul(ins: readonly Tensor[], shapes: number[][], out: number[]): Tensor {
+  const [A, W] = ins;
+  const [sa, [nb, kdim, B]] = shapes;
+  const [r] = reduceAxes([kdim], "k");
+  const lead = out.slice(0, -1);
+  const blocked = compute([...lead, nb, B], (idx) => {
+    const rows = idx.slice(0, lead.length), [jo, jl] = idx.slice(lead.length);
+    // a's batch dimensions (and its row, unless it is a vector) are the leading indices.
+    const ai = sa.length === 1 ? [r] : [...rows.slice(rows.length - (sa.length - 1)), r];
+    return te.sum(A(...ai).mul(W(jo, r, jl)), [r]);
+  }, "matmul");
+  return compute(out, (idx) => {
+    const j = idx[idx.length - 1];
+    return blocked(...idx.slice(0, -1), j.floordiv(B), j.floormod(B));
+  }, "unblock");
 }
 
 function softmax(X: Tensor, s: number[], axis: number): Tensor {

@@ -24,6 +24,7 @@ import { foldConstants } from "./passes/foldConstants.ts";
 import { fuseOps } from "./passes/fuseOps.ts";
 import { inferShapes } from "./passes/inferShapes.ts";
 import { packConvWeights } from "./passes/packConvWeights.ts";
+import { packMatmulWeights } from "./passes/packMatmulWeights.ts";
 import { planMemory } from "./passes/planMemory.ts";
 
 export const graph = {
@@ -61,6 +62,7 @@ export const graph = {
     eliminateDeadCode,
     combineParallelMatmul,
     packConvWeights,
+    packMatmulWeights,
     fuseOps,
     planMemory,
   },

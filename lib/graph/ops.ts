@@ -6,7 +6,7 @@
  *
  * | op                    | inputs                         | attributes (default)                                  | output                                     |
  * |-----------------------|--------------------------------|-------------------------------------------------------|--------------------------------------------|
- * | matmul                | a, b                           | -                                                     | numpy matmul (batch dims broadcast, 1-D promoted) |
+ * | matmul                | a, b                           | weightBlock (absent: b as given; B: b a (K, N) param packed (N/B, K, B), set by packMatmulWeights) | numpy matmul (batch dims broadcast, 1-D promoted) |
  * | add sub mul div pow   | a, b (same dtype)              | -                                                     | numpy broadcast of a and b                 |
  * | maximum minimum       | a, b (same dtype)              | -                                                     | numpy broadcast of a and b                 |
  * | relu neg              | x (numeric)                    | -                                                     | x's type                                   |
@@ -64,7 +64,7 @@ interface PoolAttrs {
 
 /** Each operator's attributes as a caller gives them (optional ones may be left out). */
 export interface OpAttrs {
-  matmul: NoAttrs;
+  matmul: { weightBlock?: number };
   add: NoAttrs;
   sub: NoAttrs;
   mul: NoAttrs;
@@ -116,6 +116,7 @@ export type OpName = keyof OpAttrs;
 /** Attributes after normalization: every one present. */
 export type NormAttrs<K extends OpName> = K extends "conv2d"
   ? Required<Omit<OpAttrs["conv2d"], "weightBlock">> & { weightBlock?: number }
+  : K extends "matmul" ? OpAttrs["matmul"]
   : Required<OpAttrs[K]>;
 
 export const BINARY_OPS = ["add", "sub", "mul", "div", "pow", "maximum", "minimum"] as const;
@@ -483,10 +484,26 @@ function sliceSpec(): OpSpec<"slice"> {
 const SPECS: { [K in OpName]: OpSpec<K> } = {
   matmul: {
     arity: [2, 2],
-    infer(ins, _a, where) {
+    infer(ins, a, where) {
       const dtype = needSameDtype(ins, where);
       needNumeric(ins[0], where);
-      return { attrs: {}, out: { shape: matmulShape(ins[0].shape, ins[1].shape, where), dtype } };
+      const block = int(a.weightBlock, 0, where, "weightBlock");
+      if (block === 0) {
+        return { attrs: {}, out: { shape: matmulShape(ins[0].shape, ins[1].shape, where), dtype } };
+      }
+      const w = ins[1];
+      const dims = w.shape.map((d) => typeof d === "number" ? d : -1);
+      if (block < 0 || dims.length !== 3 || dims.some((d) => d < 1) || dims[2] !== block) {
+        throw new TesseraError(
+          `${where}: weightBlock=${block} with weight ${showShape(w.shape)}: a packed weight ` +
+            "is (N/B, K, B) with known sizes and B = weightBlock > 0",
+        );
+      }
+      const logical = [dims[1], dims[0] * block];
+      return {
+        attrs: { weightBlock: block },
+        out: { shape: matmulShape(ins[0].shape, logical, where), dtype },
+      };
     },
   },
   add: binary,

@@ -13,6 +13,7 @@ import { foldBatchNorm } from "./passes/foldBatchNorm.ts";
 import { foldConstants } from "./passes/foldConstants.ts";
 import { narrowIndices } from "./passes/narrowIndices.ts";
 import { packConvWeights } from "./passes/packConvWeights.ts";
+import { packMatmulWeights } from "./passes/packMatmulWeights.ts";
 
 export interface Pass {
   name: string;
@@ -28,6 +29,7 @@ export const PIPELINE: readonly Pass[] = [
   { name: "combineParallelMatmul", run: combineParallelMatmul },
   { name: "foldConstants", run: (g) => foldConstants(g) },
   { name: "packConvWeights", run: packConvWeights },
+  { name: "packMatmulWeights", run: packMatmulWeights },
   { name: "narrowIndices", run: narrowIndices },
   { name: "eliminateDeadCode", run: eliminateDeadCode },
 ];

@@ -228,8 +228,9 @@ const vectorMaths = new Map<string, Promise<{ defines: string[]; libs: string[] 
 
 /**
  * glibc's vector math library (libmvec) on x86-64: with it, the printed prelude declares
- * `expf` and `logf` as SIMD functions (TSR_MVEC), so GCC vectorizes loops that call them
- * with libmvec's AVX2 versions instead of keeping them scalar. Elsewhere (another C library,
+ * `expf` and `logf` as SIMD functions (TSR_MVEC), and the double `erf` and `tanh` where the
+ * library has them (TSR_MVEC_ERF, glibc 2.35 on), so GCC vectorizes loops that call them
+ * with libmvec's versions instead of keeping them scalar. Elsewhere (another C library,
  * another architecture) the scalar functions are used and nothing else changes.
  */
 function vectorMath(cc: string): Promise<{ defines: string[]; libs: string[] }> {
@@ -244,9 +245,13 @@ function vectorMath(cc: string): Promise<{ defines: string[]; libs: string[] }> 
       stderr: "null",
     }).output().then(async (out) => {
       const path = new TextDecoder().decode(out.stdout).trim();
-      return out.success && path.startsWith("/") && await exists(path)
-        ? { defines: ["-DTSR_MVEC"], libs: ["-lmvec"] }
-        : none;
+      if (!out.success || !path.startsWith("/") || !await exists(path)) return none;
+      // erf and tanh came to libmvec in glibc 2.35: declared only where the library has them.
+      const text = new TextDecoder("latin1").decode(await Deno.readFile(path));
+      const more = text.includes("_ZGVdN4v_erf") && text.includes("_ZGVdN4v_tanh")
+        ? ["-DTSR_MVEC_ERF"]
+        : [];
+      return { defines: ["-DTSR_MVEC", ...more], libs: ["-lmvec"] };
     }, () => none);
     vectorMaths.set(cc, found);
   }

@@ -192,6 +192,11 @@ TSR_INLINE float tsr_sigmoidf(float x) {
 float expf(float) __attribute__((__simd__("notinbranch")));
 float logf(float) __attribute__((__simd__("notinbranch")));
 #endif
+#ifdef TSR_MVEC_ERF
+/* GELU's erf and tanh, computed in double and rounded to float (the interpreter's rule). */
+double erf(double) __attribute__((__simd__("notinbranch")));
+double tanh(double) __attribute__((__simd__("notinbranch")));
+#endif
 /* Heap buffers come from a small per-thread cache of freed blocks (TVM's workspace pool in
    spirit): a block above malloc's mmap threshold is otherwise unmapped at free and faulted in
    again, page by page, at every call (a 512x512 matmul's 1 MiB packed tile: 256 faults, 1-3

@@ -143,6 +143,12 @@ function emit(w: Writer, n: Node): void {
     hardSwish: "HardSwish",
     globalAvgPool: "GlobalAveragePool",
   };
+  if (n.op === "matmul" && a.weightBlock) {
+    throw new TesseraError(
+      `exportOnnx: ${n.name}: a matmul with packed weights (weightBlock=${a.weightBlock}) has ` +
+        "no ONNX form; export the graph before graph.build's passes",
+    );
+  }
   const s = simple[n.op];
   if (s) {
     w.node(s, ins, out);

@@ -1,0 +1,48 @@
+/**
+ * Packs matmul weights once, at compile time, the matmul counterpart of packConvWeights (and
+ * of the packed B panels every BLAS keeps): a float32 matmul whose second operand is a 2-D
+ * param (K, N) with N a multiple of the block gets that weight as a new param (N/B, K, B) and
+ * `weightBlock: B`. Legalization then reads each panel of B columns contiguously along K.
+ * B is 32 columns when they divide N (two AVX-512 vectors: the CPU rules' register tile is
+ * 8x32 there), else 16, else 8; other matmuls are left as they are.
+ */
+import type { GraphBuilder } from "../builder.ts";
+import type { Graph, Node, Value } from "../ir.ts";
+import { isOp } from "../ir.ts";
+import { rewrite } from "../rewrite.ts";
+
+export function packMatmulWeights(g: Graph): Graph {
+  if (!g.nodes.some((n) => blockOf(n) > 0)) return g;
+  const done = new Map<Value, Value>(); // a weight two matmuls share is packed once
+  return rewrite(g, {
+    node(n, ins, b) {
+      const B = blockOf(n);
+      if (B === 0) return undefined;
+      const w = n.inputs[1];
+      const wv = done.get(w) ?? pack(g, w, B, b);
+      done.set(w, wv);
+      return b.call("matmul", [ins[0], wv], { weightBlock: B }, n.name);
+    },
+  }).graph;
+}
+
+/** The block a node's weight is packed by: 0 unless an unpacked float32 matmul on a 2-D param. */
+function blockOf(n: Node): number {
+  if (!isOp(n, "matmul") || n.attrs.weightBlock) return 0;
+  const w = n.inputs[1];
+  if (w.kind !== "param" || w.dtype !== "float32" || w.shape.length !== 2) return 0;
+  const cols = w.shape[1] as number;
+  return [32, 16, 8].find((B) => cols % B === 0) ?? 0;
+}
+
+/** The param `w` (K, N) packed as (N/B, K, B), a new param on `b`. */
+function pack(g: Graph, w: Value, B: number, b: GraphBuilder): Value {
+  const [k, n] = w.shape as number[];
+  const data = g.params.get(w.name)!.data as Float32Array;
+  const packed = new Float32Array(data.length);
+  // packed[o][r][l] = w[r][o * B + l]
+  for (let r = 0; r < k; r++) {
+    for (let j = 0; j < n; j++) packed[(Math.floor(j / B) * k + r) * B + (j % B)] = data[r * n + j];
+  }
+  return b.param(`${w.name}.packed${B}`, packed, [n / B, k, B]);
+}
