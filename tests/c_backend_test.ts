@@ -299,7 +299,7 @@ Deno.test("a NaN-propagating max vectorizes", async () => {
   assert.match(asm, /v?(cmp\w*|max)ps\s+[^\n]*%[xyz]mm/); // any x86-64 vector width
 });
 
-Deno.test("vectorized float32 exp, log and sigmoid use the C library's vector math, within 4 ulp", async () => {
+Deno.test("vectorized float32 exp, log, sigmoid, erf and tanh use the C library's vector math, within 4 ulp", async () => {
   // Dense inputs across each function's range, the special values, and the edges where exp
   // overflows or goes subnormal; compared with the interpreter (double, then rounded).
   const xs: number[] = [NaN, Infinity, -Infinity, 0, -0, 88.72, 88.73, -87.33, -103.9, -104];
@@ -308,7 +308,7 @@ Deno.test("vectorized float32 exp, log and sigmoid use the C library's vector ma
   while (xs.length % 8) xs.push(1);
   const n = xs.length;
   const X = te.placeholder([n], "float32", "X");
-  const fns = { exp: te.exp, log: te.log, sigmoid: te.sigmoid };
+  const fns = { exp: te.exp, log: te.log, sigmoid: te.sigmoid, erf: te.erf, tanh: te.tanh };
   const outs = Object.values(fns).map((f, k) => te.compute([n], (i) => f(X(i)), `Y${k}`));
   const s = te.createSchedule(outs);
   for (const Y of outs) {
@@ -343,6 +343,11 @@ Deno.test("vectorized float32 exp, log and sigmoid use the C library's vector ma
     const asm = new TextDecoder().decode(out.stdout);
     assert.match(asm, /call\s+[^\n]*_ZGV\w*_expf/);
     assert.match(asm, /call\s+[^\n]*_ZGV\w*_logf/);
+    // erf and tanh (in double, glibc 2.35 on) where the library has them.
+    if (lib.command.includes("-DTSR_MVEC_ERF")) {
+      assert.match(asm, /call\s+[^\n]*_ZGV\w*_erf\b/);
+      assert.match(asm, /call\s+[^\n]*_ZGV\w*_tanh\b/);
+    }
   }
 });
 
