@@ -300,14 +300,13 @@ function matmul(ins: readonly Tensor[], shapes: number[][], out: number[]): Tens
  */
 function packedMatmul(ins: readonly Tensor[], shapes: number[][], out: number[]): Tensor {
   const [A, W] = ins;
-  const [sa, [nb, kdim, B]] = shapes;
+  const [, [nb, kdim, B]] = shapes;
   const [r] = reduceAxes([kdim], "k");
   const lead = out.slice(0, -1);
   const blocked = compute([...lead, nb, B], (idx) => {
-    const rows = idx.slice(0, lead.length), [jo, jl] = idx.slice(lead.length);
-    // a's batch dimensions (and its row, unless it is a vector) are the leading indices.
-    const ai = sa.length === 1 ? [r] : [...rows.slice(rows.length - (sa.length - 1)), r];
-    return te.sum(A(...ai).mul(W(jo, r, jl)), [r]);
+    // The leading indices are a's batch dimensions and its row (none when a is a vector).
+    const [jo, jl] = idx.slice(lead.length);
+    return te.sum(A(...idx.slice(0, lead.length), r).mul(W(jo, r, jl)), [r]);
   }, "matmul");
   return compute(out, (idx) => {
     const j = idx[idx.length - 1];

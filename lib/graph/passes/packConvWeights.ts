@@ -11,22 +11,19 @@ import type { Graph, Node, Value } from "../ir.ts";
 import type { NormAttrs } from "../ops.ts";
 import { isOp } from "../ir.ts";
 import { channelBlock, packedShape } from "../legalize.ts";
-import { rewrite } from "../rewrite.ts";
+import { packParams } from "./packParams.ts";
 
 export function packConvWeights(g: Graph): Graph {
-  if (!g.nodes.some((n) => blockOf(n) > 0)) return g;
-  const done = new Map<Value, Value>(); // a weight two convolutions share is packed once
-  return rewrite(g, {
-    node(n, ins, b) {
-      const B = blockOf(n);
-      if (B === 0) return undefined;
-      const w = n.inputs[1];
-      const wv = done.get(w) ?? pack(g, w, B, b);
-      done.set(w, wv);
-      const attrs = { ...(n.attrs as NormAttrs<"conv2d">), weightBlock: B };
-      return b.call("conv2d", [ins[0], wv, ...ins.slice(2)], attrs, n.name);
-    },
-  }).graph;
+  return packParams(
+    g,
+    blockOf,
+    (w, B, b) => pack(g, w, B, b),
+    (n, ins, wv, B, b) =>
+      b.call("conv2d", [ins[0], wv, ...ins.slice(2)], {
+        ...(n.attrs as NormAttrs<"conv2d">),
+        weightBlock: B,
+      }, n.name),
+  );
 }
 
 /** The block a node's weight is packed by: 0 unless an unpacked float32 conv2d on a param. */

@@ -9,21 +9,15 @@
 import type { GraphBuilder } from "../builder.ts";
 import type { Graph, Node, Value } from "../ir.ts";
 import { isOp } from "../ir.ts";
-import { rewrite } from "../rewrite.ts";
+import { packParams } from "./packParams.ts";
 
 export function packMatmulWeights(g: Graph): Graph {
-  if (!g.nodes.some((n) => blockOf(n) > 0)) return g;
-  const done = new Map<Value, Value>(); // a weight two matmuls share is packed once
-  return rewrite(g, {
-    node(n, ins, b) {
-      const B = blockOf(n);
-      if (B === 0) return undefined;
-      const w = n.inputs[1];
-      const wv = done.get(w) ?? pack(g, w, B, b);
-      done.set(w, wv);
-      return b.call("matmul", [ins[0], wv], { weightBlock: B }, n.name);
-    },
-  }).graph;
+  return packParams(
+    g,
+    blockOf,
+    (w, B, b) => pack(g, w, B, b),
+    (n, ins, wv, B, b) => b.call("matmul", [ins[0], wv], { weightBlock: B }, n.name),
+  );
 }
 
 /** The block a node's weight is packed by: 0 unless an unpacked float32 matmul on a 2-D param. */
