@@ -7,7 +7,7 @@
  * primitives they apply end up in the trace.
  */
 import type { Expr, Var } from "../../ir/expr.ts";
-import { walkExpr } from "../../ir/visit.ts";
+import { substitute, walkExpr } from "../../ir/visit.ts";
 import type { Schedule } from "../../schedule/schedule.ts";
 import type { Stage } from "../../schedule/stage.ts";
 import type { ComputeOp, IterVar, Tensor } from "../../te/tensor.ts";
@@ -123,4 +123,32 @@ export function schedulable(s: Schedule, skip: Set<Stage>): Stage[] {
   return s.stages.filter((st) =>
     st.op.kind === "compute" && st.attach.type === "root" && !skip.has(st)
   );
+}
+
+/**
+ * The reads of `op`'s bodies with inlined stages expanded: a read of an inlined compute is
+ * replaced by the reads of its body, its axes bound to the read's indices. What a root stage
+ * reads once inlining has happened (the gelu epilogue of a matmul reads the matmul through
+ * an inlined bias add).
+ */
+export function readsThroughInlined(s: Schedule, op: ComputeOp): Read[] {
+  const out: Read[] = [];
+  const visit = (e: Expr, bind: ReadonlyMap<Var, Expr>) => {
+    walkExpr(e, (x) => {
+      if (x.kind !== "tensorRead") return;
+      const t = x.tensor as Tensor;
+      const indices = x.indices.map((i) => substitute(i, bind));
+      const st = s.stageOfOp(t.op);
+      if (st?.attach.type === "inline" && t.op.kind === "compute") {
+        const inner = new Map<Var, Expr>(t.op.axis.map((v, d) => [v, indices[d]]));
+        for (const body of t.op.bodies) visit(body, inner);
+        return;
+      }
+      const uses = new Set<Var>();
+      indices.forEach((i) => varsOf(i, uses));
+      out.push({ tensor: t, indices, uses });
+    });
+  };
+  for (const body of op.bodies) visit(body, new Map());
+  return out;
 }

@@ -24,6 +24,7 @@ import type { Stage } from "../../schedule/stage.ts";
 import type { ComputeOp, IterVar } from "../../te/tensor.ts";
 import { constExtent, constProduct, readsOf, registerTile, schedulable } from "./analysis.ts";
 import { type Decide, dividing, fallbackDecide } from "../decisions.ts";
+import { type Epilogue, epilogueOf, matchLoops } from "./epilogue.ts";
 
 export interface CpuFacts {
   /** float32 lanes of the widest vector register (8 with AVX2, 16 with AVX-512). */
@@ -41,16 +42,26 @@ export function cpuRules(
   skip: Set<Stage>,
   f: CpuFacts,
   decide: Decide = fallbackDecide,
+  keep: ReadonlySet<Stage> = new Set(),
 ): void {
+  // Consumers scheduled as a register tile's epilogue (epilogue.ts): their loops are taken.
+  const taken = new Set<Stage>();
   schedulable(s, skip).forEach((st, k) => {
+    if (taken.has(st)) return;
     const op = st.op as ComputeOp;
     const d: Decide = (name, options, fallback) => decide(`${k}.${name}`, options, fallback);
     const tile = registerTile(op);
     const lane = op.reduceAxis.length > 0 && laneReduction(op, f);
     const forms = [...(tile ? ["tile"] : []), ...(lane ? ["rfactor"] : []), "plain"];
     const form = d("form", forms, forms[0]);
-    if (form === "tile") registerTiled(rs, op, tile!.a, tile!.b, f, d);
-    else if (form === "rfactor") vectorReduce(rs, op, f, d);
+    if (form === "tile") {
+      const found = epilogueOf(s, st, keep);
+      const epi = found && !skip.has(found.stage) && d("epilogue", [true, false], true)
+        ? found
+        : null;
+      if (epi) taken.add(epi.stage);
+      registerTiled(rs, op, tile!.a, tile!.b, f, d, epi);
+    } else if (form === "rfactor") vectorReduce(rs, op, f, d);
     else plain(rs, op, f, d);
   });
 }
@@ -137,6 +148,12 @@ function laneTile(ext: number, lanes: number): { size: number; vector: boolean }
   return { size: d, vector: false };
 }
 
+/**
+ * The register tile of `op` over its axes `a` (rows) and `b` (vector columns): computed in a
+ * local tile, with the reduction outside the tile. Without an epilogue the tile is a cache
+ * of `op`'s own output, written back per tile; with one, the epilogue's loops are tiled the
+ * same way and `op` itself is computed in a local tile inside each of them.
+ */
 function registerTiled(
   rs: Schedule,
   op: ComputeOp,
@@ -144,6 +161,7 @@ function registerTiled(
   b: IterVar,
   f: CpuFacts,
   d: Decide,
+  epi: Epilogue | null = null,
 ): void {
   const ea = constExtent(a)!, eb = constExtent(b)!;
   const rule = laneTile(eb, f.lanes);
@@ -169,28 +187,42 @@ function registerTiled(
   }
   const rows = [1, 2, 3, 4, 6, 8, 12, 16].filter((x) => x <= ea);
   const bm = d("tileRows", rows, ruleRows);
-  const CL = rs.cacheWrite(op.output, "local");
-  const st = rs.stage(op.output);
-  const [ao, ai] = st.split(a, { factor: bm });
-  const [bo, bi] = st.split(b, { factor: bn });
+  // The tiled stage and, for each axis of op, its loop there; the stage computing the tile.
+  let st: Stage, loops: IterVar[], cl: Stage;
+  let contiguous = op.axis.length - 1;
+  if (epi) {
+    ({ loops, contiguous } = matchLoops(rs, epi));
+    st = rs.stage((epi.stage.op as ComputeOp).output);
+    cl = rs.stage(op.output).setScope("local");
+  } else {
+    const CL = rs.cacheWrite(op.output, "local");
+    st = rs.stage(op.output);
+    loops = op.axis;
+    cl = rs.stage(CL);
+  }
+  const [ao, ai] = st.split(loops[op.axis.indexOf(a)], { factor: bm });
+  const [bo, bi] = st.split(loops[op.axis.indexOf(b)], { factor: bn });
   // A second level of tiling (optional): a block of `rowBlock` tile rows runs inside each
   // column of tiles, so that the columns' operand panel is reused from cache by the block.
   const tilesA = Math.ceil(ea / bm);
   const rowBlock = d("rowBlock", [0, 2, 4, 8, 16].filter((x) => x < tilesA), 0);
   const [aOuter, aBlock] = rowBlock > 0 ? st.split(ao, { factor: rowBlock }) : [ao, null];
-  const outer = op.axis.map((v) =>
+  const outer = op.axis.map((v, i) =>
     v === a
       ? { v: aOuter, ext: rowBlock > 0 ? Math.ceil(tilesA / rowBlock) : tilesA }
       : v === b
       ? { v: bo, ext: Math.ceil(eb / bn) }
-      : loop(v)
+      : { v: loops[i], ext: constExtent(v) }
   );
   if (aBlock) outer.push({ v: aBlock, ext: rowBlock });
-  st.reorder(...outer.map((l) => l.v), ai, bi);
-  if (vector) st.vectorize(bi);
+  // The tile's loops: the one along the stage's contiguous output innermost, vectorized.
+  const rowsInner = contiguous === op.axis.indexOf(a);
+  st.reorder(...outer.map((l) => l.v), ...(rowsInner ? [bi, ai] : [ai, bi]));
+  if (rowsInner) {
+    if (laneCount(bm, f.lanes) === bm) st.vectorize(ai);
+  } else if (vector && contiguous === op.axis.indexOf(b)) st.vectorize(bi);
   const work = constProduct([...op.axis, ...op.reduceAxis]);
   parallelOuter(st, outer.slice(0, -1), work, f, d);
-  const cl = rs.stage(CL);
   cl.computeAt(st, outer[outer.length - 1].v);
   const reduce = cl.op.reduceAxis.map(loop);
   const last = reduce[reduce.length - 1];
