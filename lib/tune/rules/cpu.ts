@@ -95,7 +95,13 @@ function parallelOuter(
   let most = 1;
   while (most < outer.length && outer[most - 1].ext !== null && outer[most].ext !== null) most++;
   const depths = Array.from({ length: most + 1 }, (_, i) => i);
-  n = d("parallel", depths, work !== null && work < f.minParallelWork ? 0 : n);
+  // A reduction's work counts its steps too; it stays on one core below 32x the threshold
+  // (the quick-start MLP's 784x256 matmul at batch 1: a pool woken from sleep for it made
+  // the 24 us inference 6x slower), a copy or map below the threshold.
+  const least = st.op.kind === "compute" && st.op.reduceAxis.length > 0
+    ? 32 * f.minParallelWork
+    : f.minParallelWork;
+  n = d("parallel", depths, work !== null && work < least ? 0 : n);
   if (n === 0) return outer;
   const fused = n > 1 ? st.fuse(...outer.slice(0, n).map((l) => l.v)) : outer[0].v;
   st.parallel(fused);
