@@ -74,12 +74,13 @@ const loop = (v: IterVar): Loop => ({ v, ext: constExtent(v) });
 /**
  * Fuses a prefix of `outer` (adjacent data loops, outermost first) until it has a few
  * iterations per core, and runs it in parallel; returns the loops that remain, fused one
- * first. Nothing happens for a stage with too little work.
+ * first. Nothing happens for a stage with too little work: `op`'s iterations, a reduction's
+ * steps included.
  */
 function parallelOuter(
   st: Stage,
   outer: Loop[],
-  work: number | null,
+  op: ComputeOp,
   f: CpuFacts,
   d: Decide,
 ): Loop[] {
@@ -98,9 +99,8 @@ function parallelOuter(
   // A reduction's work counts its steps too; it stays on one core below 32x the threshold
   // (the quick-start MLP's 784x256 matmul at batch 1: a pool woken from sleep for it made
   // the 24 us inference 6x slower), a copy or map below the threshold.
-  const least = st.op.kind === "compute" && st.op.reduceAxis.length > 0
-    ? 32 * f.minParallelWork
-    : f.minParallelWork;
+  const work = constProduct([...op.axis, ...op.reduceAxis]);
+  const least = op.reduceAxis.length > 0 ? 32 * f.minParallelWork : f.minParallelWork;
   n = d("parallel", depths, work !== null && work < least ? 0 : n);
   if (n === 0) return outer;
   const fused = n > 1 ? st.fuse(...outer.slice(0, n).map((l) => l.v)) : outer[0].v;
@@ -227,8 +227,7 @@ function registerTiled(
   if (rowsInner) {
     if (laneCount(bm, f.lanes) === bm) st.vectorize(ai);
   } else if (vector && contiguous === op.axis.indexOf(b)) st.vectorize(bi);
-  const work = constProduct([...op.axis, ...op.reduceAxis]);
-  parallelOuter(st, outer.slice(0, -1), work, f, d);
+  parallelOuter(st, outer.slice(0, -1), op, f, d);
   cl.computeAt(st, outer[outer.length - 1].v);
   const reduce = cl.op.reduceAxis.map(loop);
   const last = reduce[reduce.length - 1];
@@ -298,8 +297,7 @@ function vectorReduce(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide): void
   const rf = rs.stage(RF);
   const lane = rf.op.axis[rf.op.axis.length - 1];
   rf.reorder(...rf.op.reduceAxis, lane).vectorize(lane);
-  const work = constProduct([...op.axis, ...op.reduceAxis]);
-  const outer = parallelOuter(st, op.axis.map(loop), work, f, d);
+  const outer = parallelOuter(st, op.axis.map(loop), op, f, d);
   if (outer.length > 0 && d("partialsAtRow", [true, false], true)) {
     rf.computeAt(st, outer[outer.length - 1].v);
   }
@@ -347,5 +345,5 @@ function plain(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide): void {
       st.unroll(r.v);
     }
   }
-  parallelOuter(st, data, constProduct([...op.axis, ...op.reduceAxis]), f, d);
+  parallelOuter(st, data, op, f, d);
 }
