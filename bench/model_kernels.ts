@@ -10,6 +10,7 @@
  */
 import { nd, nn, te } from "../mod.ts";
 import { extractTasks } from "../lib/graph/tasks.ts";
+import { weightBlockFor } from "../lib/graph/pipeline.ts";
 import { NDArray } from "../lib/runtime/ndarray.ts";
 import { modelSpecs } from "./models.ts";
 
@@ -31,7 +32,7 @@ const { graph: g } = spec.make().exportGraph({ forward: { x: nn.spec.tensor(spec
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const rows = [];
-for (const t of extractTasks(g)) {
+for (const t of extractTasks(g, { block: await weightBlockFor("c") })) {
   const args = [...t.inputs, ...t.outputs];
   const f = await te.build(t.outputs, args, {
     target: "c",

@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { graph, GraphBuilder, nd, onnx, te } from "../mod.ts";
 import { legalizeNode } from "../lib/graph/legalize.ts";
-import { defaultSchedule } from "../lib/tune/default.ts";
+import { defaultFacts, defaultSchedule } from "../lib/tune/default.ts";
+import { weightBlockFor } from "../lib/graph/pipeline.ts";
 import { Choices, propertyOptions } from "./gen/choices.ts";
 import { evalGraph } from "./graph_ref_util.ts";
 import { useTestCache } from "./c_util.ts";
@@ -118,6 +119,13 @@ Deno.test("packConvWeights packs param weights once at compile time, and the res
   const g = b.build();
   const p = graph.passes.packConvWeights(g);
   const convs = p.nodes.filter((n) => n.op === "conv2d");
+  const by8 = graph.passes.packConvWeights(g, 8).nodes.filter((n) => n.op === "conv2d");
+  assert.deepEqual(by8.map((n) => (n.attrs as { weightBlock?: number }).weightBlock), [
+    8,
+    8,
+    undefined,
+    undefined,
+  ]);
   assert.deepEqual(convs.map((n) => (n.attrs as { weightBlock?: number }).weightBlock), [
     16,
     16,
@@ -178,9 +186,23 @@ Deno.test("packMatmulWeights packs 2-D param weights by panels, and the result i
   const xs = data(2 * 3 * 8, 9), vs = data(8, 10);
   const inputs = { x: { shape: [2, 3, 8], data: xs }, v: { shape: [8], data: vs } };
   const want = evalGraph(g, inputs);
+  // At most `widest` columns a panel; graph.build asks for two of the CPU's vectors.
+  const narrow = graph.passes.packMatmulWeights(g, 16).nodes.filter((n) => n.op === "matmul");
+  assert.deepEqual(narrow.map((n) => (n.attrs as { weightBlock?: number }).weightBlock), [
+    16,
+    16,
+    8,
+    undefined,
+    undefined,
+  ]);
+  const block = await weightBlockFor("c");
+  assert.equal(block, Math.min(32, 2 * (await defaultFacts()).lanes));
+  assert.equal(await weightBlockFor("webgpu"), 32);
   for (const target of ["interpreter", "c"] as const) {
     const exe = await graph.build(g, { target });
-    assert.ok(exe.graph.nodes.some((n) => graph.isOp(n, "matmul") && n.attrs.weightBlock === 32));
+    assert.ok(
+      exe.graph.nodes.some((n) => graph.isOp(n, "matmul") && n.attrs.weightBlock === block),
+    );
     const got = await exe.run([nd.array(xs, [2, 3, 8]), nd.array(vs, [8])]);
     got.forEach((t, i) => close(t.data as Float32Array, want[i].data, `${target} output ${i}`));
   }

@@ -231,3 +231,50 @@ Deno.test("CPU default: an elementwise consumer of a register tile is its epilog
     assert.ok(Math.abs(x[i] - y[i]) <= 1e-5, `[${i}] ${x[i]} ${y[i]}`);
   }
 });
+
+Deno.test("CPU default: a register tile narrower than a blocked read-back's block takes no epilogue (it would compute the block twice)", async () => {
+  useTestCache();
+  // The blocked matmul above with blocks of 32 columns and AVX2-like facts (tiles of 2 x 4
+  // lanes = 8 columns): computed inside the consumer's tiles of 8, each tile would compute
+  // all 32 columns of its block (bound inference cannot narrow `j % 32` to the tile).
+  const m = 12, kk = 20, n = 64, blk = 32;
+  const A = te.placeholder([m, kk], "float32", "A");
+  const W = te.placeholder([n / blk, kk, blk], "float32", "W");
+  const k = te.reduceAxis([0, kk], "k");
+  const P = te.compute(
+    [m, n / blk, blk],
+    (i, jo, jl) => te.sum(A(i, k).mul(W(jo, k, jl)), [k]),
+    "P",
+  );
+  const Y = te.compute([m, n], (i, j) => te.tanh(P(i, j.floordiv(blk), j.floormod(blk))), "Y");
+  const facts = { ...host, lanes: 4, minParallelWork: 0 };
+  const { schedule, trace } = await tune.defaultSchedule(Y, "c", { facts });
+  const names = trace.filter((t) => t.p === "computeAt")
+    .map((t) => t.p === "computeAt" ? schedule.stages[t.at].name : "");
+  assert.ok(!names.includes("Y"), `nothing is computed inside Y's tiles: ${JSON.stringify(trace)}`);
+  const rand = (len: number) => Float32Array.from({ length: len }, () => Math.random() - 0.5);
+  const a = nd.array(rand(m * kk), [m, kk]), w = nd.array(rand(n * kk), [n / blk, kk, blk]);
+  const want = nd.empty([m, n]), got = nd.empty([m, n]);
+  await (await te.build(te.createSchedule(Y), [A, W, Y]))(a, w, want);
+  await (await te.build(schedule, [A, W, Y], { target: "c" }))(a, w, got);
+  const x = want.toArray(), y = got.toArray();
+  for (let i = 0; i < x.length; i++) {
+    assert.ok(Math.abs(x[i] - y[i]) <= 1e-5, `[${i}] ${x[i]} ${y[i]}`);
+  }
+});
+
+Deno.test("CPU default: tile rows run in blocks inside each column of tiles when a column's panel outgrows L1", async () => {
+  // 128 x 64 x 1024 with 4 lanes: tiles of 8 columns, panels of 1024 x 8 floats (32 KiB + 0):
+  // at 1024 the panel is exactly L1 (no block), at 2048 it is twice (rows blocked).
+  for (const [kk, blocked] of [[1024, false], [2048, true]] as const) {
+    const A = te.placeholder([128, kk], "float32", "A");
+    const B = te.placeholder([kk, 64], "float32", "B");
+    const k = te.reduceAxis([0, kk], "k");
+    const C = te.compute([128, 64], (i, j) => te.sum(A(i, k).mul(B(k, j)), [k]), "C");
+    const facts = { ...host, lanes: 4, minParallelWork: 0 };
+    const { trace } = await tune.defaultSchedule(C, "c", { facts });
+    const splits = trace.filter((t) => t.p === "split").length;
+    // split rows, split columns, (split the row tiles into blocks), split the reduction
+    assert.equal(splits, blocked ? 4 : 3, `k = ${kk}: ${JSON.stringify(trace)}`);
+  }
+});

@@ -394,13 +394,16 @@ function conv2d(
 }
 
 /**
- * Output channels per block of a blocked convolution: 32, else 16, else 8, else 0 (not
- * blocked). 32 gives the CPU register tile two vectors of columns per row (7-8 rows x 2 =
- * 14-16 accumulators, one weight load per two FMAs); 16 left it load-bound: ResNet-18 16-17
- * -> 13.3 ms (Zen 5, 2 cores, AVX-512; untested on AVX2, where 32 is four 8-lane vectors).
+ * Output channels per block of a blocked convolution: the widest of 32, 16 and 8 that is at
+ * most `widest` and divides them, else 0 (not blocked). graph.build asks for two vector
+ * registers' worth (weightBlockFor): the CPU register tile then covers the block with two
+ * vectors of columns per row (7-8 rows x 2 accumulators, one weight load per two FMAs). A
+ * block wider than the tile is not: 32-channel blocks with AVX2's 16-column tile took ResNet-18
+ * from 48 to 66 ms (Zen 3, 2 cores); with AVX-512, 16-channel blocks left the tile load-bound
+ * (16-17 ms against 13.3 with 32, Zen 5).
  */
-export function channelBlock(channels: number): number {
-  return channels % 32 === 0 ? 32 : channels % 16 === 0 ? 16 : channels % 8 === 0 ? 8 : 0;
+export function channelBlock(channels: number, widest = 32): number {
+  return [32, 16, 8].find((b) => b <= widest && channels % b === 0) ?? 0;
 }
 
 /** The shape of a convolution weight (M, C, kh, kw) packed by blocks of B output channels. */

@@ -14,25 +14,45 @@ import { foldConstants } from "./passes/foldConstants.ts";
 import { narrowIndices } from "./passes/narrowIndices.ts";
 import { packConvWeights } from "./passes/packConvWeights.ts";
 import { packMatmulWeights } from "./passes/packMatmulWeights.ts";
+import { defaultFacts } from "../tune/default.ts";
 
 export interface Pass {
   name: string;
   run: (g: Graph) => Graph;
 }
 
-/** The passes `graph.build` runs, in order. */
-export const PIPELINE: readonly Pass[] = [
-  { name: "foldConstants", run: (g) => foldConstants(g) },
-  { name: "foldBatchNorm", run: foldBatchNorm },
-  { name: "cancelLayout", run: cancelLayout },
-  { name: "eliminateCommonSubexpressions", run: eliminateCommonSubexpressions },
-  { name: "combineParallelMatmul", run: combineParallelMatmul },
-  { name: "foldConstants", run: (g) => foldConstants(g) },
-  { name: "packConvWeights", run: packConvWeights },
-  { name: "packMatmulWeights", run: packMatmulWeights },
-  { name: "narrowIndices", run: narrowIndices },
-  { name: "eliminateDeadCode", run: eliminateDeadCode },
-];
+/**
+ * The passes `graph.build` runs, in order; weights are packed in blocks of at most `block`
+ * columns or channels (weightBlockFor).
+ */
+export function pipeline(block = 32): Pass[] {
+  return [
+    { name: "foldConstants", run: (g) => foldConstants(g) },
+    { name: "foldBatchNorm", run: foldBatchNorm },
+    { name: "cancelLayout", run: cancelLayout },
+    { name: "eliminateCommonSubexpressions", run: eliminateCommonSubexpressions },
+    { name: "combineParallelMatmul", run: combineParallelMatmul },
+    { name: "foldConstants", run: (g) => foldConstants(g) },
+    { name: "packConvWeights", run: (g) => packConvWeights(g, block) },
+    { name: "packMatmulWeights", run: (g) => packMatmulWeights(g, block) },
+    { name: "narrowIndices", run: narrowIndices },
+    { name: "eliminateDeadCode", run: eliminateDeadCode },
+  ];
+}
+
+/** The pipeline with the widest blocks (32), as a WebGPU build packs. */
+export const PIPELINE: readonly Pass[] = pipeline();
+
+/**
+ * The weight block for a build on `target`: two vector registers of float32 on the CPU (16
+ * with AVX2, 32 with AVX-512: the register tile's columns, see legalize.ts's channelBlock),
+ * also for the interpreter, which runs the CPU schedules and reads the C target's records;
+ * 32 on WebGPU.
+ */
+export async function weightBlockFor(target: string): Promise<number> {
+  if (target === "webgpu") return 32;
+  return Math.min(32, 2 * (await defaultFacts()).lanes);
+}
 
 /** `g` with sizes bound and every pass of `passes` applied. */
 export function optimize(

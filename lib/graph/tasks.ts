@@ -12,7 +12,7 @@ import type { Tensor } from "../te/tensor.ts";
 import { workloadKey } from "../tune/key.ts";
 import { groupProgram } from "./fusedProgram.ts";
 import type { Graph } from "./ir.ts";
-import { optimize, PIPELINE } from "./pipeline.ts";
+import { optimize, pipeline } from "./pipeline.ts";
 import { type FusedGroup, fuseOps } from "./passes/fuseOps.ts";
 import { findViews } from "./passes/views.ts";
 
@@ -34,11 +34,13 @@ export interface Task {
 export interface TaskOptions {
   sizes?: Record<string, number>;
   maxGroupSize?: number;
+  /** The weight block graph.build packs by on the target (pipeline.ts's weightBlockFor). */
+  block?: number;
 }
 
 /** The model's distinct fused programs, most total work (FLOPs x count) first. */
 export function extractTasks(g: Graph, opts: TaskOptions = {}): Task[] {
-  const part = fuseOps(optimize(g, opts.sizes ?? {}, PIPELINE), {
+  const part = fuseOps(optimize(g, opts.sizes ?? {}, pipeline(opts.block)), {
     maxGroupSize: opts.maxGroupSize,
   });
   const byKey = new Map<string, Task>();

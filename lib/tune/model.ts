@@ -13,6 +13,7 @@
 import { TesseraError } from "../error.ts";
 import { warn } from "../warn.ts";
 import type { Graph } from "../graph/ir.ts";
+import { weightBlockFor } from "../graph/pipeline.ts";
 import { extractTasks } from "../graph/tasks.ts";
 import { groupData } from "../graph/groupData.ts";
 import { progress, type ProgressMode } from "../display/progress.ts";
@@ -93,7 +94,11 @@ export async function tuneModel(g: Graph, opts: ModelTuneOptions): Promise<Model
   const target = opts.target ?? "c";
   const batch = opts.batch ?? 4;
   const deadline = opts.minutes ? performance.now() + opts.minutes * 60_000 : Infinity;
-  const tasks = extractTasks(g, { sizes: opts.sizes, maxGroupSize: opts.maxGroupSize });
+  const tasks = extractTasks(g, {
+    sizes: opts.sizes,
+    maxGroupSize: opts.maxGroupSize,
+    block: await weightBlockFor(target),
+  });
   const read = await readRecords(opts.records);
   for (const message of read.warnings) warn(`tune.model: ${message}`);
   const writer = await RecordWriter.open(opts.records);

@@ -2,7 +2,8 @@
  * Packs convolution weights for the channel-blocked form once, at compile time, as TVM's
  * AlterOpLayout with FoldConstant does for NCHW[x]c: a float32 conv2d (groups 1) whose weight
  * is a param and whose output channels are a multiple of 8 gets its weight as a new param
- * (M/B, C, kh, kw, B) and `weightBlock: B`. Legalization then reads the packed weight
+ * (M/B, C, kh, kw, B) and `weightBlock: B` (B from legalize.ts's channelBlock, at most
+ * `widest`). Legalization then reads the packed weight
  * directly instead of packing it at every inference (for ResNet-18, 11.7M floats a call).
  * A weight computed at run time stays as it is (legalization packs it as a stage).
  */
@@ -13,10 +14,10 @@ import { isOp } from "../ir.ts";
 import { channelBlock, packedShape } from "../legalize.ts";
 import { packParams } from "./packParams.ts";
 
-export function packConvWeights(g: Graph): Graph {
+export function packConvWeights(g: Graph, widest = 32): Graph {
   return packParams(
     g,
-    blockOf,
+    (n) => blockOf(n, widest),
     (w, B, b) => pack(g, w, B, b),
     (n, ins, wv, B, b) =>
       b.call("conv2d", [ins[0], wv, ...ins.slice(2)], {
@@ -27,10 +28,12 @@ export function packConvWeights(g: Graph): Graph {
 }
 
 /** The block a node's weight is packed by: 0 unless an unpacked float32 conv2d on a param. */
-function blockOf(n: Node): number {
+function blockOf(n: Node, widest: number): number {
   if (!isOp(n, "conv2d") || n.attrs.weightBlock || n.attrs.groups !== 1) return 0;
   const w = n.inputs[1];
-  return w.kind === "param" && w.dtype === "float32" ? channelBlock(w.shape[0] as number) : 0;
+  return w.kind === "param" && w.dtype === "float32"
+    ? channelBlock(w.shape[0] as number, widest)
+    : 0;
 }
 
 /** The param `w` (M, C, kh, kw) packed as (M/B, C, kh, kw, B), a new param on `b`. */
