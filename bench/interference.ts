@@ -11,7 +11,9 @@
  * each library's CPU time in the 20 ms after a call, when it should be idle (Linux only).
  * OpenBLAS's pthreads build spins for 2^28 cycles by default (~130 ms of a core per call);
  * OPENBLAS_THREAD_TIMEOUT=4 makes its workers sleep at once, and this bench sets it before
- * OpenBLAS loads unless the caller set it or passes --spin.
+ * OpenBLAS loads unless the caller set it or passes --spin. A last table times Tessera's
+ * kernel after pauses of its own, with no neighbour: what is left of the interleaved ratio
+ * once the neighbours' threads are quiet is mostly the pause (see the README).
  *
  *   deno run -A bench/interference.ts [--size N] [--rounds R (60)] [--spin]
  */
@@ -87,6 +89,21 @@ const busyAfter = async (r: { run: () => unknown }) => {
   return (sum / 20) * 1e3;
 };
 
+/**
+ * Tessera's kernel after a gap of `ms` in which this thread keeps one core busy in JavaScript
+ * and no other library runs: what a pause alone costs the next call (medians of `rounds`).
+ */
+const afterGap = async (ms: number) => {
+  const t = ready[0], times: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    for (let x = 0, end = performance.now() + ms; performance.now() < end;) x += Math.sqrt(x);
+    const t0 = performance.now();
+    await t.run();
+    times.push(performance.now() - t0);
+  }
+  return summarize(times.map((x) => x / 1e3)).median;
+};
+
 for (const r of ready) for (let i = 0; i < 5; i++) await once(r); // warm up
 await quiet();
 const busy = new Map<string, number | null>();
@@ -109,6 +126,20 @@ for (let b = 0; b < blocks; b++) {
     }
   }
 }
+// No neighbour at all: the same kernel after a pause of its caller (a busy JavaScript loop, so
+// that no CPU goes idle). On a VM the next call pays for the pause itself; a library's ratio
+// above can be no better than the ratio here for a pause as long as its neighbours' calls.
+const gaps = [0, 0.5, 2, 5, 13];
+const base = await afterGap(0);
+const pauses = [
+  `\n${ready[0].name} after a pause with no neighbour (one core busy in JavaScript):`,
+];
+for (const g of gaps) {
+  const m = g === 0 ? base : await afterGap(g);
+  pauses.push(
+    `  pause ${String(g).padStart(4)} ms: ${(m * 1e3).toFixed(3)} ms (${(m / base).toFixed(2)})`,
+  );
+}
 console.log(`matmul ${size}, ${blocks * per} calls each, ${navigator.hardwareConcurrency} cores`);
 console.log("peer            alone (median)   interleaved (median)   ratio   busy after a call");
 for (const r of ready) {
@@ -121,3 +152,4 @@ for (const r of ready) {
   );
   r.dispose();
 }
+console.log(pauses.join("\n"));
