@@ -11,9 +11,13 @@
  * each library's CPU time in the 20 ms after a call, when it should be idle (Linux only).
  * OpenBLAS's pthreads build spins for 2^28 cycles by default (~130 ms of a core per call);
  * OPENBLAS_THREAD_TIMEOUT=4 makes its workers sleep at once, and this bench sets it before
- * OpenBLAS loads unless the caller set it or passes --spin. A last table times Tessera's
- * kernel after pauses of its own, with no neighbour: what is left of the interleaved ratio
- * once the neighbours' threads are quiet is mostly the pause (see the README).
+ * OpenBLAS loads unless the caller set it or passes --spin.
+ *
+ * A call after a pause is slower even with no neighbour: on a shared VM the kernel's data
+ * leaves the caches while it does not run (a 512^3 matmul is 1.3-1.8x slower after a 5-13 ms
+ * pause on a Zen 3 VM, with one thread too). So each library is also timed alone with a pause
+ * before each call as long as its neighbours' calls, and "interleaved / paused" is what the
+ * neighbours themselves cost it.
  *
  *   deno run -A bench/interference.ts [--size N] [--rounds R (60)] [--spin]
  */
@@ -90,18 +94,16 @@ const busyAfter = async (r: { run: () => unknown }) => {
 };
 
 /**
- * Tessera's kernel after a gap of `ms` in which this thread keeps one core busy in JavaScript
- * and no other library runs: what a pause alone costs the next call (medians of `rounds`).
+ * `r`'s calls each after a pause of `ms` in which this thread keeps one core busy in
+ * JavaScript and no other library runs: what the pause alone costs the next call (median).
  */
-const afterGap = async (ms: number) => {
-  const t = ready[0], times: number[] = [];
+const afterPause = async (r: { run: () => unknown }, ms: number) => {
+  const times: number[] = [];
   for (let i = 0; i < rounds; i++) {
     for (let x = 0, end = performance.now() + ms; performance.now() < end;) x += Math.sqrt(x);
-    const t0 = performance.now();
-    await t.run();
-    times.push(performance.now() - t0);
+    times.push(await once(r));
   }
-  return summarize(times.map((x) => x / 1e3)).median;
+  return summarize(times).median;
 };
 
 for (const r of ready) for (let i = 0; i < 5; i++) await once(r); // warm up
@@ -126,30 +128,28 @@ for (let b = 0; b < blocks; b++) {
     }
   }
 }
-// No neighbour at all: the same kernel after a pause of its caller (a busy JavaScript loop, so
-// that no CPU goes idle). On a VM the next call pays for the pause itself; a library's ratio
-// above can be no better than the ratio here for a pause as long as its neighbours' calls.
-const gaps = [0, 0.5, 2, 5, 13];
-const base = await afterGap(0);
-const pauses = [
-  `\n${ready[0].name} after a pause with no neighbour (one core busy in JavaScript):`,
-];
-for (const g of gaps) {
-  const m = g === 0 ? base : await afterGap(g);
-  pauses.push(
-    `  pause ${String(g).padStart(4)} ms: ${(m * 1e3).toFixed(3)} ms (${(m / base).toFixed(2)})`,
-  );
+// The same calls with no neighbour, each after a pause of its caller as long as its
+// neighbours' calls took (a busy JavaScript loop, so that no CPU goes idle). On a shared VM a
+// kernel is slower after any pause (its data leaves the shared caches, whoever runs): the
+// interleaved time over this one is what the neighbours themselves cost.
+const median = (r: { name: string }, m: Map<string, number[]>) => summarize(m.get(r.name)!).median;
+const paused = new Map<string, number>();
+for (const r of ready) {
+  const others = ready.filter((o) => o !== r).reduce((t, o) => t + median(o, mixed), 0);
+  paused.set(r.name, await afterPause(r, others * 1e3));
 }
 console.log(`matmul ${size}, ${blocks * per} calls each, ${navigator.hardwareConcurrency} cores`);
-console.log("peer            alone (median)   interleaved (median)   ratio   busy after a call");
+console.log(
+  "peer            alone (median)   interleaved (median)   ratio   after an equal pause   " +
+    "interleaved / paused   busy after a call",
+);
 for (const r of ready) {
-  const a = summarize(alone.get(r.name)!).median, m = summarize(mixed.get(r.name)!).median;
+  const a = median(r, alone), m = median(r, mixed), p = paused.get(r.name)!;
   const b = busy.get(r.name);
+  const ms = (x: number, w: number) => `${(x * 1e3).toFixed(3)} ms`.padStart(w);
   console.log(
-    `${r.name.padEnd(15)} ${(a * 1e3).toFixed(3).padStart(10)} ms   ${
-      (m * 1e3).toFixed(3).padStart(14)
-    } ms        ${(m / a).toFixed(2)}   ${b === null ? "n/a" : `${b!.toFixed(1)} ms of 20`}`,
+    `${r.name.padEnd(15)} ${ms(a, 13)}   ${ms(m, 17)}    ${(m / a).toFixed(2)}   ${ms(p, 18)}   ` +
+      `${(m / p).toFixed(2).padStart(20)}   ${b === null ? "n/a" : `${b!.toFixed(1)} ms of 20`}`,
   );
   r.dispose();
 }
-console.log(pauses.join("\n"));
