@@ -460,3 +460,22 @@ Deno.test("the roofline measurement reports its progress instead of going quiet"
   assert.ok(at(/cpu roofline: compute peak/) >= 0, out);
   assert.ok(at(/cpu roofline: memory bandwidth/) > at(/cpu roofline: compute peak/), out);
 });
+
+Deno.test("after each settle pause, untimed calls run for warmMs before the sample", async () => {
+  for (const [warmMs, least, most] of [[0, 1, 1], [12, 4, 12]] as const) {
+    let calls = 0;
+    const suite = bench.suite("warm");
+    suite.add({
+      name: "busy 3 ms",
+      fn: () => {
+        calls++;
+        for (const end = performance.now() + 3; performance.now() < end;);
+      },
+    });
+    const result = await suite.run({ repeats: 3, warmup: 0, settleMs: 1, warmMs, progress: false });
+    // Per round: the untimed calls, then one timed call; plus one calibration call.
+    const perRound = (calls - 1) / 3 - 1;
+    assert.ok(perRound >= least && perRound <= most, `warmMs ${warmMs}: ${perRound} a round`);
+    assert.equal(result.record.options.warmMs, warmMs);
+  }
+});

@@ -75,9 +75,16 @@ export interface RunOptions {
   minSampleMs?: number;
   /**
    * Pause before each sample, in ms, so the previous case's thread pool has gone idle; after
-   * a pause one untimed call wakes this case's own threads. Default 0.
+   * a pause untimed calls run for `warmMs` (at least one) before the sample. Default 0.
    */
   settleMs?: number;
+  /**
+   * Untimed calls after each pause, in ms of calls (at least one call), so that the sample
+   * is the case's steady speed. After a pause a kernel is slower for a few calls even alone
+   * (its data left the caches, the idle CPUs slowed): a 512^3 matmul took 4.2, 2.5, 2.1 ms
+   * on its first three calls after 50 ms of sleep, then 2.07 (Zen 3 VM, 2 cores). Default 10.
+   */
+  warmMs?: number;
   /** Only cases whose "group / name" matches. */
   filter?: string | RegExp;
   /**
@@ -100,6 +107,7 @@ const optionsSchema = z.object({
   warmup: z.number().int().nonnegative().optional(),
   minSampleMs: z.number().nonnegative().optional(),
   settleMs: z.number().nonnegative().optional(),
+  warmMs: z.number().nonnegative().optional(),
   filter: z.union([z.string(), z.instanceof(RegExp)]).optional(),
   roofline: z.union([z.boolean(), z.literal("quick")]).optional(),
   progress: z.union([z.literal(false), z.record(z.string(), z.unknown())]).optional(),
@@ -244,7 +252,7 @@ function parseOptions(opts: RunOptions): RunOptions {
     throw invalid(
       "bench options",
       r.error,
-      "options are { repeats?, minRepeats?, budgetMs?, warmup?, minSampleMs?, settleMs?, " +
+      "options are { repeats?, minRepeats?, budgetMs?, warmup?, minSampleMs?, settleMs?, warmMs?, " +
         "filter?, roofline?, progress?, signal?, seed? }",
     );
   }
@@ -273,6 +281,7 @@ interface Live {
 async function runSuite(suite: Suite, o: RunOptions): Promise<BenchResult> {
   const repeats = o.repeats ?? 10, minRepeats = Math.min(o.minRepeats ?? 3, repeats);
   const warmup = o.warmup ?? 1, minSampleMs = o.minSampleMs ?? 1, settleMs = o.settleMs ?? 0;
+  const warmMs = o.warmMs ?? 10;
   const filter = typeof o.filter === "string" ? new RegExp(o.filter, "i") : o.filter;
   const cases = suite.cases.filter((c) =>
     !filter || filter.test(`${c.group ?? "default"} / ${c.name}`)
@@ -281,10 +290,13 @@ async function runSuite(suite: Suite, o: RunOptions): Promise<BenchResult> {
   // The roofline counts as two steps a device (compute, then bandwidth), so the line keeps
   // saying what runs through its seconds of measurement.
   const rooflineSteps = o.roofline ? 4 : 0;
+  // Redrawn at most once a second: in Jupyter each redraw is a message that the notebook's
+  // own processes handle on the same cores while the next sample runs (at the default 100 ms,
+  // notebook 03's 512^3 matmul sampled 3.5 ms with an IQR of 2.2 against 2.2 in a script).
   const bar = o.progress === false ? null : startProgress(
     `bench ${suite.name}`,
     cases.length * repeats + rooflineSteps,
-    o.progress || {},
+    { minIntervalMs: 1000, ...o.progress },
   );
   let steps = 0;
   const results: CaseResult[] = [];
@@ -333,7 +345,8 @@ async function runSuite(suite: Suite, o: RunOptions): Promise<BenchResult> {
         try {
           if (settleMs > 0) {
             await sleep(settleMs);
-            await call(l.spec.fn);
+            const warm = performance.now();
+            do await call(l.spec.fn); while (performance.now() - warm < warmMs);
           }
           const seconds = l.spec.time
             ? await l.spec.time(l.number)
@@ -391,6 +404,7 @@ async function runSuite(suite: Suite, o: RunOptions): Promise<BenchResult> {
       warmup,
       minSampleMs,
       settleMs,
+      ...(settleMs > 0 ? { warmMs } : {}),
       ...(o.budgetMs !== undefined ? { budgetMs: o.budgetMs } : {}),
       ...(filter ? { filter: filter.source } : {}),
       ...(o.seed !== undefined ? { seed: o.seed } : {}),
