@@ -11,7 +11,7 @@ import { interpretGraph } from "./interpret.ts";
 import { legalizeNode } from "./legalize.ts";
 import { inferOp, OP_NAMES } from "./ops.ts";
 import { nodePattern, programPattern } from "./patterns.ts";
-import { optimize, PIPELINE } from "./pipeline.ts";
+import { optimize, PIPELINE, pipeline, weightBlockFor } from "./pipeline.ts";
 import { printGraph } from "./print.ts";
 import { extractTasks } from "./tasks.ts";
 import { bindSizes } from "./passes/bindSizes.ts";
@@ -50,6 +50,9 @@ export const graph = {
   groupProgram,
   optimize,
   PIPELINE,
+  /** The pipeline packing weights by blocks of at most `block` (`await weightBlockFor(target)`). */
+  pipeline,
+  weightBlockFor,
   /** The model's distinct fused programs with counts and work, for tuning. */
   extractTasks,
   passes: {

@@ -34,7 +34,10 @@ export interface Task {
 export interface TaskOptions {
   sizes?: Record<string, number>;
   maxGroupSize?: number;
-  /** The weight block graph.build packs by on the target (pipeline.ts's weightBlockFor). */
+  /**
+   * The weight block graph.build packs by on the target: pass `await weightBlockFor(target)`
+   * (pipeline.ts; 16 on an AVX2 CPU), or the tasks' keys will not be the build's. Default 32.
+   */
   block?: number;
 }
 

@@ -3,9 +3,9 @@
  * AlterOpLayout with FoldConstant does for NCHW[x]c: a float32 conv2d (groups 1) whose weight
  * is a param and whose output channels are a multiple of 8 gets its weight as a new param
  * (M/B, C, kh, kw, B) and `weightBlock: B` (B from legalize.ts's channelBlock, at most
- * `widest`). Legalization then reads the packed weight
- * directly instead of packing it at every inference (for ResNet-18, 11.7M floats a call).
- * A weight computed at run time stays as it is (legalization packs it as a stage).
+ * `widest`). Legalization then reads the packed weight directly instead of packing it at
+ * every inference (for ResNet-18, 11.7M floats a call). A weight computed at run time stays
+ * as it is (legalization packs it as a stage).
  */
 import type { GraphBuilder } from "../builder.ts";
 import type { Graph, Node, Value } from "../ir.ts";
