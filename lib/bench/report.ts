@@ -117,8 +117,9 @@ export function formatTable(r: ResultRecord): string {
 }
 
 /**
- * One row per group: the baseline against the fastest other case that computed the right
- * result, as baseline speed over peer speed (> 1: the baseline is faster).
+ * One row per group: the baseline against the fastest other library's case that computed the
+ * right result, as baseline speed over peer speed (> 1: the baseline is faster). Tessera's own
+ * other cases (`tessera-c-tuned`, ...) are not peers: they are in the group's table.
  */
 export function summaryRows(
   r: ResultRecord,
@@ -127,7 +128,10 @@ export function summaryRows(
   for (const [group, cs] of groups(r)) {
     const baseline = cs.find((c) => c.baseline && c.status === "ok");
     if (!baseline) continue;
-    const others = cs.filter((c) => c !== baseline && c.status === "ok" && c.check?.ok !== false);
+    const others = cs.filter((c) =>
+      c !== baseline && !c.name.startsWith("tessera-") && c.status === "ok" &&
+      c.check?.ok !== false
+    );
     const best = others.sort((a, b) => a.stats!.median - b.stats!.median)[0];
     out.push({ group, baseline, best, speedup: best ? 1 / best.ratio!.median : undefined });
   }
