@@ -380,7 +380,7 @@ function conv2d(
     te.reduceAxis([0, kh], "ry"),
     te.reduceAxis([0, kw], "rx"),
   ];
-  const block = a.groups === 1 && X.dtype === "float32" ? channelBlock(m) : 0;
+  const block = a.groups === 1 && X.dtype === "float32" ? weightBlock(m) : 0;
   const packed = block > 0 ? packWeights(W, shapes[1], block) : null;
   const conv = packed
     ? blockedConv(P, packed, out, packedShape(shapes[1], block), [sh, sw], [dh, dw])
@@ -394,16 +394,16 @@ function conv2d(
 }
 
 /**
- * Output channels per block of a blocked convolution: the widest of 32, 16 and 8 that is at
- * most `widest` and divides them, else 0 (not blocked). graph.build asks for two vector
- * registers' worth (weightBlockFor): the CPU register tile then covers the block with two
- * vectors of columns per row (7-8 rows x 2 accumulators, one weight load per two FMAs). A
- * block wider than the tile is not: 32-channel blocks with AVX2's 16-column tile took ResNet-18
- * from 48 to 66 ms (Zen 3, 2 cores); with AVX-512, 16-channel blocks left the tile load-bound
- * (16-17 ms against 13.3 with 32, Zen 5).
+ * The block a packed weight's output channels (a convolution's) or columns (a matmul's) are
+ * grouped by: the widest of 32, 16 and 8 that is at most `widest` and divides `extent`, else 0
+ * (not packed). graph.build asks for two vector registers' worth (weightBlockFor): the CPU
+ * register tile then covers the block with two vectors of columns per row. A block wider
+ * than the tile is not: 32-channel blocks with AVX2's 16-column tile took ResNet-18 from 48 to
+ * 66 ms (Zen 3, 2 cores); with AVX-512, 16-channel blocks left the tile load-bound (16-17 ms
+ * against 13.3 with 32, Zen 5).
  */
-export function channelBlock(channels: number, widest = 32): number {
-  return [32, 16, 8].find((b) => b <= widest && channels % b === 0) ?? 0;
+export function weightBlock(extent: number, widest = 32): number {
+  return [32, 16, 8].find((b) => b <= widest && extent % b === 0) ?? 0;
 }
 
 /** The shape of a convolution weight (M, C, kh, kw) packed by blocks of B output channels. */

@@ -45,7 +45,7 @@ export const PIPELINE: readonly Pass[] = pipeline();
 
 /**
  * The weight block for a build on `target`: two vector registers of float32 on the CPU (16
- * with AVX2, 32 with AVX-512: the register tile's columns, see legalize.ts's channelBlock),
+ * with AVX2, 32 with AVX-512: the register tile's columns, see legalize.ts's weightBlock),
  * also for the interpreter, which runs the CPU schedules and reads the C target's records;
  * 32 on WebGPU.
  */

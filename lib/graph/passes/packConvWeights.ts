@@ -2,7 +2,7 @@
  * Packs convolution weights for the channel-blocked form once, at compile time, as TVM's
  * AlterOpLayout with FoldConstant does for NCHW[x]c: a float32 conv2d (groups 1) whose weight
  * is a param and whose output channels are a multiple of 8 gets its weight as a new param
- * (M/B, C, kh, kw, B) and `weightBlock: B` (B from legalize.ts's channelBlock, at most
+ * (M/B, C, kh, kw, B) and `weightBlock: B` (B from legalize.ts's weightBlock, at most
  * `widest`). Legalization then reads the packed weight directly instead of packing it at
  * every inference (for ResNet-18, 11.7M floats a call). A weight computed at run time stays
  * as it is (legalization packs it as a stage).
@@ -11,7 +11,7 @@ import type { GraphBuilder } from "../builder.ts";
 import type { Graph, Node, Value } from "../ir.ts";
 import type { NormAttrs } from "../ops.ts";
 import { isOp } from "../ir.ts";
-import { channelBlock, packedShape } from "../legalize.ts";
+import { packedShape, weightBlock } from "../legalize.ts";
 import { packParams } from "./packParams.ts";
 
 export function packConvWeights(g: Graph, widest = 32): Graph {
@@ -32,7 +32,7 @@ function blockOf(n: Node, widest: number): number {
   if (!isOp(n, "conv2d") || n.attrs.weightBlock || n.attrs.groups !== 1) return 0;
   const w = n.inputs[1];
   return w.kind === "param" && w.dtype === "float32"
-    ? channelBlock(w.shape[0] as number, widest)
+    ? weightBlock(w.shape[0] as number, widest)
     : 0;
 }
 

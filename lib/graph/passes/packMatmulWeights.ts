@@ -3,13 +3,14 @@
  * of the packed B panels every BLAS keeps): a float32 matmul whose second operand is a 2-D
  * param (K, N) with N a multiple of the block gets that weight as a new param (N/B, K, B) and
  * `weightBlock: B`. Legalization then reads each panel of B columns contiguously along K.
- * B is the widest of 32, 16 and 8 columns that is at most `widest` and divides N (graph.build
- * asks for two vector registers: the CPU rules' register tile is 8x32 with AVX-512 and 6x16
- * with AVX2); other matmuls are left as they are.
+ * B is legalize.ts's weightBlock of N, at most `widest` (graph.build asks for two vector
+ * registers: the CPU rules' register tile is 8x32 with AVX-512 and 6x16 with AVX2); other
+ * matmuls are left as they are.
  */
 import type { GraphBuilder } from "../builder.ts";
 import type { Graph, Node, Value } from "../ir.ts";
 import { isOp } from "../ir.ts";
+import { weightBlock } from "../legalize.ts";
 import { packParams } from "./packParams.ts";
 
 export function packMatmulWeights(g: Graph, widest = 32): Graph {
@@ -26,8 +27,7 @@ function blockOf(n: Node, widest: number): number {
   if (!isOp(n, "matmul") || n.attrs.weightBlock) return 0;
   const w = n.inputs[1];
   if (w.kind !== "param" || w.dtype !== "float32" || w.shape.length !== 2) return 0;
-  const cols = w.shape[1] as number;
-  return [32, 16, 8].find((B) => B <= widest && cols % B === 0) ?? 0;
+  return weightBlock(w.shape[1] as number, widest);
 }
 
 /** The param `w` (K, N) packed as (N/B, K, B), a new param on `b`. */

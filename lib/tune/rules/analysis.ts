@@ -42,17 +42,30 @@ function varsOf(e: Expr, into: Set<Var>): void {
   });
 }
 
-/** Every tensor read in the operation's bodies (conditions included). */
-export function readsOf(op: ComputeOp): Read[] {
+/**
+ * Every tensor read in the operation's bodies (conditions included). Given the schedule `s`,
+ * a read of an inlined compute stage is replaced by the reads of its body, its axes bound to
+ * the read's indices: what a root stage reads once inlining has happened (the GELU epilogue of
+ * a matmul reads the matmul through an inlined bias add).
+ */
+export function readsOf(op: ComputeOp, s?: Schedule): Read[] {
   const out: Read[] = [];
-  for (const body of op.bodies) {
-    walkExpr(body, (e) => {
-      if (e.kind !== "tensorRead") return;
+  const visit = (e: Expr, bind: ReadonlyMap<Var, Expr>) => {
+    walkExpr(e, (x) => {
+      if (x.kind !== "tensorRead") return;
+      const t = x.tensor as Tensor;
+      const indices = bind.size > 0 ? x.indices.map((i) => substitute(i, bind)) : x.indices;
+      if (s?.stageOfOp(t.op)?.attach.type === "inline" && t.op.kind === "compute") {
+        const inner = new Map<Var, Expr>(t.op.axis.map((v, d) => [v, indices[d]]));
+        for (const body of t.op.bodies) visit(body, inner);
+        return;
+      }
       const uses = new Set<Var>();
-      e.indices.forEach((i) => varsOf(i, uses));
-      out.push({ tensor: e.tensor as Tensor, indices: e.indices, uses });
+      indices.forEach((i) => varsOf(i, uses));
+      out.push({ tensor: t, indices, uses });
     });
-  }
+  };
+  for (const body of op.bodies) visit(body, new Map());
   return out;
 }
 
@@ -123,32 +136,4 @@ export function schedulable(s: Schedule, skip: Set<Stage>): Stage[] {
   return s.stages.filter((st) =>
     st.op.kind === "compute" && st.attach.type === "root" && !skip.has(st)
   );
-}
-
-/**
- * The reads of `op`'s bodies with inlined stages expanded: a read of an inlined compute is
- * replaced by the reads of its body, its axes bound to the read's indices. What a root stage
- * reads once inlining has happened (the gelu epilogue of a matmul reads the matmul through
- * an inlined bias add).
- */
-export function readsThroughInlined(s: Schedule, op: ComputeOp): Read[] {
-  const out: Read[] = [];
-  const visit = (e: Expr, bind: ReadonlyMap<Var, Expr>) => {
-    walkExpr(e, (x) => {
-      if (x.kind !== "tensorRead") return;
-      const t = x.tensor as Tensor;
-      const indices = x.indices.map((i) => substitute(i, bind));
-      const st = s.stageOfOp(t.op);
-      if (st?.attach.type === "inline" && t.op.kind === "compute") {
-        const inner = new Map<Var, Expr>(t.op.axis.map((v, d) => [v, indices[d]]));
-        for (const body of t.op.bodies) visit(body, inner);
-        return;
-      }
-      const uses = new Set<Var>();
-      indices.forEach((i) => varsOf(i, uses));
-      out.push({ tensor: t, indices, uses });
-    });
-  };
-  for (const body of op.bodies) visit(body, new Map());
-  return out;
 }

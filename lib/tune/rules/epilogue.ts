@@ -17,7 +17,7 @@ import type { Expr } from "../../ir/expr.ts";
 import type { Schedule } from "../../schedule/schedule.ts";
 import type { Stage } from "../../schedule/stage.ts";
 import type { ComputeOp, IterVar } from "../../te/tensor.ts";
-import { constExtent, readsThroughInlined } from "./analysis.ts";
+import { constExtent, readsOf } from "./analysis.ts";
 
 /** How one axis of the reduction is given by the consumer's axis `axis`. */
 type Part = { axis: number; part: "whole" } | { axis: number; part: "outer" | "inner"; c: number };
@@ -45,7 +45,7 @@ export function epilogueOf(s: Schedule, p: Stage, keep: ReadonlySet<Stage>): Epi
   const [e] = roots;
   const eop = e.op as ComputeOp;
   if (eop.reduceAxis.length > 0 || eop.numOutputs !== 1) return null;
-  const reads = readsThroughInlined(s, eop).filter((r) => r.tensor.op === op);
+  const reads = readsOf(eop, s).filter((r) => r.tensor.op === op);
   if (reads.length === 0) return null;
   const first = reads[0].indices;
   if (!reads.every((r) => r.indices.every((x, d) => exprEqual(x, first[d])))) return null;
