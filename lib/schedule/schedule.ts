@@ -19,7 +19,7 @@ import {
   Var,
 } from "../ir/expr.ts";
 import type { SizeRequirement } from "../ir/stmt.ts";
-import { rewriteExpr, substitute } from "../ir/visit.ts";
+import { rewriteExpr, substitute, walkExpr } from "../ir/visit.ts";
 import {
   checkName,
   ComputeOp,
@@ -324,6 +324,131 @@ export class Schedule {
     return tensorOf(rf);
   }
 
+  /**
+   * Computes `tensor` with its data axis `axis` in blocks of `factor` moved innermost (TVM's
+   * NCHW[x]c: C[i, j] as C_blocked[i, j / f, j % f]), and makes the stage a copy of that back
+   * to the original layout. Every tensor the stage reads with `axis` alone as one of its
+   * indices (a weight's output channels, a matmul's columns) is read through a packed copy
+   * with that dimension blocked the same way: W[k, c, y, x] as W_pack[k / f, c, y, x, k % f].
+   * Returns the blocked tensor, then the packed copies (in reading order).
+   */
+  pack(tensor: Tensor, axis: IterVar, factor: number): Tensor[] {
+    const st = this.stage(tensor);
+    const where = `pack(${tensor?.name ?? String(tensor)}, axis '${axis?.name ?? String(axis)}')`;
+    if (st.op.kind !== "compute" || st.op.numOutputs !== 1) {
+      throw new TesseraError(
+        `${where}: '${st.name}' is ${
+          st.op.kind === "compute" ? "a tuple computation" : kindWords(st.op.kind)
+        }; pack takes a compute stage with one output`,
+      );
+    }
+    if (st.relations.length > 0 || st.attrs.size > 0 || st.op !== st.origOp) {
+      throw new TesseraError(
+        `${where}: call pack before splitting, annotating or caching '${st.name}'; it replaces the stage's loops`,
+      );
+    }
+    const op = st.op;
+    if (!(axis instanceof IterVar) || !op.axis.includes(axis)) {
+      throw new TesseraError(
+        `${where}: give one of the stage's data axes (${op.axis.map((a) => a.name).join(", ")})`,
+      );
+    }
+    const extent = axis.dom!.extent;
+    const ext = extent.kind === "const" ? Number(extent.value) : null;
+    if (!Number.isInteger(factor) || factor < 1 || ext === null || ext % factor !== 0) {
+      throw new TesseraError(
+        `${where}: the factor must be a positive integer dividing the axis's constant extent (${
+          ext ?? "symbolic"
+        }), got ${String(factor)}`,
+      );
+    }
+    // Tensors read with the axis alone as one index (the same one in every read), in order.
+    const dims = new Map<Tensor, number | null>();
+    for (const body of op.bodies) {
+      walkExpr(body, (e) => {
+        if (e.kind !== "tensorRead") return;
+        const t = e.tensor as Tensor;
+        const d = e.indices.findIndex((i) => i === axis);
+        const others = e.indices.some((i, k) => k !== d && usesVar(i, axis));
+        const size = d >= 0 ? t.shape[d] : null;
+        const whole = size?.kind === "const" && Number(size.value) === ext;
+        const prev = dims.get(t);
+        dims.set(t, d < 0 || others || !whole || (prev !== undefined && prev !== d) ? null : d);
+      });
+    }
+    const co = new IterVar(`${axis.name}_outer`, {
+      min: intConst(0),
+      extent: intConst(ext / factor),
+    }, "data");
+    const ci = new IterVar(
+      `${axis.name}_inner`,
+      { min: intConst(0), extent: intConst(factor) },
+      "data",
+    );
+    const packs = new Map<Tensor, Tensor>();
+    for (const [t, d] of dims) {
+      if (d === null) continue;
+      const o = new IterVar("ax0", { min: intConst(0), extent: intConst(ext / factor) }, "data");
+      const l = new IterVar(
+        `ax${t.shape.length}`,
+        { min: intConst(0), extent: intConst(factor) },
+        "data",
+      );
+      const rest = t.shape.flatMap((n, k) =>
+        k === d
+          ? []
+          : [new IterVar(`ax${k + (k < d ? 1 : 0)}`, { min: intConst(0), extent: n }, "data")]
+      );
+      const idx: Expr[] = [...rest];
+      idx.splice(d, 0, binary("add", binary("mul", o, intConst(factor)), l));
+      const copy = new ComputeOp(
+        this.uniqueName(`${t.name}_pack`),
+        [o, ...rest, l],
+        [],
+        new TensorRead(t, idx),
+      );
+      const cs = new Stage(this, copy, copy, false);
+      this.stages.splice(this.stages.indexOf(this.stage(t)) + 1, 0, cs);
+      this.byOp.set(copy, cs);
+      packs.set(t, tensorOf(copy));
+    }
+    // The blocked computation: packed reads first (their indices still name the old axes),
+    // then every axis renamed, and the blocked one as outer * factor + inner.
+    const packed = op.bodies.map((body) =>
+      rewriteExpr(body, (e) => {
+        if (e.kind !== "tensorRead" || !packs.has(e.tensor as Tensor)) return e;
+        const d = dims.get(e.tensor as Tensor)!;
+        return new TensorRead(packs.get(e.tensor as Tensor)!, [
+          co,
+          ...e.indices.filter((_, k) => k !== d),
+          ci,
+        ]);
+      })
+    );
+    const map = new Map<Var, Expr>();
+    const axes = op.axis.map((a) => (a === axis ? co : fresh(a, map)));
+    map.set(axis, binary("add", binary("mul", co, intConst(factor)), ci));
+    const blocked = new ComputeOp(
+      this.uniqueName(`${op.name}_blocked`),
+      [...axes, ci],
+      op.reduceAxis,
+      substituteBodies(packed, map, op.reduceAxis),
+      op.tag,
+    );
+    this.insertBefore(new Stage(this, blocked, blocked, false), st);
+    const at = op.axis.indexOf(axis);
+    const back = op.axis.map((a, k): Expr =>
+      k === at ? binary("floordiv", a, intConst(factor)) : a
+    );
+    back.push(binary("floormod", axis, intConst(factor)));
+    this.replaceOp(
+      st,
+      new ComputeOp(op.name, op.axis, [], [new TensorRead(tensorOf(blocked), back)], op.tag),
+      true,
+    );
+    return [tensorOf(blocked), ...packs.values()];
+  }
+
   toString(): string {
     return this.stages.map(String).join("\n");
   }
@@ -351,6 +476,14 @@ function substituteBodies(bodies: Expr[], map: Map<Var, Expr>, reduceAxis: IterV
   const sources = b0.sources.map((x) => substitute(x, map));
   const cond = substitute(b0.condition, map);
   return sources.map((x, c) => new Reduce(b0.combiner, x, reduceAxis, cond, c, sources));
+}
+
+function usesVar(e: Expr, v: Var): boolean {
+  let found = false;
+  walkExpr(e, (x) => {
+    if (x === v) found = true;
+  });
+  return found;
 }
 
 function isComputeOp(x: unknown): x is ComputeOp {

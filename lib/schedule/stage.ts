@@ -531,6 +531,10 @@ export class Stage {
     return this.schedule.rfactor(this.op.output, axis, factorAxis);
   }
 
+  pack(axis: IterVar, factor: number): Tensor[] {
+    return this.schedule.pack(this.op.output, axis, factor);
+  }
+
   /**
    * The stage of the `k`-th reduction that `te.compute` lifted out of this stage's definition
    * (`te.sum(...).mul(scale)`; `te.innerReductions(T)` lists their tensors), to schedule it.

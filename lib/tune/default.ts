@@ -16,6 +16,7 @@ import { scanStages } from "./rules/analysis.ts";
 import { type CpuFacts, cpuRules } from "./rules/cpu.ts";
 import { type GpuFacts, gpuRules } from "./rules/gpu.ts";
 import { inlineElementwise } from "./rules/inline.ts";
+import { packLayouts } from "./rules/pack.ts";
 import { type Decide, fallbackDecide } from "./decisions.ts";
 
 export type Facts = CpuFacts & GpuFacts;
@@ -82,7 +83,10 @@ export function applyDefault(
   }));
   inlineElementwise(s, rs, kept, skip, decide);
   if (target === "webgpu") gpuRules(s, rs, skip, facts, decide);
-  else cpuRules(s, rs, skip, facts, decide, kept);
+  else {
+    packLayouts(s, rs, skip, facts, decide);
+    cpuRules(s, rs, skip, facts, decide, kept);
+  }
   return trace;
 }
 

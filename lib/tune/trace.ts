@@ -31,7 +31,8 @@ export type Step =
   | { p: "setScope"; s: number; scope: string }
   | { p: "cacheRead"; s: number; scope: string; readers: number[] }
   | { p: "cacheWrite"; s: number; scope: string }
-  | { p: "rfactor"; s: number; a: number; factorAxis: number };
+  | { p: "rfactor"; s: number; a: number; factorAxis: number }
+  | { p: "pack"; s: number; a: number; factor: number };
 
 export type Trace = Step[];
 
@@ -55,6 +56,7 @@ const STAGE_PRIMS = new Set([
   "cacheRead",
   "cacheWrite",
   "rfactor",
+  "pack",
 ]);
 
 function constant(x: unknown, what: string): number {
@@ -191,6 +193,8 @@ export function recording(s: Schedule): { schedule: Schedule; trace: Trace } {
           a: loop(st, args[0]),
           factorAxis: constant(args[1] ?? 0, "factor axis"),
         };
+      case "pack":
+        return { p: "pack", s: s0, a: loop(st, args[0]), factor: constant(args[1], "factor") };
     }
     throw new TesseraError(`trace: cannot record '${prim}'`);
   };
@@ -200,7 +204,7 @@ export function recording(s: Schedule): { schedule: Schedule; trace: Trace } {
       if (prop === "stage" || prop === "get") {
         return (t: Tensor) => wrapStage(target.stage(t));
       }
-      if (prop === "cacheRead" || prop === "cacheWrite" || prop === "rfactor") {
+      if (prop === "cacheRead" || prop === "cacheWrite" || prop === "rfactor" || prop === "pack") {
         // The schedule's forms take the tensor first; record them as the stage's.
         return (t: Tensor, ...rest: unknown[]) => {
           const st = target.stage(t);
@@ -303,6 +307,9 @@ export function applyTrace(s: Schedule, trace: Trace, first = 0): Schedule {
         break;
       case "rfactor":
         st.rfactor(at(step.a), step.factorAxis);
+        break;
+      case "pack":
+        st.pack(at(step.a), step.factor);
         break;
     }
   });
@@ -411,6 +418,19 @@ export function printTrace(
         const name = unique(fs.name);
         tensorName.set(fs, name);
         lines.push(`const ${name} = s.rfactor(${tensorName.get(st)}, ${a}, ${step.factorAxis});`);
+        break;
+      }
+      case "pack": {
+        const a = at(step.a);
+        const names = st.pack(loopAt(st, step.a, k), step.factor).map((t) => {
+          const ps = s.stage(t);
+          const name = unique(ps.name);
+          tensorName.set(ps, name);
+          return name;
+        });
+        lines.push(
+          `const [${names.join(", ")}] = s.pack(${tensorName.get(st)}, ${a}, ${step.factor});`,
+        );
         break;
       }
       case "cacheRead":

@@ -1,5 +1,5 @@
 /**
- * Random valid schedules for a program: graph changes first (cacheRead, cacheWrite, rfactor),
+ * Random valid schedules for a program: graph changes first (cacheRead, cacheWrite, pack, rfactor),
  * then loop changes on every stage (split with dividing and non-dividing factors, fuse,
  * reorder), then inlining and computeAt, then loop annotations. Every step is logged, so a
  * failing case prints the exact schedule. A primitive that rightly rejects a random choice
@@ -97,7 +97,7 @@ export function randomSchedule(
   // 1. Graph changes.
   for (let n = c.int(0, 2); n > 0; n--) {
     const stages = s.stages;
-    switch (c.pick(3)) {
+    switch (c.pick(4)) {
       case 0: {
         const prod = c.one(stages);
         const readers = s.readers(prod).filter((r) => !parts.has(r));
@@ -115,6 +115,17 @@ export function randomSchedule(
         const st = c.one(computeStages(s));
         if (parts.has(st)) break;
         attempt(log, `cacheWrite(${st.name}, local)`, () => s.cacheWrite(st.op.output, "local"));
+        break;
+      }
+      case 2: {
+        const st = c.one(computeStages(s));
+        if (parts.has(st) || st.op.kind !== "compute" || st.op.axis.length === 0) break;
+        const v = c.one(st.op.axis);
+        // A divisor of a constant extent mostly, sometimes any factor (to be refused).
+        const ext = v.dom?.extent.kind === "const" ? Number(v.dom.extent.value) : 0;
+        const divisors = Array.from({ length: ext }, (_, i) => i + 1).filter((d) => ext % d === 0);
+        const f = divisors.length > 0 && c.chance(80) ? c.one(divisors) : c.int(1, 5);
+        attempt(log, `pack(${st.name}, ${v.name}, ${f})`, () => s.pack(st.op.output, v, f));
         break;
       }
       default: {

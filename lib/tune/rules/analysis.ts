@@ -69,6 +69,15 @@ export function readsOf(op: ComputeOp, s?: Schedule): Read[] {
   return out;
 }
 
+/** Whether the loop variable `v` appears in `e`. */
+export function usesVar(e: Expr, v: Var): boolean {
+  let found = false;
+  walkExpr(e, (x) => {
+    if (x === v) found = true;
+  });
+  return found;
+}
+
 /** Arithmetic nodes and math calls in the bodies: what inlining would repeat per read. */
 export function bodyCost(op: ComputeOp): { nodes: number; calls: number } {
   let nodes = 0, calls = 0;

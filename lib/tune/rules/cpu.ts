@@ -17,12 +17,17 @@
  * Each of these choices goes through `decide` (lib/tune/decisions.ts) with the rule's own
  * pick as the fallback: the default schedule takes the fallbacks, the search samples them.
  */
-import type { Expr } from "../../ir/expr.ts";
-import { walkExpr } from "../../ir/visit.ts";
 import type { Schedule } from "../../schedule/schedule.ts";
 import type { Stage } from "../../schedule/stage.ts";
 import type { ComputeOp, IterVar } from "../../te/tensor.ts";
-import { constExtent, constProduct, readsOf, registerTile, schedulable } from "./analysis.ts";
+import {
+  constExtent,
+  constProduct,
+  readsOf,
+  registerTile,
+  schedulable,
+  usesVar,
+} from "./analysis.ts";
 import { type Decide, dividing, fallbackDecide } from "../decisions.ts";
 import { type Epilogue, epilogueOf, matchLoops } from "./epilogue.ts";
 
@@ -66,7 +71,7 @@ export function cpuRules(
 }
 
 /** A data cache's size the rules assume (32 KiB: Zen 3, Intel since Sandy Bridge; Zen 5 has 48). */
-const L1_BYTES = 32 << 10;
+export const L1_BYTES = 32 << 10;
 
 /** Loops with known extents: what the rules split and fuse, and what they know of each. */
 type Loop = { v: IterVar; ext: number | null };
@@ -147,7 +152,7 @@ function laneCount(ext: number, lanes: number): number | null {
  * when they divide; otherwise the largest divisor up to two registers, unrolled instead of
  * vectorized (a tile that does not divide its axis puts a guard in the hot loop).
  */
-function laneTile(ext: number, lanes: number): { size: number; vector: boolean } {
+export function laneTile(ext: number, lanes: number): { size: number; vector: boolean } {
   if (ext % (2 * lanes) === 0) return { size: 2 * lanes, vector: true };
   const l = laneCount(ext, lanes);
   if (l !== null) return { size: l, vector: true };
@@ -292,14 +297,6 @@ function laneReduction(op: ComputeOp, f: CpuFacts): boolean {
     const last = x.indices.length - 1;
     return x.indices.every((i, d) => (d === last) === usesVar(i, r));
   });
-}
-
-function usesVar(e: Expr, v: IterVar): boolean {
-  let found = false;
-  walkExpr(e, (x) => {
-    if (x === v) found = true;
-  });
-  return found;
 }
 
 function vectorReduce(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide): void {
