@@ -281,9 +281,12 @@ export function standardWorkloads(quick = false): Workload[] {
     { op: "matmul", m: 256, n: 256, k: 256 },
     { op: "matmul", m: 512, n: 512, k: 512 },
     { op: "matmul", m: 1024, n: 1024, k: 1024 },
+    { op: "matmul", m: 2048, n: 2048, k: 2048 },
     { op: "batch_matmul", batch: 16, m: 128, n: 128, k: 64 },
-    // ResNet-18 layer1 (3x3, 64 -> 64 at 56x56) and layer3 (3x3, 256 -> 256 at 14x14)
+    // ResNet-18 layer1 (3x3, 64 -> 64 at 56x56), layer2's first (3x3 stride 2, 64 -> 128,
+    // 56x56 -> 28x28) and layer3 (3x3, 256 -> 256 at 14x14)
     { op: "conv2d", n: 1, c: 64, h: 56, w: 56, k: 64, r: 3, stride: 1, pad: 1 },
+    { op: "conv2d", n: 1, c: 64, h: 56, w: 56, k: 128, r: 3, stride: 2, pad: 1 },
     { op: "conv2d", n: 1, c: 256, h: 14, w: 14, k: 256, r: 3, stride: 1, pad: 1 },
     { op: "softmax", rows: 1024, cols: 1000 },
     { op: "layernorm", rows: 1024, cols: 768, eps: 1e-5 },
