@@ -122,16 +122,19 @@ Deno.test("the CPU default packs a convolution's channels when its rows fill no 
     pad: 1,
   });
   assert.deepEqual((await packs(conv14[2], 8)).map((t) => t.factor), [16]);
-  // 16 columns fill a register of 8 or 16 lanes: the matmul is left alone, until its
-  // reduction makes a panel of the tile's columns larger than L1 (32 KiB).
+  // 64 columns fill two registers of 8 lanes: the matmul is left alone, until its reduction
+  // makes a panel of the tile's columns larger than L1 (32 KiB), and then only when each
+  // weight element serves enough rows (32, not 8).
   const mm = (k: number) => definition({ op: "matmul", m: 32, n: 64, k })[2];
   assert.deepEqual(await packs(mm(64), 8), []);
   assert.deepEqual((await packs(mm(2048), 8)).map((t) => t.factor), [16]);
+  const skinny = definition({ op: "matmul", m: 8, n: 64, k: 2048 })[2];
+  assert.deepEqual(await packs(skinny, 8), []);
   // The packed schedules compute what the definitions do (CPU schedules: interpreter and C).
   for (
     const w of [
-      { op: "conv2d", n: 1, c: 4, h: 7, w: 7, k: 8, r: 3, stride: 2, pad: 1 },
-      { op: "matmul", m: 8, n: 16, k: 520 },
+      { op: "conv2d", n: 1, c: 4, h: 15, w: 15, k: 8, r: 3, stride: 2, pad: 1 },
+      { op: "matmul", m: 32, n: 16, k: 520 },
     ] as const
   ) {
     const ts = definition(w);

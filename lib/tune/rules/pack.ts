@@ -16,7 +16,7 @@
 import type { Schedule } from "../../schedule/schedule.ts";
 import type { Stage } from "../../schedule/stage.ts";
 import type { ComputeOp, IterVar } from "../../te/tensor.ts";
-import { constExtent, readsOf, registerTile, schedulable, usesVar } from "./analysis.ts";
+import { constExtent, type Read, readsOf, registerTile, schedulable, usesVar } from "./analysis.ts";
 import { type CpuFacts, L1_BYTES, laneTile } from "./cpu.ts";
 import { type Decide, fallbackDecide } from "../decisions.ts";
 
@@ -35,16 +35,25 @@ export function packLayouts(
     const ea = constExtent(a)!, eb = constExtent(b)!;
     const blocks = (ext: number, most: number) =>
       [f.lanes, 2 * f.lanes].filter((x) => x <= most && ext % x === 0);
-    const rows = packable(op, a) ? blocks(ea, ea) : [];
-    const cols = packable(op, b) ? blocks(eb, eb - 1) : [];
+    const ra = packedRead(op, a), rb = packedRead(op, b);
+    const rows = ra ? blocks(ea, ea) : [];
+    const cols = rb ? blocks(eb, eb - 1) : [];
     const options = ["none", ...rows.map((x) => `rows:${x}`), ...cols.map((x) => `cols:${x}`)];
-    // Rows when the columns do not fill a vector register (14 or 56 output pixels with 16
-    // lanes); columns when a panel of the default tile's width is larger than L1.
+    // Rows when the columns fill fewer than two vector registers (14, 28 or 56 output
+    // pixels); columns when a panel of the default tile's width is larger than L1 and not
+    // contiguous already (a weight graph.build packed has rows of the tile's width). Either
+    // only where each packed element serves at least MIN_REUSE steps (a convolution's
+    // weight serves every output pixel), so that the copy stays a small part of the work.
     const { size: bn, vector } = laneTile(eb, f.lanes);
     const panel = op.reduceAxis.reduce((n, r) => n * (constExtent(r) ?? 1), bn) * 4;
-    const rule = rows.length > 0 && (!vector || bn < f.lanes)
+    const rowLength = (r: Read) => {
+      const last = r.tensor.shape[r.tensor.shape.length - 1];
+      return last?.kind === "const" ? Number(last.value) : 0;
+    };
+    const rule = rows.length > 0 && (!vector || bn < 2 * f.lanes) && reuse(op, ra!) >= MIN_REUSE
       ? `rows:${rows[rows.length - 1]}`
-      : cols.length > 0 && panel > L1_BYTES
+      : cols.length > 0 && panel > L1_BYTES && reuse(op, rb!) >= MIN_REUSE &&
+          (rb!.indices.at(-1) !== b || rowLength(rb!) > bn)
       ? `cols:${cols[cols.length - 1]}`
       : "none";
     const pick = decide(`${k}.pack`, options, rule);
@@ -54,18 +63,26 @@ export function packLayouts(
   });
 }
 
+/** The default packs only where a packed element is read at least this many times. */
+const MIN_REUSE = 32;
+
 /**
- * Whether packing `axis` would pack something: some read uses it alone as one index of a
- * tensor whose dimension there is the axis's whole extent, never elsewhere in that read,
- * and walks a reduction (a panel of weights, not a broadcast vector).
+ * The read that packing `axis` would pack, or null: one that uses the axis alone as one index
+ * of a tensor whose dimension there is the axis's whole extent (and nowhere else in the read)
+ * while walking a reduction (a panel of weights, not a broadcast vector).
  */
-function packable(op: ComputeOp, axis: IterVar): boolean {
+function packedRead(op: ComputeOp, axis: IterVar): Read | null {
   const ext = constExtent(axis);
-  return readsOf(op).some((r) => {
+  return readsOf(op).find((r) => {
     const d = r.indices.findIndex((i) => i === axis);
     if (d < 0 || r.indices.some((i, j) => j !== d && usesVar(i, axis))) return false;
     const size = r.tensor.shape[d];
     return size.kind === "const" && size.value === ext &&
       op.reduceAxis.some((x) => r.uses.has(x));
-  });
+  }) ?? null;
+}
+
+/** How many iterations of the other data axes read each element `read` reads. */
+function reuse(op: ComputeOp, read: Read): number {
+  return op.axis.filter((v) => !read.uses.has(v)).reduce((n, v) => n * (constExtent(v) ?? 1), 1);
 }
