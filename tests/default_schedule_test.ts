@@ -4,7 +4,7 @@
  * interpreter, and its C and WebGPU kernels equal the interpreter; its trace replays to the
  * same loop program and prints as code that records it back. Each property runs twice: with
  * this machine's facts, and with "eager" facts (two lanes, parallel at any size, tiny
- * workgroups) so that every rule fires even on the generators' small shapes. Also:
+ * workgroups, one core) so that every rule fires even on the generators' small shapes. Also:
  * `te.build(..., { schedule: "auto" })`, its refusals, and a scan left alone.
  */
 import fc from "fast-check";
@@ -17,11 +17,22 @@ import { Choices, propertyOptions } from "./gen/choices.ts";
 import { checkBackend, checkSchedule } from "./gen/check.ts";
 import { argsOf, type Program, randomProgram } from "./gen/programs.ts";
 import { useTestCache } from "./c_util.ts";
+import { rand } from "./targets_util.ts";
+import { definition } from "../lib/tune/workloads.ts";
+import {
+  inputShapes,
+  labelOf,
+  maxRelError,
+  outputShape,
+  reference,
+  TOLERANCE,
+} from "../lib/bench/workload.ts";
 
 const host = await defaultFacts();
 const eager: Facts = {
   ...host,
   lanes: 2,
+  cores: 1,
   minParallelWork: 0,
   fewOutputs: 4,
   longReduction: 2,
@@ -278,4 +289,41 @@ Deno.test("CPU default: tile rows run in blocks inside each column of tiles when
     const block = trace.some((t) => t.p === "split" && t.factor === 16);
     assert.equal(block, blocked, `k = ${kk}: ${JSON.stringify(trace)}`);
   }
+});
+
+Deno.test("CPU default: a softmax's and a layer norm's stages are computed inside the output's row loop, and equal the reference", async () => {
+  useTestCache();
+  for (
+    const w of [
+      { op: "softmax", rows: 16, cols: 40 },
+      { op: "layernorm", rows: 16, cols: 40, eps: 1e-5 },
+    ] as const
+  ) {
+    const ts = definition(w);
+    const out = ts[ts.length - 1];
+    const { schedule, trace } = await tune.defaultSchedule(out, "c", {
+      facts: { ...host, cores: 2 },
+    });
+    // Every reduction and intermediate at the root before is now attached at the output's
+    // row loop: nothing but the output and its inputs is a root stage.
+    const roots = schedule.stages.filter((st) =>
+      st.op.kind === "compute" && st.attach.type === "root"
+    );
+    assert.deepEqual(roots.map((st) => st.name), [out.op.name], JSON.stringify(trace));
+    assert.ok(trace.some((t) => t.p === "computeAt" && schedule.stages[t.at].name === out.op.name));
+    const inputs = inputShapes(w).map((sh, i) => rand(sh, "float32", i + 2));
+    const want = reference(w, inputs.map((x) => x.toArray() as Float32Array));
+    const f = await te.build(schedule, ts, { target: "c" });
+    const got = nd.empty(outputShape(w));
+    await f(...inputs, got);
+    assert.ok(maxRelError(got.toArray() as Float32Array, want) < TOLERANCE, labelOf(w));
+  }
+  // With fewer rows than four per core the output's rows are fused with its columns for the
+  // cores, and the stages stay at the root with their own parallel loops.
+  const few = definition({ op: "softmax", rows: 4, cols: 4096 });
+  const { schedule } = await tune.defaultSchedule(few[1], "c", { facts: { ...host, cores: 2 } });
+  assert.ok(
+    schedule.stages.filter((st) => st.op.kind === "compute" && st.attach.type === "root").length >
+      1,
+  );
 });

@@ -30,6 +30,7 @@ import {
 } from "./analysis.ts";
 import { type Decide, dividing, fallbackDecide } from "../decisions.ts";
 import { type Epilogue, epilogueOf, matchLoops } from "./epilogue.ts";
+import { rowGroups } from "./rows.ts";
 
 export interface CpuFacts {
   /** float32 lanes of the widest vector register (8 with AVX2, 16 with AVX-512). */
@@ -49,10 +50,14 @@ export function cpuRules(
   decide: Decide = fallbackDecide,
   keep: ReadonlySet<Stage> = new Set(),
 ): void {
+  const stages = schedulable(s, skip);
+  // Stages computed inside a final stage's row loop (rows.ts), and the final stage of each.
+  const groups = rowGroups(s, stages, keep);
+  const finalOf = new Map<Stage, Stage>();
+  for (const [y, members] of groups) for (const m of members) finalOf.set(m, y);
   // Consumers scheduled as a register tile's epilogue (epilogue.ts): their loops are taken.
   const taken = new Set<Stage>();
-  schedulable(s, skip).forEach((st, k) => {
-    if (taken.has(st)) return;
+  const schedule = (st: Stage, k: number, serial: boolean) => {
     const op = st.op as ComputeOp;
     const d: Decide = (name, options, fallback) => decide(`${k}.${name}`, options, fallback);
     const tile = registerTile(op);
@@ -61,12 +66,29 @@ export function cpuRules(
     const form = d("form", forms, forms[0]);
     if (form === "tile") {
       const found = epilogueOf(s, st, keep);
-      const epi = found && !skip.has(found.stage) && d("epilogue", [true, false], true)
+      const epi = found && !skip.has(found.stage) && !finalOf.has(found.stage) &&
+          !groups.has(found.stage) && d("epilogue", [true, false], true)
         ? found
         : null;
       if (registerTiled(rs, op, tile!.a, tile!.b, f, d, epi)) taken.add(epi!.stage);
-    } else if (form === "rfactor") vectorReduce(rs, op, f, d);
-    else plain(rs, op, f, d);
+    } else if (form === "rfactor") vectorReduce(rs, op, f, d, serial);
+    else plain(rs, op, f, d, serial);
+  };
+  stages.forEach((st, k) => {
+    if (taken.has(st) || finalOf.has(st)) return;
+    schedule(st, k, false);
+    const members = groups.get(st);
+    if (!members) return;
+    // The members go inside the final stage's row loop where it is still a loop of its own
+    // (not fused into a parallel loop with others: too few rows for the cores), each with
+    // its own rules but no parallel loop; otherwise they are scheduled as any other stage.
+    const row = (st.op as ComputeOp).axis[0];
+    const inside = decide(`${k}.rows`, [true, false], constExtent(row)! >= 4 * f.cores) &&
+      st.leafIterVars.includes(row);
+    for (const m of members) {
+      schedule(m, stages.indexOf(m), inside);
+      if (inside) rs.stage(m.origOp.output).computeAt(rs.stage(st.origOp.output), row);
+    }
   });
 }
 
@@ -299,7 +321,8 @@ function laneReduction(op: ComputeOp, f: CpuFacts): boolean {
   });
 }
 
-function vectorReduce(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide): void {
+/** `serial`: no parallel loop (the stage runs inside another stage's parallel loop). */
+function vectorReduce(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide, serial: boolean): void {
   const st = rs.stage(op.output);
   const r = op.reduceAxis[op.reduceAxis.length - 1];
   const ext = constExtent(r)!;
@@ -312,13 +335,13 @@ function vectorReduce(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide): void
   const rf = rs.stage(RF);
   const lane = rf.op.axis[rf.op.axis.length - 1];
   rf.reorder(...rf.op.reduceAxis, lane).vectorize(lane);
-  const outer = parallelOuter(st, op.axis.map(loop), op, f, d);
+  const outer = serial ? op.axis.map(loop) : parallelOuter(st, op.axis.map(loop), op, f, d);
   if (outer.length > 0 && d("partialsAtRow", [true, false], true)) {
     rf.computeAt(st, outer[outer.length - 1].v);
   }
 }
 
-function plain(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide): void {
+function plain(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide, serial: boolean): void {
   const st = rs.stage(op.output);
   const data = op.axis.map(loop);
   const lanes = op.reduceAxis.length > 0 ? windowLanes(op, f) : null;
@@ -360,5 +383,5 @@ function plain(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide): void {
       st.unroll(r.v);
     }
   }
-  parallelOuter(st, data, op, f, d);
+  if (!serial) parallelOuter(st, data, op, f, d);
 }
