@@ -78,6 +78,12 @@ for (const target of ["c", "webgpu"]) {
       propertyOptions(150),
     );
     assert.ok(decided.size >= 3, `too few kinds of decision were sampled: ${[...decided]}`);
+    // The CPU's layout and compute-location decisions among them (packing, row groups).
+    if (target === "c") {
+      for (const k of ["pack", "rows"]) {
+        assert.ok(decided.has(k), `no ${k} decision: ${[...decided]}`);
+      }
+    }
   });
 }
 

@@ -57,7 +57,10 @@ export function cpuRules(
   for (const [y, members] of groups) for (const m of members) finalOf.set(m, y);
   // Consumers scheduled as a register tile's epilogue (epilogue.ts): their loops are taken.
   const taken = new Set<Stage>();
-  const schedule = (st: Stage, k: number, serial: boolean) => {
+  // serial: no parallel loop of its own; pinned: a lane reduction's partials are computed at
+  // its row (members, and a final stage whose members go inside its row loop: partials at the
+  // root would read them outside that loop).
+  const schedule = (st: Stage, k: number, serial: boolean, pinned = serial) => {
     const op = st.op as ComputeOp;
     const d: Decide = (name, options, fallback) => decide(`${k}.${name}`, options, fallback);
     const tile = registerTile(op);
@@ -71,20 +74,21 @@ export function cpuRules(
         ? found
         : null;
       if (registerTiled(rs, op, tile!.a, tile!.b, f, d, epi)) taken.add(epi!.stage);
-    } else if (form === "rfactor") vectorReduce(rs, op, f, d, serial);
+    } else if (form === "rfactor") vectorReduce(rs, op, f, d, serial, pinned);
     else plain(rs, op, f, d, serial);
   };
   stages.forEach((st, k) => {
     if (taken.has(st) || finalOf.has(st)) return;
-    schedule(st, k, false);
     const members = groups.get(st);
+    const row = (st.op as ComputeOp).axis[0];
+    const wanted = members !== undefined &&
+      decide(`${k}.rows`, [true, false], constExtent(row)! >= 4 * f.cores);
+    schedule(st, k, false, wanted);
     if (!members) return;
     // The members go inside the final stage's row loop where it is still a loop of its own
     // (not fused into a parallel loop with others: too few rows for the cores), each with
     // its own rules but no parallel loop; otherwise they are scheduled as any other stage.
-    const row = (st.op as ComputeOp).axis[0];
-    const inside = decide(`${k}.rows`, [true, false], constExtent(row)! >= 4 * f.cores) &&
-      st.leafIterVars.includes(row);
+    const inside = wanted && st.leafIterVars.includes(row);
     for (const m of members) {
       schedule(m, stages.indexOf(m), inside);
       if (inside) rs.stage(m.origOp.output).computeAt(rs.stage(st.origOp.output), row);
@@ -321,8 +325,14 @@ function laneReduction(op: ComputeOp, f: CpuFacts): boolean {
   });
 }
 
-/** `serial`: no parallel loop (the stage runs inside another stage's parallel loop). */
-function vectorReduce(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide, serial: boolean): void {
+function vectorReduce(
+  rs: Schedule,
+  op: ComputeOp,
+  f: CpuFacts,
+  d: Decide,
+  serial: boolean,
+  pinned: boolean,
+): void {
   const st = rs.stage(op.output);
   const r = op.reduceAxis[op.reduceAxis.length - 1];
   const ext = constExtent(r)!;
@@ -336,7 +346,7 @@ function vectorReduce(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide, seria
   const lane = rf.op.axis[rf.op.axis.length - 1];
   rf.reorder(...rf.op.reduceAxis, lane).vectorize(lane);
   const outer = serial ? op.axis.map(loop) : parallelOuter(st, op.axis.map(loop), op, f, d);
-  if (outer.length > 0 && d("partialsAtRow", [true, false], true)) {
+  if (outer.length > 0 && (pinned || d("partialsAtRow", [true, false], true))) {
     rf.computeAt(st, outer[outer.length - 1].v);
   }
 }
