@@ -134,7 +134,7 @@ Deno.test("the CPU default packs a convolution's channels when its rows fill no 
   for (
     const w of [
       { op: "conv2d", n: 1, c: 4, h: 15, w: 15, k: 8, r: 3, stride: 2, pad: 1 },
-      { op: "matmul", m: 32, n: 16, k: 520 },
+      { op: "matmul", m: 32, n: 32, k: 520 },
     ] as const
   ) {
     const ts = definition(w);
