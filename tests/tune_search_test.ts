@@ -134,6 +134,30 @@ Deno.test("WebGPU: a 20-trial run writes its records and the build from them is 
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("preparing a task may take longer than a candidate's timeout, up to prepareMs", async () => {
+  const args = definition(SMALL_MATMUL);
+  const space = { outputs: [args[args.length - 1]], target: "c", facts: await defaultFacts() };
+  const trace = defaultCandidate(space).trace;
+  Deno.env.set("TUNE_FAKE_PREPARE_MS", "6000");
+  try {
+    for (const [prepareMs, ok] of [[12_000, true], [1, false]] as const) {
+      const m = new Measurer(
+        { workload: SMALL_MATMUL, target: "c", repeat: 2, minRepeatMs: 1 },
+        { timeoutMs: 4_000, prepareMs, worker: new URL("tune_fake_worker.ts", FIXTURES).pathname },
+      );
+      try {
+        const [r] = await m.measure([trace]);
+        if (ok) assert.equal(r.costs.length, 2, r.error);
+        else assert.match(r.error ?? "", /timeout/);
+      } finally {
+        await m.close();
+      }
+    }
+  } finally {
+    Deno.env.delete("TUNE_FAKE_PREPARE_MS");
+  }
+});
+
 Deno.test("a candidate that crashes or hangs its measuring process costs one trial", async () => {
   const facts = await defaultFacts();
   const args = definition(SMALL_MATMUL);

@@ -20,6 +20,12 @@ export interface MeasureResult {
 export interface MeasurerOptions {
   /** Most ms a candidate may go without news (building, checking, timing); default 60 000. */
   timeoutMs?: number;
+  /**
+   * Most ms the worker may take to prepare a task before building (its inputs and expected
+   * outputs: a task module's come from the interpreter, minutes for a large fused group, once
+   * per measuring process); default 600 000.
+   */
+  prepareMs?: number;
   /** The worker script (a test passes a fake one that crashes); default lib/tune/worker.ts. */
   worker?: string | URL;
 }
@@ -65,10 +71,12 @@ interface Running {
 export class Measurer {
   private running: Running | null = null;
   private readonly timeoutMs: number;
+  private readonly prepareMs: number;
   private readonly worker: string;
 
   constructor(readonly task: WorkerTask, opts: MeasurerOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 60_000;
+    this.prepareMs = opts.prepareMs ?? 600_000;
     if (!(this.timeoutMs > 0)) {
       throw new TesseraError(`measure: timeoutMs must be > 0 ms, got ${opts.timeoutMs}`);
     }
@@ -136,11 +144,17 @@ export class Measurer {
         await stdin.write(new TextEncoder().encode(line));
       } catch { /* a dead worker: found below as the end of its output */ }
       let inFlight: number | null = null;
-      // Building the batch comes first: a compile per candidate, a few at a time.
-      let wait = this.timeoutMs * Math.max(1, Math.ceil(pending.length / 2));
+      // Preparing the task comes first (the worker says "prepared"), then building the
+      // batch: a compile per candidate, a few at a time.
+      const building = this.timeoutMs * Math.max(1, Math.ceil(pending.length / 2));
+      let wait = this.prepareMs + building;
       while (pending.some((p) => !results[p.id])) {
         const got = await lines.next(wait);
         wait = this.timeoutMs;
+        if (got !== "end" && got !== "timeout" && got.trim() === '{"prepared":true}') {
+          wait = building;
+          continue;
+        }
         if (got === "end" || got === "timeout") {
           const blamed = inFlight ?? pending.find((p) => !results[p.id])!.id;
           const how = await this.stop(got === "timeout");
@@ -152,7 +166,7 @@ export class Measurer {
           });
           break;
         }
-        let m: WorkerMessage;
+        let m: Extract<WorkerMessage, { id: number }>;
         try {
           m = JSON.parse(got);
         } catch {

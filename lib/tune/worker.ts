@@ -32,6 +32,7 @@ export interface WorkerBatch {
 }
 
 export type WorkerMessage =
+  | { prepared: true }
   | { id: number; start: true }
   | { id: number; costs: number[] }
   | { id: number; error: string };
@@ -114,6 +115,9 @@ const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e)).s
 
 /** Measures one batch, saying each result on standard output. */
 export async function measureBatch(batch: WorkerBatch, before?: BeforeRun): Promise<void> {
+  // The task's program and reference first (once per process), before the build's timeout.
+  await preparedOf(batch.task);
+  say({ prepared: true });
   const built = await Promise.allSettled(
     batch.candidates.map((c) => buildOne(batch.task, c.trace, c.id)),
   );
