@@ -77,6 +77,9 @@ export class Measurer {
   constructor(readonly task: WorkerTask, opts: MeasurerOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 60_000;
     this.prepareMs = opts.prepareMs ?? 600_000;
+    if (!(this.prepareMs >= 0)) {
+      throw new TesseraError(`measure: prepareMs must be >= 0 ms, got ${opts.prepareMs}`);
+    }
     if (!(this.timeoutMs > 0)) {
       throw new TesseraError(`measure: timeoutMs must be > 0 ms, got ${opts.timeoutMs}`);
     }

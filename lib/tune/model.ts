@@ -104,7 +104,7 @@ export async function tuneModel(g: Graph, opts: ModelTuneOptions): Promise<Model
   const writer = await RecordWriter.open(opts.records);
   const measurer = new Measurer(
     { target, repeat: opts.repeat, minRepeatMs: opts.minRepeatMs },
-    { timeoutMs: opts.timeoutMs, worker: opts.worker },
+    { timeoutMs: opts.timeoutMs, prepareMs: opts.prepareMs, worker: opts.worker },
   );
   const shared = { measurer, writer, records: read.records };
   const rows: ModelTask[] = tasks.map((t) => ({

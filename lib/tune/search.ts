@@ -60,6 +60,8 @@ export interface TuneOptions {
   seed?: number;
   /** Most ms one candidate may take in the measuring process (default 60 000). */
   timeoutMs?: number;
+  /** Most ms the measuring process may take to prepare the task (its reference); 10 minutes. */
+  prepareMs?: number;
   /** Measurements per candidate and least ms each (defaults 5 and 10). */
   repeat?: number;
   minRepeatMs?: number;
@@ -247,7 +249,7 @@ export class TaskSearch {
     const writer = shared?.writer ?? await RecordWriter.open(opts.records);
     const measurer = shared?.measurer ?? new Measurer(
       { ...spec, target, repeat: opts.repeat, minRepeatMs: opts.minRepeatMs },
-      { timeoutMs: opts.timeoutMs, worker: opts.worker },
+      { timeoutMs: opts.timeoutMs, prepareMs: opts.prepareMs, worker: opts.worker },
     );
     const search = new TaskSearch(
       spec,
