@@ -13,7 +13,10 @@
  * - any other stage vectorizes its innermost data loop when the extent is a constant
  *   multiple of the lanes (else GCC decides), and unrolls a short innermost reduction;
  * - every stage with enough work runs its outer data loops in parallel, fusing outer loops
- *   until there are a few iterations per core.
+ *   until there are a few iterations per core;
+ * - stages read only row by row by one final stage (rows.ts) run inside its parallel row
+ *   loop instead, without a parallel loop of their own.
+ * (Which operand of a matmul-like stage to pack by blocks is decided before, in pack.ts.)
  * Each of these choices goes through `decide` (lib/tune/decisions.ts) with the rule's own
  * pick as the fallback: the default schedule takes the fallbacks, the search samples them.
  */
