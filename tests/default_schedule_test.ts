@@ -70,7 +70,24 @@ for (const target of ["c", "webgpu"]) {
         propertyOptions(150),
       );
       // Every rule must fire on these programs under eager facts (the host's lanes and
-      // thresholds leave most of the generators' small shapes alone).
+      // thresholds leave most of the generators' small shapes alone). A matmul, softmaxes, a
+      // layer norm and a map are always among them (together they use every primitive asked
+      // for), so that a rule the random programs happen to miss does not fail a run by chance:
+      // "no default schedule used cacheWrite" once did on WebGPU.
+      for (
+        const w of [
+          { op: "matmul", m: 16, n: 16, k: 16 },
+          { op: "softmax", rows: 8, cols: 64 },
+          { op: "softmax", rows: 2, cols: 64 },
+          { op: "layernorm", rows: 8, cols: 64, eps: 1e-5 },
+          { op: "elementwise", len: 256 },
+        ] as const
+      ) {
+        const ts = definition(w);
+        applyDefault(te.createSchedule(ts[ts.length - 1]), target, facts).forEach((t) =>
+          used.add(t.p)
+        );
+      }
       const want = which === "host"
         ? ["computeInline"]
         : target === "c"
