@@ -19,7 +19,7 @@ import {
   Var,
 } from "../ir/expr.ts";
 import type { SizeRequirement } from "../ir/stmt.ts";
-import { rewriteExpr, substitute, walkExpr } from "../ir/visit.ts";
+import { freeVars, rewriteExpr, substitute, walkExpr } from "../ir/visit.ts";
 import {
   checkName,
   ComputeOp,
@@ -368,12 +368,9 @@ export class Schedule {
       walkExpr(body, (e) => {
         if (e.kind !== "tensorRead") return;
         const t = e.tensor as Tensor;
-        const d = e.indices.findIndex((i) => i === axis);
-        const others = e.indices.some((i, k) => k !== d && usesVar(i, axis));
-        const size = d >= 0 ? t.shape[d] : null;
-        const whole = size?.kind === "const" && Number(size.value) === ext;
+        const d = packedDim(t, e.indices, axis);
         const prev = dims.get(t);
-        dims.set(t, d < 0 || others || !whole || (prev !== undefined && prev !== d) ? null : d);
+        dims.set(t, d < 0 || (prev !== undefined && prev !== d) ? null : d);
       });
     }
     const co = new IterVar(`${axis.name}_outer`, {
@@ -478,12 +475,16 @@ function substituteBodies(bodies: Expr[], map: Map<Var, Expr>, reduceAxis: IterV
   return sources.map((x, c) => new Reduce(b0.combiner, x, reduceAxis, cond, c, sources));
 }
 
-function usesVar(e: Expr, v: Var): boolean {
-  let found = false;
-  walkExpr(e, (x) => {
-    if (x === v) found = true;
-  });
-  return found;
+/**
+ * The dimension of `tensor` that a read at `indices` indexes by `axis` alone, where `pack`
+ * can block it: the axis is that index and in no other, and the dimension is the axis's whole
+ * constant extent. -1 when there is none.
+ */
+export function packedDim(tensor: Tensor, indices: readonly Expr[], axis: IterVar): number {
+  const d = indices.findIndex((i) => i === axis);
+  if (d < 0 || indices.some((i, k) => k !== d && freeVars(i).has(axis))) return -1;
+  const size = tensor.shape[d], ext = axis.dom?.extent;
+  return size.kind === "const" && ext?.kind === "const" && size.value === ext.value ? d : -1;
 }
 
 function isComputeOp(x: unknown): x is ComputeOp {

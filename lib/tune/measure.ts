@@ -154,7 +154,7 @@ export class Measurer {
       while (pending.some((p) => !results[p.id])) {
         const got = await lines.next(wait);
         wait = this.timeoutMs;
-        if (got !== "end" && got !== "timeout" && got.trim() === '{"prepared":true}') {
+        if (got.trim() === '{"prepared":true}') {
           wait = building;
           continue;
         }

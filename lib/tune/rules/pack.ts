@@ -13,10 +13,10 @@
  * by the other rules); graph.build packs weights that are params once, at compile time, and
  * the rule finds nothing left to pack there.
  */
-import type { Schedule } from "../../schedule/schedule.ts";
+import { packedDim, type Schedule } from "../../schedule/schedule.ts";
 import type { Stage } from "../../schedule/stage.ts";
 import type { ComputeOp, IterVar } from "../../te/tensor.ts";
-import { constExtent, type Read, readsOf, registerTile, schedulable, usesVar } from "./analysis.ts";
+import { constExtent, type Read, readsOf, registerTile, schedulable } from "./analysis.ts";
 import { type CpuFacts, L1_BYTES, laneTile } from "./cpu.ts";
 import { type Decide, fallbackDecide } from "../decisions.ts";
 
@@ -67,19 +67,13 @@ export function packLayouts(
 const MIN_REUSE = 32;
 
 /**
- * The read that packing `axis` would pack, or null: one that uses the axis alone as one index
- * of a tensor whose dimension there is the axis's whole extent (and nowhere else in the read)
- * while walking a reduction (a panel of weights, not a broadcast vector).
+ * The read that packing `axis` would pack (Schedule.pack's packedDim), or null, among those
+ * walking a reduction (a panel of weights, not a broadcast vector).
  */
 function packedRead(op: ComputeOp, axis: IterVar): Read | null {
-  const ext = constExtent(axis);
-  return readsOf(op).find((r) => {
-    const d = r.indices.findIndex((i) => i === axis);
-    if (d < 0 || r.indices.some((i, j) => j !== d && usesVar(i, axis))) return false;
-    const size = r.tensor.shape[d];
-    return size.kind === "const" && size.value === ext &&
-      op.reduceAxis.some((x) => r.uses.has(x));
-  }) ?? null;
+  return readsOf(op).find((r) =>
+    packedDim(r.tensor, r.indices, axis) >= 0 && op.reduceAxis.some((x) => r.uses.has(x))
+  ) ?? null;
 }
 
 /** How many iterations of the other data axes read each element `read` reads. */
