@@ -160,13 +160,20 @@ function sizeUses(func: PrimFunc): SizeUses {
   return out;
 }
 
-/** Bytes of memory on this machine, or null where the runtime may not ask. */
+/**
+ * Bytes of memory on this machine, or null where the runtime may not ask. Asked once: the
+ * question reads /proc/meminfo, about 25 µs, which was most of a small kernel's call.
+ */
+let memoryTotal: number | null | undefined;
 function machineMemory(): number | null {
-  try {
-    return Deno.systemMemoryInfo().total;
-  } catch {
-    return null;
+  if (memoryTotal === undefined) {
+    try {
+      memoryTotal = Deno.systemMemoryInfo().total;
+    } catch {
+      memoryTotal = null;
+    }
   }
+  return memoryTotal;
 }
 
 /**
@@ -202,7 +209,7 @@ export function checkSizes(
       }
     }
   }
-  const memory = machineMemory();
+  const memory = uses.temps.length > 0 ? machineMemory() : null;
   for (const t of uses.temps) {
     const dims = t.shape.map((d) => evalExact(d, sizes));
     if (dims.some((d) => d === null)) continue;
