@@ -383,3 +383,28 @@ Deno.test("nested non-dividing tiles in a reduction: bounded copies, same result
   assert.ok(count(f.body, "store") <= 2 * 4, String(f));
   agree(f, C, [A, B], [[37, 19], [19, 29]]);
 });
+
+Deno.test("a pad stage's select is a guard: the interior copies without it, borders keep it", () => {
+  for (const size of [7, new Var("n")] as const) {
+    const A = te.placeholder([size, size], "float32", "A");
+    const n = typeof size === "number" ? intConst(size) : size;
+    const P = te.compute(
+      [n.add(2), n.add(2)],
+      (y, x) =>
+        te.ifThenElse(
+          y.ge(1).and(y.lt(n.add(1))).and(x.ge(1)).and(x.lt(n.add(1))),
+          A(y.sub(1), x.sub(1)),
+          te.const(-1),
+        ),
+      "P",
+    );
+    const f = te.lower(te.createSchedule(P), [A, P]);
+    const text = printStmt(f.body);
+    // The innermost copy of the interior reads A with no select around it.
+    assert.match(text, /P\[.*\] = A\[[^\]]*\]$/m, text);
+    for (const m of [1, 2, 5, 7]) {
+      if (typeof size === "number" && m !== size) continue;
+      agree(f, P, [A], [[m, m]]);
+    }
+  }
+});

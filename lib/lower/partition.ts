@@ -8,7 +8,10 @@
  * (symbolic sizes allowed); `x < p`-like ones leave a suffix remainder, `x >= p`-like ones
  * (padding, partial regions) a prefix one. Where a guard mentions no inner loop it is exactly
  * `x < p`, false all through the remainder, so that code is dead and the guard simply
- * becomes the loop's bound.
+ * becomes the loop's bound. Conditions of `select` expressions (a pad stage's
+ * `y >= 1 && x >= 1 && ... ? in[...] : 0`) are guards too: the steady part reads `in` without
+ * the test and vectorizes, the border keeps the select (or its else-value where an exact
+ * guard fails).
  */
 import { evalExact } from "../arith/exact.ts";
 import { evalInterval, type Interval } from "../arith/interval.ts";
@@ -16,9 +19,9 @@ import { addLinear, constLinear, fromLinear, Linear, toLinear } from "../arith/l
 import { Simplifier } from "../arith/rules.ts";
 import { simplifyStmt } from "../arith/simplify.ts";
 import { exprEqual, exprKey } from "../arith/structural.ts";
-import { Binary, Cmp, type Expr, intConst, Logical, Var } from "../ir/expr.ts";
+import { Binary, Cmp, type Expr, intConst, Logical, Select, Var } from "../ir/expr.ts";
 import { For, IfThenElse, Seq, seq, type Stmt } from "../ir/stmt.ts";
-import { freeVars, mapStmt, usesVar, walkExpr, walkStmt } from "../ir/visit.ts";
+import { freeVars, mapChildren, mapStmt, usesVar, walkExpr, walkStmt } from "../ir/visit.ts";
 
 /** Bodies with more statement nodes than this are never duplicated. */
 export const MAX_BODY_STMTS = 200;
@@ -48,7 +51,7 @@ const bin = (op: Binary["op"], a: Expr, b: Expr): Expr => new Binary(op, a, b, "
  * are split (both parts keep the kind); unrolled loops, copied per iteration anyway, may only
  * shrink to constant bounds; vectorized loops are the vector width, left to the backend to
  * mask; thread-bound loops name hardware axes; loops around a barrier must run the same
- * trip count on every thread. Guards in `select` expressions are not considered.
+ * trip count on every thread, and loops around a shared allocation would allocate it twice.
  */
 export function partitionLoops(body: Stmt, sizeVars: readonly Var[] = []): Stmt {
   const ctx = new Map<Var, Interval>();
@@ -94,7 +97,10 @@ function splittable(s: For): boolean {
   let stmts = 0, barrier = false;
   walkStmt(s.body, (x) => {
     stmts++;
-    if (x.kind === "barrier") barrier = true;
+    // A copied shared allocation is a second one: workgroup memory is small and counted.
+    if (x.kind === "barrier" || (x.kind === "allocate" && x.buffer.scope === "shared")) {
+      barrier = true;
+    }
   });
   return !barrier && stmts <= MAX_BODY_STMTS;
 }
@@ -110,8 +116,11 @@ interface Guard {
   readonly exact: boolean;
 }
 
-/** Per `if` node, per conjunct of its condition: the guard it is, or null where it must stay. */
-type Guards = Map<IfThenElse, (Guard | null)[]>;
+/**
+ * Per `if` statement or `select` expression, per conjunct of its condition: the guard it is,
+ * or null where it must stay.
+ */
+type Guards = Map<IfThenElse | Select, (Guard | null)[]>;
 
 function partition(loop: For, ctx: Ctx, copies: boolean): Stmt | null {
   const sim = new Simplifier(ctx);
@@ -238,7 +247,21 @@ function collect(loop: For, sim: Simplifier): Guards | null {
   if (rebinds) return null;
   const guards: Guards = new Map();
   let any = false;
+  const note = (node: IfThenElse | Select, inner: Map<Var, Interval>) => {
+    const here = conjuncts(node.cond).map((c) => guardOf(c, x, inner, boundInside, sim));
+    if (here.some((g) => g)) any = true;
+    // A node reached twice keeps a guard only where both visits agree on it.
+    const prev = guards.get(node);
+    guards.set(node, prev ? prev.map((p, i) => agree(p, here[i])) : here);
+  };
   const go = (s: Stmt, inner: Map<Var, Interval>): void => {
+    // This statement's own expressions, evaluated where the inner loops have these ranges.
+    mapStmt(s, (e) => {
+      walkExpr(e, (n) => {
+        if (n.kind === "select") note(n, inner);
+      });
+      return e;
+    }, (b) => b);
     switch (s.kind) {
       case "for": {
         const max = bin("sub", bin("add", s.min, s.extent), intConst(1));
@@ -246,11 +269,7 @@ function collect(loop: For, sim: Simplifier): Guards | null {
         return;
       }
       case "if": {
-        const here = conjuncts(s.cond).map((c) => guardOf(c, x, inner, boundInside, sim));
-        if (here.some((g) => g)) any = true;
-        // A node reached twice keeps a guard only where both visits agree on it.
-        const prev = guards.get(s);
-        guards.set(s, prev ? prev.map((p, i) => agree(p, here[i])) : here);
+        note(s, inner);
         go(s.then, inner);
         if (s.otherwise) go(s.otherwise, inner);
         return;
@@ -342,8 +361,24 @@ function rewriteGuards(
   guards: Guards,
   decide: (gs: readonly (Guard | null)[]) => (boolean | null)[],
 ): Stmt {
+  // A select whose conjuncts are all true becomes its then-value, one with a false
+  // conjunct its else-value. Looked up before its operands are rewritten (which would make
+  // it a new node).
+  const expr = (e: Expr): Expr => {
+    const gs = e.kind === "select" ? guards.get(e) : undefined;
+    if (e.kind !== "select" || !gs) return mapChildren(e, expr);
+    const values = decide(gs);
+    if (values.includes(false)) return expr(e.f);
+    const parts = conjuncts(e.cond);
+    const keep = parts.filter((_, i) => values[i] === null);
+    if (keep.length === 0) return expr(e.t);
+    const cond = keep.length === parts.length
+      ? e.cond
+      : keep.reduce((a, b) => new Logical("and", a, b));
+    return new Select(cond, expr(e.t), expr(e.f));
+  };
   const go = (st: Stmt): Stmt => {
-    if (st.kind !== "if") return mapStmt(st, (e) => e, go);
+    if (st.kind !== "if") return mapStmt(st, expr, go);
     const then = go(st.then), otherwise = st.otherwise && go(st.otherwise);
     const parts = conjuncts(st.cond);
     const gs = guards.get(st);
