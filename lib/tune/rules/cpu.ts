@@ -369,13 +369,23 @@ function plain(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide, serial: bool
   const win = lanes !== null && data.length > 0 && d("window", [true, false], true) ? lanes : null;
   if (op.reduceAxis.length === 0 && data.length > 0) {
     const last = data[data.length - 1];
-    const rule = last.ext === null ? null : laneCount(last.ext, f.lanes);
+    // As vectorReduce: a whole register on long rows even where it does not divide them
+    // (loop partitioning gives the last step a guard of its own).
+    const rule = last.ext === null
+      ? null
+      : last.ext >= 8 * f.lanes && last.ext % f.lanes !== 0
+      ? f.lanes
+      : laneCount(last.ext, f.lanes);
     const least = Math.min(4, f.lanes);
     const widths = last.ext === null
       ? []
       : dividing(last.ext, [4, 2, 1, 0.5].map((x) => x * f.lanes).filter((x) => x >= least))
         .filter((x) => x >= least);
-    const l0 = d("vector", [0, ...widths], rule ?? 0);
+    const l0 = d(
+      "vector",
+      [...new Set([0, ...widths, ...(rule === null ? [] : [rule])])],
+      rule ?? 0,
+    );
     const l = l0 === 0 ? null : l0;
     if (l !== null && l === last.ext) {
       st.vectorize(last.v);
@@ -383,7 +393,7 @@ function plain(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide, serial: bool
     } else if (l !== null) {
       const [o, v] = st.split(last.v, { factor: l });
       st.vectorize(v);
-      data[data.length - 1] = { v: o, ext: last.ext! / l };
+      data[data.length - 1] = { v: o, ext: Math.ceil(last.ext! / l) };
     }
   } else if (win !== null) {
     // A small window (pooling, a depthwise filter): the window's loops go outside the last
