@@ -9,7 +9,8 @@
  *   export const task = { args: [A, B, C] };   // inputs (placeholders) first, then outputs
  *
  * Its inputs get deterministic float32 data and its outputs are checked against the
- * interpreter running the unscheduled program (the definition of correctness).
+ * interpreter running the unscheduled program (the definition of correctness), or, for a
+ * program of more than INTERPRETER_REFERENCE_FLOPS operations, the unscheduled C kernel.
  */
 import { TesseraError } from "../error.ts";
 import { te } from "../te/te.ts";
@@ -25,6 +26,8 @@ import {
   type Workload,
 } from "../bench/workload.ts";
 import { definition } from "./workloads.ts";
+import { stageWork } from "../lower/stageWork.ts";
+import { evalExact } from "../arith/exact.ts";
 import { type GroupData, groupDataProgram } from "../graph/groupData.ts";
 
 /** A task as data: exactly one of the three. */
@@ -157,6 +160,27 @@ function groupTask(data: GroupData): Program {
   };
 }
 
+/**
+ * Above this many operations a program's reference is its unscheduled C kernel, not the
+ * interpreter: the interpreter takes about 30 s for one of ResNet-18's 231 MFLOP convolutions,
+ * and a worker prepares every task it measures, so tuning a model spent most of its minutes
+ * on references. The unscheduled kernel is the lowering without any schedule primitive, the
+ * form every C test checks against the interpreter; what the tuner guards against is a wrong
+ * schedule, and that it still catches.
+ */
+export const INTERPRETER_REFERENCE_FLOPS = 2e7;
+
+/** Operations one call of the unscheduled program performs, or null if uncountable. */
+function programFlops(p: Program): number | null {
+  let total = 0;
+  for (const w of stageWork(te.createSchedule(p.outputs))) {
+    const n = w.flops && evalExact(w.flops, new Map());
+    if (n === null || n === undefined) return null;
+    total += n;
+  }
+  return total;
+}
+
 /** Deterministic inputs in [-0.5, 0.5) and the outputs a correct kernel writes. */
 export async function dataOf(
   spec: TaskSpec,
@@ -173,7 +197,9 @@ export async function dataOf(
       return x / 2147483648 - 0.5;
     })
   );
-  const f = await te.build(te.createSchedule(p.outputs), p.args, { target: "interpreter" });
+  const flops = programFlops(p);
+  const target = flops !== null && flops > INTERPRETER_REFERENCE_FLOPS ? "c" : "interpreter";
+  const f = await te.build(te.createSchedule(p.outputs), p.args, { target });
   const arrays = p.args.map((t, i) =>
     new NDArray(t.shape.map((e) => (e as { value: number }).value), "float32", inputs[i])
   );
