@@ -14,9 +14,9 @@
  *
  * --records FILE adds the tuned kernels (deno task tune) beside the hand-scheduled ones:
  * tessera-c-tuned and tessera-webgpu-tuned, each the best record for this machine, and builds
- * the models from the same records (tessera-c-graph-tuned, e.g. from tune.model). Without
- * it, the pre-tuned records under tune-records/ that match this machine are used, if any
- * (lib/tune/pretuned.ts), and the run says when none match.
+ * the models from the same records (tessera-c-graph-tuned, e.g. from tune.model, beside the
+ * default-schedule build). Without it, the pre-tuned records under tune-records/ that match
+ * this machine are used, if any (lib/tune/pretuned.ts), and the run says when none match.
  *
  * Exits 1 when a Tessera kernel failed or computed a wrong result, or a file could not be
  * written (the others still are); a peer that cannot run here is skipped with its reason.
@@ -92,6 +92,7 @@ function limited(peer: Peer): Peer {
 bench.peersAtTheirBest();
 // Tuned kernels: from --records, else from the pre-tuned records matching this machine.
 const tuned = [];
+let modelRecords = records;
 for (const target of ["c", "webgpu"] as const) {
   if (records) {
     tuned.push(tesseraPeer(target, records));
@@ -101,6 +102,7 @@ for (const target of ["c", "webgpu"] as const) {
   if (found?.path) {
     console.log(`${target}: pre-tuned records ${found.path}`);
     tuned.push(tesseraPeer(target, found.path));
+    if (target === "c") modelRecords = found.path;
   } else {
     console.log(
       `${target}: no pre-tuned records in tune-records/ match this machine` +
@@ -125,7 +127,7 @@ for (const w of standardWorkloads(quick)) {
 }
 for (const c of streamCases(quick)) suite.add(c);
 // Whole models: graph.build against onnxruntime on the same .onnx (bench/models.ts).
-for (const c of modelCases(quick, records)) suite.add(c);
+for (const c of modelCases(quick, modelRecords)) suite.add(c);
 console.log(
   `${suite.cases.length} cases over ${standardWorkloads(quick).length} workloads; ` +
     `${repeats} interleaved rounds per group (at most ${budgetMs / 1000} s a group)`,

@@ -113,34 +113,39 @@ class Shared {
   }
 }
 
-/** The models group: per model, Tessera (the baseline), onnxruntime, and the skipped peers. */
+/**
+ * The models group: per model, Tessera with default schedules (the baseline) and, given
+ * records, Tessera built from them; onnxruntime; and the skipped peers.
+ */
 export function modelCases(quick: boolean, records?: string): CaseSpec[] {
   const cases: CaseSpec[] = [];
   for (const spec of modelSpecs(quick)) {
     const group = `models: ${spec.label} [cpu]`;
     const shared = new Shared(spec);
-    let exe: GraphExecutable | undefined, out: NDArray | undefined;
-    cases.push({
-      name: records ? "tessera-c-graph-tuned" : "tessera-c-graph",
-      group,
-      device: "cpu",
-      baseline: true,
-      async setup() {
-        const { graph: g } = shared.model;
-        exe = await graph.build(g, { target: "c", ...(records ? { records } : {}) });
-        [out] = await exe.run([shared.model.input]);
-        shared.tessera = out.data as Float32Array;
-      },
-      fn: async () => {
-        [out] = await exe!.run([shared.model.input]);
-      },
-      async check() {
-        const want = shared.ort ?? await ortOutput(shared);
-        return allcloseError(out!.data as Float32Array, want);
-      },
-      tolerance: RTOL,
-      teardown: () => void (exe = out = undefined),
-    });
+    for (const from of records ? [undefined, records] : [undefined]) {
+      let exe: GraphExecutable | undefined, out: NDArray | undefined;
+      cases.push({
+        name: from ? "tessera-c-graph-tuned" : "tessera-c-graph",
+        group,
+        device: "cpu",
+        baseline: !from,
+        async setup() {
+          const { graph: g } = shared.model;
+          exe = await graph.build(g, { target: "c", ...(from ? { records: from } : {}) });
+          [out] = await exe.run([shared.model.input]);
+          shared.tessera = out.data as Float32Array;
+        },
+        fn: async () => {
+          [out] = await exe!.run([shared.model.input]);
+        },
+        async check() {
+          const want = shared.ort ?? await ortOutput(shared);
+          return allcloseError(out!.data as Float32Array, want);
+        },
+        tolerance: RTOL,
+        teardown: () => void (exe = out = undefined),
+      });
+    }
     let session: Session | undefined, feeds: Record<string, unknown> = {};
     let last: Float32Array | undefined;
     cases.push({
