@@ -151,8 +151,8 @@ function parallelOuter(
 const WHOLE_ROW = 256;
 
 /**
- * The vector width for a small-window reduction (at most 64 steps in all, a constant last data
- * axis), or null: the whole axis when it is short (a row of outputs stays in L1 while the
+ * The vector width for a small-window reduction (at most 64 steps in all, or any number onto
+ * a last data axis of at most two registers; a constant last data axis), or null: the whole axis when it is short (a row of outputs stays in L1 while the
  * window sweeps it, and the compiler picks the vector length and the remainder: ResNet's
  * 56-wide maxPool row took 2x longer split into 8-lane pieces with stride-2 reads), else a
  * vector of lanes, or half or a quarter of one, that divides it.
@@ -160,7 +160,9 @@ const WHOLE_ROW = 256;
 function windowLanes(op: ComputeOp, f: CpuFacts): number | null {
   const steps = constProduct(op.reduceAxis);
   const last = op.axis.length > 0 ? constExtent(op.axis[op.axis.length - 1]) : null;
-  if (steps === null || steps > 64 || last === null) return null;
+  // Or a long reduction onto at most two registers of outputs (a batch-1 matmul's packed
+  // 8-column block: its 512 steps ran scalar, one column at a time, at 6 GFLOP/s).
+  if (steps === null || last === null || (steps > 64 && last > 2 * f.lanes)) return null;
   if (last >= Math.min(4, f.lanes) && last <= WHOLE_ROW) return last;
   return laneCount(last, f.lanes);
 }
