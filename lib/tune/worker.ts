@@ -16,7 +16,6 @@ import { build, type Kernel } from "../runtime/build.ts";
 import { NDArray } from "../runtime/ndarray.ts";
 import { DeviceArray } from "../runtime/device_array.ts";
 import { maxRelError, TOLERANCE } from "../bench/workload.ts";
-import { timeCalls } from "../runtime/timing.ts";
 import { dataOf, loadProgram, type Program, type TaskSpec } from "./task.ts";
 import { applyTrace, type Trace } from "./trace.ts";
 
@@ -101,50 +100,12 @@ async function runOne(task: WorkerTask, f: Kernel): Promise<number[]> {
   for (let n = 0; n < 1000 && (n < 3 || performance.now() - warm < WARM_MS); n++) {
     await f(...ins, ...os);
   }
-  const options = {
+  const timer = f.timeEvaluator({
     repeat: task.repeat ?? 5,
     minRepeatMs: task.minRepeatMs ?? 10,
     budgetMs: 20_000,
-  };
-  if (task.group && !webgpu && host.length > 1) return await timeCold(f, host, outs, options);
-  return (await f.timeEvaluator(options)(...ins, ...os)).results;
-}
-
-/** Bytes of input copies a cold timing cycles through: twice the largest L3 seen here. */
-const COLD_BYTES = 64 << 20;
-
-/**
- * A model's fused group timed as it runs in the model, in the manner of TVM's CPU cache
- * flush for tuning (every argument but the first): each call reads its own copy of every
- * input but the first (the activation, which the kernel before it has just written), so the
- * weights come from memory, not from the caches a hot loop leaves them in. Timed hot, the
- * tuned ResNet-18 kernels summed to 10.75 ms against the defaults' 12.6, and the model built
- * from them ran no faster (11.57 ms against 11.47): the weights of a model do not stay in
- * cache between its calls of a kernel.
- */
-async function timeCold(
-  f: Kernel,
-  host: NDArray[],
-  outs: NDArray[],
-  options: { repeat: number; minRepeatMs: number; budgetMs: number },
-): Promise<number[]> {
-  const rest = host.slice(1);
-  const bytes = rest.reduce((s, a) => s + (a.data as Float32Array).byteLength, 0);
-  const copies = Math.max(2, Math.ceil(COLD_BYTES / Math.max(bytes, 1)));
-  const sets = [
-    rest,
-    ...Array.from(
-      { length: copies - 1 },
-      () => rest.map((a) => new NDArray(a.shape, "float32", (a.data as Float32Array).slice())),
-    ),
-  ];
-  let k = 0;
-  const measure = async (n: number) => {
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) await f(host[0], ...sets[k++ % copies], ...outs);
-    return (performance.now() - t0) / 1000;
-  };
-  return (await timeCalls(measure, options)).results;
+  });
+  return (await timer(...ins, ...os)).results;
 }
 
 /** Least ms of untimed calls before a candidate is timed. */
