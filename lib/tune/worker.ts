@@ -6,8 +6,9 @@
  * whole batch at once (the C compiler runs as parallel subprocesses), then runs the
  * candidates one at a time: each output is checked against the workload's float64 reference
  * (a module's: the interpreter, or for a large program the unscheduled C kernel; task.ts)
- * before it is timed, and the time is the kernel's timeEvaluator (TVM's time_evaluator). Before running a candidate it says so ("start"), so
- * that the parent knows which candidate was in flight if this process dies.
+ * before it is timed, and the time is the kernel's timeEvaluator (TVM's time_evaluator).
+ * Before running a candidate it says so ("start"), so that the parent knows which candidate
+ * was in flight if this process dies.
  *
  *   deno run -A lib/tune/worker.ts    (stdin: {"task": ..., "candidates": [{"id", "trace"}]})
  */

@@ -152,10 +152,11 @@ const WHOLE_ROW = 256;
 
 /**
  * The vector width for a small-window reduction (at most 64 steps in all, or any number onto
- * a last data axis of at most two registers; a constant last data axis), or null: the whole axis when it is short (a row of outputs stays in L1 while the
- * window sweeps it, and the compiler picks the vector length and the remainder: ResNet's
- * 56-wide maxPool row took 2x longer split into 8-lane pieces with stride-2 reads), else a
- * vector of lanes, or half or a quarter of one, that divides it.
+ * a last data axis of at most two registers; a constant last data axis), or null: the whole
+ * axis when it is short (a row of outputs stays in L1 while the window sweeps it, and the
+ * compiler picks the vector length and the remainder: ResNet's 56-wide maxPool row took 2x
+ * longer split into 8-lane pieces with stride-2 reads), else a vector of lanes, or half or a
+ * quarter of one, that divides it.
  */
 function windowLanes(op: ComputeOp, f: CpuFacts): number | null {
   const steps = constProduct(op.reduceAxis);
