@@ -35,7 +35,7 @@ import { type Graph, Value } from "./ir.ts";
 import type { Tensor } from "../te/tensor.ts";
 import { bindInputs, type GraphInputs } from "./interpret.ts";
 import { knownShape } from "./legalize.ts";
-import { optimize, pipeline, weightBlockFor } from "./pipeline.ts";
+import { blockedFor, optimize, pipeline, weightBlockFor } from "./pipeline.ts";
 import { type FusedGroup, fuseOps, type Partition } from "./passes/fuseOps.ts";
 import { type MemoryPlan, planMemory } from "./passes/planMemory.ts";
 import { findViews } from "./passes/views.ts";
@@ -301,7 +301,9 @@ export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promis
         `built for known sizes: pass sizes: { ${missing.map((s) => `${s}: 1`).join(", ")} }`,
     );
   }
-  const passes = opts.optimize === false ? [] : pipeline(await weightBlockFor(target));
+  const passes = opts.optimize === false
+    ? []
+    : pipeline(await weightBlockFor(target), blockedFor(target));
   const optimized = optimize(g, sizes, passes);
   const partition = fuseOps(optimized, {
     disable: opts.fuse === false,

@@ -175,6 +175,25 @@ export function legalizeNode(n: Node, ins: readonly Tensor[]): Tensor {
   if (isOp(n, "maxPool2d") || isOp(n, "avgPool2d")) {
     return pool(X, shapes[0], out, n.attrs as NormAttrs<"avgPool2d">, n.op === "maxPool2d");
   }
+  if (isOp(n, "globalAvgPool") && n.attrs.block) {
+    // Blocked (N, C/B, H, W, B): the block stays, the window is H x W.
+    const s = shapes[0];
+    const [ry, rx] = reduceAxes(s.slice(2, 4), "r");
+    const sum = compute(
+      [s[0], s[1], s[4]],
+      ([b, c, l]) => te.sum(X(b, c, ry, rx, l), [ry, rx]),
+      "gapsum",
+    );
+    return compute(out, ([b, c, , , l]) => sum(b, c, l).div(s[2] * s[3]), "globalAvgPool");
+  }
+  if (isOp(n, "fromBlocks")) {
+    const B = shapes[0][4];
+    return compute(
+      out,
+      ([b, c, y, x]) => X(b, c.floordiv(B), y, x, c.floormod(B)),
+      "fromBlocks",
+    );
+  }
   if (isOp(n, "globalAvgPool")) {
     const s = shapes[0];
     const rk = reduceAxes(s.slice(2), "r");
@@ -348,15 +367,27 @@ function layerNorm(ins: readonly Tensor[], s: number[], a: NormAttrs<"layerNorm"
   }, "layerNorm");
 }
 
-/** Zero (or -inf) padding as a stage of its own, TVM's `pad`; the tensor itself when none. */
+/**
+ * Zero (or -inf) padding as a stage of its own, TVM's `pad`; the tensor itself when none.
+ * A blocked tensor (N, C/B, H, W, B) keeps its block axis innermost.
+ */
 function pad(X: Tensor, s: number[], pads: readonly number[], fill: number): Tensor {
   if (pads.every((p) => p === 0)) return X;
   const [t, l, b, r] = pads;
-  const shape = [s[0], s[1], s[2] + t + b, s[3] + l + r];
-  return compute(shape, ([n, c, y, x]) => {
+  const shape = [s[0], s[1], s[2] + t + b, s[3] + l + r, ...s.slice(4)];
+  return compute(shape, ([n, c, y, x, ...blk]) => {
     const inside = y.ge(t).and(y.lt(s[2] + t)).and(x.ge(l)).and(x.lt(s[3] + l));
-    return te.select(inside, X(n, c, y.sub(t), x.sub(l)), k(fill, X.dtype));
+    return te.select(inside, X(n, c, y.sub(t), x.sub(l), ...blk), k(fill, X.dtype));
   }, "pad");
+}
+
+/**
+ * Reads channel `c` of `P` at (n, y, x): P is NCHW, or blocked (N, C/B, H, W, B) when
+ * `inBlock` = B > 0.
+ */
+function channelReader(P: Tensor, inBlock: number) {
+  return (n: Expr, c: Expr, y: Expr, x: Expr): Expr =>
+    inBlock > 0 ? P(n, c.floordiv(inBlock), y, x, c.floormod(inBlock)) : P(n, c, y, x);
 }
 
 function conv2d(
@@ -367,10 +398,15 @@ function conv2d(
 ): Tensor {
   const [X, W, Bias] = ins;
   const P = pad(X, shapes[0], a.pads, 0);
+  const read = channelReader(P, a.inBlock ?? 0);
   const [sh, sw] = a.strides, [dh, dw] = a.dilations;
   if (a.weightBlock) { // packed by packConvWeights: (M/B, C, kh, kw, B)
-    const conv = blockedConv(P, W, out, shapes[1], [sh, sw], [dh, dw]);
-    return Bias ? compute(out, ([n, f, y, x]) => conv(n, f, y, x).add(Bias(f)), "bias") : conv;
+    const B = a.weightBlock;
+    const conv = blockedConv(read, W, out, shapes[1], [sh, sw], [dh, dw], !!a.outBlock);
+    if (!Bias) return conv;
+    return a.outBlock
+      ? compute(out, ([n, o, y, x, l]) => conv(n, o, y, x, l).add(Bias(o.mul(B).add(l))), "bias")
+      : compute(out, ([n, f, y, x]) => conv(n, f, y, x).add(Bias(f)), "bias");
   }
   const [, , kh, kw] = shapes[1];
   const cg = shapes[1][1], m = shapes[1][0];
@@ -383,11 +419,11 @@ function conv2d(
   const block = a.groups === 1 && X.dtype === "float32" ? weightBlock(m) : 0;
   const packed = block > 0 ? packWeights(W, shapes[1], block) : null;
   const conv = packed
-    ? blockedConv(P, packed, out, packedShape(shapes[1], block), [sh, sw], [dh, dw])
+    ? blockedConv(read, packed, out, packedShape(shapes[1], block), [sh, sw], [dh, dw], false)
     : compute(out, ([n, f, y, x]) => {
       const c = a.groups === 1 ? rc : f.floordiv(perGroup).mul(cg).add(rc);
       const iy = y.mul(sh).add(ry.mul(dh)), ix = x.mul(sw).add(rx.mul(dw));
-      return te.sum(P(n, c, iy, ix).mul(W(f, rc, ry, rx)), [rc, ry, rx]);
+      return te.sum(read(n, c, iy, ix).mul(W(f, rc, ry, rx)), [rc, ry, rx]);
     }, "conv2d");
   if (!Bias) return conv;
   return compute(out, ([n, f, y, x]) => conv(n, f, y, x).add(Bias(f)), "bias");
@@ -429,27 +465,31 @@ function packWeights(W: Tensor, wShape: readonly number[], B: number): Tensor {
  * writes it by hand: the packed weights [M/B, C, KH, KW, B], the sums computed over
  * [N, M/B, H, W, B], whose innermost axis is a block of output channels, so that the CPU
  * rules' register tile vectorizes over channels (every lane busy at widths such as 7 and 14
- * that a vector does not divide), then read back as [N, M, H, W]. The same sums, in the
- * same order, as the plain form.
+ * that a vector does not divide), then read back as [N, M, H, W], or returned as it is when
+ * the graph keeps activations blocked (`outBlocked`, passes/blockLayout.ts). The same sums,
+ * in the same order, as the plain form.
  */
 function blockedConv(
-  P: Tensor,
+  read: (n: Expr, c: Expr, y: Expr, x: Expr) => Expr,
   packed: Tensor,
   out: number[],
   [, cg, kh, kw, B]: readonly number[],
   [sh, sw]: readonly number[],
   [dh, dw]: readonly number[],
+  outBlocked: boolean,
 ): Tensor {
   const [rc, ry, rx] = [
     te.reduceAxis([0, cg], "rc"),
     te.reduceAxis([0, kh], "ry"),
     te.reduceAxis([0, kw], "rx"),
   ];
-  const [n0, m, h0, w0] = out;
+  const [n0, m0, h0, w0] = out;
+  const m = outBlocked ? m0 * B : m0;
   const blocked = compute([n0, m / B, h0, w0, B], ([n, o, y, x, l]) => {
     const iy = y.mul(sh).add(ry.mul(dh)), ix = x.mul(sw).add(rx.mul(dw));
-    return te.sum(P(n, rc, iy, ix).mul(packed(o, rc, ry, rx, l)), [rc, ry, rx]);
+    return te.sum(read(n, rc, iy, ix).mul(packed(o, rc, ry, rx, l)), [rc, ry, rx]);
   }, "conv2d");
+  if (outBlocked) return blocked;
   return compute(out, ([n, f, y, x]) => blocked(n, f.floordiv(B), y, x, f.floormod(B)), "unblock");
 }
 
@@ -471,16 +511,27 @@ function pool(
     : -(2 ** 31);
   const P = pad(X, s, a.pads, isMax ? lowest : 0);
   const ry = te.reduceAxis([0, kh], "ry"), rx = te.reduceAxis([0, kw], "rx");
-  const read = (n: Expr, c: Expr, y: Expr, x: Expr) =>
-    P(n, c, y.mul(sh).add(ry), x.mul(sw).add(rx));
-  if (isMax) return compute(out, ([n, c, y, x]) => te.max(read(n, c, y, x), [ry, rx]), "maxPool2d");
-  const sum = compute(out, ([n, c, y, x]) => te.sum(read(n, c, y, x), [ry, rx]), "psum");
-  return compute(out, ([n, c, y, x]) => {
-    if (a.countIncludePad) return sum(n, c, y, x).div(kh * kw);
+  // A blocked input (N, C/B, H, W, B) carries its block index through (`blk`).
+  const read = (n: Expr, c: Expr, y: Expr, x: Expr, blk: Expr[]) =>
+    P(n, c, y.mul(sh).add(ry), x.mul(sw).add(rx), ...blk);
+  if (isMax) {
+    return compute(
+      out,
+      ([n, c, y, x, ...blk]) => te.max(read(n, c, y, x, blk), [ry, rx]),
+      "maxPool2d",
+    );
+  }
+  const sum = compute(
+    out,
+    ([n, c, y, x, ...blk]) => te.sum(read(n, c, y, x, blk), [ry, rx]),
+    "psum",
+  );
+  return compute(out, ([n, c, y, x, ...blk]) => {
+    if (a.countIncludePad) return sum(n, c, y, x, ...blk).div(kh * kw);
     // The window's part inside the unpadded input.
     const y0 = y.mul(sh).sub(t), x0 = x.mul(sw).sub(l);
     const hy = te.min(y0.add(kh), s[2]).sub(te.max(y0, 0));
     const wx = te.min(x0.add(kw), s[3]).sub(te.max(x0, 0));
-    return sum(n, c, y, x).div(te.cast(X.dtype, hy.mul(wx)));
+    return sum(n, c, y, x, ...blk).div(te.cast(X.dtype, hy.mul(wx)));
   }, "avgPool2d");
 }

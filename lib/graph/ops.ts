@@ -19,9 +19,10 @@
  * | layerNorm             | x, gamma, beta? (float)        | axis (-1), epsilon (1e-5): normalizes over axis..end  | x's type; gamma, beta shaped x[axis:]      |
  * | batchNorm             | x, gamma, beta, mean, var      | epsilon (1e-5); inference form, channel axis 1        | x's type; the others shaped (C,)           |
  * | reduceMean reduceSum  | x                              | axes (all), keepdims (true)                           | x with axes removed or 1                   |
- * | conv2d                | x (N,C,H,W), w (M,C/g,kh,kw), bias? (M,) | strides ([1,1]), pads ([0,0,0,0] as top, left, bottom, right), dilations ([1,1]), groups (1), weightBlock (absent: w as ONNX has it; B: w packed (M/B,C,kh,kw,B), groups 1, set by packConvWeights) | (N, M, H', W') |
- * | maxPool2d avgPool2d   | x (N,C,H,W)                    | kernel (required), strides ([1,1]), pads ([0,0,0,0]), countIncludePad (false, avg only) | (N, C, H', W') |
- * | globalAvgPool         | x (N,C,...)                    | -                                                     | (N, C, 1, ...)                             |
+ * | conv2d                | x (N,C,H,W), w (M,C/g,kh,kw), bias? (M,) | strides ([1,1]), pads ([0,0,0,0] as top, left, bottom, right), dilations ([1,1]), groups (1), weightBlock (absent: w as ONNX has it; B: w packed (M/B,C,kh,kw,B), groups 1, set by packConvWeights), inBlock (absent: x is NCHW; B: x is (N,C/B,H,W,B)), outBlock (absent; = weightBlock: the output is (N,M/B,H',W',B)), both set by blockLayout | (N, M, H', W') |
+ * | maxPool2d avgPool2d   | x (N,C,H,W)                    | kernel (required), strides ([1,1]), pads ([0,0,0,0]), countIncludePad (false, avg only), block (absent: NCHW; B: x and the output blocked, below) | (N, C, H', W') |
+ * | globalAvgPool         | x (N,C,...)                    | block (absent; B: x is (N,C/B,H,W,B), the output (N,C/B,1,1,B))  | (N, C, 1, ...)                  |
+ * | fromBlocks            | x (N,C/B,H,W,B)                | -                                                     | (N, C, H, W): the blocked layout undone     |
  * | reshape               | x                              | shape (required): numbers, symbols, one -1 (inferred), 0 (copied from x) | the shape                   |
  * | transpose             | x                              | perm (reversed axes)                                  | x's dims permuted                          |
  * | concat                | x0, x1, ... (same dtype, rank) | axis (required)                                       | dims summed along axis                     |
@@ -60,6 +61,8 @@ interface PoolAttrs {
   strides?: readonly number[];
   pads?: readonly number[];
   countIncludePad?: boolean;
+  /** Channels in blocks of `block` innermost (NCHW[x]c, passes/blockLayout.ts). */
+  block?: number;
 }
 
 /** Each operator's attributes as a caller gives them (optional ones may be left out). */
@@ -94,10 +97,13 @@ export interface OpAttrs {
     dilations?: readonly number[];
     groups?: number;
     weightBlock?: number;
+    inBlock?: number;
+    outBlock?: number;
   };
   maxPool2d: PoolAttrs;
   avgPool2d: PoolAttrs;
-  globalAvgPool: NoAttrs;
+  globalAvgPool: { block?: number };
+  fromBlocks: NoAttrs;
   reshape: { shape: readonly Dim[] };
   transpose: { perm?: readonly number[] };
   concat: { axis: number };
@@ -115,8 +121,13 @@ export interface OpAttrs {
 export type OpName = keyof OpAttrs;
 /** Attributes after normalization: every one present. */
 export type NormAttrs<K extends OpName> = K extends "conv2d"
-  ? Required<Omit<OpAttrs["conv2d"], "weightBlock">> & { weightBlock?: number }
-  : K extends "matmul" ? OpAttrs["matmul"]
+  ? Required<Omit<OpAttrs["conv2d"], "weightBlock" | "inBlock" | "outBlock">> & {
+    weightBlock?: number;
+    inBlock?: number;
+    outBlock?: number;
+  }
+  : K extends "maxPool2d" | "avgPool2d" ? Required<Omit<PoolAttrs, "block">> & { block?: number }
+  : K extends "matmul" | "globalAvgPool" ? OpAttrs[K]
   : Required<OpAttrs[K]>;
 
 export const BINARY_OPS = ["add", "sub", "mul", "div", "pow", "maximum", "minimum"] as const;
@@ -219,6 +230,17 @@ function needRank(t: TensorType, rank: number, where: string, what: string): voi
   if (t.shape.length !== rank) {
     throw new TesseraError(
       `${where}: ${what} has shape ${showShape(t.shape)} but must have rank ${rank}`,
+    );
+  }
+}
+
+/** A blocked input (N, C/B, H, W, B): rank 5 with `block` innermost. */
+function needBlocks(t: TensorType, block: number, where: string, attr: string): void {
+  needRank(t, 5, where, `input (${attr}=${block})`);
+  if (block < 1 || t.shape[4] !== block) {
+    throw new TesseraError(
+      `${where}: ${attr}=${block} but the input is ${showShape(t.shape)}; a blocked input is ` +
+        `(N, C/B, H, W, B) with B = ${attr} >= 1`,
     );
   }
 }
@@ -348,7 +370,9 @@ function poolSpec(avg: boolean): OpSpec<"avgPool2d"> {
   return {
     arity: [1, 1],
     infer([x], a, where) {
-      needRank(x, 4, where, "input");
+      const block = int(a.block, 0, where, "block");
+      if (block !== 0) needBlocks(x, block, where, "block");
+      else needRank(x, 4, where, "input");
       needNumeric(x, where);
       const kernel = ints(a.kernel, undefined, where, "kernel", 2, 1);
       const strides = ints(a.strides, [1, 1], where, "strides", 2, 1);
@@ -370,8 +394,8 @@ function poolSpec(avg: boolean): OpSpec<"avgPool2d"> {
       const oh = windowOut(h, kernel[0], strides[0], pads[0], pads[2], 1, where, "height");
       const ow = windowOut(w, kernel[1], strides[1], pads[1], pads[3], 1, where, "width");
       return {
-        attrs: { kernel, strides, pads, countIncludePad },
-        out: { shape: [x.shape[0], x.shape[1], oh, ow], dtype: x.dtype },
+        attrs: { kernel, strides, pads, countIncludePad, ...(block ? { block } : {}) },
+        out: { shape: [x.shape[0], x.shape[1], oh, ow, ...(block ? [block] : [])], dtype: x.dtype },
       };
     },
   };
@@ -581,7 +605,10 @@ const SPECS: { [K in OpName]: OpSpec<K> } = {
     arity: [2, 3],
     infer(ins, a, where) {
       const [x, w, bias] = ins;
-      needRank(x, 4, where, "input");
+      const inBlock = int(a.inBlock, 0, where, "inBlock");
+      const outBlock = int(a.outBlock, 0, where, "outBlock");
+      if (inBlock !== 0) needBlocks(x, inBlock, where, "inBlock");
+      else needRank(x, 4, where, "input");
       const block = int(a.weightBlock, 0, where, "weightBlock");
       needRank(w, block > 0 ? 5 : 4, where, "weight");
       needSameDtype(ins, where);
@@ -591,7 +618,13 @@ const SPECS: { [K in OpName]: OpSpec<K> } = {
       const dilations = ints(a.dilations, [1, 1], where, "dilations", 2, 1);
       const groups = int(a.groups, 1, where, "groups");
       if (groups < 1) throw new TesseraError(`${where}: groups is ${groups}; it must be >= 1`);
-      const c = knownDim(x.shape[1], where, "the input's channel count");
+      const c = knownDim(x.shape[1], where, "the input's channel count") * (inBlock || 1);
+      if (outBlock !== 0 && outBlock !== block) {
+        throw new TesseraError(
+          `${where}: outBlock=${outBlock} with weightBlock=${block}: a blocked output takes the ` +
+            "packed weight's block (outBlock = weightBlock)",
+        );
+      }
       const dims = w.shape.map((d, i) => knownDim(d, where, `the weight's dimension ${i}`));
       if (block < 0 || (block > 0 && (groups !== 1 || dims[4] !== block))) {
         throw new TesseraError(
@@ -616,8 +649,21 @@ const SPECS: { [K in OpName]: OpSpec<K> } = {
       const oh = windowOut(h, kh, strides[0], pads[0], pads[2], dilations[0], where, "height");
       const ow = windowOut(wd, kw, strides[1], pads[1], pads[3], dilations[1], where, "width");
       return {
-        attrs: { strides, pads, dilations, groups, ...(block > 0 ? { weightBlock: block } : {}) },
-        out: { shape: [x.shape[0], m, oh, ow], dtype: x.dtype },
+        attrs: {
+          strides,
+          pads,
+          dilations,
+          groups,
+          ...(block > 0 ? { weightBlock: block } : {}),
+          ...(inBlock > 0 ? { inBlock } : {}),
+          ...(outBlock > 0 ? { outBlock } : {}),
+        },
+        out: {
+          shape: outBlock > 0
+            ? [x.shape[0], m / outBlock, oh, ow, outBlock]
+            : [x.shape[0], m, oh, ow],
+          dtype: x.dtype,
+        },
       };
     },
   },
@@ -625,8 +671,17 @@ const SPECS: { [K in OpName]: OpSpec<K> } = {
   avgPool2d: poolSpec(true),
   globalAvgPool: {
     arity: [1, 1],
-    infer([x], _a, where) {
+    infer([x], a, where) {
       needFloat(x, where);
+      const block = int(a.block, 0, where, "block");
+      if (block !== 0) {
+        needBlocks(x, block, where, "block");
+        x.shape.slice(2, 4).forEach((d, i) => knownDim(d, where, `spatial dimension ${i}`));
+        return {
+          attrs: { block },
+          out: { shape: [x.shape[0], x.shape[1], 1, 1, block], dtype: x.dtype },
+        };
+      }
       if (x.shape.length < 3) {
         throw new TesseraError(
           `${where}: input has shape ${showShape(x.shape)}; globalAvgPool needs (N, C, ...)`,
@@ -636,6 +691,18 @@ const SPECS: { [K in OpName]: OpSpec<K> } = {
       return {
         attrs: {},
         out: { shape: [...x.shape.slice(0, 2), ...x.shape.slice(2).map(() => 1)], dtype: x.dtype },
+      };
+    },
+  },
+  fromBlocks: {
+    arity: [1, 1],
+    infer([x], _a, where) {
+      needRank(x, 5, where, "input");
+      const c = knownDim(x.shape[1], where, "the channel blocks");
+      const b = knownDim(x.shape[4], where, "the block");
+      return {
+        attrs: {},
+        out: { shape: [x.shape[0], c * b, x.shape[2], x.shape[3]], dtype: x.dtype },
       };
     },
   },

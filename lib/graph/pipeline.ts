@@ -5,6 +5,7 @@
  */
 import type { Graph } from "./ir.ts";
 import { bindSizes } from "./passes/bindSizes.ts";
+import { blockLayout } from "./passes/blockLayout.ts";
 import { cancelLayout } from "./passes/cancelLayout.ts";
 import { combineParallelMatmul } from "./passes/combineParallelMatmul.ts";
 import { eliminateCommonSubexpressions } from "./passes/cse.ts";
@@ -23,9 +24,10 @@ export interface Pass {
 
 /**
  * The passes `graph.build` runs, in order; weights are packed in blocks of at most `block`
- * columns or channels (weightBlockFor).
+ * columns or channels (weightBlockFor), and with `blocked` (CPU builds: layoutFor) a CNN's
+ * activations stay in the convolutions' channel-blocked layout between operators.
  */
-export function pipeline(block = 32): Pass[] {
+export function pipeline(block = 32, blocked = false): Pass[] {
   return [
     { name: "foldConstants", run: (g) => foldConstants(g) },
     { name: "foldBatchNorm", run: foldBatchNorm },
@@ -35,9 +37,19 @@ export function pipeline(block = 32): Pass[] {
     { name: "foldConstants", run: (g) => foldConstants(g) },
     { name: "packConvWeights", run: (g) => packConvWeights(g, block) },
     { name: "packMatmulWeights", run: (g) => packMatmulWeights(g, block) },
+    ...(blocked ? [{ name: "blockLayout", run: blockLayout }] : []),
     { name: "narrowIndices", run: narrowIndices },
     { name: "eliminateDeadCode", run: eliminateDeadCode },
   ];
+}
+
+/**
+ * Whether a build on `target` keeps activations channel-blocked (the `blocked` argument of
+ * `pipeline`): on the CPU, where a convolution's register tile runs over a block of output
+ * channels; not on WebGPU, whose schedules are written for NCHW.
+ */
+export function blockedFor(target: string): boolean {
+  return target !== "webgpu";
 }
 
 /** The pipeline with the widest blocks (32), as a WebGPU build packs. */

@@ -17,6 +17,8 @@ export interface Rewriter {
    * Return undefined to copy the node as it is.
    */
   node?(n: Node, ins: Value[], b: GraphBuilder): Value[] | Value | undefined;
+  /** What the new graph gives as output `v` (already mapped; default: `v`). */
+  output?(v: Value, b: GraphBuilder): Value;
 }
 
 /** A copy of the node `n` on `ins` (its normalized attributes and name kept). */
@@ -39,6 +41,6 @@ export function rewrite(g: Graph, r: Rewriter = {}): { graph: Graph; map: Map<Va
     const outs = got === undefined ? [copyNode(n, ins, b)] : Array.isArray(got) ? got : [got];
     n.outputs.forEach((v, i) => map.set(v, outs[i]));
   }
-  b.output(...g.outputs.map((v) => map.get(v)!));
+  b.output(...g.outputs.map((v) => r.output ? r.output(map.get(v)!, b) : map.get(v)!));
   return { graph: b.build(), map };
 }

@@ -39,11 +39,16 @@ export interface TaskOptions {
    * (pipeline.ts; 16 on an AVX2 CPU), or the tasks' keys will not be the build's. Default 32.
    */
   block?: number;
+  /**
+   * Whether activations stay channel-blocked, as graph.build does on the CPU (pipeline.ts's
+   * blockedFor(target)). Default true, the C build's.
+   */
+  blocked?: boolean;
 }
 
 /** The model's distinct fused programs, most total work (FLOPs x count) first. */
 export function extractTasks(g: Graph, opts: TaskOptions = {}): Task[] {
-  const part = fuseOps(optimize(g, opts.sizes ?? {}, pipeline(opts.block)), {
+  const part = fuseOps(optimize(g, opts.sizes ?? {}, pipeline(opts.block, opts.blocked ?? true)), {
     maxGroupSize: opts.maxGroupSize,
   });
   const byKey = new Map<string, Task>();

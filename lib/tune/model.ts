@@ -13,7 +13,7 @@
 import { TesseraError } from "../error.ts";
 import { warn } from "../warn.ts";
 import type { Graph } from "../graph/ir.ts";
-import { weightBlockFor } from "../graph/pipeline.ts";
+import { blockedFor, weightBlockFor } from "../graph/pipeline.ts";
 import { extractTasks } from "../graph/tasks.ts";
 import { groupData } from "../graph/groupData.ts";
 import { progress, type ProgressMode } from "../display/progress.ts";
@@ -98,6 +98,7 @@ export async function tuneModel(g: Graph, opts: ModelTuneOptions): Promise<Model
     sizes: opts.sizes,
     maxGroupSize: opts.maxGroupSize,
     block: await weightBlockFor(target),
+    blocked: blockedFor(target),
   });
   const read = await readRecords(opts.records);
   for (const message of read.warnings) warn(`tune.model: ${message}`);

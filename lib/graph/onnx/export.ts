@@ -143,6 +143,12 @@ function emit(w: Writer, n: Node): void {
     hardSwish: "HardSwish",
     globalAvgPool: "GlobalAveragePool",
   };
+  if (a.block || a.inBlock || a.outBlock || n.op === "fromBlocks") {
+    throw new TesseraError(
+      `exportOnnx: ${n.name}: the channel-blocked layout (NCHW[x]c, set by graph.build's ` +
+        "blockLayout pass) has no ONNX form; export the graph before graph.build's passes",
+    );
+  }
   if (n.op === "matmul" && a.weightBlock) {
     throw new TesseraError(
       `exportOnnx: ${n.name}: a matmul with packed weights (weightBlock=${a.weightBlock}) has ` +
