@@ -169,6 +169,19 @@ function windowLanes(op: ComputeOp, f: CpuFacts): number | null {
 }
 
 /**
+ * The outputs a small window's register tile covers along its second-last data axis (of
+ * `ext`), each `regs` vector registers wide; 0 for no tile. The rule: the largest divisor of
+ * `ext` whose tile fills at most 16 registers, if at least 2.
+ */
+function windowTile(ext: number, regs: number, f: CpuFacts, d: Decide): number {
+  const most = Math.floor(16 / regs);
+  const options = [2, 4, 7, 8, 14, 16].filter((t) => t <= most && ext % t === 0);
+  let rule = 0;
+  for (let t = Math.min(most, ext); t >= 2 && rule === 0; t--) if (ext % t === 0) rule = t;
+  return d("windowTile", [...new Set([0, ...options, rule])], rule);
+}
+
+/**
  * Vector lanes for a loop of `ext` steps: a register's, or half or a quarter of one (8 of
  * AVX-512's 16 lanes still beat scalar code), never fewer than 4 (or the register's, if
  * smaller); null when none divides.
@@ -402,6 +415,28 @@ function plain(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide, serial: bool
     // A small window (pooling, a depthwise filter): the window's loops go outside the last
     // data loop, which is vectorized, so each step of the window updates a vector of outputs.
     const last = data.pop()!;
+    const prev = data[data.length - 1];
+    const t = win === last.ext && win <= 2 * f.lanes && prev?.ext && !serial
+      ? windowTile(prev.ext, Math.ceil(win / f.lanes), f, d)
+      : 0;
+    if (t > 0) {
+      // A row of `t` windows' outputs accumulates in registers (a local cache computed per
+      // row tile, the window's loops outside the unrolled tile): ResNet's blocked max pool
+      // otherwise read and wrote its output row from memory at each of the 9 window steps.
+      const CL = rs.stage(rs.cacheWrite(op.output, "local"));
+      const out = rs.stage(op.output);
+      const [xo] = out.split(prev.v, { factor: t });
+      out.vectorize(last.v);
+      data[data.length - 1] = { v: xo, ext: prev.ext! / t };
+      // The tile is computed per iteration of `xo`, or of the parallel loop it was fused into.
+      const rest = parallelOuter(out, data, op, f, d);
+      CL.computeAt(out, rest[rest.length - 1].v);
+      const [cx, cl] = CL.op.axis.slice(-2);
+      CL.reorder(...CL.op.reduceAxis, cx, cl);
+      CL.unroll(cx);
+      CL.vectorize(cl);
+      return;
+    }
     if (win === last.ext) {
       st.reorder(...data.map((x) => x.v), ...op.reduceAxis, last.v);
       st.vectorize(last.v);
