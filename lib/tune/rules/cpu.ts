@@ -173,7 +173,7 @@ function windowLanes(op: ComputeOp, f: CpuFacts): number | null {
  * `ext`), each `regs` vector registers wide; 0 for no tile. The rule: the largest divisor of
  * `ext` whose tile fills at most 16 registers, if at least 2.
  */
-function windowTile(ext: number, regs: number, f: CpuFacts, d: Decide): number {
+function windowTile(ext: number, regs: number, d: Decide): number {
   const most = Math.floor(16 / regs);
   const options = [2, 4, 7, 8, 14, 16].filter((t) => t <= most && ext % t === 0);
   let rule = 0;
@@ -417,7 +417,7 @@ function plain(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide, serial: bool
     const last = data.pop()!;
     const prev = data[data.length - 1];
     const t = win === last.ext && win <= 2 * f.lanes && prev?.ext && !serial
-      ? windowTile(prev.ext, Math.ceil(win / f.lanes), f, d)
+      ? windowTile(prev.ext, Math.ceil(win / f.lanes), d)
       : 0;
     if (t > 0) {
       // A row of `t` windows' outputs accumulates in registers (a local cache computed per
