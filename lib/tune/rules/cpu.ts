@@ -22,7 +22,8 @@
  */
 import type { Schedule } from "../../schedule/schedule.ts";
 import type { Stage } from "../../schedule/stage.ts";
-import type { ComputeOp, IterVar } from "../../te/tensor.ts";
+import type { Var } from "../../ir/expr.ts";
+import type { ComputeOp, IterVar, Tensor } from "../../te/tensor.ts";
 import {
   constExtent,
   constProduct,
@@ -287,6 +288,26 @@ function registerTiled(
       ? { v: bo, ext: Math.ceil(eb / bn) }
       : { v: loops[i], ext: constExtent(v) }
   );
+  // The data loop that goes outermost, into the parallel loop: of those outside the tile, the
+  // one whose split among the cores leaves each core the fewest operand bytes. A convolution
+  // with small weights splits its rows (each core reads half the input; ResNet-18's 56x56
+  // layer, 0.69 -> 0.64 ms in a C harness), one with large weights its channel blocks.
+  const free = op.axis.map((_, i) => i)
+    .filter((i) => op.axis[i] !== a && op.axis[i] !== b && (outer[i].ext ?? 0) >= f.cores);
+  if (free.length > 1) {
+    const bytes = new Map<Tensor, { n: number; uses: Set<Var> }>();
+    for (const r of readsOf(op)) {
+      const n = r.tensor.shape.reduce((p, d) => p * (d.kind === "const" ? d.value : 0), 1);
+      const seen = bytes.get(r.tensor);
+      if (seen) r.uses.forEach((u) => seen.uses.add(u));
+      else bytes.set(r.tensor, { n, uses: new Set(r.uses) });
+    }
+    const perCore = (i: number) =>
+      [...bytes.values()].reduce((t, r) => t + r.n / (r.uses.has(op.axis[i]) ? f.cores : 1), 0);
+    const rule = free.reduce((p, q) => perCore(q) < perCore(p) ? q : p);
+    const first = d("outerFirst", free, rule);
+    if (first !== free[0]) outer.splice(free[0], 0, ...outer.splice(first, 1));
+  }
   if (aBlock) outer.push({ v: aBlock, ext: rowBlock });
   // The tile's loops: the one along the stage's contiguous output innermost, vectorized.
   const rowsInner = contiguous === op.axis.indexOf(a);
