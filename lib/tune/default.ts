@@ -81,7 +81,7 @@ export function applyDefault(
     const st = s.stageOfOp(t.op);
     return st ? [st] : [];
   }));
-  inlineElementwise(s, rs, kept, skip, decide);
+  inlineElementwise(s, rs, kept, skip, decide, target !== "webgpu");
   if (target === "webgpu") gpuRules(s, rs, skip, facts, decide);
   else {
     packLayouts(s, rs, skip, facts, decide);
