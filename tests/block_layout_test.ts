@@ -11,15 +11,7 @@ import { interpretGraph } from "../lib/graph/interpret.ts";
 import { blockLayout } from "../lib/graph/passes/blockLayout.ts";
 import { packConvWeights } from "../lib/graph/passes/packConvWeights.ts";
 import { eliminateDeadCode } from "../lib/graph/passes/dce.ts";
-import { assertClose } from "./graph_util.ts";
-
-function data(n: number, seed: number): Float32Array {
-  let s = seed * 2654435761 % 2 ** 32;
-  return Float32Array.from({ length: n }, () => {
-    s = (s * 1664525 + 1013904223) % 2 ** 32;
-    return (s / 2 ** 32) * 2 - 1;
-  });
-}
+import { assertClose, data } from "./graph_util.ts";
 
 /** A small residual CNN: stem conv, max pool, a residual block, a 1x1 conv with a scale,
  * average pools, a classifier; the stem's output is also a graph output. */

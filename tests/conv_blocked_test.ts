@@ -15,16 +15,9 @@ import { weightBlockFor } from "../lib/graph/pipeline.ts";
 import { Choices, propertyOptions } from "./gen/choices.ts";
 import { evalGraph } from "./graph_ref_util.ts";
 import { useTestCache } from "./c_util.ts";
+import { data } from "./graph_util.ts";
 
 useTestCache();
-
-function data(n: number, seed: number): Float32Array {
-  let s = seed * 2654435761 % 2 ** 32;
-  return Float32Array.from({ length: n }, () => {
-    s = (s * 1664525 + 1013904223) % 2 ** 32;
-    return (s / 2 ** 32) * 2 - 1;
-  });
-}
 
 function randomConv(c: Choices) {
   const ci = c.int(1, 5), co = 8 * c.int(1, 4), k = c.int(1, 3);

@@ -12,18 +12,10 @@ import { targetKey, workloadKey } from "../lib/tune/key.ts";
 import { targetFacts } from "../lib/tune/target.ts";
 import { RECORD_FORMAT, SPACE_VERSION, type TuneRecord } from "../lib/tune/records.ts";
 import { useTestCache } from "./c_util.ts";
-import { assertClose } from "./graph_util.ts";
+import { assertClose, data } from "./graph_util.ts";
 import { bertLayer, reseed, resnet18 } from "./graph_models.ts";
 
 useTestCache();
-
-function data(n: number, seed: number): Float32Array {
-  let s = seed * 2654435761 % 2 ** 32;
-  return Float32Array.from({ length: n }, () => {
-    s = (s * 1664525 + 1013904223) % 2 ** 32;
-    return (s / 2 ** 32) * 2 - 1;
-  });
-}
 
 /** A small CNN with BatchNorm, a residual, pooling and a classifier, batch symbolic. */
 function model(): Graph {

@@ -7,16 +7,10 @@ import { graph, GraphBuilder, nd, type Partition } from "../mod.ts";
 import type { Graph } from "../lib/graph/ir.ts";
 import { findViews } from "../lib/graph/passes/views.ts";
 import { useTestCache } from "./c_util.ts";
+import { data } from "./graph_util.ts";
 
 useTestCache();
 
-function data(n: number, seed: number): Float32Array {
-  let s = seed * 2654435761 % 2 ** 32;
-  return Float32Array.from({ length: n }, () => {
-    s = (s * 1664525 + 1013904223) % 2 ** 32;
-    return (s / 2 ** 32) * 2 - 1;
-  });
-}
 const groupsOf = (p: Partition) => p.groups.map((g) => g.nodes.map((n) => n.op).join("+"));
 
 Deno.test("patterns: inferred from the te index expressions", () => {

@@ -14,14 +14,7 @@ import { foldBatchNorm } from "../lib/graph/passes/foldBatchNorm.ts";
 import { cancelLayout } from "../lib/graph/passes/cancelLayout.ts";
 import { inferShapes } from "../lib/graph/passes/inferShapes.ts";
 import { bindSizes } from "../lib/graph/passes/bindSizes.ts";
-
-function data(n: number, seed: number): Float32Array {
-  let s = seed * 2654435761 % 2 ** 32;
-  return Float32Array.from({ length: n }, () => {
-    s = (s * 1664525 + 1013904223) % 2 ** 32;
-    return (s / 2 ** 32) * 2 - 1;
-  });
-}
+import { data } from "./graph_util.ts";
 
 function sameOutputs(a: Graph, b: Graph, inputs: NDArray[], tol = 1e-5) {
   const x = interpretGraph(a, inputs), y = interpretGraph(b, inputs);

@@ -1,6 +1,6 @@
 /**
  * Shared by the graph tests: output arrays compared within a relative tolerance (NaN equals
- * NaN), with the output and element that differ named.
+ * NaN), with the output and element that differ named; seeded data in [-1, 1).
  */
 import assert from "node:assert/strict";
 import type { NDArray } from "../mod.ts";
@@ -16,5 +16,14 @@ export function assertClose(got: NDArray[], want: NDArray[], tol = 1e-5): void {
         (Number.isNaN(a[i]) && Number.isNaN(b[i]));
       if (!ok) assert.fail(`output ${k} element ${i}: ${a[i]} vs ${b[i]}`);
     }
+  });
+}
+
+/** `n` values in [-1, 1) from a linear congruential generator seeded by `seed`. */
+export function data(n: number, seed: number): Float32Array {
+  let s = seed * 2654435761 % 2 ** 32;
+  return Float32Array.from({ length: n }, () => {
+    s = (s * 1664525 + 1013904223) % 2 ** 32;
+    return (s / 2 ** 32) * 2 - 1;
   });
 }

@@ -13,17 +13,9 @@ import { groupData, groupDataProgram } from "../lib/graph/groupData.ts";
 import { workloadKey } from "../lib/tune/key.ts";
 import { estimatedGain } from "../lib/tune/model.ts";
 import { useTestCache } from "./c_util.ts";
-import { assertClose } from "./graph_util.ts";
+import { assertClose, data } from "./graph_util.ts";
 
 useTestCache();
-
-function data(n: number, seed: number): Float32Array {
-  let s = seed * 2654435761 % 2 ** 32;
-  return Float32Array.from({ length: n }, () => {
-    s = (s * 1664525 + 1013904223) % 2 ** 32;
-    return (s / 2 ** 32) * 2 - 1;
-  });
-}
 
 /** Conv, BatchNorm, a residual, pooling, a classifier with softmax and argmax; batch "n". */
 function model(): Graph {
