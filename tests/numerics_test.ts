@@ -73,6 +73,16 @@ Deno.test("division by a literal zero gives inf and NaN, not 0", async () => {
   await agree("floormod(x, 0.0)", (a) => a.floormod(0), xs);
 });
 
+Deno.test("a zero numerator over a run-time zero gives NaN, not 0", async () => {
+  // (x - x) / floor(y): llvmpipe folded a zero numerator's quotient to 0 (wgsl_property_test
+  // seed 1392911812); x / y by a run-time zero likewise.
+  const xs = [1, -1, 0.5, 2, Infinity, -3.5];
+  const ys = [0.5, 0.25, -0.5, 0, 0.75, 0];
+  const want = await agree("(x - x) / floor(y)", (a, b) => a.sub(a).div(te.floor(b)), xs, ys);
+  assertSame(want, [NaN, NaN, -0, NaN, NaN, NaN], "interpreter");
+  await agree("x / y", (a, b) => a.div(b), xs, ys);
+});
+
 Deno.test("float floordiv and floormod: the float64 quotient, exactly", async () => {
   // Quotients just below an integer, where the float32 quotient rounds up to it.
   const xs: number[] = [1, -1, 1, 7, -7, 1e-3, 5e6, 3];

@@ -184,10 +184,15 @@ fn tsr_cosh(x: f32) -> f32 {
   let e = exp(a);
   return 0.5 * e + 0.5 / e;
 }
-// a / b, with division by zero spelled out: llvmpipe's compiler folds \`x / 0.0\` with a
-// literal (or inlined constant) zero to 0, where IEEE (and the interpreter) give inf or NaN.
+// a / b, with division by zero and the sign of a zero quotient spelled out: llvmpipe's
+// compiler folds \`x / 0.0\` with a literal (or inlined constant) zero to 0, and a zero
+// numerator's quotient to +0, where IEEE (and the interpreter) give inf, NaN or -0.
 fn tsr_fdiv(a: f32, b: f32) -> f32 {
-  if (b != 0.0) { return a / b; }
+  if (b != 0.0) {
+    let q = a / b;
+    if (q != 0.0) { return q; }
+    return bitcast<f32>((bitcast<u32>(a) ^ bitcast<u32>(b)) & 0x80000000u);
+  }
   if (tsr_isnan(a) || a == 0.0) { return bitcast<f32>(0x7fc00000u); }
   return bitcast<f32>(((bitcast<u32>(a) ^ bitcast<u32>(b)) & 0x80000000u) | 0x7f800000u);
 }

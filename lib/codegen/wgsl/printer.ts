@@ -157,7 +157,10 @@ export class WgslPrinter extends CStylePrinter {
     const arg = (x: Expr) => t === "float16" ? `f32(${this.expr(x)})` : this.expr(x);
     switch (op) {
       case "div":
-        if (b.kind === "const" && b.value === 0) {
+        // Only a nonzero constant divisor is divided plainly: llvmpipe folds a division by
+        // a literal zero, and one of a zero numerator (x - x) by a run-time zero, to 0, where
+        // IEEE (and the interpreter) give inf or NaN (the WGSL property test found the latter).
+        if (b.kind !== "const" || b.value === 0 || !Number.isFinite(b.value)) {
           return f32([`tsr_fdiv(${arg(a)}, ${arg(b)})`, P.atom]);
         }
         return [`${this.operand(a, P.mul)} / ${this.operand(b, P.mul + 1)}`, P.mul];
