@@ -202,7 +202,8 @@ export class WgslPrinter extends CStylePrinter {
     if (isInt(t)) {
       if (e.op === "abs") {
         return this.arith(
-          `select(${this.operand(x, P.unary)}, -${this.operand(x, P.unary)}, ${
+          // P.unary + 1: a negated operand is parenthesized (`--x` does not parse in WGSL).
+          `select(${this.operand(x, P.unary)}, -${this.operand(x, P.unary + 1)}, ${
             this.operand(x, P.rel)
           } < 0)`,
           P.atom,
