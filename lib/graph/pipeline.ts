@@ -24,7 +24,7 @@ export interface Pass {
 
 /**
  * The passes `graph.build` runs, in order; weights are packed in blocks of at most `block`
- * columns or channels (weightBlockFor), and with `blocked` (CPU builds: layoutFor) a CNN's
+ * columns or channels (weightBlockFor), and with `blocked` (CPU builds: blockedFor) a CNN's
  * activations stay in the convolutions' channel-blocked layout between operators.
  */
 export function pipeline(block = 32, blocked = false): Pass[] {

@@ -25,8 +25,7 @@ export function blockLayout(g: Graph): Graph {
   }
   const block = new Map<Value, number>(); // a new blocked value -> its block
   const plain = new Map<Value, Value>(); // a new blocked value -> its NCHW copy
-  let b: GraphBuilder;
-  const nchw = (v: Value): Value => {
+  const nchw = (v: Value, b: GraphBuilder): Value => {
     if (!block.has(v)) return v;
     let p = plain.get(v);
     if (!p) plain.set(v, p = b.call("fromBlocks", [v], {}));
@@ -38,8 +37,7 @@ export function blockLayout(g: Graph): Graph {
   };
   const scalar = (v: Value) => v.shape.every((d) => d === 1);
   return rewrite(g, {
-    node(n, ins, builder) {
-      b = builder;
+    node(n, ins, b) {
       const [x, y] = ins;
       const B = block.get(x) ?? 0;
       if (isOp(n, "conv2d") && n.attrs.weightBlock && !n.attrs.outBlock) {
@@ -63,8 +61,8 @@ export function blockLayout(g: Graph): Graph {
         return result(b.call("globalAvgPool", ins, { block: B }, n.name), B);
       }
       if (!ins.some((v) => block.has(v))) return undefined;
-      return b.call(n.op, ins.map(nchw), n.attrs as never, n.name);
+      return b.call(n.op, ins.map((v) => nchw(v, b)), n.attrs as never, n.name);
     },
-    output: (v) => nchw(v),
+    output: nchw,
   }).graph;
 }

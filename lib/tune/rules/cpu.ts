@@ -22,6 +22,7 @@
  */
 import type { Schedule } from "../../schedule/schedule.ts";
 import type { Stage } from "../../schedule/stage.ts";
+import { bytesOf } from "../../ir/dtype.ts";
 import type { Var } from "../../ir/expr.ts";
 import type { ComputeOp, IterVar, Tensor } from "../../te/tensor.ts";
 import {
@@ -176,7 +177,7 @@ function windowLanes(op: ComputeOp, f: CpuFacts): number | null {
  */
 function windowTile(ext: number, regs: number, d: Decide): number {
   const most = Math.floor(16 / regs);
-  const options = [2, 4, 7, 8, 14, 16].filter((t) => t <= most && ext % t === 0);
+  const options = dividing(ext, [2, 4, 7, 8, 14, 16]).filter((t) => t > 1 && t <= most);
   let rule = 0;
   for (let t = Math.min(most, ext); t >= 2 && rule === 0; t--) if (ext % t === 0) rule = t;
   return d("windowTile", [...new Set([0, ...options, rule])], rule);
@@ -297,7 +298,8 @@ function registerTiled(
   if (free.length > 1) {
     const bytes = new Map<Tensor, { n: number; uses: Set<Var> }>();
     for (const r of readsOf(op)) {
-      const n = r.tensor.shape.reduce((p, d) => p * (d.kind === "const" ? d.value : 0), 1);
+      const n = r.tensor.shape.reduce((p, d) => p * (d.kind === "const" ? d.value : 0), 1) *
+        bytesOf(r.tensor.dtype);
       const seen = bytes.get(r.tensor);
       if (seen) r.uses.forEach((u) => seen.uses.add(u));
       else bytes.set(r.tensor, { n, uses: new Set(r.uses) });
