@@ -344,3 +344,48 @@ Deno.test("CPU default: a softmax's and a layer norm's stages are computed insid
       1,
   );
 });
+
+Deno.test("CPU default: an attention softmax's and a 3-D layer norm's rows are their leading axes, computed inside the output's innermost row loop, and equal the interpreter", async () => {
+  useTestCache();
+  // Softmax over the last axis of [1, 3, 6, 40] (rows: 1x3x6, as in BERT's [1, 12, 128, 128]).
+  const X = te.placeholder([1, 3, 6, 40], "float32", "X");
+  const k1 = te.reduceAxis([0, 40], "k1");
+  const M = te.compute([1, 3, 6], (a, b, c) => te.max(X(a, b, c, k1), [k1]), "M");
+  const E = te.compute([1, 3, 6, 40], (a, b, c, j) => te.exp(X(a, b, c, j).sub(M(a, b, c))), "E");
+  const k2 = te.reduceAxis([0, 40], "k2");
+  const S = te.compute([1, 3, 6], (a, b, c) => te.sum(E(a, b, c, k2), [k2]), "S");
+  const Y = te.compute([1, 3, 6, 40], (a, b, c, j) => E(a, b, c, j).div(S(a, b, c)), "Y");
+  // Layer norm over the last axis of [1, 16, 40] (BERT's [1, 128, 768]).
+  const Z = te.placeholder([1, 16, 40], "float32", "Z");
+  const k3 = te.reduceAxis([0, 40], "k3");
+  const Mean = te.compute([1, 16], (a, b) => te.sum(Z(a, b, k3), [k3]).div(40), "Mean");
+  const k4 = te.reduceAxis([0, 40], "k4");
+  const Var = te.compute([1, 16], (a, b) => {
+    const dv = Z(a, b, k4).sub(Mean(a, b));
+    return te.sum(dv.mul(dv), [k4]).div(40);
+  }, "Var");
+  const L = te.compute(
+    [1, 16, 40],
+    (a, b, j) => Z(a, b, j).sub(Mean(a, b)).mul(te.rsqrt(Var(a, b).add(1e-5))),
+    "L",
+  );
+  for (const [out, x] of [[Y, X], [L, Z]] as const) {
+    const { schedule, trace } = await tune.defaultSchedule(out, "c", {
+      facts: { ...host, lanes: 8, cores: 2 },
+    });
+    const roots = schedule.stages.filter((st) =>
+      st.op.kind === "compute" && st.attach.type === "root"
+    );
+    assert.deepEqual(roots.map((st) => st.name), [out.op.name], JSON.stringify(trace));
+    const input = rand(x.shape.map(Number), "float32", 3);
+    const want = nd.empty(out.shape.map(Number));
+    await (await te.build(te.createSchedule(out), [x, out], { target: "interpreter" }))(
+      input,
+      want,
+    );
+    const got = nd.empty(out.shape.map(Number));
+    await (await te.build(schedule, [x, out], { target: "c" }))(input, got);
+    const w = want.toArray() as Float32Array, g = got.toArray() as Float32Array;
+    assert.ok(maxRelError(g, w) < TOLERANCE, `${out.op.name}: ${maxRelError(g, w)}`);
+  }
+});

@@ -59,13 +59,13 @@ export function cpuRules(
   // Stages computed inside a final stage's row loop (rows.ts), and the final stage of each.
   const groups = rowGroups(s, stages, keep);
   const finalOf = new Map<Stage, Stage>();
-  for (const [y, members] of groups) for (const m of members) finalOf.set(m, y);
+  for (const [y, g] of groups) for (const m of g.members) finalOf.set(m, y);
   // Consumers scheduled as a register tile's epilogue (epilogue.ts): their loops are taken.
   const taken = new Set<Stage>();
-  // serial: no parallel loop of its own; pinned: a lane reduction's partials are computed at
-  // its row (members, and a final stage whose members go inside its row loop: partials at the
-  // root would read them outside that loop).
-  const schedule = (st: Stage, k: number, serial: boolean, pinned = serial) => {
+  // row: a member's row depth (0: not inside a row loop; no parallel loop of its own);
+  // pinned: a lane reduction's partials are computed at its row (members, and a final stage
+  // whose members go inside its row loop: partials at the root would read them outside it).
+  const schedule = (st: Stage, k: number, row: number, pinned = row > 0) => {
     const op = st.op as ComputeOp;
     const d: Decide = (name, options, fallback) => decide(`${k}.${name}`, options, fallback);
     const tile = registerTile(op);
@@ -79,26 +79,47 @@ export function cpuRules(
         ? found
         : null;
       if (registerTiled(rs, op, tile!.a, tile!.b, f, d, epi)) taken.add(epi!.stage);
-    } else if (form === "rfactor") vectorReduce(rs, op, f, d, serial, pinned);
-    else plain(rs, op, f, d, serial);
+    } else if (form === "rfactor") vectorReduce(rs, op, f, d, row > 0, pinned);
+    else plain(rs, op, f, d, row);
   };
   stages.forEach((st, k) => {
     if (taken.has(st) || finalOf.has(st)) return;
-    const members = groups.get(st);
-    const row = (st.op as ComputeOp).axis[0];
-    const wanted = members !== undefined &&
-      decide(`${k}.rows`, [true, false], constExtent(row)! >= 4 * f.cores);
-    schedule(st, k, false, wanted);
-    if (!members) return;
-    // The members go inside the final stage's row loop where it is still a loop of its own
-    // (not fused into a parallel loop with others: too few rows for the cores), each with
-    // its own rules but no parallel loop; otherwise they are scheduled as any other stage.
-    const inside = wanted && st.leafIterVars.includes(row);
-    for (const m of members) {
-      schedule(m, stages.indexOf(m), inside);
-      if (inside) rs.stage(m.origOp.output).computeAt(rs.stage(st.origOp.output), row);
+    const group = groups.get(st);
+    const axes = (st.op as ComputeOp).axis;
+    const depth = group?.depth ?? 1;
+    const rows = constProduct(axes.slice(0, depth));
+    const wanted = group !== undefined &&
+      decide(`${k}.rows`, [true, false], rows !== null && rows >= 4 * f.cores);
+    schedule(st, k, 0, wanted);
+    if (!group) return;
+    // The members go inside the final stage's innermost row loop where it is still a loop of
+    // its own or fused only with other row loops (not with a column loop into a parallel
+    // loop: too few rows for the cores), each with its own rules but no parallel loop;
+    // otherwise they are scheduled as any other stage.
+    const row = wanted ? rowLoop(st, axes.slice(0, depth)) : null;
+    for (const m of group.members) {
+      schedule(m, stages.indexOf(m), row ? depth : 0);
+      if (row) rs.stage(m.origOp.output).computeAt(rs.stage(st.origOp.output), row);
     }
   });
+}
+
+/**
+ * The loop of `st` that runs over the rows `rows` (its leading axes) and nothing else: the
+ * last row axis where it is still a loop, or the loop the row axes were fused into; null
+ * where a row axis was fused with a column axis or split.
+ */
+function rowLoop(st: Stage, rows: IterVar[]): IterVar | null {
+  const last = rows[rows.length - 1];
+  if (st.leafIterVars.includes(last)) return last;
+  const parts = (v: IterVar): IterVar[] => {
+    const r = st.relations.find((r) => r.kind === "fuse" && r.fused === v);
+    return r && r.kind === "fuse" ? [...parts(r.outer), ...parts(r.inner)] : [v];
+  };
+  return st.leafIterVars.find((v) => {
+    const p = parts(v);
+    return p.includes(last) && p.every((x) => rows.includes(x));
+  }) ?? null;
 }
 
 /** A data cache's size the rules assume (32 KiB: Zen 3, Intel since Sandy Bridge; Zen 5 has 48). */
@@ -399,11 +420,12 @@ function vectorReduce(
   }
 }
 
-function plain(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide, serial: boolean): void {
+function plain(rs: Schedule, op: ComputeOp, f: CpuFacts, d: Decide, row: number): void {
   const st = rs.stage(op.output);
-  // A row group's member (serial) runs one row at a time: its first axis is not a loop to
-  // vectorize (a 1024-row rsqrt split by 16 inside a row loop ran 16 guarded lanes a row).
-  const data = (serial ? op.axis.slice(1) : op.axis).map(loop);
+  // A row group's member runs one row at a time: its row axes are not loops to vectorize (a
+  // 1024-row rsqrt split by 16 inside a row loop ran 16 guarded lanes a row).
+  const serial = row > 0;
+  const data = op.axis.slice(row).map(loop);
   const lanes = op.reduceAxis.length > 0 ? windowLanes(op, f) : null;
   const win = lanes !== null && data.length > 0 && d("window", [true, false], true) ? lanes : null;
   if (op.reduceAxis.length === 0 && data.length > 0) {
