@@ -4,13 +4,15 @@
  * schedule found as code with its time against the seed (the default schedule).
  *
  *   deno task tune <workload> [--target c|webgpu] [--trials N] [--minutes M] [--records FILE]
- *                  [--quick] [--fresh] [--random]
+ *                  [--quick] [--fresh] [--random] [--cold]
  *
  * <workload> is an operation ("matmul": each of its standard shapes), a label as the bench
  * prints it ("matmul 1024x1024x1024", "conv2d 1x64x56x56 k64 3x3 s1 p1"), or the path of a
  * module exporting a task (lib/tune/task.ts: `export const task = { args: [A, B, C] }`). --quick takes the
  * small shapes; --fresh measures anew instead of resuming from the records; --random ranks
- * candidates at random instead of with the cost model (the baseline the model must beat). The records file
+ * candidates at random instead of with the cost model (the baseline the model must beat); --cold
+ * times each candidate's single calls after a cache flush (as tune.model does on C) instead of a
+ * hot loop. The records file
  * defaults to tune-<target>.jsonl; stopping (Ctrl-C) keeps everything measured.
  */
 import { labelOf, standardWorkloads } from "../lib/bench/workload.ts";
@@ -30,7 +32,7 @@ const flag = (name: string) => {
   return i >= 0;
 };
 const usage = "usage: deno task tune <workload> [--target c|webgpu] [--trials N] [--minutes M] " +
-  "[--records FILE] [--quick] [--fresh] [--random]";
+  "[--records FILE] [--quick] [--fresh] [--random] [--cold]";
 const target = value("target") ?? "c";
 const trials = Number(value("trials") ?? 64);
 const minutes = value("minutes");
@@ -38,6 +40,7 @@ const records = value("records") ?? `tune-${target}.jsonl`;
 const quick = flag("quick");
 const fresh = flag("fresh");
 const random = flag("random");
+const cold = flag("cold");
 const name = argv.join(" ").trim();
 const all = [...standardWorkloads(false), ...standardWorkloads(true)];
 const byOp = standardWorkloads(quick).filter((w) => w.op === name);
@@ -71,6 +74,7 @@ const options = {
   records,
   resume: !fresh,
   model: !random,
+  coldCache: cold,
 } as const;
 const runs = module
   ? [() => tuneModule(module, options)]

@@ -2,7 +2,8 @@
  * tune.model: a small conv net's fused groups tuned under one 12-trial budget. Every float32
  * task gets its default schedule measured first and the rest of the budget is spent by gain;
  * all records land in one file under the tasks' workload keys; graph.build from them reports
- * "records" for those kernels and equals graph.interpret; a rerun resumes without measuring.
+ * "records" for those kernels and equals graph.interpret; a rerun resumes without measuring;
+ * candidates are timed cold (after a cache flush) unless coldCache is false.
  * The argmax group (int64 output) is skipped with the reason. No speed is asserted.
  */
 import assert from "node:assert/strict";
@@ -48,11 +49,22 @@ function model(): Graph {
   return b.build();
 }
 
-Deno.test("a fused group rebuilt from its data has the same workload key", () => {
+Deno.test("a fused group rebuilt from its data has the same workload key; its weights are marked", () => {
   for (const t of extractTasks(model(), { sizes: { n: 2 } })) {
     const data = JSON.parse(JSON.stringify(groupData(t.group)));
     assert.equal(workloadKey(groupDataProgram(data).outputs), t.workload, t.group.name);
+    // What the tuner's cold timing evicts (params) and reads back in (activations).
+    assert.deepEqual(
+      data.inputs.map((x: { param?: boolean }) => x.param === true),
+      t.group.inputs.map((v) => v.kind === "param"),
+    );
   }
+  assert.ok(
+    extractTasks(model(), { sizes: { n: 2 } }).some((t) =>
+      groupData(t.group).inputs.some((x) => x.param) &&
+      groupData(t.group).inputs.some((x) => !x.param)
+    ),
+  );
 });
 
 Deno.test("estimated gain: weight x time, unmeasured first, failed last, improvement counts", () => {
@@ -98,6 +110,9 @@ Deno.test("tune.model: one budget over the tasks, one records file, graph.build 
       new Set(lines.map((l) => l.workload)),
       new Set(tuned.map((t) => t.workload)),
     );
+    // On C a model's candidates are timed cold: single calls after a cache flush, at least 7
+    // of them whatever `repeat` says (warm, `repeat` measurements: below).
+    assert.ok(lines.every((l) => l.error || l.costs.length === 7), JSON.stringify(lines[0]));
 
     const exe = await graph.build(g, { target: "c", sizes: { n: 2 }, records });
     for (const k of exe.kernels) {
@@ -114,6 +129,15 @@ Deno.test("tune.model: one budget over the tasks, one records file, graph.build 
     assert.equal(again.measured, 0);
     assert.equal(again.trials, 12);
     assert.equal((await Deno.readTextFile(records)).trim().split("\n").length, 12);
+
+    const warm = `${dir}/warm.jsonl`;
+    await tune.model(g, { ...opts, trials: 2, records: warm, coldCache: false });
+    const wl = (await Deno.readTextFile(warm)).trim().split("\n").map((l) => JSON.parse(l));
+    assert.ok(wl.every((l) => l.error || l.costs.length === 2), JSON.stringify(wl[0]));
+    await assert.rejects(
+      () => tune.model(g, { ...opts, records: warm, coldCache: "yes" as unknown as boolean }),
+      (e: Error) => e instanceof TesseraError && /coldCache must be true or false/.test(e.message),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

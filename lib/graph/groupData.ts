@@ -23,7 +23,8 @@ type Ref = { in: number } | { node: number; out: number };
 
 export interface GroupData {
   name: string;
-  inputs: TypeData[];
+  /** `param`: a weight or constant (the tuner's cold timing evicts these, not activations). */
+  inputs: (TypeData & { param?: true })[];
   nodes: { op: OpName; attrs: Record<string, unknown>; inputs: Ref[]; outputs: TypeData[] }[];
   outputs: Ref[];
 }
@@ -55,7 +56,10 @@ export function groupData(group: FusedGroup): GroupData {
   });
   return {
     name: group.name,
-    inputs: group.inputs.map((v) => typeOf(v, where)),
+    inputs: group.inputs.map((v) => ({
+      ...typeOf(v, where),
+      ...(v.kind === "param" ? { param: true as const } : {}),
+    })),
     nodes,
     outputs: group.outputs.map((v) => refs.get(v)!),
   };

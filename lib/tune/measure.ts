@@ -90,6 +90,10 @@ export class Measurer {
   private start(): Running {
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--quiet", "--config", new URL("deno.json", ROOT).pathname, this.worker],
+      // Cold timing flushes the caches for ~10 ms before each call: the thread pool's workers
+      // keep spinning through it (pool.ts), as they do between a model's kernels, instead of
+      // going to sleep and charging every timed call for waking them.
+      ...(this.task.coldCache ? { env: { TESSERA_SPIN_US: "200000" } } : {}),
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",

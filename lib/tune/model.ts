@@ -91,7 +91,12 @@ export async function tuneModel(g: Graph, opts: ModelTuneOptions): Promise<Model
       `tune.model: records must be a file path for the records (JSON lines), got ${opts.records}`,
     );
   }
+  if (opts.coldCache !== undefined && typeof opts.coldCache !== "boolean") {
+    throw new TesseraError(`tune.model: coldCache must be true or false, got ${opts.coldCache}`);
+  }
   const target = opts.target ?? "c";
+  // A model's kernels run with cold caches (its weights stream through them): measured so.
+  const coldCache = opts.coldCache ?? target === "c";
   const batch = opts.batch ?? 4;
   const deadline = opts.minutes ? performance.now() + opts.minutes * 60_000 : Infinity;
   const tasks = extractTasks(g, {
@@ -104,7 +109,12 @@ export async function tuneModel(g: Graph, opts: ModelTuneOptions): Promise<Model
   for (const message of read.warnings) warn(`tune.model: ${message}`);
   const writer = await RecordWriter.open(opts.records);
   const measurer = new Measurer(
-    { target, repeat: opts.repeat, minRepeatMs: opts.minRepeatMs },
+    {
+      target,
+      repeat: opts.repeat,
+      minRepeatMs: opts.minRepeatMs,
+      coldCache,
+    },
     { timeoutMs: opts.timeoutMs, prepareMs: opts.prepareMs, worker: opts.worker },
   );
   const shared = { measurer, writer, records: read.records };
@@ -137,7 +147,7 @@ export async function tuneModel(g: Graph, opts: ModelTuneOptions): Promise<Model
       try {
         const s = await TaskSearch.open(
           { group: groupData(t.group) },
-          { ...opts, target, batch, trials: opts.trials, progress: false },
+          { ...opts, target, batch, coldCache, trials: opts.trials, progress: false },
           shared,
         );
         if (s.workload !== t.workload) {

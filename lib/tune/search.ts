@@ -65,6 +65,11 @@ export interface TuneOptions {
   /** Measurements per candidate and least ms each (defaults 5 and 10). */
   repeat?: number;
   minRepeatMs?: number;
+  /**
+   * C: time each candidate's single calls after flushing the caches, as a model's kernels
+   * run (lib/tune/worker.ts); default false here, true in tune.model.
+   */
+  coldCache?: boolean;
   /** The measuring script (tests pass a fake that crashes); default lib/tune/worker.ts. */
   worker?: string;
   /** Progress output; false for none. */
@@ -137,6 +142,9 @@ function checkOptions(o: TuneOptions): void {
   }
   if (o.epsilon !== undefined && !(o.epsilon >= 0 && o.epsilon <= 1)) {
     bad("epsilon", "a number in [0, 1]", o.epsilon);
+  }
+  if (o.coldCache !== undefined && typeof o.coldCache !== "boolean") {
+    bad("coldCache", "true or false", o.coldCache);
   }
 }
 
@@ -248,7 +256,13 @@ export class TaskSearch {
     }
     const writer = shared?.writer ?? await RecordWriter.open(opts.records);
     const measurer = shared?.measurer ?? new Measurer(
-      { ...spec, target, repeat: opts.repeat, minRepeatMs: opts.minRepeatMs },
+      {
+        ...spec,
+        target,
+        repeat: opts.repeat,
+        minRepeatMs: opts.minRepeatMs,
+        coldCache: opts.coldCache,
+      },
       { timeoutMs: opts.timeoutMs, prepareMs: opts.prepareMs, worker: opts.worker },
     );
     const search = new TaskSearch(
@@ -353,6 +367,7 @@ export class TaskSearch {
       target,
       repeat: this.opts.repeat,
       minRepeatMs: this.opts.minRepeatMs,
+      coldCache: this.opts.coldCache,
     };
     await this.measurer.measure(cands.map((c) => c.trace), async (i, r) => {
       const c = cands[i];
