@@ -143,6 +143,60 @@ Deno.test("tune.model: one budget over the tasks, one records file, graph.build 
   }
 });
 
+Deno.test("tune.validateModel keeps a group's records only where they beat its defaults inside the model", async () => {
+  const g = model();
+  const dir = await Deno.makeTempDir();
+  const records = `${dir}/model.jsonl`, out = `${dir}/kept.jsonl`;
+  try {
+    const common = { sizes: { n: 2 }, progress: false as const };
+    await tune.model(g, { ...common, trials: 10, records, repeat: 2, minRepeatMs: 1 });
+    const lines = (await Deno.readTextFile(records)).trim().split("\n");
+    const v = await tune.validateModel(g, { ...common, records, out, rounds: 2, runs: 3 });
+    assert.ok(v.groups.length >= 3, `${v.groups.length} groups from records`);
+    for (const x of v.groups) {
+      assert.ok(x.count >= 1 && x.defaultMs > 0 && x.recordsMs > 0, JSON.stringify(x));
+      assert.equal(x.kept, x.recordsMs <= 0.97 * x.defaultMs, JSON.stringify(x));
+    }
+    assert.ok(v.defaultMs > 0 && v.recordsMs > 0);
+    const kept = (await Deno.readTextFile(out)).split("\n").filter((l) => l);
+    assert.equal(kept.length, v.written);
+    assert.equal(v.written + v.removed, lines.length);
+    const byKey = new Map(v.groups.map((x) => [x.workload, x.kept]));
+    for (const l of lines) {
+      assert.equal(kept.includes(l), byKey.get(JSON.parse(l).workload) ?? true, l.slice(0, 80));
+    }
+    // Nothing is 100x faster with its records: every model group's records go.
+    const none = await tune.validateModel(g, {
+      ...common,
+      records,
+      out,
+      rounds: 1,
+      runs: 1,
+      margin: 0.99,
+    });
+    assert.equal(none.written, 0);
+    assert.equal((await Deno.readTextFile(out)).trim(), "");
+    for (
+      const [bad, re] of [
+        [{ records, out: records }, /out must be a file path other than records/],
+        [{ records, out, rounds: 0 }, /rounds must be an integer >= 1/],
+        [{ records, out, margin: 1 }, /margin must be in \[0, 1\)/],
+      ] as const
+    ) {
+      await assert.rejects(
+        () => tune.validateModel(g, { ...common, ...bad }),
+        (e: Error) => e instanceof TesseraError && re.test(e.message),
+      );
+    }
+    await assert.rejects(
+      () => tune.validateModel(g, { records, out, progress: false }),
+      (e: Error) => e instanceof TesseraError && /sizes/.test(e.message),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("tune.model refuses a bad budget or records path before measuring", async () => {
   const g = model();
   await assert.rejects(
