@@ -19,7 +19,7 @@ import { groupData } from "../graph/groupData.ts";
 import { progress, type ProgressMode } from "../display/progress.ts";
 import { Measurer } from "./measure.ts";
 import { readRecords, RecordWriter } from "./records.ts";
-import { TaskSearch, type TuneOptions } from "./search.ts";
+import { TaskSearch, type TuneOptions, workerTask } from "./search.ts";
 
 export interface ModelTuneOptions extends Omit<TuneOptions, "hand" | "progress" | "trials"> {
   /** Trials for the whole model, earlier records of its tasks included. */
@@ -109,12 +109,7 @@ export async function tuneModel(g: Graph, opts: ModelTuneOptions): Promise<Model
   for (const message of read.warnings) warn(`tune.model: ${message}`);
   const writer = await RecordWriter.open(opts.records);
   const measurer = new Measurer(
-    {
-      target,
-      repeat: opts.repeat,
-      minRepeatMs: opts.minRepeatMs,
-      coldCache,
-    },
+    workerTask({}, { ...opts, target, coldCache }),
     { timeoutMs: opts.timeoutMs, prepareMs: opts.prepareMs, worker: opts.worker },
   );
   const shared = { measurer, writer, records: read.records };

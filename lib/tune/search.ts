@@ -26,6 +26,7 @@ import { loadProgram, type Program, type TaskSpec } from "./task.ts";
 import { CostModel, heldOutRankCorrelation, loadCostModel } from "./costModel.ts";
 import { FEATURE_NAMES, featuresOf } from "./features.ts";
 import { Measurer } from "./measure.ts";
+import type { WorkerTask } from "./worker.ts";
 import { costOf, readRecords, RecordWriter, type TuneRecord } from "./records.ts";
 import { targetKey, workloadKey } from "./key.ts";
 import { targetFacts } from "./target.ts";
@@ -148,6 +149,17 @@ function checkOptions(o: TuneOptions): void {
   }
 }
 
+/** What the measuring process is told of a task: its program and how to time it. */
+export function workerTask(spec: TaskSpec, opts: TuneOptions): WorkerTask {
+  return {
+    ...spec,
+    target: opts.target ?? "c",
+    repeat: opts.repeat,
+    minRepeatMs: opts.minRepeatMs,
+    coldCache: opts.coldCache,
+  };
+}
+
 /** Tunes a standard workload (lib/bench/workload.ts) on a target; see the file's comment. */
 export function tuneWorkload(w: Workload, opts: TuneOptions): Promise<TuneResult> {
   return tuneTask({ workload: w }, opts);
@@ -256,13 +268,7 @@ export class TaskSearch {
     }
     const writer = shared?.writer ?? await RecordWriter.open(opts.records);
     const measurer = shared?.measurer ?? new Measurer(
-      {
-        ...spec,
-        target,
-        repeat: opts.repeat,
-        minRepeatMs: opts.minRepeatMs,
-        coldCache: opts.coldCache,
-      },
+      workerTask(spec, opts),
       { timeoutMs: opts.timeoutMs, prepareMs: opts.prepareMs, worker: opts.worker },
     );
     const search = new TaskSearch(
@@ -361,14 +367,7 @@ export class TaskSearch {
   }
 
   private async run(cands: Candidate[]): Promise<void> {
-    const target = this.opts.target ?? "c";
-    const task = {
-      ...this.spec,
-      target,
-      repeat: this.opts.repeat,
-      minRepeatMs: this.opts.minRepeatMs,
-      coldCache: this.opts.coldCache,
-    };
+    const task = workerTask(this.spec, this.opts);
     await this.measurer.measure(cands.map((c) => c.trace), async (i, r) => {
       const c = cands[i];
       const rec = await this.writer.append({

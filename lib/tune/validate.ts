@@ -17,6 +17,7 @@ import type { Graph } from "../graph/ir.ts";
 import { NDArray } from "../runtime/ndarray.ts";
 import { progress, type ProgressMode } from "../display/progress.ts";
 import { workloadKey } from "./key.ts";
+import { seededRandom } from "./decisions.ts";
 
 export interface ValidateOptions {
   /** The records to validate (JSON lines, as tune.model writes them). */
@@ -59,7 +60,7 @@ const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
 
 /** Seeded inputs in [-0.5, 0.5) for every graph input (float32). */
 function inputsFor(exe: GraphExecutable, sizes: Record<string, number>): NDArray[] {
-  let x = 12345;
+  const random = seededRandom(1);
   return exe.graph.inputs.map((v) => {
     const shape = v.shape.map((d) => typeof d === "number" ? d : sizes[d]);
     if (v.dtype !== "float32" || shape.some((d) => !Number.isInteger(d))) {
@@ -69,10 +70,7 @@ function inputsFor(exe: GraphExecutable, sizes: Record<string, number>): NDArray
       );
     }
     const n = shape.reduce((a, b) => a * b, 1);
-    const data = Float32Array.from({ length: n }, () => {
-      x = (x * 1103515245 + 12345) % 2147483648;
-      return x / 2147483648 - 0.5;
-    });
+    const data = Float32Array.from({ length: n }, () => random() - 0.5);
     return new NDArray(shape as number[], "float32", data);
   });
 }
