@@ -12,7 +12,9 @@ import { applyTrace, printTrace, recording, type Trace, traceOfCode } from "../l
 import { canonicalDag, targetKey, workloadKey } from "../lib/tune/key.ts";
 import {
   best,
+  costOf,
   parseRecords,
+  pooledTraces,
   readRecords,
   RecordWriter,
   SPACE_VERSION,
@@ -92,10 +94,11 @@ const rec = (
   workload: string,
   costs: number[],
   error?: string,
+  stage = 0,
 ): Omit<TuneRecord, "format" | "version" | "time"> => ({
   workload,
   target: "c-test",
-  trace: [{ p: "parallel", s: 2, a: 0 }],
+  trace: [{ p: "parallel", s: stage, a: 0 }],
   costs,
   ...(error ? { error } : {}),
 });
@@ -104,9 +107,9 @@ Deno.test("records: torn lines, other versions and garbage are skipped with warn
   const dir = await Deno.makeTempDir();
   const path = `${dir}/r.jsonl`;
   const w = await RecordWriter.open(path);
-  await w.append(rec("w1", [3e-3, 2e-3, 4e-3]));
-  await w.append(rec("w1", [1e-3]));
-  await w.append(rec("w1", [], "timed out after 10 s"));
+  await w.append(rec("w1", [3e-3, 2e-3, 4e-3], undefined, 0));
+  await w.append(rec("w1", [1e-3], undefined, 1));
+  await w.append(rec("w1", [], "timed out after 10 s", 2));
   w.close();
   // A foreign version, garbage, then a write torn by a kill.
   const foreign = JSON.stringify({
@@ -131,4 +134,38 @@ Deno.test("records: torn lines, other versions and garbage are skipped with warn
   assert.match(parseRecords('{"a":').warnings[0], /torn last line/);
   assert.deepEqual(await readRecords(`${dir}/absent.jsonl`), { records: [], warnings: [] });
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("records.best judges a trace on all its measurements and prefers traces measured twice", () => {
+  const at = (r: Omit<TuneRecord, "format" | "version" | "time">): TuneRecord => ({
+    format: "tessera-tune",
+    version: SPACE_VERSION,
+    time: "",
+    ...r,
+  });
+  // Trace 0 was lucky once (1 ms) and 3 ms when timed again; trace 1 was 2 ms twice; trace 2,
+  // timed once, looks fastest; trace 3 failed once after a fast run.
+  const records = [
+    at(rec("w", [1e-3, 1e-3, 1e-3], undefined, 0)),
+    at(rec("w", [2e-3, 2e-3, 2e-3], undefined, 1)),
+    at(rec("w", [0.5e-3, 0.5e-3], undefined, 2)),
+    at(rec("w", [0.1e-3], undefined, 3)),
+    at(rec("w", [3e-3, 3e-3, 3e-3, 3e-3], undefined, 0)),
+    at(rec("w", [2e-3, 2e-3, 2e-3], undefined, 1)),
+    at(rec("w", [], "run: wrong result: output 0", 3)),
+  ];
+  const pooled = pooledTraces(records, "w", "c-test");
+  assert.deepEqual(pooled.map((p) => [p.trace[0].s, p.runs, p.cost]), [
+    [0, 2, 3e-3],
+    [1, 2, 2e-3],
+    [2, 1, 0.5e-3],
+    [3, 2, Infinity],
+  ]);
+  const top = best(records, "w", "c-test")!;
+  assert.equal(top.trace[0].s, 1, "the confirmed 2 ms trace, not the lucky or the unconfirmed");
+  assert.equal(top.costs.length, 6);
+  assert.equal(costOf(top), 2e-3);
+  // With no trace measured twice, the fastest single measurement is the best there is.
+  assert.equal(best(records.slice(0, 4), "w", "c-test")!.trace[0].s, 3);
+  assert.equal(best(records.slice(6), "w", "c-test"), null);
 });

@@ -12,6 +12,7 @@ import type { Graph } from "../lib/graph/ir.ts";
 import { extractTasks } from "../lib/graph/tasks.ts";
 import { groupData, groupDataProgram } from "../lib/graph/groupData.ts";
 import { workloadKey } from "../lib/tune/key.ts";
+import { best, costOf, pooledTraces } from "../lib/tune/records.ts";
 import { estimatedGain } from "../lib/tune/model.ts";
 import { useTestCache } from "./c_util.ts";
 import { assertClose, data } from "./graph_util.ts";
@@ -105,7 +106,16 @@ Deno.test("tune.model: one budget over the tasks, one records file, graph.build 
     assert.equal(tuned.reduce((a, t) => a + t.trials, 0), 12);
     assert.ok(tuned.some((t) => t.trials > 1), "the budget past the seeds went somewhere");
     const lines = (await Deno.readTextFile(records)).trim().split("\n").map((l) => JSON.parse(l));
-    assert.equal(lines.length, 12);
+    // 12 candidates; each task's seed and leaders timed twice more at the end (confirmed).
+    assert.equal(new Set(lines.map((l) => JSON.stringify([l.workload, l.trace]))).size, 12);
+    for (const t of tuned) {
+      const pooled = pooledTraces(lines, t.workload, lines[0].target);
+      assert.ok(pooled.every((p) => p.runs === 1 || p.runs === 3), t.label);
+      const top = best(lines, t.workload, lines[0].target)!;
+      const same = (p: { trace: unknown }) => JSON.stringify(p.trace) === JSON.stringify(top.trace);
+      assert.equal(pooled.find(same)!.runs, 3, `${t.label}: its best was confirmed`);
+      assert.equal(costOf(top), t.bestCost);
+    }
     assert.deepEqual(
       new Set(lines.map((l) => l.workload)),
       new Set(tuned.map((t) => t.workload)),
@@ -128,7 +138,7 @@ Deno.test("tune.model: one budget over the tasks, one records file, graph.build 
     const again = await tune.model(g, opts);
     assert.equal(again.measured, 0);
     assert.equal(again.trials, 12);
-    assert.equal((await Deno.readTextFile(records)).trim().split("\n").length, 12);
+    assert.equal((await Deno.readTextFile(records)).trim().split("\n").length, lines.length);
 
     const warm = `${dir}/warm.jsonl`;
     await tune.model(g, { ...opts, trials: 2, records: warm, coldCache: false });

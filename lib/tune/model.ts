@@ -175,6 +175,12 @@ export async function tuneModel(g: Graph, opts: ModelTuneOptions): Promise<Model
       const got = await next.step(Math.min(batch, left()));
       if (got === 0 && next.open) break; // cannot happen: a step either measures or closes
     }
+    // Each task's leaders timed again (TaskSearch.finish), so that records.best trusts them.
+    for (const [i, s] of searches.entries()) {
+      if (!s) continue;
+      show?.update(used(), status(`confirming ${rows[i].label}`));
+      await s.finish();
+    }
   } finally {
     await measurer.close();
     writer.close();

@@ -105,14 +105,55 @@ export function costOf(r: TuneRecord): number {
   return median(r.costs);
 }
 
-/** The fastest correct record of `workload` on `target`, or null. */
-export function best(records: TuneRecord[], workload: string, target: string): TuneRecord | null {
-  let top: TuneRecord | null = null;
+/**
+ * A trace's measurements pooled across the records that measured it: a trace measured again
+ * (a search's confirmation round, a resumed run) is judged on all its measurements, never on
+ * its luckiest. One failed measurement (a crash, a timeout, a wrong result) fails the trace.
+ */
+export interface PooledTrace {
+  trace: Trace;
+  /** Every measurement of the trace, in the order of the records. */
+  costs: number[];
+  /** How many records measured it (each a separate batch of measurements). */
+  runs: number;
+  /** The median of `costs`, or Infinity when any record of it failed. */
+  cost: number;
+  /** Its last record. */
+  record: TuneRecord;
+}
+
+export function pooledTraces(
+  records: TuneRecord[],
+  workload: string,
+  target: string,
+): PooledTrace[] {
+  const byTrace = new Map<string, PooledTrace>();
   for (const r of records) {
-    if (r.workload !== workload || r.target !== target || costOf(r) === Infinity) continue;
-    if (!top || costOf(r) < costOf(top)) top = r;
+    if (r.workload !== workload || r.target !== target) continue;
+    const key = JSON.stringify(r.trace);
+    const p = byTrace.get(key) ?? { trace: r.trace, costs: [], runs: 0, cost: 0, record: r };
+    p.costs.push(...r.costs);
+    p.runs++;
+    p.cost = p.cost === Infinity || costOf(r) === Infinity ? Infinity : median(p.costs);
+    p.record = r;
+    byTrace.set(key, p);
   }
-  return top;
+  return [...byTrace.values()];
+}
+
+/**
+ * The fastest correct trace of `workload` on `target` as one record carrying all of its
+ * measurements, or null. Traces measured in two or more batches (confirmed: a search times
+ * its leaders again at the end) come first: the fastest of many candidates each timed once
+ * is likely one timed in a lucky moment, and the records file is where that luck would stay.
+ */
+export function best(records: TuneRecord[], workload: string, target: string): TuneRecord | null {
+  const ok = pooledTraces(records, workload, target).filter((p) => p.cost < Infinity);
+  const confirmed = ok.filter((p) => p.runs >= 2);
+  const pool = confirmed.length > 0 ? confirmed : ok;
+  if (pool.length === 0) return null;
+  const top = pool.reduce((a, b) => (b.cost < a.cost ? b : a));
+  return { ...top.record, costs: top.costs };
 }
 
 /**
