@@ -83,9 +83,11 @@ function microKernel(n: number | Var) {
 Deno.test("a 1024-row matmul split by 6: no guard in the steady loop, the remainder keeps its own", () => {
   const { A, B, C, s } = microKernel(1024);
   const text = String(te.lower(s, [A, B, C]));
-  // 1024 = 170*6 + 4: the steady loop covers 170 tiles, the last tile is the remainder.
-  const steady = block(text, /for i_outer in T\.parallel\(170\):/);
-  assert.doesNotMatch(steady, /if /);
+  // 1024 = 170*6 + 4: the steady part covers 170 tiles, the last tile is the remainder, both
+  // iterations of one parallel loop (so that the remainder runs beside the steady tiles).
+  assert.match(text, /for i_outer in T\.parallel\(171\):\n\s+if i_outer < 170:\n/);
+  const steady = block(text, /if i_outer < 170:/);
+  assert.doesNotMatch(steady.split("\n").slice(1).join("\n"), /if /);
   assert.match(
     steady,
     /for i_inner in T\.unroll\(6\):\n\s+for j_inner in T\.vectorized\(16\):\n\s+C\[i_outer \* 6 \+ i_inner, j_outer \* 16 \+ j_inner\] = C\[/,
@@ -97,7 +99,7 @@ Deno.test("a 1024-row matmul split by 6: no guard in the steady loop, the remain
     tail,
     /for i_inner in T\.unroll\(4\):\n\s+for j_inner in T\.vectorized\(16\):\n\s+C\[i_inner \+ 1020/,
   );
-  assert.doesNotMatch(text, /if /);
+  assert.equal(text.match(/\bif /g)?.length, 1, "only the choice of piece");
 
   // 40 columns split by 16: the column guard sits in a vectorized loop, which is never split,
   // so the remainder keeps it; the steady loop does not.
@@ -115,8 +117,35 @@ Deno.test("a 1024-row matmul split by 6: no guard in the steady loop, the remain
 
   const small = microKernel(37);
   const f = te.lower(small.s, [small.A, small.B, small.C]);
-  assert.match(String(f), /for i_outer in T\.parallel\(6\):/);
+  assert.match(String(f), /for i_outer in T\.parallel\(7\):\n\s+if i_outer < 6:/);
   agree(f, small.C, [small.A, small.B], [[37, 16], [16, 32]]);
+});
+
+Deno.test("a partitioned parallel loop stays one parallel loop in C, its border iterations on every core", async () => {
+  // A 3x3 window over a zero-padded input with rows in parallel: the first and last rows keep
+  // the padding's test, the others do not, and all of them are iterations of one loop.
+  const n = 12;
+  const X = te.placeholder([n, n], "float32", "X");
+  const P = te.compute([n + 2, n + 2], (y, x) =>
+    te.ifThenElse(
+      y.ge(1).and(y.lt(n + 1)).and(x.ge(1)).and(x.lt(n + 1)),
+      X(y.sub(1), x.sub(1)),
+      te.const(0),
+    ), "P");
+  const ry = te.reduceAxis([0, 3], "ry"), rx = te.reduceAxis([0, 3], "rx");
+  const Y = te.compute([n, n], (y, x) => te.sum(P(y.add(ry), x.add(rx)), [ry, rx]), "Y");
+  const s = te.createSchedule(Y);
+  s.stage(P).computeInline();
+  s.stage(Y).parallel(Y.op.axis[0]);
+  const f = await te.build(s, [X, Y], { target: "c" });
+  assert.equal(f.source.match(/#pragma omp parallel for/g)?.length, 1, f.source);
+  const body = f.source.slice(f.source.indexOf("#pragma omp parallel for"));
+  assert.match(body, /if \(v_y < 1\)/);
+  const x = nd.array(rand(n * n, 5), [n, n]);
+  const got = nd.empty([n, n]);
+  await f(x, got);
+  const want = evalDirect([Y], [[X, x]])[0].toArray();
+  want.forEach((w, k) => assert.ok(Math.abs(got.toArray()[k] - w) <= 1e-5, `element ${k}`));
 });
 
 Deno.test("a symbolic size split by 4 splits at n // 4, keeps the loop kind, is right for any n", async () => {
@@ -126,13 +155,13 @@ Deno.test("a symbolic size split by 4 splits at n // 4, keeps the loop kind, is 
   s.stage(C).parallel(io).unroll(ii);
   const kernel = await te.build(s, [A, B, C]);
   const text = kernel.source;
-  const steady = block(text, /for i_outer in T\.parallel\(n \/\/ 4\):/);
-  assert.doesNotMatch(steady, /if /);
-  // The remainder runs from n // 4 to (n + 3) // 4, still parallel.
+  // One parallel loop to (n + 3) // 4: the steady part below n // 4, the remainder after.
   assert.match(
     text,
-    /for i_outer in T\.parallel\(n \/\/ 4, n \/\/ 4 \+ \(\(n \+ 3\) \/\/ 4 - n \/\/ 4\)\):/,
+    /for i_outer in T\.parallel\(\(n \+ 3\) \/\/ 4\):\n\s+if i_outer < n \/\/ 4:\n/,
   );
+  const steady = block(text, /if i_outer < n \/\/ 4:/);
+  assert.doesNotMatch(steady.split("\n").slice(1).join("\n"), /if /);
   for (const size of [1, 2, 3, 4, 5, 7, 13]) {
     const a = nd.array(rand(size * 16, size), [size, 16]);
     const b = nd.array(rand(16 * 32, 3), [16, 32]);
@@ -209,7 +238,8 @@ Deno.test("guards of both kinds: x >= p leaves a prefix remainder, dead pieces v
     new IfThenElse(new Cmp("ge", i.mul(2).sub(3), intConst(0)), new BufferStore(buf, [i], one)),
   );
   assert.equal(printStmt(partitionLoops(exact)), "for i in range(2, 10):\n    B[i] = 1.0");
-  // With an inner loop: a prefix and a suffix around a guard-free, still parallel, steady part.
+  // With an inner loop: a prefix and a suffix around a guard-free steady part, the three
+  // of them iterations of one parallel loop.
   const idx = io.mul(4).add(ii);
   const tiled = new For(
     io,
@@ -229,10 +259,12 @@ Deno.test("guards of both kinds: x >= p leaves a prefix remainder, dead pieces v
   );
   const out = partitionLoops(tiled);
   const text = printStmt(out);
-  assert.match(text, /^for io in T\.parallel\(2\):/m);
-  assert.equal(
-    block(text, /^for io in T\.parallel\(2, 4\):/),
-    'for io in T.parallel(2, 4):\n    for ii in range(4):\n        B[io * 4 + ii] = T.Cast("float32", io * 4 + ii + 1)',
+  assert.match(text, /^for io in T\.parallel\(5\):\n {4}if io < 2:\n/);
+  assert.ok(
+    text.includes(
+      'if io < 4:\n            for ii in range(4):\n                B[io * 4 + ii] = T.Cast("float32", io * 4 + ii + 1)\n        else:',
+    ),
+    text,
   );
   assert.deepEqual(run(out, buf), run(tiled, buf));
 });
