@@ -51,8 +51,9 @@ const bin = (op: Binary["op"], a: Expr, b: Expr): Expr => new Binary(op, a, b, "
  * loops are split into loops; a parallel loop's pieces stay iterations of one parallel loop
  * that chooses its piece per iteration (`oneParallelLoop`), so that no piece runs on one core
  * alone; unrolled loops, copied per iteration anyway, may only shrink to constant bounds;
- * vectorized loops are the vector width, left to the backend to mask; thread-bound loops name hardware axes; loops around a barrier must run the same
- * trip count on every thread, and loops around a shared allocation would allocate it twice.
+ * vectorized loops are the vector width, left to the backend to mask; thread-bound loops
+ * name hardware axes; loops around a barrier must run the same trip count on every thread,
+ * and loops around a shared allocation would allocate it twice.
  */
 export function partitionLoops(body: Stmt, sizeVars: readonly Var[] = []): Stmt {
   const ctx = new Map<Var, Interval>();

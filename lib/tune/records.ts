@@ -132,13 +132,18 @@ export function pooledTraces(
     if (r.workload !== workload || r.target !== target) continue;
     const key = JSON.stringify(r.trace);
     const p = byTrace.get(key) ?? { trace: r.trace, costs: [], runs: 0, cost: 0, record: r };
-    p.costs.push(...r.costs);
-    p.runs++;
-    p.cost = p.cost === Infinity || costOf(r) === Infinity ? Infinity : median(p.costs);
+    pool(p, r);
     p.record = r;
     byTrace.set(key, p);
   }
   return [...byTrace.values()];
+}
+
+/** Adds record `r`'s measurements to a trace's pooled ones (`runs` 0 and `cost` 0 to start). */
+export function pool(p: { costs: number[]; runs: number; cost: number }, r: TuneRecord): void {
+  p.costs.push(...r.costs);
+  p.runs++;
+  p.cost = p.cost === Infinity || costOf(r) === Infinity ? Infinity : median(p.costs);
 }
 
 /**

@@ -10,10 +10,9 @@
  * correlation on held-out records is clearly positive; until then candidates are taken at
  * random. At the end the seed and the leaders are measured again, alternately in one batch,
  * and the best is the fastest on all its measurements, not on its luckiest. Records are the
- * memory: a rerun resumes
- * from them, measuring nothing twice and counting earlier trials towards the budget, and a
- * stopped run keeps all it measured. The task is a standard workload (`tuneWorkload`) or a
- * program in a module (`tuneModule`, lib/tune/task.ts).
+ * memory: a rerun resumes from them, measuring nothing twice and counting earlier trials
+ * towards the budget, and a stopped run keeps all it measured. The task is a standard
+ * workload (`tuneWorkload`) or a program in a module (`tuneModule`, lib/tune/task.ts).
  */
 import { TesseraError } from "../error.ts";
 import { warn } from "../warn.ts";
@@ -28,8 +27,7 @@ import { CostModel, heldOutRankCorrelation, loadCostModel } from "./costModel.ts
 import { FEATURE_NAMES, featuresOf } from "./features.ts";
 import { Measurer } from "./measure.ts";
 import type { WorkerTask } from "./worker.ts";
-import { costOf, readRecords, RecordWriter, type TuneRecord } from "./records.ts";
-import { median } from "../bench/stats.ts";
+import { costOf, pool, readRecords, RecordWriter, type TuneRecord } from "./records.ts";
 import { targetKey, workloadKey } from "./key.ts";
 import { targetFacts } from "./target.ts";
 import { applyTrace, printTrace, type Trace } from "./trace.ts";
@@ -341,12 +339,11 @@ export class TaskSearch {
     const old = this.measured.get(key);
     this.bestCostSoFar = Math.min(this.bestCostSoFar, costOf(r));
     if (old) {
-      old.costs.push(...r.costs);
-      old.runs++;
-      old.cost = old.cost === Infinity || costOf(r) === Infinity ? Infinity : median(old.costs);
+      pool(old, r);
       return;
     }
-    const e: Entry = { trace, decisions, costs: [...r.costs], runs: 1, cost: costOf(r) };
+    const e: Entry = { trace, decisions, costs: [], runs: 0, cost: 0 };
+    pool(e, r);
     this.measured.set(key, e);
     if (e.cost === Infinity) this.errors++;
     this.history.push({
