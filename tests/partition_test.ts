@@ -4,14 +4,16 @@
  * definitions (constant and symbolic sizes, many values of each size), guards that cannot be
  * proven stay as they are, and code grows at most linearly with the number of guards.
  */
+import fc from "fast-check";
 import assert from "node:assert/strict";
 import { nd, type Stmt, te, type Tensor } from "../mod.ts";
-import { Buffer, BufferLoad, Cast, Cmp, Const, intConst, Var } from "../lib/ir/expr.ts";
+import { Buffer, BufferLoad, Cast, Cmp, Const, type Expr, intConst, Var } from "../lib/ir/expr.ts";
 import { Barrier, BufferStore, For, IfThenElse, PrimFunc, seq } from "../lib/ir/stmt.ts";
 import { walkStmt } from "../lib/ir/visit.ts";
 import { printStmt } from "../lib/ir/printer.ts";
 import { evalDirect } from "../lib/te/evalDirect.ts";
 import { partitionLoops } from "../lib/lower/partition.ts";
+import { propertyOptions } from "./gen/choices.ts";
 
 const rand = (n: number, seed: number) => {
   let x = seed;
@@ -439,4 +441,50 @@ Deno.test("a pad stage's select is a guard: the interior copies without it, bord
       agree(f, P, [A], [[m, m]]);
     }
   }
+});
+
+Deno.test("random guards around a parallel or serial loop: partitioned, every iteration does what it did", () => {
+  // A parallel (or serial) loop over io with a serial loop over ii inside, and statements under random
+  // linear guards in io and ii (some exact, naming io alone): each iteration writes its own
+  // elements, with values that say which statement and iteration wrote them, so a piece
+  // that runs the wrong iterations, or the right ones with the wrong body, shows.
+  const guard = fc.record({
+    a: fc.integer({ min: -3, max: 3 }),
+    b: fc.integer({ min: -2, max: 2 }),
+    c: fc.integer({ min: -12, max: 12 }),
+    op: fc.constantFrom("lt", "le", "gt", "ge") as fc.Arbitrary<"lt" | "le" | "gt" | "ge">,
+  });
+  const program = fc.record({
+    outer: fc.integer({ min: 1, max: 9 }),
+    kind: fc.constantFrom("parallel", "serial") as fc.Arbitrary<"parallel" | "serial">,
+    inner: fc.integer({ min: 1, max: 5 }),
+    stmts: fc.array(fc.array(guard, { minLength: 1, maxLength: 3 }), {
+      minLength: 1,
+      maxLength: 3,
+    }),
+  });
+  fc.assert(
+    fc.property(program, ({ outer, kind, inner, stmts }) => {
+      const io = new Var("io"), ii = new Var("ii");
+      const buf = new Buffer("B", "float32", [intConst(outer * inner * stmts.length)]);
+      const body = seq(stmts.map((gs, k) => {
+        const cond = gs.map(({ a, b, c, op }) =>
+          new Cmp(op, io.mul(a).add(ii.mul(b)).add(c), intConst(0))
+        ).reduce<Expr>((x, y) => x.and(y), intConst(1).gt(0));
+        const at = io.mul(inner).add(ii).mul(stmts.length).add(k);
+        const value = new Cast("float32", io.mul(100).add(ii.mul(10)).add(k + 1));
+        return new IfThenElse(cond, new BufferStore(buf, [at], value));
+      }));
+      const nest = new For(
+        io,
+        intConst(0),
+        intConst(outer),
+        kind,
+        new For(ii, intConst(0), intConst(inner), "serial", body),
+      );
+      const out = partitionLoops(nest);
+      assert.deepEqual(run(out, buf), run(nest, buf), printStmt(out));
+    }),
+    propertyOptions(300),
+  );
 });

@@ -198,29 +198,43 @@ function partition(loop: For, ctx: Ctx, copies: boolean): Stmt | null {
  */
 function oneParallelLoop(loop: For, pieces: [Expr, Expr, Stmt][], prove: Prover): Stmt | null {
   const x = loop.loopVar;
-  const runs: { end: Expr; body: Stmt }[] = [];
-  const loopsOver = (r: Stmt): { end: Expr; body: Stmt }[] | null => {
+  type Run = { start: Expr; end: Expr; body: Stmt };
+  const loopsOver = (r: Stmt): Run[] | null => {
     if (r.kind === "for" && r.loopVar === x && r.forKind === "parallel" && !r.pragmas.length) {
-      return [{ end: prove.sim.run(bin("add", r.min, r.extent)), body: r.body }];
+      return [{ start: r.min, end: prove.sim.run(bin("add", r.min, r.extent)), body: r.body }];
     }
     if (r.kind !== "seq") return null;
     const parts = r.stmts.map(loopsOver);
-    return parts.every((p) => p !== null) ? parts.flat() as { end: Expr; body: Stmt }[] : null;
+    return parts.every((p) => p !== null) ? (parts as Run[][]).flat() : null;
   };
+  const found: Run[] = [];
   for (const [a, b, r] of pieces) {
     const inner = loopsOver(r);
-    if (inner) runs.push(...inner);
+    if (inner) found.push(...inner);
     // A piece of one iteration was simplified to its body at x = a: it is iteration a.
-    else if (prove.le(b, prove.sim.run(bin("add", a, intConst(1))))) runs.push({ end: b, body: r });
-    else return null;
+    else if (prove.le(b, prove.sim.run(bin("add", a, intConst(1))))) {
+      found.push({ start: a, end: b, body: r });
+    } else return null;
+  }
+  // A piece partitioned again may have dropped a dead end of its range: those iterations
+  // did nothing, and must still do nothing, so each gap becomes an empty run. Runs whose
+  // order cannot be proven leave the pieces as they are.
+  const runs: Run[] = [];
+  for (const r of found) {
+    const last = runs[runs.length - 1];
+    if (last && !prove.le(last.end, r.start)) return null;
+    if (last && !prove.le(r.start, last.end)) {
+      runs.push({ start: last.end, end: r.start, body: EMPTY });
+    }
+    runs.push(r);
   }
   if (runs.length < 2) return null;
   let body = runs[runs.length - 1].body;
   for (let i = runs.length - 2; i >= 0; i--) {
     body = new IfThenElse(new Cmp("lt", x, runs[i].end), runs[i].body, body);
   }
-  // Iterations outside the pieces (a dead remainder) are not run, as before.
-  const start = pieces[0][0], end = pieces[pieces.length - 1][1];
+  // Iterations outside the runs (a dead remainder) are not run, as before.
+  const start = runs[0].start, end = runs[runs.length - 1].end;
   const extent = prove.sim.run(bin("sub", end, start));
   return new For(x, start, extent, "parallel", body, loop.threadTag, loop.pragmas);
 }
