@@ -488,3 +488,56 @@ Deno.test("random guards around a parallel or serial loop: partitioned, every it
     propertyOptions(300),
   );
 });
+
+Deno.test("random guards with a symbolic size: partitioned, the same for every size", () => {
+  // As above, with n in the guards (`a*io + b*ii + c + d*n`): split points are then symbolic,
+  // clamped into the loop and ordered by proof, and the pieces must agree for every n.
+  const guard = fc.record({
+    a: fc.integer({ min: -3, max: 3 }),
+    b: fc.integer({ min: -2, max: 2 }),
+    c: fc.integer({ min: -12, max: 12 }),
+    d: fc.integer({ min: -1, max: 1 }),
+    op: fc.constantFrom("lt", "le", "gt", "ge") as fc.Arbitrary<"lt" | "le" | "gt" | "ge">,
+  });
+  const program = fc.record({
+    outer: fc.integer({ min: 1, max: 9 }),
+    kind: fc.constantFrom("parallel", "serial") as fc.Arbitrary<"parallel" | "serial">,
+    inner: fc.integer({ min: 1, max: 5 }),
+    stmts: fc.array(fc.array(guard, { minLength: 1, maxLength: 3 }), {
+      minLength: 1,
+      maxLength: 3,
+    }),
+  });
+  fc.assert(
+    fc.property(program, ({ outer, kind, inner, stmts }) => {
+      const io = new Var("io"), ii = new Var("ii"), n = new Var("n");
+      const N = new Buffer("N", "float32", [n]); // only binds n
+      const buf = new Buffer("B", "float32", [intConst(outer * inner * stmts.length)]);
+      const body = seq(stmts.map((gs, k) => {
+        const cond = gs.map(({ a, b, c, d, op }) =>
+          new Cmp(op, io.mul(a).add(ii.mul(b)).add(c).add(n.mul(d)), intConst(0))
+        ).reduce<Expr>((x, y) => x.and(y), intConst(1).gt(0));
+        const at = io.mul(inner).add(ii).mul(stmts.length).add(k);
+        const value = new Cast("float32", io.mul(100).add(ii.mul(10)).add(k + 1));
+        return new IfThenElse(cond, new BufferStore(buf, [at], value));
+      }));
+      const nest = new For(
+        io,
+        intConst(0),
+        intConst(outer),
+        kind,
+        new For(ii, intConst(0), intConst(inner), "serial", body),
+      );
+      const out = partitionLoops(nest, [n]);
+      const exec = (b: Stmt, size: number) => {
+        const o = nd.empty(buf.shape.map((d) => (d as Const).value));
+        te.evaluate(new PrimFunc("f", [N, buf], [n], b, [buf]), [nd.empty([size]), o]);
+        return [...o.toArray()];
+      };
+      for (const size of [0, 1, 3, 6, 10, 17]) {
+        assert.deepEqual(exec(out, size), exec(nest, size), `n = ${size}:\n${printStmt(out)}`);
+      }
+    }),
+    propertyOptions(200),
+  );
+});
