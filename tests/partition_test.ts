@@ -443,45 +443,56 @@ Deno.test("a pad stage's select is a guard: the interior copies without it, bord
   }
 });
 
-Deno.test("random guards around a parallel or serial loop: partitioned, every iteration does what it did", () => {
-  // A parallel (or serial) loop over io with a serial loop over ii inside, and statements under random
-  // linear guards in io and ii (some exact, naming io alone): each iteration writes its own
-  // elements, with values that say which statement and iteration wrote them, so a piece
-  // that runs the wrong iterations, or the right ones with the wrong body, shows.
-  const guard = fc.record({
-    a: fc.integer({ min: -3, max: 3 }),
-    b: fc.integer({ min: -2, max: 2 }),
-    c: fc.integer({ min: -12, max: 12 }),
-    op: fc.constantFrom("lt", "le", "gt", "ge") as fc.Arbitrary<"lt" | "le" | "gt" | "ge">,
-  });
-  const program = fc.record({
+/**
+ * Random programs for the partition properties: a parallel (or serial) loop over io with a
+ * serial loop over ii inside, and statements under random linear guards
+ * `a*io + b*ii + c (+ d*n)` (some exact, naming io alone). Each iteration writes its own
+ * elements, with values that say which statement and iteration wrote them, so a piece that
+ * runs the wrong iterations, or the right ones with the wrong body, shows.
+ */
+const guardedNests = (symbolic: boolean) =>
+  fc.record({
     outer: fc.integer({ min: 1, max: 9 }),
     kind: fc.constantFrom("parallel", "serial") as fc.Arbitrary<"parallel" | "serial">,
     inner: fc.integer({ min: 1, max: 5 }),
-    stmts: fc.array(fc.array(guard, { minLength: 1, maxLength: 3 }), {
-      minLength: 1,
-      maxLength: 3,
-    }),
+    stmts: fc.array(
+      fc.array(
+        fc.record({
+          a: fc.integer({ min: -3, max: 3 }),
+          b: fc.integer({ min: -2, max: 2 }),
+          c: fc.integer({ min: -12, max: 12 }),
+          d: symbolic ? fc.integer({ min: -1, max: 1 }) : fc.constant(0),
+          op: fc.constantFrom("lt", "le", "gt", "ge") as fc.Arbitrary<"lt" | "le" | "gt" | "ge">,
+        }),
+        { minLength: 1, maxLength: 3 },
+      ),
+      { minLength: 1, maxLength: 3 },
+    ),
+  }).map(({ outer, kind, inner, stmts }) => {
+    const io = new Var("io"), ii = new Var("ii"), n = new Var("n");
+    const buf = new Buffer("B", "float32", [intConst(outer * inner * stmts.length)]);
+    const body = seq(stmts.map((gs, k) => {
+      const cond = gs.map(({ a, b, c, d, op }) => {
+        const lin = io.mul(a).add(ii.mul(b)).add(c);
+        return new Cmp(op, symbolic ? lin.add(n.mul(d)) : lin, intConst(0));
+      }).reduce<Expr>((x, y) => x.and(y), intConst(1).gt(0));
+      const at = io.mul(inner).add(ii).mul(stmts.length).add(k);
+      const value = new Cast("float32", io.mul(100).add(ii.mul(10)).add(k + 1));
+      return new IfThenElse(cond, new BufferStore(buf, [at], value));
+    }));
+    const nest = new For(
+      io,
+      intConst(0),
+      intConst(outer),
+      kind,
+      new For(ii, intConst(0), intConst(inner), "serial", body),
+    );
+    return { nest, buf, n };
   });
+
+Deno.test("random guards around a parallel or serial loop: partitioned, every iteration does what it did", () => {
   fc.assert(
-    fc.property(program, ({ outer, kind, inner, stmts }) => {
-      const io = new Var("io"), ii = new Var("ii");
-      const buf = new Buffer("B", "float32", [intConst(outer * inner * stmts.length)]);
-      const body = seq(stmts.map((gs, k) => {
-        const cond = gs.map(({ a, b, c, op }) =>
-          new Cmp(op, io.mul(a).add(ii.mul(b)).add(c), intConst(0))
-        ).reduce<Expr>((x, y) => x.and(y), intConst(1).gt(0));
-        const at = io.mul(inner).add(ii).mul(stmts.length).add(k);
-        const value = new Cast("float32", io.mul(100).add(ii.mul(10)).add(k + 1));
-        return new IfThenElse(cond, new BufferStore(buf, [at], value));
-      }));
-      const nest = new For(
-        io,
-        intConst(0),
-        intConst(outer),
-        kind,
-        new For(ii, intConst(0), intConst(inner), "serial", body),
-      );
+    fc.property(guardedNests(false), ({ nest, buf }) => {
       const out = partitionLoops(nest);
       assert.deepEqual(run(out, buf), run(nest, buf), printStmt(out));
     }),
@@ -490,44 +501,11 @@ Deno.test("random guards around a parallel or serial loop: partitioned, every it
 });
 
 Deno.test("random guards with a symbolic size: partitioned, the same for every size", () => {
-  // As above, with n in the guards (`a*io + b*ii + c + d*n`): split points are then symbolic,
-  // clamped into the loop and ordered by proof, and the pieces must agree for every n.
-  const guard = fc.record({
-    a: fc.integer({ min: -3, max: 3 }),
-    b: fc.integer({ min: -2, max: 2 }),
-    c: fc.integer({ min: -12, max: 12 }),
-    d: fc.integer({ min: -1, max: 1 }),
-    op: fc.constantFrom("lt", "le", "gt", "ge") as fc.Arbitrary<"lt" | "le" | "gt" | "ge">,
-  });
-  const program = fc.record({
-    outer: fc.integer({ min: 1, max: 9 }),
-    kind: fc.constantFrom("parallel", "serial") as fc.Arbitrary<"parallel" | "serial">,
-    inner: fc.integer({ min: 1, max: 5 }),
-    stmts: fc.array(fc.array(guard, { minLength: 1, maxLength: 3 }), {
-      minLength: 1,
-      maxLength: 3,
-    }),
-  });
+  // With n in the guards, split points are symbolic, clamped into the loop and ordered by
+  // proof, and the pieces must agree for every n.
   fc.assert(
-    fc.property(program, ({ outer, kind, inner, stmts }) => {
-      const io = new Var("io"), ii = new Var("ii"), n = new Var("n");
+    fc.property(guardedNests(true), ({ nest, buf, n }) => {
       const N = new Buffer("N", "float32", [n]); // only binds n
-      const buf = new Buffer("B", "float32", [intConst(outer * inner * stmts.length)]);
-      const body = seq(stmts.map((gs, k) => {
-        const cond = gs.map(({ a, b, c, d, op }) =>
-          new Cmp(op, io.mul(a).add(ii.mul(b)).add(c).add(n.mul(d)), intConst(0))
-        ).reduce<Expr>((x, y) => x.and(y), intConst(1).gt(0));
-        const at = io.mul(inner).add(ii).mul(stmts.length).add(k);
-        const value = new Cast("float32", io.mul(100).add(ii.mul(10)).add(k + 1));
-        return new IfThenElse(cond, new BufferStore(buf, [at], value));
-      }));
-      const nest = new For(
-        io,
-        intConst(0),
-        intConst(outer),
-        kind,
-        new For(ii, intConst(0), intConst(inner), "serial", body),
-      );
       const out = partitionLoops(nest, [n]);
       const exec = (b: Stmt, size: number) => {
         const o = nd.empty(buf.shape.map((d) => (d as Const).value));

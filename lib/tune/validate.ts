@@ -18,6 +18,7 @@ import { NDArray } from "../runtime/ndarray.ts";
 import { progress, type ProgressMode } from "../display/progress.ts";
 import { workloadKey } from "./key.ts";
 import { seededRandom } from "./decisions.ts";
+import { median } from "../bench/stats.ts";
 
 export interface ValidateOptions {
   /** The records to validate (JSON lines, as tune.model writes them). */
@@ -55,8 +56,6 @@ export interface ValidateResult {
   written: number;
   removed: number;
 }
-
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
 
 /** Seeded inputs in [-0.5, 0.5) for every graph input (float32). */
 function inputsFor(exe: GraphExecutable, sizes: Record<string, number>): NDArray[] {
