@@ -480,12 +480,21 @@ await prog.run([d, d, e], new Map([[n, 100]]));
         signal: AbortSignal.timeout(60_000),
       }).output();
       const s = (performance.now() - t0) / 1000;
-      assert.equal(
-        o.code,
-        0,
-        `deno ${args[0]}: exit ${o.code} ${new TextDecoder().decode(o.stderr)}`,
-      );
+      const out = new TextDecoder().decode(o.stdout);
+      const err = new TextDecoder().decode(o.stderr);
       assert.ok(s < 30, `deno ${args[0]} took ${s.toFixed(1)} s`);
+      if (args[0] === "test") {
+        // The runner's sanitizers passed and its report is complete.
+        assert.match(out, /ok \| 1 passed \| 0 failed/, out + err);
+        // Deno 2.9.6's test runner itself crashes at exit (SIGABRT or SIGSEGV in glibc's heap,
+        // its module thread ending while the main thread runs Mesa's exit handlers) in about 3%
+        // of processes that opened a WebGPU device, with no Tessera code at all: a module that
+        // only awaits requestAdapter() and requestDevice() crashed 12 of 300 times, `deno run`
+        // of a whole dispatch-and-read script 0 of 380. So only that crash, after a complete
+        // passing report, is let through here; any other nonzero status fails.
+        if (o.signal === "SIGABRT" || o.signal === "SIGSEGV") continue;
+      }
+      assert.equal(o.code, 0, `deno ${args[0]}: exit ${o.code} ${err}`);
     }
   } finally {
     Deno.removeSync(dir, { recursive: true });
