@@ -191,6 +191,40 @@ Deno.test("min and max of every pair of special values, scalar and vectorized, i
   }
 });
 
+Deno.test("a vectorized row max and min keep NaN and the sign of zero wherever they fall", async () => {
+  // The reductions' accumulators run through tsr_max_f32 / tsr_min_f32 in vector lanes (the
+  // default schedule splits a long row into partial lanes): a NaN in any lane, or a +0 among
+  // -0s, must reach the row's result as the interpreter's Math.max / Math.min give it.
+  const cols = 70, rows: number[][] = [];
+  for (let r = 0; r < 12; r++) rows.push(Array.from({ length: cols }, (_, k) => -50 - k - r));
+  rows[1][0] = NaN;
+  rows[2][cols - 1] = NaN;
+  rows[3][33] = NaN;
+  rows[4].fill(-0);
+  rows[5].fill(-0)[41] = 0;
+  rows[6].fill(-0)[cols - 1] = 0;
+  rows[7].fill(0)[17] = -0;
+  rows[8][20] = Infinity;
+  rows[9].fill(-Infinity);
+  rows[10][0] = 0;
+  rows[10][cols - 1] = -0;
+  const x = rows.flat();
+  for (const name of ["max", "min"] as const) {
+    const X = te.placeholder([rows.length, cols], "float32", "X");
+    const k = te.reduceAxis([0, cols], "k");
+    const M = te.compute([rows.length], (i) => te[name](X(i, k), [k]), "M");
+    const result = async (opts: Parameters<typeof te.build>[2]) => {
+      const f = await te.build(M, [X, M], opts);
+      const m = nd.empty([rows.length]);
+      await f(nd.array(x, [rows.length, cols]), m);
+      return Array.from(m.toArray());
+    };
+    const want = await result({ schedule: "auto", target: "interpreter" });
+    assertSame(want, rows.map((r) => Math.fround(Math[name](...r))), `${name}: interpreter`);
+    assertSame(await result({ schedule: "auto", target: "c" }), want, `${name}: C`);
+  }
+});
+
 Deno.test("integer division by zero on WebGPU is a TesseraError; the outputs stay as they were", async () => {
   const ops: Array<[string, (a: Expr, b: Expr) => Expr]> = [
     ["div", (a, b) => a.div(b)],
