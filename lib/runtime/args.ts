@@ -11,7 +11,7 @@ import { Var } from "../ir/expr.ts";
 import type { PrimFunc } from "../ir/stmt.ts";
 import { checkStorage, NDArray } from "./ndarray.ts";
 import { typedInfo } from "./typed.ts";
-import { bindSizes, checkSizes } from "./sizes.ts";
+import { bindSizes, checkSizes, type Dim } from "./sizes.ts";
 import { evalExact } from "../arith/exact.ts";
 
 /** What a kernel argument must have: host NDArrays and device arrays both do. */
@@ -85,15 +85,12 @@ export function bindArguments(
 
   // Size variables come from the dimensions (exactly, never wrapped); then the loops and
   // temporaries those sizes make are checked against their limits.
-  const dims = func.params.flatMap((p, i) =>
-    p.shape.map((expr, d) => ({
-      expr,
-      actual: arrays[i].shape[d],
-      where: `${argName(i)} dimension ${d}`,
-      arg: argName(i),
-    }))
+  // (Named only in a message: building the names on every call cost more than the checks.)
+  const dims: Dim[] = [];
+  func.params.forEach((p, i) =>
+    p.shape.forEach((expr, d) => dims.push({ expr, actual: arrays[i].shape[d], param: i, dim: d }))
   );
-  const sizes = bindSizes(func, dims, fail);
+  const sizes = bindSizes(func, dims, fail, argName);
   for (const [v, { value, where }] of scalars) {
     // A size variable listed among the arguments is bound from the shapes; the number
     // passed for it must agree.

@@ -30,39 +30,42 @@ function linearIn(e: Expr, v: Var): boolean {
   return false;
 }
 
-/** A dimension of a parameter, where it is, and the argument's value for it. */
+/** A dimension of a parameter (its index in `func.params`), and the argument's value for it. */
 export interface Dim {
   readonly expr: Expr;
   readonly actual: number;
-  /** "argument 1 'A' dimension 0" */
-  readonly where: string;
-  /** "argument 1 'A'" */
-  readonly arg: string;
+  readonly param: number;
+  readonly dim: number;
 }
 
 /**
  * Binds every size variable of `func` from `dims` (all parameters' dimensions) and checks
- * every dimension. `fail` throws; its message names the argument and dimension.
+ * every dimension. `fail` throws; its message names the argument (`argName` of its index in
+ * `func.params`: "argument 1 'A'") and the dimension.
  */
 export function bindSizes(
   func: PrimFunc,
   dims: readonly Dim[],
   fail: (msg: string) => never,
+  argName: (param: number) => string,
 ): Map<Var, number> {
   const sizes = new Map<Var, number>();
-  const from = new Map<Var, string>();
-  const bind = (v: Var, value: number, where: string, arg: string) => {
+  const from = new Map<Var, number>();
+  const at = (d: Dim) => `${argName(d.param)} dimension ${d.dim}`;
+  const bind = (v: Var, value: number, d: Dim) => {
     if (!Number.isInteger(value) || value < 0 || value > MAX_DIM) {
       fail(
-        `${where} gives size variable '${v.name}' = ${value}; sizes are integers in [0, ${MAX_DIM}]`,
+        `${
+          at(d)
+        } gives size variable '${v.name}' = ${value}; sizes are integers in [0, ${MAX_DIM}]`,
       );
     }
     sizes.set(v, value);
-    from.set(v, arg);
+    from.set(v, d.param);
   };
   // A dimension that is a variable binds it directly.
   for (const d of dims) {
-    if (d.expr.kind === "var" && !sizes.has(d.expr)) bind(d.expr, d.actual, d.where, d.arg);
+    if (d.expr.kind === "var" && !sizes.has(d.expr)) bind(d.expr, d.actual, d);
   }
   // A dimension linear in one unbound variable (`n*2`, `n + m`) is solved for it, repeatedly,
   // since each binding may leave another dimension with one unknown.
@@ -72,17 +75,17 @@ export function bindSizes(
       const unknown = [...freeVars(d.expr)].filter((v) => !sizes.has(v));
       if (unknown.length !== 1 || !linearIn(d.expr, unknown[0])) continue;
       const v = unknown[0];
-      const at = (x: number) => evalExact(d.expr, new Map([...sizes, [v, x]]));
-      const b = at(0), a1 = at(1);
+      const with_ = (x: number) => evalExact(d.expr, new Map([...sizes, [v, x]]));
+      const b = with_(0), a1 = with_(1);
       if (b === null || a1 === null || a1 === b) continue;
       const value = (d.actual - b) / (a1 - b);
       if (!Number.isInteger(value) || value < 0 || value > MAX_DIM) {
         fail(
-          `${d.where} is ${d.actual}, but the parameter requires ${String(d.expr)}, and no ` +
+          `${at(d)} is ${d.actual}, but the parameter requires ${String(d.expr)}, and no ` +
             `size ${v.name} in [0, ${MAX_DIM}] gives that`,
         );
       }
-      bind(v, value, d.where, d.arg);
+      bind(v, value, d);
       progress = true;
     }
   }
@@ -98,8 +101,8 @@ export function bindSizes(
     const why = uses.map((d) => {
       const others = [...freeVars(d.expr)].filter((u) => u !== v && !sizes.has(u));
       return others.length > 0
-        ? `${d.where} (${String(d.expr)}) also has unbound ${others.map((u) => u.name).join(", ")}`
-        : `${d.where} (${String(d.expr)}) is not linear in ${v.name}`;
+        ? `${at(d)} (${String(d.expr)}) also has unbound ${others.map((u) => u.name).join(", ")}`
+        : `${at(d)} (${String(d.expr)}) is not linear in ${v.name}`;
     });
     fail(
       `size variable '${v.name}' cannot be bound from the arguments' shapes: ${why.join("; ")}; ` +
@@ -110,17 +113,17 @@ export function bindSizes(
     if (d.expr.kind === "var") {
       if (sizes.get(d.expr) !== d.actual) {
         fail(
-          `${d.where} is ${d.actual} but ${d.expr.name} = ${sizes.get(d.expr)} from ` +
-            from.get(d.expr),
+          `${at(d)} is ${d.actual} but ${d.expr.name} = ${sizes.get(d.expr)} from ` +
+            argName(from.get(d.expr)!),
         );
       }
       continue;
     }
     const want = evalExact(d.expr, sizes);
-    if (want === null) fail(`${d.where} (${String(d.expr)}) cannot be evaluated`);
+    if (want === null) fail(`${at(d)} (${String(d.expr)}) cannot be evaluated`);
     if (want !== d.actual) {
       fail(
-        `${d.where} is ${d.actual} but the parameter requires ${want}` +
+        `${at(d)} is ${d.actual} but the parameter requires ${want}` +
           (d.expr.kind === "const" ? "" : ` (${String(d.expr)})`),
       );
     }
@@ -132,6 +135,10 @@ export function bindSizes(
 interface SizeUses {
   loops: Array<{ name: string; min: Expr; extent: Expr }>;
   temps: Array<{ name: string; shape: Expr[]; bytes: number }>;
+  /** No size variable or int32 scalar: every call checks the same constants. */
+  fixed: boolean;
+  /** A fixed function whose checks passed once, and so pass on every call. */
+  passed: boolean;
 }
 
 const usesCache = new WeakMap<PrimFunc, SizeUses>();
@@ -145,7 +152,7 @@ function sizeUses(func: PrimFunc): SizeUses {
     ...func.scalars.filter((v) => v.dtype === "int32"),
   ]);
   const onlySizes = (e: Expr) => [...freeVars(e)].every((v) => sizeVars.has(v));
-  const out: SizeUses = { loops: [], temps: [] };
+  const out: SizeUses = { loops: [], temps: [], fixed: sizeVars.size === 0, passed: false };
   walkStmt(func.body, (s: Stmt) => {
     if (s.kind === "for" && onlySizes(s.min) && onlySizes(s.extent)) {
       out.loops.push({ name: s.loopVar.name, min: s.min, extent: s.extent });
@@ -187,6 +194,7 @@ export function checkSizes(
   fail: (msg: string) => never,
 ): void {
   const uses = sizeUses(func);
+  if (uses.passed) return;
   for (const l of uses.loops) {
     const min = evalExact(l.min, sizes), extent = evalExact(l.extent, sizes);
     if (min === null || extent === null) continue;
@@ -229,4 +237,5 @@ export function checkSizes(
       );
     }
   }
+  uses.passed = uses.fixed;
 }
