@@ -16,6 +16,7 @@
  * Inputs are checked (dtypes and exact shapes) before any native call; the executable is
  * specialized to the sizes it was built for.
  */
+import { alignedBytes } from "../runtime/aligned.ts";
 import { TesseraError } from "../error.ts";
 import { evaluate } from "../ir/interpret.ts";
 import type { PrimFunc } from "../ir/stmt.ts";
@@ -340,13 +341,14 @@ export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promis
     new Map(kernels.map((k) => [k.group.id, k.scratch])),
   );
   const { where, paramBytes } = locate(optimized, plan, views);
-  const block = new Uint8Array(Math.max(paramBytes, 64));
+  // Both 64-byte aligned, so that the plan's 64-byte offsets are aligned addresses.
+  const block = alignedBytes(Math.max(paramBytes, 64));
   for (const [name, v] of optimized.paramValues) {
     const loc = where.get(v) as { offset: number };
     const d = optimized.params.get(name)!.data;
     block.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), loc.offset);
   }
-  const arena = new Uint8Array(Math.max(plan.arenaBytes, 64));
+  const arena = alignedBytes(Math.max(plan.arenaBytes, 64));
   const make = (
     runner: (i: NDArray[], o: NDArray[]) => Promise<void> | void,
     code: string,

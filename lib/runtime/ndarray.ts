@@ -7,6 +7,7 @@
  * `Uint16Array` and converted on the way in and out. int64 is a `BigInt64Array` of exact
  * values; `at` and `toNested` give them as numbers (exact up to 2^53).
  */
+import { alignedBytes } from "./aligned.ts";
 import { TesseraError } from "../error.ts";
 import { type DType, intRange, isInt, parseDType } from "../ir/dtype.ts";
 import type { DeviceArray } from "./device_array.ts";
@@ -102,23 +103,35 @@ function allocData(dtype: DType, n: number, where: string): NDData {
   }
 }
 
+/** Zeroed storage for `n` elements, 64-byte aligned where it can be (aligned.ts). */
 function newData(dtype: DType, n: number): NDData {
+  const size = dtype === "bool" || dtype === "uint8" || dtype === "int8"
+    ? 1
+    : dtype === "float16"
+    ? 2
+    : dtype === "int64" || dtype === "float64"
+    ? 8
+    : 4;
+  // A size past what an ArrayBuffer may hold is the RangeError allocData reports.
+  if (!Number.isSafeInteger(n * size)) throw new RangeError(`${n} elements of ${size} bytes`);
+  const b = alignedBytes(n * size);
+  const [buf, at] = [b.buffer, b.byteOffset];
   switch (dtype) {
     case "float32":
-      return new Float32Array(n);
+      return new Float32Array(buf, at, n);
     case "int32":
-      return new Int32Array(n);
+      return new Int32Array(buf, at, n);
     case "bool":
     case "uint8":
-      return new Uint8Array(n);
+      return new Uint8Array(buf, at, n);
     case "int8":
-      return new Int8Array(n);
+      return new Int8Array(buf, at, n);
     case "int64":
-      return new BigInt64Array(n) as unknown as NDData;
+      return new BigInt64Array(buf, at, n) as unknown as NDData;
     case "float64":
-      return new Float64Array(n);
+      return new Float64Array(buf, at, n);
     case "float16":
-      return NativeFloat16Array ? new NativeFloat16Array(n) : new Uint16Array(n);
+      return NativeFloat16Array ? new NativeFloat16Array(buf, at, n) : new Uint16Array(buf, at, n);
   }
 }
 
