@@ -40,3 +40,11 @@ export function alignedBytes(bytes: number): Uint8Array<ArrayBuffer> {
   const offset = (ALIGN - Number(at % BigInt(ALIGN))) % ALIGN;
   return new Uint8Array(buffer, offset, bytes);
 }
+
+/** A 64-byte-aligned copy of `x` (the benchmark gives each peer's inputs the same alignment). */
+export function alignedCopy(x: Float32Array): Float32Array<ArrayBuffer> {
+  const b = alignedBytes(x.byteLength);
+  const y = new Float32Array(b.buffer, b.byteOffset, x.length);
+  y.set(x);
+  return y;
+}

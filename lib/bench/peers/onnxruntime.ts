@@ -6,6 +6,7 @@
  * CUDA binaries, and Deno skips it (lifecycle scripts need a node_modules directory and an
  * explicit allow), which is what we want.
  */
+import { alignedCopy } from "../../runtime/aligned.ts";
 import { inputShapes, outputShape, type Workload } from "../workload.ts";
 import { checkPrepare, firstLine, type Peer } from "./peer.ts";
 
@@ -180,7 +181,7 @@ export const onnxruntimePeer: Peer = {
       inputNames(w).map((
         name,
         i,
-      ) => [name, new ort.Tensor("float32", inputs[i].slice(), shapes[i])]),
+      ) => [name, new ort.Tensor("float32", alignedCopy(inputs[i]), shapes[i])]),
     );
     let last: Float32Array | undefined;
     return {

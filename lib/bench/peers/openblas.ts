@@ -5,6 +5,7 @@
  * install it when it is missing. Being a BLAS, it runs the matmuls only; a convolution built
  * on sgemm (im2col) would measure our lowering, not the library.
  */
+import { alignedCopy } from "../../runtime/aligned.ts";
 import { cpuFeatures, openblasOverride, openblasSpin } from "../cpu.ts";
 import { atTheirBest, checkPrepare, firstLine, type Peer } from "./peer.ts";
 
@@ -191,7 +192,9 @@ export const openblasPeer: Peer = {
     if (typeof lib === "string") throw new Error(`openblas: ${lib}`);
     const sgemm = lib.symbols.cblas_sgemm;
     const batch = w.op === "batch_matmul" ? w.batch : 1;
-    const a = inputs[0].slice(), b = inputs[1].slice(), c = new Float32Array(batch * m * n);
+    // Aligned as Tessera's arrays are (runtime/aligned.ts).
+    const a = alignedCopy(inputs[0]), b = alignedCopy(inputs[1]);
+    const c = alignedCopy(new Float32Array(batch * m * n));
     // One sgemm per batch entry on views made here, so run() is only the native calls.
     const views = Array.from({ length: batch }, (_, q) => [
       a.subarray(q * m * k, (q + 1) * m * k),
