@@ -55,9 +55,8 @@ export function bindSizes(
   const bind = (v: Var, value: number, d: Dim) => {
     if (!Number.isInteger(value) || value < 0 || value > MAX_DIM) {
       fail(
-        `${
-          at(d)
-        } gives size variable '${v.name}' = ${value}; sizes are integers in [0, ${MAX_DIM}]`,
+        `${at(d)} gives size variable '${v.name}' = ${value}; ` +
+          `sizes are integers in [0, ${MAX_DIM}]`,
       );
     }
     sizes.set(v, value);
@@ -75,8 +74,8 @@ export function bindSizes(
       const unknown = [...freeVars(d.expr)].filter((v) => !sizes.has(v));
       if (unknown.length !== 1 || !linearIn(d.expr, unknown[0])) continue;
       const v = unknown[0];
-      const with_ = (x: number) => evalExact(d.expr, new Map([...sizes, [v, x]]));
-      const b = with_(0), a1 = with_(1);
+      const valueAt = (x: number) => evalExact(d.expr, new Map([...sizes, [v, x]]));
+      const b = valueAt(0), a1 = valueAt(1);
       if (b === null || a1 === null || a1 === b) continue;
       const value = (d.actual - b) / (a1 - b);
       if (!Number.isInteger(value) || value < 0 || value > MAX_DIM) {
