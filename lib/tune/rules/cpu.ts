@@ -399,12 +399,12 @@ function vectorReduce(
   const st = rs.stage(op.output);
   const r = op.reduceAxis[op.reduceAxis.length - 1];
   const ext = constExtent(r)!;
-  // A whole register of lanes on long rows even where it does not divide them (the last
-  // step guarded): softmax's 1000-wide rows took 0.54 ms with 8 lanes, 0.44 with 16 (Zen 5).
-  const ruleLanes = ext % (2 * f.lanes) === 0
+  // Two registers of lanes (two chains of partial results, whose latency one register's
+  // chain leaves exposed) on long rows, even where they do not divide them (the last step
+  // guarded): softmax's 1000-wide rows took 0.54 ms with 8 lanes, 0.44 with 16 (Zen 5), and
+  // 0.33-0.35 against 0.39-0.41 ms with 32 against 16 in a C harness of the default schedule.
+  const ruleLanes = ext % (2 * f.lanes) === 0 || ext >= 8 * f.lanes
     ? 2 * f.lanes
-    : ext >= 8 * f.lanes
-    ? f.lanes
     : laneCount(ext, f.lanes)!;
   const least = Math.min(4, f.lanes);
   const widths = [4, 2, 1, 0.5].map((x) => x * f.lanes).filter((x) => x >= least && x < ext);
