@@ -408,7 +408,10 @@ function vectorReduce(
     : laneCount(ext, f.lanes)!;
   const least = Math.min(4, f.lanes);
   const widths = [4, 2, 1, 0.5].map((x) => x * f.lanes).filter((x) => x >= least && x < ext);
-  const lanes = d("reduceLanes", [...new Set([...dividing(ext, widths), ruleLanes])], ruleLanes);
+  // One register, guarded, stays a choice on long rows (it was the rule before two).
+  const guarded = ext >= 8 * f.lanes ? [f.lanes] : [];
+  const options = [...new Set([...dividing(ext, widths), ruleLanes, ...guarded])];
+  const lanes = d("reduceLanes", options, ruleLanes);
   const [, ri] = st.split(r, { factor: lanes });
   const RF = rs.rfactor(op.output, ri, op.axis.length);
   const rf = rs.stage(RF);
