@@ -480,3 +480,28 @@ Deno.test("after each settle pause, untimed calls run for warmMs before the samp
     assert.equal(result.record.options.warmMs, warmMs);
   }
 });
+
+Deno.test("where V8 exposes gc, each settle pause starts with a full collection, and only then", async () => {
+  // So that no case pays for the garbage of the cases before it.
+  const g = globalThis as { gc?: () => void };
+  const had = g.gc;
+  const log: string[] = [];
+  g.gc = () => log.push("gc");
+  try {
+    for (const settleMs of [1, 0]) {
+      log.length = 0;
+      const suite = bench.suite("gc").add({ name: "a", fn: () => log.push("a") })
+        .add({ name: "b", fn: () => log.push("b") });
+      await suite.run({ repeats: 2, warmup: 0, settleMs, warmMs: 0, progress: false });
+      const gcs = log.filter((x) => x === "gc").length;
+      assert.equal(gcs, settleMs > 0 ? 4 : 0, `settleMs ${settleMs}: ${log.join(" ")}`);
+      // Each collection is followed by the next case's calls, never in the middle of a sample.
+      log.forEach((x, i) => {
+        if (x === "gc") assert.notEqual(log[i + 1], "gc");
+      });
+    }
+  } finally {
+    if (had) g.gc = had;
+    else delete g.gc;
+  }
+});
