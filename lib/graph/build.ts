@@ -21,7 +21,7 @@ import { TesseraError } from "../error.ts";
 import { evaluate } from "../ir/interpret.ts";
 import type { PrimFunc } from "../ir/stmt.ts";
 import { lower } from "../lower/lower.ts";
-import { NDArray, type NDData } from "../runtime/ndarray.ts";
+import { NDArray, typedView } from "../runtime/ndarray.ts";
 import { Schedule } from "../schedule/schedule.ts";
 import { defaultSchedule } from "../tune/default.ts";
 import { workloadKey } from "../tune/key.ts";
@@ -418,31 +418,6 @@ export async function buildGraph(g: Graph, opts: GraphBuildOptions = {}): Promis
     }
     copies(ins, outs, block);
   }, kernels.map((k) => String(k.func)).join("\n\n"));
-}
-
-/** A typed view of `n` elements of `dtype` at `offset` bytes into `buf`. */
-export function typedView(dtype: string, buf: Uint8Array, offset: number, n: number): NDData {
-  const at = buf.byteOffset + offset;
-  switch (dtype) {
-    case "float32":
-      return new Float32Array(buf.buffer, at, n);
-    case "float64":
-      return new Float64Array(buf.buffer, at, n);
-    case "int32":
-      return new Int32Array(buf.buffer, at, n);
-    case "int8":
-      return new Int8Array(buf.buffer, at, n);
-    case "uint8":
-    case "bool":
-      return new Uint8Array(buf.buffer, at, n);
-    case "int64":
-      return new BigInt64Array(buf.buffer, at, n) as unknown as NDData;
-    case "float16":
-      return (typeof Float16Array === "function"
-        ? new Float16Array(buf.buffer, at, n)
-        : new Uint16Array(buf.buffer, at, n)) as NDData;
-  }
-  throw new TesseraError(`internal: no view for dtype ${dtype}`);
 }
 
 /**

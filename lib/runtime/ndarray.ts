@@ -9,7 +9,7 @@
  */
 import { alignedBytes } from "./aligned.ts";
 import { TesseraError } from "../error.ts";
-import { type DType, intRange, isInt, parseDType } from "../ir/dtype.ts";
+import { bytesOf, type DType, intRange, isInt, parseDType } from "../ir/dtype.ts";
 import type { DeviceArray } from "./device_array.ts";
 import { typedInfo } from "./typed.ts";
 
@@ -105,33 +105,31 @@ function allocData(dtype: DType, n: number, where: string): NDData {
 
 /** Zeroed storage for `n` elements, 64-byte aligned where it can be (aligned.ts). */
 function newData(dtype: DType, n: number): NDData {
-  const size = dtype === "bool" || dtype === "uint8" || dtype === "int8"
-    ? 1
-    : dtype === "float16"
-    ? 2
-    : dtype === "int64" || dtype === "float64"
-    ? 8
-    : 4;
+  const size = bytesOf(dtype);
   // A size past what an ArrayBuffer may hold is the RangeError allocData reports.
   if (!Number.isSafeInteger(n * size)) throw new RangeError(`${n} elements of ${size} bytes`);
-  const b = alignedBytes(n * size);
-  const [buf, at] = [b.buffer, b.byteOffset];
+  return typedView(dtype, alignedBytes(n * size), 0, n);
+}
+
+/** A typed view of `n` elements of `dtype` at `offset` bytes into `buf` (its storage type). */
+export function typedView(dtype: DType, buf: Uint8Array, offset: number, n: number): NDData {
+  const [b, at] = [buf.buffer, buf.byteOffset + offset];
   switch (dtype) {
     case "float32":
-      return new Float32Array(buf, at, n);
+      return new Float32Array(b, at, n);
     case "int32":
-      return new Int32Array(buf, at, n);
+      return new Int32Array(b, at, n);
     case "bool":
     case "uint8":
-      return new Uint8Array(buf, at, n);
+      return new Uint8Array(b, at, n);
     case "int8":
-      return new Int8Array(buf, at, n);
+      return new Int8Array(b, at, n);
     case "int64":
-      return new BigInt64Array(buf, at, n) as unknown as NDData;
+      return new BigInt64Array(b, at, n) as unknown as NDData;
     case "float64":
-      return new Float64Array(buf, at, n);
+      return new Float64Array(b, at, n);
     case "float16":
-      return NativeFloat16Array ? new NativeFloat16Array(buf, at, n) : new Uint16Array(buf, at, n);
+      return NativeFloat16Array ? new NativeFloat16Array(b, at, n) : new Uint16Array(b, at, n);
   }
 }
 

@@ -153,12 +153,17 @@ export function pool(p: { costs: number[]; runs: number; cost: number }, r: Tune
  * is likely one timed in a lucky moment, and the records file is where that luck would stay.
  */
 export function best(records: TuneRecord[], workload: string, target: string): TuneRecord | null {
-  const ok = pooledTraces(records, workload, target).filter((p) => p.cost < Infinity);
-  const confirmed = ok.filter((p) => p.runs >= 2);
-  const pool = confirmed.length > 0 ? confirmed : ok;
-  if (pool.length === 0) return null;
-  const top = pool.reduce((a, b) => (b.cost < a.cost ? b : a));
-  return { ...top.record, costs: top.costs };
+  const top = confirmedFirst(pooledTraces(records, workload, target))[0];
+  return top ? { ...top.record, costs: top.costs } : null;
+}
+
+/**
+ * The correct traces (finite cost), those measured in two or more batches first, each group
+ * fastest first: how `best` and a search's result rank them.
+ */
+export function confirmedFirst<T extends { cost: number; runs: number }>(xs: Iterable<T>): T[] {
+  const ok = [...xs].filter((x) => x.cost < Infinity).sort((a, b) => a.cost - b.cost);
+  return [...ok.filter((x) => x.runs >= 2), ...ok.filter((x) => x.runs < 2)];
 }
 
 /**

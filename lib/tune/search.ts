@@ -27,7 +27,14 @@ import { CostModel, heldOutRankCorrelation, loadCostModel } from "./costModel.ts
 import { FEATURE_NAMES, featuresOf } from "./features.ts";
 import { Measurer } from "./measure.ts";
 import type { WorkerTask } from "./worker.ts";
-import { costOf, pool, readRecords, RecordWriter, type TuneRecord } from "./records.ts";
+import {
+  confirmedFirst,
+  costOf,
+  pool,
+  readRecords,
+  RecordWriter,
+  type TuneRecord,
+} from "./records.ts";
 import { targetKey, workloadKey } from "./key.ts";
 import { targetFacts } from "./target.ts";
 import { applyTrace, printTrace, type Trace } from "./trace.ts";
@@ -519,9 +526,7 @@ export class TaskSearch {
 
   /** Correct candidates, confirmed ones first (as records.best ranks), each group fastest first. */
   private ranked(): Entry[] {
-    const ok = [...this.measured.values()].filter((e) => e.cost < Infinity)
-      .sort((a, b) => a.cost - b.cost);
-    return [...ok.filter((e) => e.runs >= 2), ...ok.filter((e) => e.runs < 2)];
+    return confirmedFirst(this.measured.values());
   }
 
   /** Ends the measuring process and the records file, when this search opened them. */
